@@ -1,0 +1,126 @@
+//! [`RemotingCommand`]: one request or response of the remoting protocol.
+use bytes::Bytes;
+use std::collections::HashMap;
+
+/// Flag bit 0: this command is a response.
+pub const FLAG_RESPONSE: i32 = 1;
+/// Flag bit 1: the sender expects no response.
+pub const FLAG_ONEWAY: i32 = 2;
+/// The version ferrocket puts in everything it sends (V4_9_7).
+pub const OUR_VERSION: i32 = 407;
+
+/// Header encoding of a frame (byte 4 of the frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SerializeType {
+    #[default]
+    Json = 0,
+    RocketMq = 1,
+}
+
+/// Language codes; JSON headers carry the name, binary headers the number.
+pub const LANGUAGES: [&str; 14] = [
+    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP",
+    "OMS", "RUST", "NODE_JS",
+];
+
+/// Number of a language name (unknown names become OTHER).
+pub fn language_code(name: &str) -> u8 {
+    LANGUAGES.iter().position(|l| *l == name).unwrap_or(7) as u8
+}
+
+/// Name of a language number (unknown numbers become OTHER).
+pub fn language_name(code: u8) -> &'static str {
+    LANGUAGES.get(code as usize).copied().unwrap_or("OTHER")
+}
+
+/// The custom header of a command: string to string, as on the wire.
+pub type ExtFields = HashMap<String, String>;
+
+/// One remoting command, request or response.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RemotingCommand {
+    pub code: i32,
+    /// Language name as sent (`"JAVA"`, `"CPP"`, ...).
+    pub language: String,
+    pub version: i32,
+    pub opaque: i32,
+    pub flag: i32,
+    pub remark: Option<String>,
+    /// `None` when the sender attached no custom header (member omitted).
+    pub ext_fields: Option<ExtFields>,
+    pub body: Bytes,
+    /// Encoding of the header this command came in or will go out with.
+    pub serialize_type: SerializeType,
+}
+
+impl RemotingCommand {
+    /// A new request from ferrocket (broker to client, or our own client).
+    pub fn request(code: i32, opaque: i32) -> Self {
+        RemotingCommand {
+            code,
+            language: "JAVA".into(),
+            version: OUR_VERSION,
+            opaque,
+            ..Default::default()
+        }
+    }
+
+    /// A oneway request (flag bit 1).
+    pub fn oneway(code: i32, opaque: i32) -> Self {
+        let mut c = Self::request(code, opaque);
+        c.flag = FLAG_ONEWAY;
+        c
+    }
+
+    /// A response to `req`: same opaque and serialize type, response bit set.
+    pub fn response_to(req: &RemotingCommand, code: i32, remark: Option<String>) -> Self {
+        RemotingCommand {
+            code,
+            language: "JAVA".into(),
+            version: OUR_VERSION,
+            opaque: req.opaque,
+            flag: FLAG_RESPONSE,
+            remark,
+            ext_fields: None,
+            body: Bytes::new(),
+            serialize_type: req.serialize_type,
+        }
+    }
+
+    pub fn is_response(&self) -> bool {
+        self.flag & FLAG_RESPONSE != 0
+    }
+
+    pub fn is_oneway(&self) -> bool {
+        self.flag & FLAG_ONEWAY != 0
+    }
+
+    /// A custom-header value by name.
+    pub fn ext(&self, key: &str) -> Option<&str> {
+        self.ext_fields.as_ref()?.get(key).map(|s| s.as_str())
+    }
+
+    /// Set a custom-header value (creates the map).
+    pub fn set_ext(&mut self, key: impl Into<String>, value: impl ToString) -> &mut Self {
+        self.ext_fields
+            .get_or_insert_with(HashMap::new)
+            .insert(key.into(), value.to_string());
+        self
+    }
+
+    /// Builder form of [`Self::set_ext`].
+    pub fn with_ext(mut self, key: impl Into<String>, value: impl ToString) -> Self {
+        self.set_ext(key, value);
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn with_remark(mut self, remark: impl Into<String>) -> Self {
+        self.remark = Some(remark.into());
+        self
+    }
+}

@@ -1,0 +1,311 @@
+//! The frame layer: a `tokio-util` [`Decoder`]/[`Encoder`] for [`RemotingCommand`].
+//!
+//! ```text
+//! | length: i32 BE | type: u8 | header length: u24 BE | header | body |
+//!   length counts everything after itself; type 0 = JSON header, 1 = binary header
+//! ```
+//! Lengths are checked against the configured limits before anything is allocated, and a partial
+//! frame consumes nothing.
+use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType};
+use super::error::CodecError;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde_json::Value;
+use std::collections::HashMap;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Java's default frame limit (`com.rocketmq.remoting.frameMaxLength`), 16 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Frame codec with a configurable size limit.
+#[derive(Debug, Clone)]
+pub struct RemotingCodec {
+    /// Largest accepted frame, counting the 4 length bytes.
+    pub max_frame: usize,
+}
+
+impl Default for RemotingCodec {
+    fn default() -> Self {
+        RemotingCodec { max_frame: DEFAULT_MAX_FRAME }
+    }
+}
+
+impl RemotingCodec {
+    pub fn new(max_frame: usize) -> Self {
+        RemotingCodec { max_frame }
+    }
+}
+
+impl Decoder for RemotingCodec {
+    type Item = RemotingCommand;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RemotingCommand>, CodecError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        if len < 4 {
+            return Err(CodecError::BadFrameLength(len as i64));
+        }
+        let len = len as usize;
+        if len + 4 > self.max_frame {
+            return Err(CodecError::FrameTooLarge { len: len + 4, max: self.max_frame });
+        }
+        if src.len() < 4 + len {
+            src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        let frame = src.split_to(len).freeze();
+        decode_frame_body(frame).map(Some)
+    }
+}
+
+/// Decode a frame without its 4-byte length prefix (type byte, header length, header, body).
+pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError> {
+    let total = frame.len();
+    if total < 4 {
+        return Err(CodecError::BadFrameLength(total as i64));
+    }
+    let ty = frame[0];
+    let hdr_len = ((frame[1] as usize) << 16) | ((frame[2] as usize) << 8) | frame[3] as usize;
+    if hdr_len > total - 4 {
+        return Err(CodecError::BadHeaderLength { hdr: hdr_len, frame: total });
+    }
+    frame.advance(4);
+    let header = frame.split_to(hdr_len);
+    let mut cmd = match ty {
+        0 => decode_json_header(&header)?,
+        1 => decode_binary_header(&header)?,
+        other => return Err(CodecError::BadSerializeType(other)),
+    };
+    cmd.body = frame;
+    Ok(cmd)
+}
+
+fn value_to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn json_i32(v: Option<&Value>, field: &'static str) -> Result<i32, CodecError> {
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(|x| x as i32)
+            .ok_or_else(|| CodecError::InvalidField { field, value: n.to_string() }),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| CodecError::InvalidField { field, value: s.clone() }),
+        Some(other) => Err(CodecError::InvalidField { field, value: other.to_string() }),
+    }
+}
+
+/// Decode a JSON (type 0) header. Numbers and booleans in `extFields` become strings; unknown
+/// members are ignored; trailing whitespace (the C++ client's newline) is accepted.
+pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, CodecError> {
+    let v: Value =
+        serde_json::from_slice(header).map_err(|e| CodecError::BadJsonHeader(e.to_string()))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| CodecError::BadJsonHeader("header is not a JSON object".into()))?;
+    let ext_fields = match obj.get("extFields") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => {
+            let mut ext = HashMap::with_capacity(m.len());
+            for (k, v) in m {
+                if let Some(s) = value_to_string(v) {
+                    ext.insert(k.clone(), s);
+                }
+            }
+            Some(ext)
+        }
+        Some(_) => return Err(CodecError::BadJsonHeader("extFields is not an object".into())),
+    };
+    let language = match obj.get("language") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => language_name(n.as_u64().unwrap_or(7).min(255) as u8).into(),
+        _ => "OTHER".into(),
+    };
+    Ok(RemotingCommand {
+        code: json_i32(obj.get("code"), "code")?,
+        language,
+        version: json_i32(obj.get("version"), "version")?,
+        opaque: json_i32(obj.get("opaque"), "opaque")?,
+        flag: json_i32(obj.get("flag"), "flag")?,
+        remark: obj.get("remark").and_then(value_to_string),
+        ext_fields,
+        body: Bytes::new(),
+        serialize_type: SerializeType::Json,
+    })
+}
+
+/// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header.
+pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError> {
+    fn need(h: &[u8], n: usize, what: &'static str) -> Result<(), CodecError> {
+        if h.len() < n {
+            Err(CodecError::BadBinaryHeader(what))
+        } else {
+            Ok(())
+        }
+    }
+    fn read_str(h: &mut &[u8], len: usize, what: &'static str) -> Result<Option<String>, CodecError> {
+        need(h, len, what)?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let s = String::from_utf8_lossy(&h[..len]).into_owned();
+        h.advance(len);
+        Ok(Some(s))
+    }
+    need(h, 17, "fixed part shorter than 17 bytes")?;
+    let code = h.get_i16() as i32;
+    let language = language_name(h.get_u8()).to_string();
+    let version = h.get_i16() as i32;
+    let opaque = h.get_i32();
+    let flag = h.get_i32();
+    let remark_len = h.get_i32();
+    if remark_len < 0 {
+        return Err(CodecError::BadBinaryHeader("negative remark length"));
+    }
+    let remark = read_str(&mut h, remark_len as usize, "remark overruns header")?;
+    need(h, 4, "missing extFields length")?;
+    let ext_len = h.get_i32();
+    if ext_len < 0 || ext_len as usize > h.len() {
+        return Err(CodecError::BadBinaryHeader("extFields length overruns header"));
+    }
+    let mut ext_bytes = &h[..ext_len as usize];
+    let ext_fields = if ext_len == 0 {
+        None
+    } else {
+        let mut ext: ExtFields = HashMap::new();
+        while !ext_bytes.is_empty() {
+            need(ext_bytes, 2, "truncated key length")?;
+            let kl = ext_bytes.get_i16();
+            if kl < 0 {
+                return Err(CodecError::BadBinaryHeader("negative key length"));
+            }
+            let k = read_str(&mut ext_bytes, kl as usize, "key overruns header")?;
+            need(ext_bytes, 4, "truncated value length")?;
+            let vl = ext_bytes.get_i32();
+            if vl < 0 {
+                return Err(CodecError::BadBinaryHeader("negative value length"));
+            }
+            let v = read_str(&mut ext_bytes, vl as usize, "value overruns header")?;
+            if let (Some(k), Some(v)) = (k, v) {
+                ext.insert(k, v);
+            }
+        }
+        Some(ext)
+    };
+    Ok(RemotingCommand {
+        code,
+        language,
+        version,
+        opaque,
+        flag,
+        remark,
+        ext_fields,
+        body: Bytes::new(),
+        serialize_type: SerializeType::RocketMq,
+    })
+}
+
+/// Encode the JSON header as the Java side writes it: members in alphabetical order, null remark
+/// omitted, every extFields value a string.
+pub fn encode_json_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let _ = write!(out, "{{\"code\":{}", cmd.code);
+    if let Some(ext) = &cmd.ext_fields {
+        out.extend_from_slice(b",\"extFields\":{");
+        let mut keys: Vec<&String> = ext.keys().collect();
+        keys.sort();
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *out, k);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, &ext[*k]);
+        }
+        out.push(b'}');
+    }
+    let _ = write!(out, ",\"flag\":{},\"language\":", cmd.flag);
+    let _ = serde_json::to_writer(&mut *out, &cmd.language);
+    let _ = write!(out, ",\"opaque\":{}", cmd.opaque);
+    if let Some(r) = &cmd.remark {
+        out.extend_from_slice(b",\"remark\":");
+        let _ = serde_json::to_writer(&mut *out, r);
+    }
+    let st = match cmd.serialize_type {
+        SerializeType::Json => "JSON",
+        SerializeType::RocketMq => "ROCKETMQ",
+    };
+    let _ = write!(out, ",\"serializeTypeCurrentRPC\":\"{}\",\"version\":{}}}", st, cmd.version);
+}
+
+/// Encode the binary header (type 1). Empty strings are skipped as the Java writer does.
+pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
+    out.put_i16(cmd.code as i16);
+    out.put_u8(language_code(&cmd.language));
+    out.put_i16(cmd.version as i16);
+    out.put_i32(cmd.opaque);
+    out.put_i32(cmd.flag);
+    match &cmd.remark {
+        Some(r) if !r.is_empty() => {
+            out.put_i32(r.len() as i32);
+            out.extend_from_slice(r.as_bytes());
+        }
+        _ => out.put_i32(0),
+    }
+    let len_pos = out.len();
+    out.put_i32(0);
+    if let Some(ext) = &cmd.ext_fields {
+        for (k, v) in ext {
+            if k.is_empty() || v.is_empty() {
+                continue;
+            }
+            out.put_i16(k.len() as i16);
+            out.extend_from_slice(k.as_bytes());
+            out.put_i32(v.len() as i32);
+            out.extend_from_slice(v.as_bytes());
+        }
+    }
+    let ext_len = (out.len() - len_pos - 4) as i32;
+    out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
+}
+
+/// Encode a whole command (with its length prefix) in its own serialize type.
+pub fn encode_command(cmd: &RemotingCommand, dst: &mut BytesMut) {
+    let mut header = Vec::with_capacity(256);
+    match cmd.serialize_type {
+        SerializeType::Json => encode_json_header(cmd, &mut header),
+        SerializeType::RocketMq => encode_binary_header(cmd, &mut header),
+    }
+    let total = 4 + header.len() + cmd.body.len();
+    dst.reserve(4 + total);
+    dst.put_i32(total as i32);
+    dst.put_u8(cmd.serialize_type as u8);
+    let hl = header.len() as u32;
+    dst.put_u8((hl >> 16) as u8);
+    dst.put_u8((hl >> 8) as u8);
+    dst.put_u8(hl as u8);
+    dst.extend_from_slice(&header);
+    dst.extend_from_slice(&cmd.body);
+}
+
+impl Encoder<RemotingCommand> for RemotingCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, cmd: RemotingCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_command(&cmd, dst);
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! ferrocket: a message broker that speaks Apache RocketMQ's remoting protocol.
+//!
+//! Layers (each imports only the ones above it):
+//! 1. [`codec`]: pure bytes <-> typed commands, headers, bodies, message formats.
+//! 2. [`store`]: commit log, per-queue indexes, sled metadata. The only code that touches disk.
+//! 3. `actors`: one file per actor (listener, connection, dispatch, topic, queue, consumer group,
+//!    name server).
+//! 4. [`broker`]: wiring, and the embedding API used by tests and other programs.
+pub mod codec;
+pub mod config;
+pub mod store;
