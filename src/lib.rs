@@ -9,3 +9,5 @@
 pub mod codec;
 pub mod config;
 pub mod store;
+pub mod actors;
+pub mod broker;
