@@ -15,6 +15,7 @@ use crate::actors::context::{BrokerContext, GroupTable};
 use crate::actors::listener::spawn_listener;
 use crate::actors::namesrv::{NamesrvActor, NamesrvContext};
 use crate::actors::queue::QueueActor;
+use crate::actors::scheduler::SchedulerActor;
 use crate::actors::topic::{self, perm, BrokerIdentity, TopicActor, TopicTable};
 use crate::config::{BrokerConfig, FlushDiskType};
 use crate::store::{FlushMode, MessageStore, StoreConfig, StoreError};
@@ -341,6 +342,7 @@ fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<Broke
     }
     .start();
     let queue_actor = QueueActor::new(store.clone()).start();
+    SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
     let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
     Ok(Arc::new(BrokerContext {
         cfg: RwLock::new(cfg.clone()),

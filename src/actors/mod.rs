@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod listener;
 pub mod namesrv;
 pub mod queue;
+pub mod scheduler;
 pub mod topic;
 
 use crate::codec::RemotingCommand;

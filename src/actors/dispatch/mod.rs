@@ -7,6 +7,7 @@ pub mod clients;
 pub mod namesrv;
 pub mod offsets;
 pub mod pull;
+pub mod retry;
 pub mod send;
 
 use super::connection::Role;
@@ -87,6 +88,7 @@ fn broker(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -> Re
         C::GetMinOffset => Reply::Now(offsets::min_offset(ctx, &req)),
         C::GetEarliestMsgStoretime => Reply::Now(offsets::earliest_store_time(ctx, &req)),
         C::SearchOffsetByTimestamp => Reply::Now(offsets::search_by_time(ctx, &req)),
+        C::ConsumerSendMsgBack => Reply::Now(retry::send_back(ctx, &req)),
         C::HeartBeat => Reply::Now(clients::heartbeat(ctx, conn, &req)),
         C::UnregisterClient => Reply::Now(clients::unregister(ctx, conn, &req)),
         C::GetConsumerListByGroup => Reply::Now(clients::consumer_list(ctx, &req)),

@@ -3,9 +3,10 @@
 //! Checks in the order the 4.9.7 broker applies them (`06-send.md`), then one store append (a
 //! batch is one append with consecutive queue offsets), then a fire-and-forget wake-up for pulls
 //! held on the queue. Under SYNC_FLUSH the answer waits for the group commit.
-use super::{answer, ConnInfo, Reply};
+use super::{ConnInfo, Reply};
 use crate::actors::context::BrokerContext;
 use crate::actors::queue::Arrived;
+use crate::actors::scheduler::{now_ms, redirect_delayed};
 use crate::actors::topic::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -65,12 +66,24 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
         Ok(t) => t,
         Err((code, remark)) => return fail(resp, code, remark),
     };
-    let msgs = match build_messages(ctx, conn, &h, &req, &header_props, &target_topic, target_queue) {
+    let mut msgs = match build_messages(ctx, conn, &h, &req, &header_props, &target_topic, target_queue) {
         Ok(m) => m,
         Err(remark) => return fail(resp, rc::MESSAGE_ILLEGAL, remark),
     };
-    let wake: Vec<(i64, Option<Arc<str>>)> =
-        msgs.iter().map(|m| (m.tags_code, Some(Arc::<str>::from(m.properties.as_str())))).collect();
+    if !h.batch && target_topic == h.topic {
+        if let Some(m) = msgs.first_mut() {
+            redirect_delayed(m, &cfg.message_delay_level, now_ms());
+        }
+    }
+    let wake: Vec<Arrived> = msgs
+        .iter()
+        .map(|m| Arrived {
+            topic: m.topic.clone(),
+            queue_id: m.queue_id,
+            tags_code: m.tags_code,
+            properties: Some(Arc::<str>::from(m.properties.as_str())),
+        })
+        .collect();
     let outcome = match ctx.store.put(msgs) {
         Ok(o) => o,
         Err(e) => {
@@ -78,8 +91,8 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
             return fail(resp, code, remark);
         }
     };
-    for (tags_code, properties) in wake {
-        ctx.queue_actor.do_send(Arrived { topic: target_topic.clone(), queue_id: target_queue, tags_code, properties });
+    for a in wake {
+        ctx.queue_actor.do_send(a);
     }
     fill_response(&mut resp, &outcome, queue_id);
     match outcome.flush {
@@ -252,7 +265,3 @@ pub fn store_error(e: &StoreError) -> (i32, String) {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_answer_used(r: &RemotingCommand) -> RemotingCommand {
-    answer(r, 0, "")
-}
