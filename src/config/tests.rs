@@ -327,3 +327,23 @@ fn runtime_update_is_all_or_nothing() {
     assert_eq!(changed, vec!["deleteWhen", "autoCreateTopicEnable"]);
     assert!(!c.auto_create_topic_enable);
 }
+
+/// The comment block above each key in the shipped file says "[runtime]" exactly for the keys
+/// on the allowlist, and the module docs mention every key.
+#[test]
+fn shipped_file_and_docs_match_the_key_table() {
+    let lines: Vec<&str> = DEFAULT_CONFIG_TEXT.lines().collect();
+    let docs = include_str!("mod.rs");
+    for spec in super::keys::KEYS {
+        assert!(docs.contains(&format!("`{}`", spec.name)), "module docs lack {}", spec.name);
+        if spec.alias_of.is_some() {
+            continue;
+        }
+        let at = lines.iter().position(|l| l.starts_with(&format!("{}=", spec.name))).unwrap();
+        let comment: Vec<&str> = lines[..at].iter().rev().take_while(|l| l.starts_with('#')).copied().collect();
+        assert!(!comment.is_empty(), "{} has no comment", spec.name);
+        let marked = comment.iter().any(|l| l.contains("[runtime]"));
+        assert_eq!(marked, spec.runtime, "[runtime] marker for {}", spec.name);
+        assert_eq!(marked, BrokerConfig::runtime_updatable(spec.name));
+    }
+}
