@@ -80,7 +80,7 @@ fn from_nanos(n: Option<u128>) -> Option<Duration> {
 /// single-unit humantime token that [`parse_duration`] reads back unchanged.
 pub(crate) fn fmt_duration(d: Duration, bare: Bare) -> String {
     if let Some(unit) = bare.nanos() {
-        if d.as_nanos() % unit == 0 {
+        if d.as_nanos().is_multiple_of(unit) {
             return (d.as_nanos() / unit).to_string();
         }
     }
@@ -103,7 +103,7 @@ pub(crate) fn compact(d: Duration) -> String {
         return "0s".to_string();
     }
     for (unit, name) in UNITS {
-        if n % unit == 0 {
+        if n.is_multiple_of(unit) {
             return format!("{}{}", n / unit, name);
         }
     }
