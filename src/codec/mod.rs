@@ -4,6 +4,7 @@
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod stored;
 
 pub use command::{RemotingCommand, SerializeType};
 pub use error::CodecError;
