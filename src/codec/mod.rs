@@ -9,6 +9,7 @@ pub mod frame;
 pub mod header;
 pub mod json;
 pub mod message;
+pub mod stored;
 
 pub use codes::{response_code, RequestCode};
 pub use command::{RemotingCommand, SerializeType};
