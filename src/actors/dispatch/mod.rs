@@ -12,7 +12,6 @@ pub mod send;
 
 use super::connection::Role;
 use super::context::BrokerContext;
-use super::namesrv::NamesrvContext;
 use super::ConnHandle;
 use crate::codec::codes::{response_code, RequestCode};
 use crate::codec::header::CommandHeader;
