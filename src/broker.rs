@@ -16,6 +16,7 @@ use crate::actors::listener::spawn_listener;
 use crate::actors::namesrv::{NamesrvActor, NamesrvContext};
 use crate::actors::queue::QueueActor;
 use crate::actors::scheduler::SchedulerActor;
+use crate::actors::transaction::TransactionActor;
 use crate::actors::topic::{self, perm, BrokerIdentity, TopicActor, TopicTable};
 use crate::config::{BrokerConfig, FlushDiskType};
 use crate::store::{FlushMode, MessageStore, StoreConfig, StoreError};
@@ -344,7 +345,7 @@ fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<Broke
     let queue_actor = QueueActor::new(store.clone()).start();
     SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
     let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
-    Ok(Arc::new(BrokerContext {
+    let ctx = Arc::new(BrokerContext {
         cfg: RwLock::new(cfg.clone()),
         identity,
         store_host,
@@ -356,7 +357,9 @@ fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<Broke
         queue_actor,
         group_actor,
         started_at: Instant::now(),
-    }))
+    });
+    TransactionActor { ctx: ctx.clone() }.start();
+    Ok(ctx)
 }
 
 /// The first full registration, awaited so that routes exist when `start` returns.
