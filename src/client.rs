@@ -150,6 +150,30 @@ impl RawClient {
         Ok(())
     }
 
+    /// Write a hand-made frame and wait for the response carrying `opaque` (which the frame
+    /// must contain). Use opaques <= 0: the counter never hands those out.
+    pub async fn request_raw(
+        &self,
+        frame: &[u8],
+        opaque: i32,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(opaque, tx);
+        if let Err(e) = self.send_raw(frame).await {
+            self.pending.lock().expect("pending lock").remove(&opaque);
+            return Err(e);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => {
+                self.pending.lock().expect("pending lock").remove(&opaque);
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+
     /// Take the receiver of server-initiated requests (only once; later calls panic).
     pub fn incoming(&mut self) -> mpsc::UnboundedReceiver<RemotingCommand> {
         self.incoming.take().expect("incoming() already taken")
