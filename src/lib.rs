@@ -10,3 +10,5 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod store;
+pub mod actors;
+pub mod broker;

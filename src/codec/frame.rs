@@ -98,7 +98,7 @@ fn json_i32(v: Option<&Value>, field: &'static str) -> Result<i32, CodecError> {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Number(n)) => n
             .as_i64()
-            .map(|x| x as i32)
+            .and_then(|x| i32::try_from(x).ok())
             .ok_or_else(|| CodecError::InvalidField { field, value: n.to_string() }),
         Some(Value::String(s)) => s
             .trim()
@@ -269,7 +269,7 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     out.put_i32(0);
     if let Some(ext) = &cmd.ext_fields {
         for (k, v) in ext {
-            if k.is_empty() || v.is_empty() {
+            if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
                 continue;
             }
             out.put_i16(k.len() as i16);
@@ -282,14 +282,29 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
 }
 
-/// Encode a whole command (with its length prefix) in its own serialize type.
-pub fn encode_command(cmd: &RemotingCommand, dst: &mut BytesMut) {
+/// Largest header the 24-bit header-length field can describe.
+pub const MAX_HEADER_LEN: usize = 0xFF_FFFF;
+
+/// Encode a whole command (with its length prefix) in its own serialize type, refusing a header
+/// over 24 bits or a frame (counting the 4 length bytes) over `max_frame`. Nothing is written to
+/// `dst` on error.
+pub fn try_encode_command(
+    cmd: &RemotingCommand,
+    dst: &mut BytesMut,
+    max_frame: usize,
+) -> Result<(), CodecError> {
     let mut header = Vec::with_capacity(256);
     match cmd.serialize_type {
         SerializeType::Json => encode_json_header(cmd, &mut header),
         SerializeType::RocketMq => encode_binary_header(cmd, &mut header),
     }
+    if header.len() > MAX_HEADER_LEN {
+        return Err(CodecError::BadHeaderLength { hdr: header.len(), frame: header.len() + cmd.body.len() });
+    }
     let total = 4 + header.len() + cmd.body.len();
+    if total + 4 > max_frame.min(i32::MAX as usize) {
+        return Err(CodecError::FrameTooLarge { len: total + 4, max: max_frame });
+    }
     dst.reserve(4 + total);
     dst.put_i32(total as i32);
     dst.put_u8(cmd.serialize_type as u8);
@@ -299,13 +314,22 @@ pub fn encode_command(cmd: &RemotingCommand, dst: &mut BytesMut) {
     dst.put_u8(hl as u8);
     dst.extend_from_slice(&header);
     dst.extend_from_slice(&cmd.body);
+    Ok(())
+}
+
+/// Encode a whole command (with its length prefix) in its own serialize type. A command that
+/// cannot be framed at all (header over 24 bits, frame over 2 GiB) writes nothing; use
+/// [`try_encode_command`] to learn about it.
+pub fn encode_command(cmd: &RemotingCommand, dst: &mut BytesMut) {
+    let _ = try_encode_command(cmd, dst, i32::MAX as usize);
 }
 
 impl Encoder<RemotingCommand> for RemotingCodec {
     type Error = CodecError;
 
+    /// Refuses (with an error, writing nothing) a frame larger than `max_frame`: a Java peer
+    /// would close the connection on it.
     fn encode(&mut self, cmd: RemotingCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_command(&cmd, dst);
-        Ok(())
+        try_encode_command(&cmd, dst, self.max_frame)
     }
 }

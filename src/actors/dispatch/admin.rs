@@ -1,0 +1,195 @@
+//! Admin and lookup requests answered by the broker: topics, groups, lookups by id and key.
+use super::{answer, bad_request, header, success, ConnInfo};
+use crate::actors::context::BrokerContext;
+use crate::actors::topic::{new_topic, to_wire, validate_topic_name};
+use crate::codec::body::{GroupList, SubscriptionGroupConfigWire, SubscriptionGroupWrapper, TopicConfigSerializeWrapper, TopicList};
+use crate::codec::codes::response_code as rc;
+use crate::codec::header::*;
+use crate::codec::message::decode_offset_msg_id;
+use crate::codec::RemotingCommand;
+use crate::store::GroupConfig;
+use bytes::BytesMut;
+
+macro_rules! hdr {
+    ($req:expr, $t:ty) => {
+        match header::<$t>($req) {
+            Ok(h) => h,
+            Err(resp) => return resp,
+        }
+    };
+}
+
+/// VIEW_MESSAGE_BY_ID (33): the stored message at a commit log offset.
+pub fn view_message(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, ViewMessageRequestHeader);
+    match ctx.store.read_message(h.offset) {
+        Some(bytes) => success(req).with_body(bytes),
+        None => answer(req, rc::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset)),
+    }
+}
+
+/// QUERY_MESSAGE (12): messages of a topic by key (KEYS or UNIQ_KEY) in a time range.
+pub fn query_message(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, QueryMessageRequestHeader);
+    let max = h.max_num.clamp(1, 64) as usize;
+    let found = ctx.store.query_by_key(&h.topic, &h.key, max, h.begin_timestamp, h.end_timestamp);
+    if found.is_empty() {
+        return answer(req, rc::QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
+    }
+    let mut body = BytesMut::new();
+    for m in &found {
+        body.extend_from_slice(m);
+    }
+    let mut r = success(req);
+    r.set_header(&QueryMessageResponseHeader {
+        index_last_update_timestamp: now_ms(),
+        index_last_update_phyoffset: ctx.store.max_commit_log_offset(),
+    });
+    r.body = body.freeze();
+    r
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// UPDATE_AND_CREATE_TOPIC (17).
+pub fn create_topic(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, CreateTopicRequestHeader);
+    if let Err(remark) = validate_topic_name(&h.topic) {
+        return answer(req, rc::SYSTEM_ERROR, remark);
+    }
+    if h.topic == h.default_topic {
+        return answer(req, rc::SYSTEM_ERROR, format!("The topic[{}] is conflict with system topic.", h.topic));
+    }
+    if !(1..=1024).contains(&h.read_queue_nums) || !(1..=1024).contains(&h.write_queue_nums) {
+        return answer(req, rc::SYSTEM_ERROR, "queue numbers must be between 1 and 1024");
+    }
+    let mut tc = new_topic(&h.topic, h.read_queue_nums, h.perm);
+    tc.write_queue_nums = h.write_queue_nums;
+    tc.topic_filter_type = h.topic_filter_type.clone();
+    tc.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
+    tc.order = h.order;
+    tracing::info!(caller = %conn.handle.peer, topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created or updated");
+    ctx.topics.put(tc.clone());
+    ctx.announce(tc);
+    success(req)
+}
+
+/// DELETE_TOPIC_IN_BROKER (215).
+pub fn delete_topic(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, DeleteTopicRequestHeader);
+    tracing::info!(caller = %conn.handle.peer, topic = %h.topic, "topic deleted");
+    ctx.topics.remove(&h.topic);
+    ctx.store.delete_topic(&h.topic);
+    success(req)
+}
+
+/// GET_ALL_TOPIC_CONFIG (21).
+pub fn all_topic_config(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let body = TopicConfigSerializeWrapper {
+        topic_config_table: ctx.topics.all().iter().map(|t| (t.topic_name.clone(), to_wire(t))).collect(),
+        data_version: ctx.topics.data_version(),
+    };
+    success(req).with_body(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// GET_TOPIC_CONFIG (351, 5.x clients).
+pub fn topic_config(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, GetTopicConfigRequestHeader);
+    match ctx.topics.get(&h.topic) {
+        Some(t) => {
+            let body = serde_json::json!({ "topicConfig": to_wire(&t) });
+            success(req).with_body(body.to_string())
+        }
+        None => answer(req, rc::TOPIC_NOT_EXIST, format!("No topic in this broker. topic: {}", h.topic)),
+    }
+}
+
+/// GET_TOPIC_NAME_LIST (23).
+pub fn topic_names(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let list = TopicList { topic_list: ctx.topics.all().into_iter().map(|t| t.topic_name).collect(), broker_addr: None };
+    success(req).with_body(list.to_json())
+}
+
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200).
+pub fn create_group(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) -> RemotingCommand {
+    let w: SubscriptionGroupConfigWire = match crate::codec::json::parse_lenient(&req.body)
+        .and_then(|v| serde_json::from_value(v).map_err(|e| crate::codec::CodecError::BadBody(e.to_string())))
+    {
+        Ok(w) => w,
+        Err(e) => return bad_request(req, &e),
+    };
+    if w.group_name.trim().is_empty() {
+        return answer(req, rc::SYSTEM_ERROR, "groupName is blank");
+    }
+    tracing::info!(caller = %conn.handle.peer, group = %w.group_name, "subscription group created or updated");
+    ctx.groups.put(GroupConfig {
+        group_name: w.group_name,
+        consume_enable: w.consume_enable,
+        consume_from_min_enable: w.consume_from_min_enable,
+        consume_broadcast_enable: w.consume_broadcast_enable,
+        retry_queue_nums: w.retry_queue_nums,
+        retry_max_times: w.retry_max_times,
+        broker_id: w.broker_id,
+        which_broker_when_consume_slowly: w.which_broker_when_consume_slowly,
+        notify_consumer_ids_changed_enable: w.notify_consumer_ids_changed_enable,
+    });
+    success(req)
+}
+
+/// DELETE_SUBSCRIPTIONGROUP (207).
+pub fn delete_group(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, DeleteSubscriptionGroupRequestHeader);
+    tracing::info!(caller = %conn.handle.peer, group = %h.group_name, "subscription group deleted");
+    ctx.groups.remove(&h.group_name);
+    success(req)
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let body = SubscriptionGroupWrapper {
+        subscription_group_table: ctx.groups.all().into_iter().map(|g| (g.group_name.clone(), group_wire(&g))).collect(),
+        data_version: ctx.topics.data_version(),
+    };
+    success(req).with_body(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn group_wire(g: &GroupConfig) -> SubscriptionGroupConfigWire {
+    SubscriptionGroupConfigWire {
+        group_name: g.group_name.clone(),
+        consume_enable: g.consume_enable,
+        consume_from_min_enable: g.consume_from_min_enable,
+        consume_broadcast_enable: g.consume_broadcast_enable,
+        retry_queue_nums: g.retry_queue_nums,
+        retry_max_times: g.retry_max_times,
+        broker_id: g.broker_id,
+        which_broker_when_consume_slowly: g.which_broker_when_consume_slowly,
+        notify_consumer_ids_changed_enable: g.notify_consumer_ids_changed_enable,
+        ..Default::default()
+    }
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO (300): groups subscribed to the topic or holding offsets on it.
+pub fn who_consumes(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, QueryTopicConsumeByWhoRequestHeader);
+    let mut groups: std::collections::BTreeSet<String> = ctx
+        .clients
+        .registry
+        .read()
+        .map(|r| {
+            r.consumers.iter().filter(|(_, g)| g.subscriptions.contains_key(&h.topic)).map(|(n, _)| n.clone()).collect()
+        })
+        .unwrap_or_default();
+    for (g, t, _, _) in ctx.store.meta().consumer_offsets() {
+        if t == h.topic {
+            groups.insert(g);
+        }
+    }
+    success(req).with_body(GroupList { group_list: groups.into_iter().collect() }.to_json())
+}
+
+/// Decode an offset msgId for lookups (used by admin tools through VIEW_MESSAGE_BY_ID).
+pub fn offset_of_msg_id(id: &str) -> Option<i64> {
+    decode_offset_msg_id(id).ok().map(|(_, off)| off)
+}

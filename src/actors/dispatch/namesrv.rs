@@ -1,0 +1,172 @@
+//! Name-server requests: registration, routes, cluster info, topic lists, KV config.
+use super::{answer, header, not_supported, success};
+use crate::actors::namesrv::{NamesrvContext, Registration};
+use crate::codec::body::{KvTable, RegisterBrokerBody, TopicList};
+use crate::codec::codes::{response_code as rc, RequestCode};
+use crate::codec::header::*;
+use crate::codec::RemotingCommand;
+use std::time::Instant;
+
+macro_rules! hdr {
+    ($req:expr, $t:ty) => {
+        match header::<$t>($req) {
+            Ok(h) => h,
+            Err(resp) => return resp,
+        }
+    };
+}
+
+/// Route one name-server request.
+pub fn handle(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
+    use RequestCode as C;
+    match RequestCode::from_i32(req.code) {
+        C::RegisterBroker => register_broker(ctx, req),
+        C::UnregisterBroker => unregister_broker(ctx, req),
+        C::GetRouteinfoByTopic => route(ctx, req),
+        C::GetBrokerClusterInfo => cluster_info(ctx, req),
+        C::GetAllTopicListFromNameserver => {
+            let topics = lock(ctx).topics();
+            topic_list(req, topics, None)
+        }
+        C::GetTopicsByCluster => {
+            let h = hdr!(req, GetTopicsByClusterRequestHeader);
+            let topics = lock(ctx).topics_of_cluster(&h.cluster);
+            topic_list(req, topics, None)
+        }
+        C::GetSystemTopicListFromNs => {
+            let r = lock(ctx);
+            let mut names: Vec<String> = r.clusters.keys().cloned().collect();
+            names.extend(r.brokers.keys().cloned());
+            let addr = r.brokers.values().find_map(|b| b.broker_addrs.get(&0).cloned());
+            drop(r);
+            topic_list(req, names, addr)
+        }
+        C::GetUnitTopicList | C::GetHasUnitSubTopicList | C::GetHasUnitSubUnunitTopicList => {
+            topic_list(req, Vec::new(), None)
+        }
+        C::DeleteTopicInNamesrv => {
+            let h = hdr!(req, DeleteTopicRequestHeader);
+            lock(ctx).delete_topic(&h.topic);
+            success(req)
+        }
+        C::PutKvConfig => {
+            let h = hdr!(req, PutKvConfigRequestHeader);
+            lock(ctx).kv.entry(h.namespace).or_default().insert(h.key, h.value);
+            success(req)
+        }
+        C::GetKvConfig => {
+            let h = hdr!(req, GetKvConfigRequestHeader);
+            let v = lock(ctx).kv.get(&h.namespace).and_then(|m| m.get(&h.key)).cloned();
+            match v {
+                Some(value) => {
+                    let mut r = success(req);
+                    r.set_header(&GetKvConfigResponseHeader { value: Some(value) });
+                    r
+                }
+                None => answer(req, rc::QUERY_NOT_FOUND, format!("No config item, Namespace: {} Key: {}", h.namespace, h.key)),
+            }
+        }
+        C::DeleteKvConfig => {
+            let h = hdr!(req, DeleteKvConfigRequestHeader);
+            if let Some(m) = lock(ctx).kv.get_mut(&h.namespace) {
+                m.remove(&h.key);
+            }
+            success(req)
+        }
+        C::GetKvlistByNamespace => {
+            let h = hdr!(req, GetKvListByNamespaceRequestHeader);
+            let table = lock(ctx).kv.get(&h.namespace).cloned();
+            match table {
+                Some(table) if !table.is_empty() => success(req).with_body(KvTable { table }.to_json()),
+                _ => answer(req, rc::QUERY_NOT_FOUND, format!("No config item, Namespace: {}", h.namespace)),
+            }
+        }
+        _ => not_supported(req),
+    }
+}
+
+fn lock(ctx: &NamesrvContext) -> std::sync::MutexGuard<'_, crate::actors::namesrv::RouteInfo> {
+    ctx.routes.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn topic_list(req: &RemotingCommand, topics: Vec<String>, broker_addr: Option<String>) -> RemotingCommand {
+    success(req).with_body(TopicList { topic_list: topics, broker_addr }.to_json())
+}
+
+fn register_broker(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, RegisterBrokerRequestHeader);
+    if h.body_crc32 != 0 {
+        let crc = (crc32fast::hash(&req.body) & 0x7FFF_FFFF) as i32;
+        if crc != h.body_crc32 {
+            return answer(req, rc::SYSTEM_ERROR, "crc32 not match");
+        }
+    }
+    if h.compressed {
+        return answer(req, rc::SYSTEM_ERROR, "compressed broker registration bodies are not supported; set compressedRegister=false");
+    }
+    let body = if req.body.is_empty() {
+        RegisterBrokerBody::default()
+    } else {
+        match RegisterBrokerBody::from_json(&req.body) {
+            Ok(b) => b,
+            Err(e) => return answer(req, rc::SYSTEM_ERROR, format!("bad registration body: {e}")),
+        }
+    };
+    let w = body.topic_config_serialize_wrapper;
+    let reg = Registration {
+        cluster: h.cluster_name,
+        broker_name: h.broker_name.clone(),
+        broker_addr: h.broker_addr.clone(),
+        broker_id: h.broker_id,
+        ha_addr: h.ha_server_addr,
+        data_version: (w.data_version.timestamp, w.data_version.counter),
+        topics: w.topic_config_table.into_values().collect(),
+    };
+    let mut routes = lock(ctx);
+    let first = !routes.live.contains_key(&h.broker_addr);
+    routes.register(reg, Instant::now());
+    let (master_addr, master_ha) = if h.broker_id != 0 {
+        let m = routes.brokers.get(&h.broker_name).and_then(|b| b.broker_addrs.get(&0).cloned());
+        let ha = m.as_ref().and_then(|a| routes.live.get(a)).map(|l| l.ha_addr.clone());
+        (m, ha)
+    } else {
+        (None, None)
+    };
+    let order = routes.kv.get("ORDER_TOPIC_CONFIG").cloned().filter(|t| !t.is_empty());
+    drop(routes);
+    if first {
+        tracing::info!(broker = %h.broker_addr, name = %h.broker_name, id = h.broker_id, "broker registered");
+    }
+    let mut r = success(req);
+    r.set_header(&RegisterBrokerResponseHeader { ha_server_addr: master_ha, master_addr });
+    if let Some(table) = order {
+        r.body = KvTable { table }.to_json().into();
+    }
+    r
+}
+
+fn unregister_broker(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, UnregisterBrokerRequestHeader);
+    lock(ctx).unregister(&h.broker_addr);
+    success(req)
+}
+
+fn route(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
+    let h = hdr!(req, GetRouteInfoRequestHeader);
+    match lock(ctx).route(&h.topic) {
+        Some(route) => success(req).with_body(route.to_json()),
+        None => answer(
+            req,
+            rc::TOPIC_NOT_EXIST,
+            format!(
+                "No topic route info in name server for the topic: {}\nSee http://rocketmq.apache.org/docs/faq/ for further details.",
+                h.topic
+            ),
+        ),
+    }
+}
+
+fn cluster_info(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
+    let info = lock(ctx).cluster_info();
+    success(req).with_body(info.to_json())
+}

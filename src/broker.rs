@@ -1,0 +1,403 @@
+//! Wiring, and the embedding API: start a name server and/or broker on given or ephemeral
+//! addresses, learn the bound addresses, shut down (also on drop).
+//!
+//! ```no_run
+//! use ferrocket::broker::{Server, ServerOptions};
+//! let server = Server::start(ServerOptions::dev(None)).unwrap();
+//! println!("namesrv at {}", server.namesrv_addr().unwrap());
+//! ```
+//! Everything runs on its own thread with its own actix System, so any test runtime can use it.
+//! Worker arbiters (one per core) carry the connections; the System thread runs the topic, queue,
+//! consumer-group and name-server actors and the accept loops.
+use crate::actors::connection::{Limits, Role};
+use crate::actors::consumer_group::{ClientState, ConsumerGroupActor};
+use crate::actors::context::{BrokerContext, GroupTable};
+use crate::actors::listener::spawn_listener;
+use crate::actors::namesrv::{NamesrvActor, NamesrvContext};
+use crate::actors::queue::QueueActor;
+use crate::actors::scheduler::SchedulerActor;
+use crate::actors::topic::{self, perm, BrokerIdentity, TopicActor, TopicTable};
+use crate::config::{BrokerConfig, FlushDiskType};
+use crate::store::{FlushMode, MessageStore, StoreConfig, StoreError};
+use actix::prelude::*;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Errors starting or running a server.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot open the data directory: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What to run and where.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub config: BrokerConfig,
+    /// Run the name-server role in this process (on `config.namesrv_listen_port`).
+    pub namesrv: bool,
+    /// Run the broker role.
+    pub broker: bool,
+    /// Address to bind listeners on.
+    pub bind_ip: IpAddr,
+    /// Worker threads for connections (default: number of cores).
+    pub workers: usize,
+}
+
+impl ServerOptions {
+    pub fn standalone(config: BrokerConfig) -> Self {
+        ServerOptions {
+            config,
+            namesrv: true,
+            broker: true,
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            workers: default_workers(),
+        }
+    }
+
+    /// Name server and broker on ephemeral 127.0.0.1 ports with a data dir (a fresh temp dir when
+    /// `None`): what tests and `ferrocket dev` use.
+    pub fn dev(data_dir: Option<PathBuf>) -> Self {
+        let mut config = BrokerConfig::default();
+        config.listen_port = 0;
+        config.namesrv_listen_port = 0;
+        config.vip_channel_enabled = false;
+        config.broker_ip1 = "127.0.0.1".into();
+        config.mapped_file_size_commit_log = 64 * 1024 * 1024;
+        config.store_path_root_dir = data_dir.unwrap_or_else(fresh_temp_dir);
+        ServerOptions {
+            config,
+            namesrv: true,
+            broker: true,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            workers: default_workers(),
+        }
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 16)
+}
+
+fn fresh_temp_dir() -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("ferrocket-dev-{}-{}", std::process::id(), nanos))
+}
+
+/// A running name server and/or broker.
+pub struct Server {
+    namesrv_addr: Option<SocketAddr>,
+    broker_addr: Option<SocketAddr>,
+    data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Bound {
+    namesrv: Option<TcpListener>,
+    broker: Option<TcpListener>,
+    vip: Option<TcpListener>,
+}
+
+fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, BrokerError> {
+    let addr = SocketAddr::new(ip, port);
+    TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })
+}
+
+fn local(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
+
+impl Server {
+    /// Bind, open the store, start every actor, register with the name servers; returns when
+    /// clients can connect.
+    pub fn start(opts: ServerOptions) -> Result<Server, BrokerError> {
+        let mut cfg = opts.config.clone();
+        cfg.validate()?;
+        let bound = Bound {
+            namesrv: if opts.namesrv { Some(bind(opts.bind_ip, cfg.namesrv_listen_port)?) } else { None },
+            broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
+            vip: None,
+        };
+        let namesrv_addr = match &bound.namesrv {
+            Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
+            None => None,
+        };
+        let mut bound = bound;
+        let broker_addr = match &bound.broker {
+            Some(l) => {
+                let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+                cfg.listen_port = a.port();
+                if let Some(vip) = cfg.vip_port().filter(|p| *p > 0) {
+                    match bind(opts.bind_ip, vip) {
+                        Ok(l) => bound.vip = Some(l),
+                        Err(e) => tracing::warn!("VIP channel not available: {e}"),
+                    }
+                }
+                Some(local(a))
+            }
+            None => None,
+        };
+        if let (Some(ns), None) = (namesrv_addr, cfg.namesrv_addr.as_ref()) {
+            cfg.namesrv_addr = Some(ns.to_string());
+        }
+        let store = if opts.broker {
+            std::fs::create_dir_all(&cfg.store_path_root_dir).map_err(|e| {
+                BrokerError::Other(format!("cannot create data directory {}: {e}", cfg.store_path_root_dir.display()))
+            })?;
+            Some(MessageStore::open(store_config(&cfg)?)?)
+        } else {
+            None
+        };
+        let data_dir = cfg.store_path_root_dir.clone();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let workers = opts.workers;
+        let thread = std::thread::Builder::new()
+            .name("ferrocket-system".into())
+            .spawn(move || {
+                let system = System::new();
+                system.block_on(run(cfg, bound, store, workers, ready_tx, stop_rx));
+            })
+            .map_err(|e| BrokerError::Other(e.to_string()))?;
+        match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(BrokerError::Other(e)),
+            Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
+        }
+        Ok(Server { namesrv_addr, broker_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    /// Address of the embedded name server (loopback when bound to all interfaces).
+    pub fn namesrv_addr(&self) -> Option<SocketAddr> {
+        self.namesrv_addr
+    }
+
+    /// Address of the broker (what clients connect to).
+    pub fn broker_addr(&self) -> Option<SocketAddr> {
+        self.broker_addr
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Stop accepting, unregister from the name servers, flush the store, stop the threads.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
+    let mut sc = StoreConfig::new(cfg.store_path_root_dir.clone(), cfg.store_host()?);
+    sc.segment_size = cfg.mapped_file_size_commit_log;
+    sc.flush_mode = match cfg.flush_disk_type {
+        FlushDiskType::SyncFlush => FlushMode::Sync,
+        FlushDiskType::AsyncFlush => FlushMode::Async,
+    };
+    sc.flush_interval = cfg.flush_interval_commit_log;
+    sc.sync_flush_timeout = cfg.sync_flush_timeout;
+    sc.file_reserved_time = cfg.file_reserved_time;
+    sc.delete_when = cfg.delete_when.first().copied().unwrap_or(4);
+    sc.disk_max_used_ratio = cfg.disk_max_used_space_ratio;
+    sc.sled_cache_bytes = cfg.sled_cache_bytes;
+    sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
+    Ok(sc)
+}
+
+fn limits(cfg: &BrokerConfig) -> Limits {
+    Limits {
+        max_frame: cfg.max_frame_size,
+        max_in_flight: cfg.max_requests_in_flight,
+        max_queued_bytes: cfg.max_queued_response_bytes,
+        idle_timeout: cfg.client_idle_timeout,
+    }
+}
+
+/// The topics a RocketMQ broker owns from the start.
+fn create_system_topics(topics: &TopicTable, cfg: &BrokerConfig) {
+    let rw = perm::READ_WRITE;
+    if cfg.auto_create_topic_enable {
+        topics.ensure(topic::DEFAULT_TOPIC, cfg.default_topic_queue_nums, perm::READ_WRITE | perm::INHERIT);
+    }
+    topics.ensure("SELF_TEST_TOPIC", 1, rw);
+    topics.ensure("BenchmarkTest", 1024, rw);
+    topics.ensure(&cfg.broker_cluster_name, 1, perm::READ_WRITE | perm::INHERIT);
+    topics.ensure(&cfg.broker_name, 1, perm::READ_WRITE | perm::INHERIT);
+    topics.ensure("OFFSET_MOVED_EVENT", 1, rw);
+    topics.ensure(topic::SCHEDULE_TOPIC, cfg.message_delay_level.len().max(1) as i32, rw);
+    topics.ensure(topic::TRANS_HALF_TOPIC, 1, rw);
+    topics.ensure(&format!("{}_REPLY_TOPIC", cfg.broker_cluster_name), 1, rw);
+}
+
+async fn run(
+    cfg: BrokerConfig,
+    bound: Bound,
+    store: Option<Arc<MessageStore>>,
+    workers: usize,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+    stop: oneshot::Receiver<()>,
+) {
+    let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
+    let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
+    let lim = limits(&cfg);
+    if let Some(l) = bound.namesrv {
+        let ns = NamesrvContext::new(cfg.broker_expire_timeout);
+        NamesrvActor { ctx: ns.clone() }.start();
+        if let Err(e) = spawn_listener(l, Role::Namesrv(ns), lim, handles.clone()) {
+            let _ = ready.send(Err(format!("name server listener: {e}")));
+            return;
+        }
+    }
+    let mut broker_ctx = None;
+    if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
+        let ctx = match wire_broker(&cfg, store) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        for l in std::iter::once(l).chain(bound.vip) {
+            if let Err(e) = spawn_listener(l, Role::Broker(ctx.clone()), lim, handles.clone()) {
+                let _ = ready.send(Err(format!("broker listener: {e}")));
+                return;
+            }
+        }
+        register_all(&ctx, &cfg).await;
+        spawn_retention(ctx.store.clone());
+        tracing::info!(
+            broker = %ctx.identity.broker_addr, name = %ctx.identity.broker_name,
+            cluster = %ctx.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
+        );
+        broker_ctx = Some(ctx);
+    }
+    let _ = ready.send(Ok(()));
+    let _ = stop.await;
+    tracing::info!("shutting down");
+    if let Some(ctx) = &broker_ctx {
+        unregister_all(ctx, &cfg).await;
+    }
+    for a in &arbiters {
+        a.stop();
+    }
+    if let Some(store) = store {
+        if let Err(e) = store.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+    drop(broker_ctx);
+    System::current().stop();
+}
+
+fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<BrokerContext>, BrokerError> {
+    let store_host = cfg.store_host()?;
+    let identity = BrokerIdentity {
+        cluster: cfg.broker_cluster_name.clone(),
+        broker_name: cfg.broker_name.clone(),
+        broker_id: cfg.broker_id,
+        broker_addr: store_host.to_string(),
+        ha_addr: SocketAddr::new(store_host.ip(), store_host.port().wrapping_add(1)).to_string(),
+    };
+    let topics = Arc::new(TopicTable::load(store.clone()));
+    create_system_topics(&topics, cfg);
+    let clients = ClientState::new();
+    let topic_actor = TopicActor {
+        topics: topics.clone(),
+        identity: identity.clone(),
+        namesrvs: cfg.namesrv_addrs(),
+        interval: cfg.register_broker_interval,
+    }
+    .start();
+    let queue_actor = QueueActor::new(store.clone()).start();
+    SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
+    let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
+    Ok(Arc::new(BrokerContext {
+        cfg: RwLock::new(cfg.clone()),
+        identity,
+        store_host,
+        groups: GroupTable::load(store.clone()),
+        store,
+        topics,
+        clients,
+        topic_actor,
+        queue_actor,
+        group_actor,
+        started_at: Instant::now(),
+    }))
+}
+
+/// The first full registration, awaited so that routes exist when `start` returns.
+async fn register_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
+    let cmd = topic::registration(&ctx.topics, &ctx.identity, None);
+    for addr in cfg.namesrv_addrs() {
+        match topic::call(&addr, cmd.clone(), Duration::from_secs(3)).await {
+            Ok(r) if r.code == 0 => tracing::info!(namesrv = %addr, "registered with name server"),
+            Ok(r) => tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused"),
+            Err(e) => tracing::warn!(namesrv = %addr, error = %e, "name server unreachable; will retry every {:?}", cfg.register_broker_interval),
+        }
+    }
+}
+
+async fn unregister_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
+    use crate::codec::codes::RequestCode;
+    use crate::codec::header::UnregisterBrokerRequestHeader;
+    let mut cmd = crate::codec::RemotingCommand::request(RequestCode::UnregisterBroker.as_i32(), topic::next_opaque());
+    cmd.set_header(&UnregisterBrokerRequestHeader {
+        broker_name: ctx.identity.broker_name.clone(),
+        broker_addr: ctx.identity.broker_addr.clone(),
+        cluster_name: ctx.identity.cluster.clone(),
+        broker_id: ctx.identity.broker_id,
+    });
+    for addr in cfg.namesrv_addrs() {
+        let _ = topic::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
+    }
+}
+
+/// Delete expired segments once a minute, off the actor threads.
+fn spawn_retention(store: Arc<MessageStore>) {
+    actix_rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let s = store.clone();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let _ = tokio::task::spawn_blocking(move || s.run_retention(now)).await;
+        }
+    });
+}

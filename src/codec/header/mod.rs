@@ -1,0 +1,186 @@
+//! Typed custom headers (`extFields`): one struct per Java header class, named as in Java.
+//!
+//! Decoding follows the Java broker, made lenient for other clients: values are strings (numbers and
+//! booleans were already stringified by the frame layer); integers may carry surrounding whitespace;
+//! booleans are `true` only for `"true"` (any case) or `"1"`; a missing mandatory field is
+//! [`CodecError::MissingField`] with the Java field name; an unparsable number is
+//! [`CodecError::InvalidField`]; unknown keys are ignored. Encoding writes Java `toString()` forms and
+//! omits `None` fields.
+use super::command::{ExtFields, RemotingCommand};
+use super::error::CodecError;
+
+mod admin;
+mod namesrv;
+mod offset;
+mod pull;
+mod send;
+mod tx;
+
+pub use admin::*;
+pub use namesrv::*;
+pub use offset::*;
+pub use pull::*;
+pub use send::*;
+pub use tx::*;
+
+/// A typed view of a command's `extFields`.
+pub trait CommandHeader: Sized {
+    fn decode(ext: &ExtFields) -> Result<Self, CodecError>;
+    fn encode(&self, ext: &mut ExtFields);
+}
+
+impl RemotingCommand {
+    /// Decode the custom header; a command without `extFields` counts as an empty map.
+    pub fn decode_header<T: CommandHeader>(&self) -> Result<T, CodecError> {
+        match &self.ext_fields {
+            Some(ext) => T::decode(ext),
+            None => T::decode(&ExtFields::new()),
+        }
+    }
+
+    /// Write a custom header into `extFields` (creating the map, so `{}` goes out even when every
+    /// field is `None`, as Java does).
+    pub fn set_header<T: CommandHeader>(&mut self, h: &T) {
+        h.encode(self.ext_fields.get_or_insert_with(ExtFields::new));
+    }
+}
+
+/// One header field type: how it is read from and written to `extFields`.
+pub trait HeaderValue: Sized {
+    /// Read a present value.
+    fn parse(field: &'static str, raw: &str) -> Result<Self, CodecError>;
+    /// Value when the key is absent (`None` = mandatory).
+    fn absent() -> Option<Self>;
+    /// Java `toString()` form, `None` to omit.
+    fn render(&self) -> Option<String>;
+}
+
+fn invalid(field: &'static str, raw: &str) -> CodecError {
+    CodecError::InvalidField { field, value: raw.chars().take(64).collect() }
+}
+
+/// Parse a Java `Boolean` leniently: `"true"` (any case, trimmed) and `"1"` are true.
+pub fn parse_bool(raw: &str) -> bool {
+    let t = raw.trim();
+    t.eq_ignore_ascii_case("true") || t == "1"
+}
+
+impl HeaderValue for String {
+    fn parse(_: &'static str, raw: &str) -> Result<Self, CodecError> {
+        Ok(raw.to_string())
+    }
+    fn absent() -> Option<Self> {
+        None
+    }
+    fn render(&self) -> Option<String> {
+        Some(self.clone())
+    }
+}
+
+macro_rules! int_value {
+    ($t:ty) => {
+        impl HeaderValue for $t {
+            fn parse(field: &'static str, raw: &str) -> Result<Self, CodecError> {
+                raw.trim().parse::<$t>().map_err(|_| invalid(field, raw))
+            }
+            fn absent() -> Option<Self> {
+                None
+            }
+            fn render(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+    };
+}
+int_value!(i32);
+int_value!(i64);
+
+impl HeaderValue for bool {
+    fn parse(_: &'static str, raw: &str) -> Result<Self, CodecError> {
+        Ok(parse_bool(raw))
+    }
+    /// An absent Java `Boolean` is null, which every handler treats as false.
+    fn absent() -> Option<Self> {
+        Some(false)
+    }
+    fn render(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl<T: HeaderValue> HeaderValue for Option<T> {
+    fn parse(field: &'static str, raw: &str) -> Result<Self, CodecError> {
+        T::parse(field, raw).map(Some)
+    }
+    fn absent() -> Option<Self> {
+        Some(None)
+    }
+    fn render(&self) -> Option<String> {
+        self.as_ref().and_then(|v| v.render())
+    }
+}
+
+/// Read one field by its wire name.
+pub fn get_field<T: HeaderValue>(ext: &ExtFields, key: &'static str) -> Result<T, CodecError> {
+    match ext.get(key) {
+        Some(raw) => T::parse(key, raw),
+        None => T::absent().ok_or(CodecError::MissingField(key)),
+    }
+}
+
+/// Read a field that falls back to `default` when absent (Java fields with initialisers).
+pub fn get_field_or<T: HeaderValue>(
+    ext: &ExtFields,
+    key: &'static str,
+    default: T,
+) -> Result<T, CodecError> {
+    match ext.get(key) {
+        Some(raw) => T::parse(key, raw),
+        None => Ok(default),
+    }
+}
+
+/// Write one field by its wire name (omitted when `render` gives `None`).
+pub fn put_field<T: HeaderValue>(ext: &mut ExtFields, key: &str, v: &T) {
+    if let Some(s) = v.render() {
+        ext.insert(key.to_string(), s);
+    }
+}
+
+/// Declare a header struct whose fields map one-to-one to `extFields` keys.
+/// `field: Type = "javaName"` (mandatory unless `Option`/`bool`), or `= "javaName" or default`.
+macro_rules! header {
+    ($(#[$m:meta])* $name:ident {
+        $($(#[$fm:meta])* $field:ident : $ty:ty = $key:literal $(or $def:expr)?),* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: $ty,)*
+        }
+
+        impl $crate::codec::header::CommandHeader for $name {
+            #[allow(unused_variables)]
+            fn decode(ext: &$crate::codec::command::ExtFields)
+                -> Result<Self, $crate::codec::error::CodecError> {
+                Ok($name {
+                    $($field: header!(@get ext, $key, $ty $(, $def)?),)*
+                })
+            }
+            #[allow(unused_variables)]
+            fn encode(&self, ext: &mut $crate::codec::command::ExtFields) {
+                $($crate::codec::header::put_field(ext, $key, &self.$field);)*
+            }
+        }
+    };
+    (@get $ext:ident, $key:literal, $ty:ty) => {
+        $crate::codec::header::get_field::<$ty>($ext, $key)?
+    };
+    (@get $ext:ident, $key:literal, $ty:ty, $def:expr) => {
+        $crate::codec::header::get_field_or::<$ty>($ext, $key, $def)?
+    };
+}
+pub(crate) use header;
+
+#[cfg(test)]
+mod tests;

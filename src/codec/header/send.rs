@@ -1,0 +1,138 @@
+//! Send headers: SEND_MESSAGE (10, long names), SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE /
+//! SEND_REPLY_MESSAGE_V2 (310/320/325, one-letter names) and the send response.
+use super::{get_field, get_field_or, header, put_field, CommandHeader};
+use crate::codec::command::{ExtFields, RemotingCommand};
+use crate::codec::error::CodecError;
+
+/// `SendMessageRequestHeader` (V1 names; V2 is the same data with keys `a`..`n`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SendMessageRequestHeader {
+    pub producer_group: String,
+    pub topic: String,
+    pub default_topic: String,
+    pub default_topic_queue_nums: i32,
+    pub queue_id: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub flag: i32,
+    pub properties: Option<String>,
+    pub reconsume_times: Option<i32>,
+    pub unit_mode: bool,
+    pub batch: bool,
+    pub max_reconsume_times: Option<i32>,
+    /// Target broker name: `bname` in V1, `n` in V2.
+    pub bname: Option<String>,
+}
+
+/// Long and one-letter names, in field order.
+const NAMES: [(&str, &str); 14] = [
+    ("producerGroup", "a"),
+    ("topic", "b"),
+    ("defaultTopic", "c"),
+    ("defaultTopicQueueNums", "d"),
+    ("queueId", "e"),
+    ("sysFlag", "f"),
+    ("bornTimestamp", "g"),
+    ("flag", "h"),
+    ("properties", "i"),
+    ("reconsumeTimes", "j"),
+    ("unitMode", "k"),
+    ("maxReconsumeTimes", "l"),
+    ("batch", "m"),
+    ("bname", "n"),
+];
+
+/// Report errors under the Java (long) name whichever form was used on the wire.
+fn named<T>(r: Result<T, CodecError>, i: usize) -> Result<T, CodecError> {
+    r.map_err(|e| match e {
+        CodecError::MissingField(_) => CodecError::MissingField(NAMES[i].0),
+        CodecError::InvalidField { value, .. } => CodecError::InvalidField { field: NAMES[i].0, value },
+        other => other,
+    })
+}
+
+impl SendMessageRequestHeader {
+    fn decode_with(ext: &ExtFields, v2: bool) -> Result<Self, CodecError> {
+        let k = |i: usize| if v2 { NAMES[i].1 } else { NAMES[i].0 };
+        Ok(SendMessageRequestHeader {
+            producer_group: named(get_field(ext, k(0)), 0)?,
+            topic: named(get_field(ext, k(1)), 1)?,
+            default_topic: named(get_field(ext, k(2)), 2)?,
+            default_topic_queue_nums: named(get_field(ext, k(3)), 3)?,
+            queue_id: named(get_field(ext, k(4)), 4)?,
+            sys_flag: named(get_field(ext, k(5)), 5)?,
+            born_timestamp: named(get_field(ext, k(6)), 6)?,
+            flag: named(get_field(ext, k(7)), 7)?,
+            properties: named(get_field(ext, k(8)), 8)?,
+            reconsume_times: named(get_field(ext, k(9)), 9)?,
+            unit_mode: named(get_field_or(ext, k(10), false), 10)?,
+            max_reconsume_times: named(get_field(ext, k(11)), 11)?,
+            batch: named(get_field_or(ext, k(12), false), 12)?,
+            bname: named(get_field(ext, k(13)), 13)?,
+        })
+    }
+
+    fn encode_with(&self, ext: &mut ExtFields, v2: bool) {
+        let k = |i: usize| if v2 { NAMES[i].1 } else { NAMES[i].0 };
+        put_field(ext, k(0), &self.producer_group);
+        put_field(ext, k(1), &self.topic);
+        put_field(ext, k(2), &self.default_topic);
+        put_field(ext, k(3), &self.default_topic_queue_nums);
+        put_field(ext, k(4), &self.queue_id);
+        put_field(ext, k(5), &self.sys_flag);
+        put_field(ext, k(6), &self.born_timestamp);
+        put_field(ext, k(7), &self.flag);
+        put_field(ext, k(8), &self.properties);
+        put_field(ext, k(9), &self.reconsume_times);
+        put_field(ext, k(10), &self.unit_mode);
+        put_field(ext, k(11), &self.max_reconsume_times);
+        put_field(ext, k(12), &self.batch);
+        put_field(ext, k(13), &self.bname);
+    }
+
+    /// Decode the one-letter form (`a`..`n`; `n` = bname).
+    pub fn decode_v2(ext: &ExtFields) -> Result<Self, CodecError> {
+        Self::decode_with(ext, true)
+    }
+
+    /// Encode the one-letter form.
+    pub fn encode_v2(&self, ext: &mut ExtFields) {
+        self.encode_with(ext, true)
+    }
+
+    /// Whether a request code uses the one-letter form (310, 320, 325).
+    pub fn is_v2_code(code: i32) -> bool {
+        matches!(code, 310 | 320 | 325)
+    }
+
+    /// Decode a send request's header in the form its code implies.
+    pub fn from_command(cmd: &RemotingCommand) -> Result<Self, CodecError> {
+        let empty = ExtFields::new();
+        let ext = cmd.ext_fields.as_ref().unwrap_or(&empty);
+        if Self::is_v2_code(cmd.code) {
+            Self::decode_v2(ext)
+        } else {
+            Self::decode(ext)
+        }
+    }
+}
+
+impl CommandHeader for SendMessageRequestHeader {
+    fn decode(ext: &ExtFields) -> Result<Self, CodecError> {
+        Self::decode_with(ext, false)
+    }
+    fn encode(&self, ext: &mut ExtFields) {
+        self.encode_with(ext, false)
+    }
+}
+
+header! {
+    /// `SendMessageResponseHeader`: every field but `transactionId` is read without null checks.
+    SendMessageResponseHeader {
+        /// Offset msgId; comma-separated list for a batch.
+        msg_id: String = "msgId",
+        queue_id: i32 = "queueId",
+        queue_offset: i64 = "queueOffset",
+        transaction_id: Option<String> = "transactionId",
+    }
+}

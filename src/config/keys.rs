@@ -1,0 +1,178 @@
+//! The key table: every key ferrocket reads, how its value is parsed and written, and whether
+//! an admin may change it at runtime. Also the RocketMQ keys that are accepted and ignored.
+
+use std::path::PathBuf;
+
+use super::value::{
+    fmt_delay_levels, fmt_delete_when, fmt_duration, parse_bool, parse_delay_levels, parse_delete_when,
+    parse_duration, parse_int, Bare,
+};
+use super::{BrokerConfig, FlushDiskType};
+
+type Setter = fn(&mut BrokerConfig, &str) -> Result<(), String>;
+type Getter = fn(&BrokerConfig) -> String;
+
+/// One accepted key.
+pub(crate) struct KeySpec {
+    /// The key as written in the file (case-sensitive, like Java).
+    pub name: &'static str,
+    /// `Some(canonical)` for an alternative spelling; `to_properties` writes only canonical keys.
+    pub alias_of: Option<&'static str>,
+    /// May be changed through UPDATE_BROKER_CONFIG (see `runtime_updatable`).
+    pub runtime: bool,
+    pub set: Setter,
+    pub get: Getter,
+}
+
+const PORT: &str = "a port number 0..=65535";
+const U_INT: &str = "a non-negative integer";
+
+macro_rules! key {
+    ($name:literal, $rt:expr, |$c:ident, $v:ident| $set:expr, |$g:ident| $get:expr) => {
+        KeySpec {
+            name: $name,
+            alias_of: None,
+            runtime: $rt,
+            set: |$c, $v| {
+                $set;
+                Ok(())
+            },
+            get: |$g| $get,
+        }
+    };
+}
+
+macro_rules! alias {
+    ($name:literal => $of:literal, $rt:expr, |$c:ident, $v:ident| $set:expr) => {
+        KeySpec {
+            name: $name,
+            alias_of: Some($of),
+            runtime: $rt,
+            set: |$c, $v| {
+                $set;
+                Ok(())
+            },
+            get: |_| String::new(),
+        }
+    };
+}
+
+/// Runtime-changeable: true. Restart-only or never: false. Keep this table in the same
+/// order as `config/broker.conf` and the module docs.
+pub(crate) static KEYS: &[KeySpec] = &[
+    // identity and network
+    key!("brokerClusterName", false, |c, v| c.broker_cluster_name = v.to_string(), |c| c.broker_cluster_name.clone()),
+    key!("brokerName", false, |c, v| c.broker_name = v.to_string(), |c| c.broker_name.clone()),
+    key!("brokerId", false, |c, v| c.broker_id = non_negative(parse_int::<i64>(v, "an integer >= 0 (0 = master)")?)?, |c| c.broker_id.to_string()),
+    key!("brokerIP1", false, |c, v| c.broker_ip1 = v.to_string(), |c| c.broker_ip1.clone()),
+    alias!("brokerIp1" => "brokerIP1", false, |c, v| c.broker_ip1 = v.to_string()),
+    key!("listenPort", false, |c, v| c.listen_port = parse_int(v, PORT)?, |c| c.listen_port.to_string()),
+    key!("vipChannelEnabled", false, |c, v| c.vip_channel_enabled = parse_bool(v)?, |c| c.vip_channel_enabled.to_string()),
+    key!("namesrvAddr", false, |c, v| c.namesrv_addr = (!v.is_empty()).then(|| v.to_string()), |c| c.namesrv_addr.clone().unwrap_or_default()),
+    key!("namesrvListenPort", false, |c, v| c.namesrv_listen_port = parse_int(v, PORT)?, |c| c.namesrv_listen_port.to_string()),
+    key!("registerNameServerPeriod", false, |c, v| c.register_broker_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_interval, Bare::Millis)),
+    // storage
+    key!("storePathRootDir", false, |c, v| c.store_path_root_dir = PathBuf::from(v), |c| c.store_path_root_dir.to_string_lossy().into_owned()),
+    key!("mappedFileSizeCommitLog", false, |c, v| c.mapped_file_size_commit_log = parse_int(v, "a size in bytes")?, |c| c.mapped_file_size_commit_log.to_string()),
+    key!("flushDiskType", false, |c, v| c.flush_disk_type = v.parse()?, |c| c.flush_disk_type.as_str().to_string()),
+    key!("flushIntervalCommitLog", true, |c, v| c.flush_interval_commit_log = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.flush_interval_commit_log, Bare::Millis)),
+    key!("syncFlushTimeout", false, |c, v| c.sync_flush_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.sync_flush_timeout, Bare::Millis)),
+    key!("fileReservedTime", true, |c, v| c.file_reserved_time = parse_duration(v, Bare::Hours)?, |c| fmt_duration(c.file_reserved_time, Bare::Hours)),
+    key!("deleteWhen", true, |c, v| c.delete_when = parse_delete_when(v)?, |c| fmt_delete_when(&c.delete_when)),
+    key!("diskMaxUsedSpaceRatio", true, |c, v| c.disk_max_used_space_ratio = parse_int(v, "a percentage 10..=95")?, |c| c.disk_max_used_space_ratio.to_string()),
+    key!("maxMessageSize", true, |c, v| c.max_message_size = parse_int(v, "a size in bytes")?, |c| c.max_message_size.to_string()),
+    key!("messageDelayLevel", false, |c, v| c.message_delay_level = parse_delay_levels(v)?, |c| fmt_delay_levels(&c.message_delay_level)),
+    key!("timerMaxDelay", true, |c, v| c.timer_max_delay = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.timer_max_delay, Bare::Unit)),
+    alias!("timerMaxDelaySec" => "timerMaxDelay", true, |c, v| c.timer_max_delay = parse_duration(v, Bare::Secs)?),
+    key!("sledCacheBytes", false, |c, v| c.sled_cache_bytes = parse_int(v, "a size in bytes")?, |c| c.sled_cache_bytes.to_string()),
+    key!("sledFlushEveryMs", false, |c, v| c.sled_flush_every_ms = parse_int(v, "a number of milliseconds")?, |c| c.sled_flush_every_ms.to_string()),
+    // topics, groups, features
+    key!("autoCreateTopicEnable", true, |c, v| c.auto_create_topic_enable = parse_bool(v)?, |c| c.auto_create_topic_enable.to_string()),
+    key!("autoCreateSubscriptionGroup", true, |c, v| c.auto_create_subscription_group = parse_bool(v)?, |c| c.auto_create_subscription_group.to_string()),
+    key!("defaultTopicQueueNums", true, |c, v| c.default_topic_queue_nums = parse_int(v, "a queue count 1..=1024")?, |c| c.default_topic_queue_nums.to_string()),
+    key!("enablePropertyFilter", true, |c, v| c.enable_property_filter = parse_bool(v)?, |c| c.enable_property_filter.to_string()),
+    key!("longPollingEnable", true, |c, v| c.long_polling_enable = parse_bool(v)?, |c| c.long_polling_enable.to_string()),
+    key!("shortPollingTimeMills", true, |c, v| c.short_polling_time = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.short_polling_time, Bare::Millis)),
+    key!("transactionCheckInterval", true, |c, v| c.transaction_check_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.transaction_check_interval, Bare::Millis)),
+    key!("transactionTimeOut", true, |c, v| c.transaction_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.transaction_timeout, Bare::Millis)),
+    key!("transactionCheckMax", true, |c, v| c.transaction_check_max = non_negative(parse_int::<i32>(v, "an integer >= 0")?)?, |c| c.transaction_check_max.to_string()),
+    key!("lockExpire", false, |c, v| c.lock_expire = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.lock_expire, Bare::Unit)),
+    alias!("rocketmq.broker.rebalance.lockMaxLiveTime" => "lockExpire", false, |c, v| c.lock_expire = parse_duration(v, Bare::Millis)?),
+    // connections and liveness
+    key!("maxFrameSize", false, |c, v| c.max_frame_size = parse_int(v, "a size in bytes")?, |c| c.max_frame_size.to_string()),
+    key!("maxRequestsInFlight", false, |c, v| c.max_requests_in_flight = parse_int(v, U_INT)?, |c| c.max_requests_in_flight.to_string()),
+    key!("maxQueuedResponseBytes", false, |c, v| c.max_queued_response_bytes = parse_int(v, "a size in bytes")?, |c| c.max_queued_response_bytes.to_string()),
+    key!("clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.client_idle_timeout, Bare::Unit)),
+    alias!("serverChannelMaxIdleTimeSeconds" => "clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Secs)?),
+    key!("channelExpiredTimeout", false, |c, v| c.channel_expired_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.channel_expired_timeout, Bare::Millis)),
+    key!("brokerExpireTimeout", false, |c, v| c.broker_expire_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.broker_expire_timeout, Bare::Unit)),
+    // logging
+    key!("logLevel", false, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
+];
+
+/// RocketMQ keys that ferrocket accepts in a file but does not use (a softer warning than an
+/// unknown key). None of them is ever runtime-updatable.
+pub(crate) static IGNORED: &[&str] = &[
+    "brokerRole", "brokerIP2", "brokerPermission", "haListenPort", "haMasterAddress", "rocketmqHome",
+    "brokerConfigPath", "configBlackList", "kvConfigPath", "configStorePath", "filterServerNums",
+    "storePathCommitLog", "storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile",
+    "mappedFileSizeConsumeQueue", "mappedFileSizeConsumeQueueExt", "messageIndexEnable", "maxHashSlotNum",
+    "maxIndexNum", "defaultQueryMaxNum", "maxTransferBytesOnMessageInMemory",
+    "maxTransferCountOnMessageInMemory", "maxTransferBytesOnMessageInDisk", "maxTransferCountOnMessageInDisk",
+    "accessMessageInMemoryMaxRatio", "flushDelayOffsetInterval", "flushConsumerOffsetInterval",
+    "flushIntervalConsumeQueue", "flushCommitLogLeastPages", "flushConsumeQueueLeastPages",
+    "flushCommitLogThoroughInterval", "flushConsumeQueueThoroughInterval", "commitIntervalCommitLog",
+    "cleanResourceInterval", "deleteCommitLogFilesInterval", "deleteConsumeQueueFilesInterval",
+    "destroyMapedFileIntervalForcibly", "redeleteHangedFileInterval", "cleanFileForciblyEnable",
+    "transientStorePoolEnable", "transientStorePoolSize", "warmMapedFileEnable", "enableDLegerCommitLog",
+    "dLegerGroup", "dLegerPeers", "dLegerSelfId", "useReentrantLockWhenPutMessage", "clusterTopicEnable",
+    "brokerTopicEnable", "notifyConsumerIdsChangedEnable", "filterSupportRetry", "rejectTransactionMessage",
+    "traceTopicEnable", "msgTraceTopicName", "traceOn", "regionId", "storeReplyMessageEnable",
+    "slaveReadEnable", "litePullMessageEnable", "timerWheelEnable", "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums", "queryMessageThreadPoolNums", "adminBrokerThreadPoolNums",
+    "clientManageThreadPoolNums", "consumerManageThreadPoolNums", "endTransactionThreadPoolNums",
+    "sendThreadPoolQueueCapacity", "pullThreadPoolQueueCapacity", "queryThreadPoolQueueCapacity",
+    "clientManagerThreadPoolQueueCapacity", "consumerManagerThreadPoolQueueCapacity",
+    "endTransactionPoolQueueCapacity", "waitTimeMillsInSendQueue", "waitTimeMillsInPullQueue",
+    "waitTimeMillsInTransactionQueue", "useTLS", "serverWorkerThreads", "serverCallbackExecutorThreads",
+    "serverSelectorThreads", "serverOnewaySemaphoreValue", "serverAsyncSemaphoreValue",
+    "serverSocketSndBufSize", "serverSocketRcvBufSize", "serverPooledByteBufAllocatorEnable", "useEpollNativeSelector",
+    "fetchNamesrvAddrByAddressServer", "enableCalcFilterBitMap", "highSpeedMode", "commercialEnable",
+    "autoDeleteUnusedStats", "isEnableBatchPush", "enableSlaveActingMaster", "enableControllerMode",
+    "controllerAddr", "brokerHeartbeatInterval", "sendHeartbeatTimeoutMillis", "forceRegister",
+    "registerBrokerTimeoutMills", "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
+    "maxErrorRateOfBloomFilter", "expectConsumerNumUseFilter", "bitMapLengthConsumeQueueExt",
+    "enableConsumeQueueExt", "duplicationEnable", "diskFallRecorded", "haSendHeartbeatInterval",
+    "haHousekeepingInterval", "haTransferBatchSize", "haSlaveFallbehindMax", "syncFlushTimeoutMills",
+];
+
+/// The spec for `name` (exact, case-sensitive), canonical or alias.
+pub(crate) fn find(name: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// A known key that differs only in letter case, for "did you mean" hints.
+pub(crate) fn case_insensitive_match(name: &str) -> Option<&'static str> {
+    KEYS.iter().map(|k| k.name).chain(IGNORED.iter().copied()).find(|k| k.eq_ignore_ascii_case(name))
+}
+
+fn non_negative<T: PartialOrd + Default>(v: T) -> Result<T, String> {
+    if v < T::default() {
+        Err("must not be negative".to_string())
+    } else {
+        Ok(v)
+    }
+}
+
+impl std::str::FromStr for FlushDiskType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("ASYNC_FLUSH") {
+            Ok(FlushDiskType::AsyncFlush)
+        } else if s.eq_ignore_ascii_case("SYNC_FLUSH") {
+            Ok(FlushDiskType::SyncFlush)
+        } else {
+            Err("expected ASYNC_FLUSH or SYNC_FLUSH".to_string())
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Metadata in sled: one db under `<root>/meta`, a handful of trees, big-endian integer keys,
+//! a version byte in front of every record.
+use std::path::Path;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::StoreError;
+
+const VERSION: u8 = 1;
+const SEP: u8 = 0;
+
+/// A topic's configuration (RocketMQ TopicConfig).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    pub topic_name: String,
+    pub read_queue_nums: i32,
+    pub write_queue_nums: i32,
+    pub perm: i32,
+    pub topic_filter_type: String,
+    pub topic_sys_flag: i32,
+    pub order: bool,
+}
+
+/// A consumer group's configuration (RocketMQ SubscriptionGroupConfig).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    pub group_name: String,
+    pub consume_enable: bool,
+    pub consume_from_min_enable: bool,
+    pub consume_broadcast_enable: bool,
+    pub retry_queue_nums: i32,
+    pub retry_max_times: i32,
+    pub broker_id: i64,
+    pub which_broker_when_consume_slowly: i64,
+    pub notify_consumer_ids_changed_enable: bool,
+}
+
+/// Small keyed state: topics, groups, consumer offsets, generic kv (and the key index tree).
+pub struct MetaStore {
+    db: sled::Db,
+    topics: sled::Tree,
+    groups: sled::Tree,
+    offsets: sled::Tree,
+    kv: sled::Tree,
+    pub(crate) keys: sled::Tree,
+}
+
+fn meta_err(e: sled::Error) -> StoreError {
+    StoreError::Meta(e.to_string())
+}
+
+fn enc_json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![VERSION];
+    serde_json::to_writer(&mut out, v).map_err(|e| StoreError::Meta(e.to_string()))?;
+    Ok(out)
+}
+
+fn dec_json<T: DeserializeOwned>(b: &[u8]) -> Option<T> {
+    match b.split_first() {
+        Some((&VERSION, rest)) => serde_json::from_slice(rest).ok(),
+        _ => None,
+    }
+}
+
+fn key2(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn offset_key(group: &str, topic: &str, queue_id: i32) -> Vec<u8> {
+    let mut k = key2(group, topic);
+    k.push(SEP);
+    k.extend_from_slice(&((queue_id as u32) ^ 0x8000_0000).to_be_bytes());
+    k
+}
+
+impl MetaStore {
+    pub(crate) fn open(dir: &Path, cache_bytes: u64, flush_every_ms: u64) -> Result<MetaStore, StoreError> {
+        let open_failed = |e: sled::Error| StoreError::OpenFailed { dir: dir.to_path_buf(), reason: e.to_string() };
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(if flush_every_ms == 0 { None } else { Some(flush_every_ms) })
+            .open()
+            .map_err(open_failed)?;
+        let tree = |n: &str| db.open_tree(n).map_err(open_failed);
+        Ok(MetaStore {
+            topics: tree("topics")?,
+            groups: tree("groups")?,
+            offsets: tree("offsets")?,
+            kv: tree("kv")?,
+            keys: tree("keys")?,
+            db,
+        })
+    }
+
+    fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Vec<T> {
+        tree.iter().filter_map(|r| r.ok()).filter_map(|(_, v)| dec_json(&v)).collect()
+    }
+
+    pub fn put_topic(&self, t: &TopicConfig) -> Result<(), StoreError> {
+        self.topics.insert(t.topic_name.as_bytes(), enc_json(t)?).map_err(meta_err)?;
+        Ok(())
+    }
+    pub fn delete_topic(&self, name: &str) -> Result<(), StoreError> {
+        self.topics.remove(name.as_bytes()).map_err(meta_err)?;
+        Ok(())
+    }
+    pub fn topics(&self) -> Vec<TopicConfig> {
+        Self::all(&self.topics)
+    }
+
+    pub fn put_group(&self, g: &GroupConfig) -> Result<(), StoreError> {
+        self.groups.insert(g.group_name.as_bytes(), enc_json(g)?).map_err(meta_err)?;
+        Ok(())
+    }
+    pub fn delete_group(&self, name: &str) -> Result<(), StoreError> {
+        self.groups.remove(name.as_bytes()).map_err(meta_err)?;
+        Ok(())
+    }
+    pub fn groups(&self) -> Vec<GroupConfig> {
+        Self::all(&self.groups)
+    }
+
+    pub fn set_consumer_offset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) -> Result<(), StoreError> {
+        let mut v = vec![VERSION];
+        v.extend_from_slice(&offset.to_be_bytes());
+        self.offsets.insert(offset_key(group, topic, queue_id), v).map_err(meta_err)?;
+        Ok(())
+    }
+
+    pub fn consumer_offset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        let v = self.offsets.get(offset_key(group, topic, queue_id)).ok()??;
+        decode_offset(&v)
+    }
+
+    pub fn consumer_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        let mut out = Vec::new();
+        for (k, v) in self.offsets.iter().filter_map(|r| r.ok()) {
+            let Some(off) = decode_offset(&v) else { continue };
+            if k.len() < 6 {
+                continue;
+            }
+            let (names, q) = k.split_at(k.len() - 5);
+            let qid = (u32::from_be_bytes([q[1], q[2], q[3], q[4]]) ^ 0x8000_0000) as i32;
+            let mut parts = names.splitn(2, |b| *b == SEP);
+            let (Some(g), Some(t)) = (parts.next(), parts.next()) else { continue };
+            out.push((String::from_utf8_lossy(g).into_owned(), String::from_utf8_lossy(t).into_owned(), qid, off));
+        }
+        out
+    }
+
+    pub fn delete_consumer_offsets(&self, group: &str, topic: Option<&str>) -> Result<(), StoreError> {
+        let prefix = match topic {
+            Some(t) => {
+                let mut k = key2(group, t);
+                k.push(SEP);
+                k
+            }
+            None => {
+                let mut k = group.as_bytes().to_vec();
+                k.push(SEP);
+                k
+            }
+        };
+        let mut batch = sled::Batch::default();
+        for r in self.offsets.scan_prefix(&prefix) {
+            let (k, _) = r.map_err(meta_err)?;
+            batch.remove(k);
+        }
+        self.offsets.apply_batch(batch).map_err(meta_err)
+    }
+
+    pub fn put_kv(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut v = Vec::with_capacity(value.len() + 1);
+        v.push(VERSION);
+        v.extend_from_slice(value);
+        self.kv.insert(key2(ns, key), v).map_err(meta_err)?;
+        Ok(())
+    }
+    pub fn get_kv(&self, ns: &str, key: &str) -> Option<Vec<u8>> {
+        let v = self.kv.get(key2(ns, key)).ok()??;
+        v.split_first().filter(|(ver, _)| **ver == VERSION).map(|(_, rest)| rest.to_vec())
+    }
+    pub fn delete_kv(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+        self.kv.remove(key2(ns, key)).map_err(meta_err)?;
+        Ok(())
+    }
+    pub fn scan_kv(&self, ns: &str) -> Vec<(String, Vec<u8>)> {
+        let prefix = key2(ns, "");
+        self.kv
+            .scan_prefix(&prefix)
+            .filter_map(|r| r.ok())
+            .filter_map(|(k, v)| {
+                let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                let (ver, rest) = v.split_first()?;
+                (*ver == VERSION).then(|| (key, rest.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Durably flush every tree (blocking).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(meta_err)?;
+        Ok(())
+    }
+}
+
+fn decode_offset(v: &[u8]) -> Option<i64> {
+    if v.len() != 9 || v[0] != VERSION {
+        return None;
+    }
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&v[1..]);
+    Some(i64::from_be_bytes(a))
+}

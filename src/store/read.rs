@@ -1,0 +1,175 @@
+//! The read side of `MessageStore`: get (pull), offsets, times, lookups.
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::cqueue::{parse_entry, ENTRY};
+use super::keyindex::{decode_tail, prefix};
+use super::store::MessageStore;
+use super::{GetResult, GetStatus};
+use crate::codec::stored::{FLAG_BORN_V6, STORE_TIMESTAMP_POS_V4};
+
+/// One pull scans at most this many index entries (RocketMQ: max(16000 bytes, maxMsgNums*20) / 20).
+fn scan_limit(max_count: usize) -> i64 {
+    (16_000i64).max(max_count as i64 * 20) / ENTRY
+}
+
+impl MessageStore {
+    /// Read up to `max_count` messages / `max_bytes` from a queue starting at `offset`, keeping those
+    /// whose tags code passes `filter`. Statuses and `next_begin_offset` follow RocketMQ 4.9.7.
+    pub fn get(&self, topic: &str, queue_id: i32, offset: i64, max_count: usize, max_bytes: usize, filter: &dyn Fn(i64) -> bool) -> GetResult {
+        let mut res = GetResult { status: GetStatus::NoMatchedLogicQueue, messages: Vec::new(), next_begin_offset: 0, min_offset: 0, max_offset: 0 };
+        let Some(q) = self.queue(topic, queue_id) else { return res };
+        let (min, max) = (q.min.load(Ordering::Acquire), q.max.load(Ordering::Acquire));
+        res.min_offset = min;
+        res.max_offset = max;
+        if max == 0 {
+            res.status = GetStatus::NoMessageInQueue;
+            return res;
+        }
+        if offset < min {
+            res.status = GetStatus::OffsetTooSmall;
+            res.next_begin_offset = min;
+            return res;
+        }
+        if offset == max {
+            res.status = GetStatus::OffsetOverflowOne;
+            res.next_begin_offset = offset;
+            return res;
+        }
+        if offset > max {
+            res.status = GetStatus::OffsetOverflowBadly;
+            res.next_begin_offset = max;
+            return res;
+        }
+        let Some(raw) = q.entries(offset, scan_limit(max_count)) else {
+            res.status = GetStatus::OffsetFoundNull;
+            res.next_begin_offset = q.roll_next_file(offset);
+            return res;
+        };
+        res.status = GetStatus::NoMatchedMessage;
+        let log_min = self.log.min_offset();
+        let mut bytes = 0usize;
+        let mut scanned = 0i64;
+        for chunk in raw.chunks_exact(ENTRY as usize) {
+            let e = parse_entry(chunk);
+            let full = !res.messages.is_empty() && (res.messages.len() >= max_count || bytes + e.size.max(0) as usize > max_bytes);
+            if full {
+                break;
+            }
+            scanned += 1;
+            if !filter(e.tags) {
+                continue;
+            }
+            let rec = if e.phys < log_min || e.size <= 0 { None } else { self.log.read(e.phys, e.size as usize) };
+            match rec {
+                Some(b) => {
+                    bytes += b.len();
+                    res.messages.push(b);
+                    res.status = GetStatus::Found;
+                }
+                None => {
+                    if res.messages.is_empty() {
+                        res.status = GetStatus::MessageWasRemoving;
+                    }
+                }
+            }
+        }
+        res.next_begin_offset = offset + scanned;
+        res
+    }
+
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.queue(topic, queue_id).map(|q| q.min.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
+    /// Next offset to be written (0 for an unknown queue).
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.queue(topic, queue_id).map(|q| q.max.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
+    /// Store time of the message at queue `offset`.
+    pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+        let e = self.queue(topic, queue_id)?.entry(offset)?;
+        self.store_time_of(e.phys)
+    }
+
+    fn store_time_of(&self, phys: i64) -> Option<i64> {
+        let h = self.log.read(phys, STORE_TIMESTAMP_POS_V4 + 20)?;
+        let sys = i32::from_be_bytes([h[36], h[37], h[38], h[39]]);
+        let at = STORE_TIMESTAMP_POS_V4 + if sys & FLAG_BORN_V6 != 0 { 12 } else { 0 };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&h[at..at + 8]);
+        Some(i64::from_be_bytes(a))
+    }
+
+    pub fn earliest_store_time(&self, topic: &str, queue_id: i32) -> Option<i64> {
+        let min = self.min_offset(topic, queue_id);
+        self.store_time_at(topic, queue_id, min)
+    }
+
+    /// RocketMQ getOffsetInQueueByTime: the first offset whose store time is >= `timestamp_ms`
+    /// (binary search); `max` when every message is older, `min` when every message is newer.
+    pub fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp_ms: i64) -> i64 {
+        let Some(q) = self.queue(topic, queue_id) else { return 0 };
+        let (min, max) = (q.min.load(Ordering::Acquire), q.max.load(Ordering::Acquire));
+        let (mut lo, mut hi) = (min, max);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.store_time_at(topic, queue_id, mid) {
+                Some(t) if t >= timestamp_ms => hi = mid,
+                Some(_) => lo = mid + 1,
+                None => lo = mid + 1,
+            }
+        }
+        lo
+    }
+
+    /// One whole stored record (VIEW_MESSAGE_BY_ID).
+    pub fn read_message(&self, commit_log_offset: i64) -> Option<Bytes> {
+        if commit_log_offset < self.log.min_offset() || commit_log_offset >= self.written.load(Ordering::Acquire) {
+            return None;
+        }
+        self.log.read_record(commit_log_offset)
+    }
+
+    /// Messages whose KEYS or UNIQ_KEY equals `key`, stored in [begin_ms, end_ms], newest first.
+    pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ms: i64, end_ms: i64) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        for r in self.meta().keys.scan_prefix(prefix(topic, key)).rev() {
+            if out.len() >= max {
+                break;
+            }
+            let Ok((k, _)) = r else { continue };
+            let Some((time, off)) = decode_tail(&k) else { continue };
+            if time < begin_ms || time > end_ms || seen.contains(&off) {
+                continue;
+            }
+            seen.push(off);
+            if let Some(b) = self.read_message(off) {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// Every (topic, queue) with data.
+    pub fn queues(&self) -> Vec<(String, i32)> {
+        let map = self.queues.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(String, i32)> = map
+            .iter()
+            .flat_map(|(t, m)| m.iter().filter(|(_, q)| q.max.load(Ordering::Acquire) > 0).map(move |(id, _)| (t.clone(), *id)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn min_commit_log_offset(&self) -> i64 {
+        self.log.min_offset()
+    }
+
+    pub fn max_commit_log_offset(&self) -> i64 {
+        self.written.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,365 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::codec::stored::decode_stored;
+
+pub(crate) fn host() -> SocketAddr {
+    "127.0.0.1:10911".parse().unwrap()
+}
+
+fn cfg(dir: &std::path::Path) -> StoreConfig {
+    let mut c = StoreConfig::new(dir.to_path_buf(), host());
+    c.segment_size = 64 * 1024;
+    c.cq_entries_per_file = 100;
+    c.flush_interval = Duration::from_millis(20);
+    c.sled_cache_bytes = 1 << 20;
+    c
+}
+
+fn msg(topic: &str, q: i32, body: &str, tags: &str) -> NewMessage {
+    NewMessage {
+        topic: topic.into(),
+        queue_id: q,
+        flag: 0,
+        sys_flag: 0,
+        born_timestamp: 1,
+        born_host: "10.0.0.2:5000".parse().unwrap(),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: Bytes::copy_from_slice(body.as_bytes()),
+        properties: format!("TAGS\u{1}{tags}\u{2}KEYS\u{1}k-{body}"),
+        tags_code: store::tags_hash(tags),
+        keys: vec![format!("k-{body}")],
+        uniq_key: Some(format!("U-{body}")),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Arc<MessageStore> {
+    MessageStore::open(cfg(dir)).expect("open")
+}
+
+fn all(_: i64) -> bool {
+    true
+}
+
+#[test]
+fn put_get_round_trip_and_msg_id() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let out = s.put(vec![msg("t", 0, "hello", "A")]).unwrap();
+    let r = &out.results[0];
+    assert_eq!((r.commit_log_offset, r.queue_offset), (0, 0));
+    assert_eq!(r.msg_id, "7F00000100002A9F0000000000000000");
+    let g = s.get("t", 0, 0, 32, 1 << 20, &all);
+    assert_eq!(g.status, GetStatus::Found);
+    assert_eq!((g.next_begin_offset, g.min_offset, g.max_offset), (1, 0, 1));
+    let (m, n) = decode_stored(&g.messages[0]).unwrap();
+    assert_eq!(n, r.size as usize);
+    assert_eq!(&m.body[..], b"hello");
+    assert_eq!(m.store_host, host());
+    assert_eq!(m.store_timestamp, r.store_timestamp);
+    assert_eq!(s.read_message(0).unwrap(), g.messages[0]);
+    assert_eq!(s.store_time_at("t", 0, 0), Some(r.store_timestamp));
+    assert_eq!(s.queues(), vec![("t".to_string(), 0)]);
+}
+
+#[test]
+fn batch_offsets_consecutive() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    s.put(vec![msg("t", 1, "a", "A")]).unwrap();
+    let out = s.put((0..5).map(|i| msg("t", 1, &format!("b{i}"), "A")).collect()).unwrap();
+    let qo: Vec<i64> = out.results.iter().map(|r| r.queue_offset).collect();
+    assert_eq!(qo, vec![1, 2, 3, 4, 5]);
+    for w in out.results.windows(2) {
+        assert_eq!(w[0].commit_log_offset + w[0].size as i64, w[1].commit_log_offset);
+    }
+    assert_eq!(s.max_offset("t", 1), 6);
+}
+
+#[test]
+fn get_statuses_and_next_offsets() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let g = s.get("none", 0, 0, 32, 1 << 20, &all);
+    assert_eq!((g.status, g.next_begin_offset), (GetStatus::NoMatchedLogicQueue, 0));
+    for i in 0..3 {
+        s.put(vec![msg("t", 0, &format!("m{i}"), "TagBatch")]).unwrap();
+    }
+    let g = s.get("t", 0, 3, 32, 1 << 20, &all);
+    assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowOne, 3));
+    let g = s.get("t", 0, 100, 32, 1 << 20, &all);
+    assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowBadly, 3));
+    let a = store::tags_hash("TagA");
+    let g = s.get("t", 0, 0, 32, 1 << 20, &move |t| t == a);
+    assert_eq!((g.status, g.next_begin_offset, g.messages.len()), (GetStatus::NoMatchedMessage, 3, 0));
+    let g = s.get("t", 0, 1, 1, 1 << 20, &all);
+    assert_eq!((g.status, g.next_begin_offset, g.messages.len()), (GetStatus::Found, 2, 1));
+    // max_bytes: the first message always fits, the next one would overflow
+    let g = s.get("t", 0, 0, 32, 10, &all);
+    assert_eq!((g.status, g.next_begin_offset, g.messages.len()), (GetStatus::Found, 1, 1));
+    // queue exists but is empty: make one by a failed put
+    s.inject_write_error(libc::EIO);
+    assert!(s.put(vec![msg("e", 0, "x", "A")]).is_err());
+    s.inject_write_error(0);
+    let g = s.get("e", 0, 0, 32, 1 << 20, &all);
+    assert_eq!((g.status, g.next_begin_offset), (GetStatus::NoMessageInQueue, 0));
+}
+
+#[test]
+fn segment_rollover_and_retention_below_min() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let body = "x".repeat(1000);
+    for i in 0..200 {
+        let r = s.put(vec![msg("t", 0, &format!("{i}{body}"), "A")]).unwrap();
+        let end = r.results[0].commit_log_offset + r.results[0].size as i64;
+        assert!(r.results[0].commit_log_offset / 65536 == (end - 1) / 65536, "record spans segments");
+    }
+    let segs = std::fs::read_dir(d.path().join("commitlog")).unwrap().count();
+    assert!(segs >= 3, "{segs} segments");
+    for i in 0..200 {
+        let g = s.get("t", 0, i, 1, 1 << 20, &all);
+        let (m, _) = decode_stored(&g.messages[0]).unwrap();
+        assert!(m.body.starts_with(format!("{i}x").as_bytes()));
+    }
+    // retention: everything is older than a zero reserve time, at any hour when ratio is 0
+    let mut c = cfg(d.path());
+    c.file_reserved_time = Duration::ZERO;
+    c.disk_max_used_ratio = 0;
+    drop(s);
+    let s = MessageStore::open(c).unwrap();
+    let n = s.run_retention(store::now_ms() + 1000);
+    assert_eq!(n, segs - 1);
+    let min = s.min_offset("t", 0);
+    assert!(min > 0);
+    let g = s.get("t", 0, 0, 32, 1 << 20, &all);
+    assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetTooSmall, min));
+    let g = s.get("t", 0, min, 1, 1 << 20, &all);
+    assert_eq!(g.status, GetStatus::Found);
+    assert_eq!(s.min_commit_log_offset(), (segs as i64 - 1) * 65536);
+}
+
+#[test]
+fn offset_by_time_binary_search() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let mut times = Vec::new();
+    for i in 0..5 {
+        times.push(s.put(vec![msg("t", 0, &format!("{i}"), "A")]).unwrap().results[0].store_timestamp);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    assert_eq!(s.offset_by_time("t", 0, 0), 0);
+    assert_eq!(s.offset_by_time("t", 0, times[2]), 2);
+    assert_eq!(s.offset_by_time("t", 0, times[4] + 1), 5);
+    assert_eq!(s.earliest_store_time("t", 0), Some(times[0]));
+}
+
+#[test]
+fn restart_keeps_everything() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let s = open(d.path());
+        for i in 0..50 {
+            s.put(vec![msg("t", i % 3, &format!("m{i}"), "A")]).unwrap();
+        }
+        s.meta().set_consumer_offset("g", "t", 1, 7).unwrap();
+        s.meta()
+            .put_topic(&TopicConfig {
+                topic_name: "t".into(),
+                read_queue_nums: 3,
+                write_queue_nums: 3,
+                perm: 6,
+                topic_filter_type: "SINGLE_TAG".into(),
+                topic_sys_flag: 0,
+                order: false,
+            })
+            .unwrap();
+        s.flush().unwrap();
+    }
+    let s = open(d.path());
+    assert_eq!(s.max_offset("t", 0) + s.max_offset("t", 1) + s.max_offset("t", 2), 50);
+    assert_eq!(s.meta().consumer_offset("g", "t", 1), Some(7));
+    assert_eq!(s.meta().topics().len(), 1);
+    let g = s.get("t", 2, 0, 100, 1 << 20, &all);
+    assert_eq!(g.messages.len(), 16);
+    let r = s.put(vec![msg("t", 0, "after", "A")]).unwrap();
+    assert_eq!(r.results[0].queue_offset, 17);
+}
+
+#[test]
+fn index_rebuilt_when_lost() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let s = open(d.path());
+        for i in 0..30 {
+            s.put(vec![msg("t", 0, &format!("m{i}"), "A")]).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(d.path().join("consumequeue")).unwrap();
+    std::fs::remove_file(d.path().join("checkpoint")).unwrap();
+    let s = open(d.path());
+    assert_eq!(s.max_offset("t", 0), 30);
+    let g = s.get("t", 0, 29, 10, 1 << 20, &all);
+    assert_eq!(g.status, GetStatus::Found);
+    let a = store::tags_hash("A");
+    assert!(s.get("t", 0, 0, 10, 1 << 20, &move |t| t == a).messages.len() == 10);
+}
+
+#[test]
+fn torn_and_corrupt_tail_cut_on_reopen() {
+    for corrupt in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let mut sizes = Vec::new();
+        {
+            let s = open(d.path());
+            for i in 0..10 {
+                sizes.push(s.put(vec![msg("t", 0, &format!("m{i}"), "A")]).unwrap().results[0].size as u64);
+            }
+            s.flush().unwrap();
+        }
+        let seg = d.path().join("commitlog").join(format!("{:020}", 0));
+        let len = std::fs::metadata(&seg).unwrap().len();
+        if corrupt {
+            let mut b = std::fs::read(&seg).unwrap();
+            let n = b.len();
+            b[n - 3] ^= 0xFF; // in the last record's properties: CRC covers the body only, so hit the body
+            b[n - sizes[9] as usize + 85] ^= 0xFF;
+            std::fs::write(&seg, b).unwrap();
+        } else {
+            let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+            f.set_len(len - 5).unwrap();
+        }
+        let s = open(d.path());
+        assert_eq!(s.max_offset("t", 0), 9, "corrupt={corrupt}");
+        assert_eq!(s.get("t", 0, 0, 100, 1 << 20, &all).messages.len(), 9);
+        assert_eq!(s.max_commit_log_offset() as u64, len - sizes[9]);
+        let r = s.put(vec![msg("t", 0, "new", "A")]).unwrap();
+        assert_eq!(r.results[0].queue_offset, 9);
+    }
+}
+
+#[test]
+fn disk_full_rewinds_and_recovers() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    s.put(vec![msg("t", 0, "ok1", "A")]).unwrap();
+    let end = s.max_commit_log_offset();
+    s.inject_write_error(libc::ENOSPC);
+    let e = s.put(vec![msg("t", 0, "fail", "A"), msg("t", 0, "fail2", "A")]).unwrap_err();
+    assert!(matches!(e, StoreError::DiskFull(_)), "{e}");
+    assert_eq!(s.max_commit_log_offset(), end);
+    assert_eq!(s.max_offset("t", 0), 1);
+    s.inject_write_error(0);
+    let r = s.put(vec![msg("t", 0, "ok2", "A")]).unwrap();
+    assert_eq!((r.results[0].queue_offset, r.results[0].commit_log_offset), (1, end));
+    drop(s);
+    let s = open(d.path());
+    let g = s.get("t", 0, 0, 10, 1 << 20, &all);
+    let bodies: Vec<Bytes> = g.messages.iter().map(|m| decode_stored(m).unwrap().0.body).collect();
+    assert_eq!(bodies, vec![Bytes::from("ok1"), Bytes::from("ok2")]);
+}
+
+#[test]
+fn sync_flush_group_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.flush_mode = FlushMode::Sync;
+    let s = MessageStore::open(c).unwrap();
+    let hs: Vec<_> = (0..8)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let out = s.put(vec![msg("t", t, &format!("{i}"), "A")]).unwrap();
+                    out.flush.expect("sync mode gives a wait").wait_blocking().unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert!(s.flush.flushed.load(std::sync::atomic::Ordering::Acquire) >= s.max_commit_log_offset());
+}
+
+#[test]
+fn key_index_query() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    s.put(vec![msg("t", 0, "one", "A")]).unwrap();
+    s.put(vec![msg("t", 1, "one", "A")]).unwrap();
+    s.flush().unwrap();
+    let found = s.query_by_key("t", "k-one", 10, 0, i64::MAX);
+    assert_eq!(found.len(), 2);
+    assert_eq!(decode_stored(&found[0]).unwrap().0.queue_id, 1, "newest first");
+    assert_eq!(s.query_by_key("t", "U-one", 1, 0, i64::MAX).len(), 1);
+    assert!(s.query_by_key("t", "k-one", 10, 0, 1).is_empty());
+}
+
+#[test]
+fn meta_round_trips() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let m = s.meta();
+    let g = GroupConfig {
+        group_name: "g".into(),
+        consume_enable: true,
+        consume_from_min_enable: true,
+        consume_broadcast_enable: false,
+        retry_queue_nums: 1,
+        retry_max_times: 16,
+        broker_id: 0,
+        which_broker_when_consume_slowly: 1,
+        notify_consumer_ids_changed_enable: true,
+    };
+    m.put_group(&g).unwrap();
+    assert_eq!(m.groups(), vec![g]);
+    m.delete_group("g").unwrap();
+    assert!(m.groups().is_empty());
+    m.set_consumer_offset("g", "t", -1, 3).unwrap();
+    m.set_consumer_offset("g", "t", 2, 4).unwrap();
+    m.set_consumer_offset("g", "u", 0, 5).unwrap();
+    m.set_consumer_offset("g2", "t", 0, 6).unwrap();
+    let mut all = m.consumer_offsets();
+    all.sort();
+    assert_eq!(all[0], ("g".into(), "t".into(), -1, 3));
+    assert_eq!(all.len(), 4);
+    m.delete_consumer_offsets("g", Some("t")).unwrap();
+    assert_eq!(m.consumer_offsets().len(), 2);
+    m.delete_consumer_offsets("g", None).unwrap();
+    assert_eq!(m.consumer_offsets(), vec![("g2".into(), "t".into(), 0, 6)]);
+    m.put_kv("delay", "1", b"42").unwrap();
+    m.put_kv("delay", "2", b"43").unwrap();
+    m.put_kv("other", "1", b"x").unwrap();
+    assert_eq!(m.get_kv("delay", "1"), Some(b"42".to_vec()));
+    assert_eq!(m.scan_kv("delay").len(), 2);
+    m.delete_kv("delay", "1").unwrap();
+    assert_eq!(m.get_kv("delay", "1"), None);
+}
+
+#[test]
+fn open_failure_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("file");
+    std::fs::write(&f, b"x").unwrap();
+    match MessageStore::open(cfg(&f)) {
+        Err(StoreError::OpenFailed { dir, .. }) => assert!(dir.starts_with(&f)),
+        Err(e) => panic!("other error {e}"),
+        Ok(_) => panic!("opened a file as a store"),
+    }
+}
+
+#[test]
+fn delete_topic_forgets_queues() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    s.put(vec![msg("t", 0, "a", "A")]).unwrap();
+    s.delete_topic("t");
+    assert_eq!(s.max_offset("t", 0), 0);
+    assert!(s.queues().is_empty());
+}
