@@ -6,6 +6,7 @@
 //! 3. `actors`: one file per actor (listener, connection, dispatch, topic, queue, consumer group,
 //!    name server).
 //! 4. [`broker`]: wiring, and the embedding API used by tests and other programs.
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod store;

@@ -1,0 +1,100 @@
+//! Hostile input: the broker closes the offending connection and keeps serving others.
+mod common;
+
+use common::{assert_code, DevBroker, T};
+use ferrocket::client::{codes, req, RawClient};
+use std::time::Duration;
+
+async fn assert_closed_and_still_serving(b: &mut DevBroker, bytes: &[u8], what: &str) {
+    for addr in [b.broker, b.namesrv] {
+        let c = RawClient::connect(addr).await.unwrap();
+        c.send_raw(bytes).await.unwrap();
+        assert!(c.wait_closed(Duration::from_secs(10)).await, "{what}: connection to {addr} not closed within 10 s");
+        let fresh = RawClient::connect(addr).await.unwrap_or_else(|e| panic!("{what}: {addr} no longer accepts: {e}"));
+        let resp = fresh.request(req::route("TBW102"), T).await;
+        // The broker port may not answer route requests with SUCCESS, but it must answer.
+        let resp = resp.unwrap_or_else(|e| panic!("{what}: {addr} does not answer a new connection: {e}"));
+        if addr == b.namesrv {
+            assert_code(&resp, codes::SUCCESS);
+        }
+    }
+    assert!(b.is_running(), "{what}: broker process died");
+}
+
+fn frame(ty: u8, header: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&((4 + header.len() + body.len()) as i32).to_be_bytes());
+    f.push(ty);
+    f.extend_from_slice(&(header.len() as u32).to_be_bytes()[1..]);
+    f.extend_from_slice(header);
+    f.extend_from_slice(body);
+    f
+}
+
+#[tokio::test]
+async fn garbage_bytes_close_the_connection() {
+    let mut b = DevBroker::start();
+    assert_closed_and_still_serving(&mut b, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP request").await;
+    let junk: Vec<u8> = (0..512u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    assert_closed_and_still_serving(&mut b, &junk, "pseudo-random bytes").await;
+}
+
+#[tokio::test]
+async fn negative_frame_length_closes_the_connection() {
+    let mut b = DevBroker::start();
+    assert_closed_and_still_serving(&mut b, &[0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0], "negative length").await;
+}
+
+#[tokio::test]
+async fn two_gib_frame_length_closes_the_connection() {
+    let mut b = DevBroker::start();
+    let mut bytes = vec![0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 2];
+    bytes.extend_from_slice(b"{}");
+    assert_closed_and_still_serving(&mut b, &bytes, "2 GiB length").await;
+    // 17 MiB: above the 16 MiB default limit.
+    let mut bytes = (17i32 * 1024 * 1024).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 2, b'{', b'}']);
+    assert_closed_and_still_serving(&mut b, &bytes, "17 MiB length").await;
+}
+
+#[tokio::test]
+async fn bad_json_header_closes_the_connection() {
+    let mut b = DevBroker::start();
+    assert_closed_and_still_serving(&mut b, &frame(0, b"{\"code\":105,", b""), "truncated JSON header").await;
+    assert_closed_and_still_serving(&mut b, &frame(0, b"[1,2,3]", b""), "JSON header not an object").await;
+}
+
+#[tokio::test]
+async fn inconsistent_lengths_close_the_connection() {
+    let mut b = DevBroker::start();
+    // Header length larger than the frame.
+    let mut f = 8i32.to_be_bytes().to_vec();
+    f.extend_from_slice(&[0, 0, 0x10, 0, b'{', b'}', 0, 0]);
+    assert_closed_and_still_serving(&mut b, &f, "header length beyond frame").await;
+    // Unknown serialize type.
+    assert_closed_and_still_serving(&mut b, &frame(7, b"{}", b""), "serialize type 7").await;
+    // Binary header whose remark length overruns it.
+    let mut h = Vec::new();
+    h.extend_from_slice(&105i16.to_be_bytes());
+    h.push(0);
+    h.extend_from_slice(&407i16.to_be_bytes());
+    h.extend_from_slice(&1i32.to_be_bytes());
+    h.extend_from_slice(&0i32.to_be_bytes());
+    h.extend_from_slice(&1000i32.to_be_bytes());
+    assert_closed_and_still_serving(&mut b, &frame(1, &h, b""), "binary remark overrun").await;
+}
+
+#[tokio::test]
+async fn partial_frame_then_close_leaves_broker_serving() {
+    let mut b = DevBroker::start();
+    {
+        let c = RawClient::connect(b.broker).await.unwrap();
+        c.send_raw(&[0, 0, 1, 0, 0]).await.unwrap();
+        c.shutdown().await;
+        c.wait_closed(Duration::from_secs(10)).await;
+    }
+    let c = b.client().await;
+    let resp = c.request(req::max_offset("TBW102", 0), T).await.unwrap();
+    assert_code(&resp, codes::SUCCESS);
+    assert!(b.is_running());
+}
