@@ -202,6 +202,22 @@ impl MetaStore {
             .collect()
     }
 
+    /// Entries of namespace `ns` whose key sorts before `upto`, in key order, at most `limit`
+    /// (keys are compared as bytes: zero-padded numbers sort numerically).
+    pub fn scan_kv_before(&self, ns: &str, upto: &str, limit: usize) -> Vec<(String, Vec<u8>)> {
+        let prefix = key2(ns, "");
+        self.kv
+            .range(key2(ns, "")..key2(ns, upto))
+            .filter_map(|r| r.ok())
+            .take(limit)
+            .filter_map(|(k, v)| {
+                let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                let (ver, rest) = v.split_first()?;
+                (*ver == VERSION).then(|| (key, rest.to_vec()))
+            })
+            .collect()
+    }
+
     /// Durably flush every tree (blocking).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(meta_err)?;

@@ -6,7 +6,7 @@
 use super::{ConnInfo, Reply};
 use crate::actors::context::BrokerContext;
 use crate::actors::queue::Arrived;
-use crate::actors::scheduler::{now_ms, redirect_delayed};
+use crate::actors::scheduler::{now_ms, redirect_delayed, redirect_timer};
 use crate::actors::transaction::redirect_half;
 use crate::actors::topic::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::codec::codes::response_code as rc;
@@ -73,8 +73,10 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
     };
     if !h.batch && target_topic == h.topic {
         if let Some(m) = msgs.first_mut() {
-            if !redirect_half(m) {
-                redirect_delayed(m, &cfg.message_delay_level, now_ms());
+            if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now_ms()) {
+                if let Err(remark) = redirect_timer(m, now_ms(), cfg.timer_max_delay) {
+                    return fail(resp, rc::MESSAGE_ILLEGAL, remark);
+                }
             }
         }
     }
