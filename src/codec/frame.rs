@@ -9,7 +9,6 @@
 use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType};
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use serde_json::Value;
 use std::collections::HashMap;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -83,69 +82,7 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
     Ok(cmd)
 }
 
-fn value_to_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn json_i32(v: Option<&Value>, field: &'static str) -> Result<i32, CodecError> {
-    match v {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(|x| i32::try_from(x).ok())
-            .ok_or_else(|| CodecError::InvalidField { field, value: n.to_string() }),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i32>()
-            .map_err(|_| CodecError::InvalidField { field, value: s.clone() }),
-        Some(other) => Err(CodecError::InvalidField { field, value: other.to_string() }),
-    }
-}
-
-/// Decode a JSON (type 0) header. Numbers and booleans in `extFields` become strings; unknown
-/// members are ignored; trailing whitespace (the C++ client's newline) is accepted.
-pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, CodecError> {
-    let v: Value =
-        serde_json::from_slice(header).map_err(|e| CodecError::BadJsonHeader(e.to_string()))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| CodecError::BadJsonHeader("header is not a JSON object".into()))?;
-    let ext_fields = match obj.get("extFields") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => {
-            let mut ext = HashMap::with_capacity(m.len());
-            for (k, v) in m {
-                if let Some(s) = value_to_string(v) {
-                    ext.insert(k.clone(), s);
-                }
-            }
-            Some(ext)
-        }
-        Some(_) => return Err(CodecError::BadJsonHeader("extFields is not an object".into())),
-    };
-    let language = match obj.get("language") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => language_name(n.as_u64().unwrap_or(7).min(255) as u8).into(),
-        _ => "OTHER".into(),
-    };
-    Ok(RemotingCommand {
-        code: json_i32(obj.get("code"), "code")?,
-        language,
-        version: json_i32(obj.get("version"), "version")?,
-        opaque: json_i32(obj.get("opaque"), "opaque")?,
-        flag: json_i32(obj.get("flag"), "flag")?,
-        remark: obj.get("remark").and_then(value_to_string),
-        ext_fields,
-        body: Bytes::new(),
-        serialize_type: SerializeType::Json,
-    })
-}
+pub use super::frame_json::decode_json_header;
 
 /// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header.
 pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError> {

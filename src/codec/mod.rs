@@ -6,6 +6,7 @@ pub mod codes;
 pub mod command;
 pub mod error;
 pub mod frame;
+mod frame_json;
 pub mod header;
 pub mod json;
 pub mod message;
