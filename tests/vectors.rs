@@ -36,7 +36,7 @@ fn all_vectors_match_decoded_md() {
         assert_eq!(again.len(), bytes.len(), "{name}");
         assert_eq!(header_json(&again), header_json(&bytes), "{name}");
         assert_eq!(decode(&again), c, "{name}");
-        if c.ext_fields.as_ref().map_or(true, |e| e.len() <= 1) {
+        if c.ext_fields.as_ref().is_none_or(|e| e.len() <= 1) {
             assert_eq!(again, bytes, "{name}");
         }
     }

@@ -120,6 +120,13 @@ impl Properties {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+    /// The pairs in insertion order.
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.entries
+    }
+    pub fn into_vec(self) -> Vec<(String, String)> {
+        self.entries
+    }
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -73,7 +73,7 @@ fn lock_bodies_and_defaults() {
 
 #[test]
 fn message_queue_orders_like_java() {
-    let mut v = vec![MessageQueue::new("b", "a", 0), MessageQueue::new("a", "z", 2), MessageQueue::new("a", "z", 1)];
+    let mut v = [MessageQueue::new("b", "a", 0), MessageQueue::new("a", "z", 2), MessageQueue::new("a", "z", 1)];
     v.sort();
     assert_eq!(v[0], MessageQueue::new("a", "z", 1));
     assert_eq!(v[2].topic, "b");
