@@ -7,10 +7,16 @@ use ferrocket::codec::{RemotingCodec, RemotingCommand};
 use tokio_util::codec::{Decoder, Encoder};
 
 fn vector(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/frames/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/frames/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).expect("vector");
     let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn decode(codec: &mut RemotingCodec, bytes: &[u8]) -> RemotingCommand {
@@ -35,7 +41,9 @@ fn send_v2(c: &mut Criterion) {
         let mut out = BytesMut::with_capacity(1024);
         b.iter(|| {
             out.clear();
-            codec.encode(black_box(cmd.clone()), &mut out).expect("encode");
+            codec
+                .encode(black_box(cmd.clone()), &mut out)
+                .expect("encode");
         })
     });
     g.finish();
@@ -67,10 +75,14 @@ fn pull_32(c: &mut Criterion) {
         let mut out = BytesMut::with_capacity(encoded.len());
         b.iter(|| {
             out.clear();
-            codec.encode(black_box(resp.clone()), &mut out).expect("encode");
+            codec
+                .encode(black_box(resp.clone()), &mut out)
+                .expect("encode");
         })
     });
-    g.bench_function("decode", |b| b.iter(|| black_box(decode(&mut codec, black_box(&encoded)))));
+    g.bench_function("decode", |b| {
+        b.iter(|| black_box(decode(&mut codec, black_box(&encoded))))
+    });
     g.finish();
 }
 

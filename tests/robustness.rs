@@ -18,23 +18,51 @@ fn all_headers(ext: &ExtFields) {
         ($($t:ty),*) => {$( let _ = <$t as CommandHeader>::decode(ext); )*};
     }
     each!(
-        SendMessageRequestHeader, SendMessageResponseHeader, PullMessageRequestHeader,
-        PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
-        UpdateConsumerOffsetRequestHeader, GetConsumerListByGroupRequestHeader,
-        UnregisterClientRequestHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
-        GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, GetEarliestMsgStoretimeRequestHeader,
-        GetEarliestMsgStoretimeResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
-        ConsumerSendMsgBackRequestHeader, EndTransactionRequestHeader,
-        CheckTransactionStateRequestHeader, NotifyConsumerIdsChangedRequestHeader,
-        GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, RegisterBrokerResponseHeader,
-        UnregisterBrokerRequestHeader, GetKvConfigRequestHeader, GetKvConfigResponseHeader,
-        PutKvConfigRequestHeader, DeleteKvConfigRequestHeader, GetKvListByNamespaceRequestHeader,
-        CreateTopicRequestHeader, DeleteTopicRequestHeader, ViewMessageRequestHeader,
-        QueryMessageRequestHeader, QueryMessageResponseHeader, GetConsumeStatsRequestHeader,
-        GetTopicStatsInfoRequestHeader, ResetOffsetRequestHeader, GetConsumerConnectionListRequestHeader,
-        GetProducerConnectionListRequestHeader, DeleteSubscriptionGroupRequestHeader,
-        GetConsumerRunningInfoRequestHeader, QueryTopicConsumeByWhoRequestHeader,
-        GetTopicsByClusterRequestHeader, ResetConsumerClientOffsetRequestHeader,
+        SendMessageRequestHeader,
+        SendMessageResponseHeader,
+        PullMessageRequestHeader,
+        PullMessageResponseHeader,
+        QueryConsumerOffsetRequestHeader,
+        QueryConsumerOffsetResponseHeader,
+        UpdateConsumerOffsetRequestHeader,
+        GetConsumerListByGroupRequestHeader,
+        UnregisterClientRequestHeader,
+        GetMaxOffsetRequestHeader,
+        GetMaxOffsetResponseHeader,
+        GetMinOffsetRequestHeader,
+        GetMinOffsetResponseHeader,
+        GetEarliestMsgStoretimeRequestHeader,
+        GetEarliestMsgStoretimeResponseHeader,
+        SearchOffsetRequestHeader,
+        SearchOffsetResponseHeader,
+        ConsumerSendMsgBackRequestHeader,
+        EndTransactionRequestHeader,
+        CheckTransactionStateRequestHeader,
+        NotifyConsumerIdsChangedRequestHeader,
+        GetRouteInfoRequestHeader,
+        RegisterBrokerRequestHeader,
+        RegisterBrokerResponseHeader,
+        UnregisterBrokerRequestHeader,
+        GetKvConfigRequestHeader,
+        GetKvConfigResponseHeader,
+        PutKvConfigRequestHeader,
+        DeleteKvConfigRequestHeader,
+        GetKvListByNamespaceRequestHeader,
+        CreateTopicRequestHeader,
+        DeleteTopicRequestHeader,
+        ViewMessageRequestHeader,
+        QueryMessageRequestHeader,
+        QueryMessageResponseHeader,
+        GetConsumeStatsRequestHeader,
+        GetTopicStatsInfoRequestHeader,
+        ResetOffsetRequestHeader,
+        GetConsumerConnectionListRequestHeader,
+        GetProducerConnectionListRequestHeader,
+        DeleteSubscriptionGroupRequestHeader,
+        GetConsumerRunningInfoRequestHeader,
+        QueryTopicConsumeByWhoRequestHeader,
+        GetTopicsByClusterRequestHeader,
+        ResetConsumerClientOffsetRequestHeader,
         GetTopicConfigRequestHeader
     );
     let _ = SendMessageRequestHeader::decode_v2(ext);
@@ -46,10 +74,25 @@ fn all_bodies(b: &[u8]) {
         ($($t:ty),*) => {$( let _ = <$t>::from_json(b); )*};
     }
     each!(
-        HeartbeatData, ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody,
-        UnlockBatchRequestBody, TopicRouteData, ClusterInfo, RegisterBrokerBody, TopicList, KvTable,
-        ConsumeStats, ResetOffsetBody, TopicStatsTable, GroupList, ConsumerConnection,
-        ProducerConnection, SubscriptionGroupWrapper, SubscriptionGroupConfigWire, MessageQueue
+        HeartbeatData,
+        ConsumerListBody,
+        LockBatchRequestBody,
+        LockBatchResponseBody,
+        UnlockBatchRequestBody,
+        TopicRouteData,
+        ClusterInfo,
+        RegisterBrokerBody,
+        TopicList,
+        KvTable,
+        ConsumeStats,
+        ResetOffsetBody,
+        TopicStatsTable,
+        GroupList,
+        ConsumerConnection,
+        ProducerConnection,
+        SubscriptionGroupWrapper,
+        SubscriptionGroupConfigWire,
+        MessageQueue
     );
     let _ = parse_lenient(b);
     let _ = decode_batch(&Bytes::copy_from_slice(b));
@@ -72,7 +115,11 @@ fn chew(bytes: &[u8], max: usize) {
 }
 
 fn ext_strategy() -> impl Strategy<Value = Option<ExtFields>> {
-    proptest::option::of(proptest::collection::hash_map("[a-zA-Z]{1,12}", "\\PC{1,20}", 0..6))
+    proptest::option::of(proptest::collection::hash_map(
+        "[a-zA-Z]{1,12}",
+        "\\PC{1,20}",
+        0..6,
+    ))
 }
 
 fn command_strategy(binary: bool) -> impl Strategy<Value = RemotingCommand> {
@@ -86,22 +133,30 @@ fn command_strategy(binary: bool) -> impl Strategy<Value = RemotingCommand> {
         ext_strategy(),
         proptest::collection::vec(any::<u8>(), 0..64),
     )
-        .prop_map(move |(code, lang, version, opaque, flag, remark, ext_fields, body)| RemotingCommand {
-            code: code as i32,
-            language: LANGUAGES[lang].to_string(),
-            version: version as i32,
-            opaque,
-            flag,
-            remark,
-            ext_fields: ext_fields.filter(|e| !(binary && e.is_empty())),
-            body: body.into(),
-            serialize_type: if binary { SerializeType::RocketMq } else { SerializeType::Json },
-        })
+        .prop_map(
+            move |(code, lang, version, opaque, flag, remark, ext_fields, body)| RemotingCommand {
+                code: code as i32,
+                language: LANGUAGES[lang].to_string(),
+                version: version as i32,
+                opaque,
+                flag,
+                remark,
+                ext_fields: ext_fields.filter(|e| !(binary && e.is_empty())),
+                body: body.into(),
+                serialize_type: if binary {
+                    SerializeType::RocketMq
+                } else {
+                    SerializeType::Json
+                },
+            },
+        )
 }
 
 fn round_trip(cmd: &RemotingCommand) {
     let mut out = BytesMut::new();
-    RemotingCodec::default().encode(cmd.clone(), &mut out).unwrap();
+    RemotingCodec::default()
+        .encode(cmd.clone(), &mut out)
+        .unwrap();
     let bytes = out.to_vec();
     assert_eq!(decode(&bytes), *cmd);
     for n in 0..bytes.len() {
@@ -178,15 +233,34 @@ fn hostile_lengths() {
         (vec![0x7f, 0xff, 0xff, 0xff], "huge length"),
         (vec![0, 0, 4, 1], "over max_frame"),
     ] {
-        assert!(codec.decode(&mut BytesMut::from(&bytes[..])).is_err(), "{what}");
+        assert!(
+            codec.decode(&mut BytesMut::from(&bytes[..])).is_err(),
+            "{what}"
+        );
     }
-    let err = |b: &[u8]| RemotingCodec::default().decode(&mut BytesMut::from(b)).is_err();
-    assert!(err(&[0, 0, 0, 6, 0, 0, 0, 9, b'{', b'}']), "header length past frame");
-    assert!(err(&[0, 0, 0, 6, 2, 0, 0, 2, b'{', b'}']), "bad serialize type");
+    let err = |b: &[u8]| {
+        RemotingCodec::default()
+            .decode(&mut BytesMut::from(b))
+            .is_err()
+    };
+    assert!(
+        err(&[0, 0, 0, 6, 0, 0, 0, 9, b'{', b'}']),
+        "header length past frame"
+    );
+    assert!(
+        err(&[0, 0, 0, 6, 2, 0, 0, 2, b'{', b'}']),
+        "bad serialize type"
+    );
     assert!(err(&[0, 0, 0, 6, 0, 0, 0, 2, 0xff, 0xfe]), "invalid UTF-8");
-    assert!(err(&[0, 0, 0, 6, 0, 0, 0, 2, b'[', b']']), "header not an object");
+    assert!(
+        err(&[0, 0, 0, 6, 0, 0, 0, 2, b'[', b']']),
+        "header not an object"
+    );
     assert!(err(&[0, 0, 0, 5, 0, 0, 0, 1, b'{']), "bad JSON");
-    assert!(err(&[0, 0, 0, 8, 1, 0, 0, 4, 0, 1, 0, 0]), "short binary header");
+    assert!(
+        err(&[0, 0, 0, 8, 1, 0, 0, 4, 0, 1, 0, 0]),
+        "short binary header"
+    );
 }
 
 #[test]
@@ -194,14 +268,19 @@ fn encoder_refuses_oversized_frames() {
     let mut codec = RemotingCodec::new(128);
     let big = RemotingCommand::request(11, 1).with_body(vec![0u8; 200]);
     let mut out = BytesMut::new();
-    assert!(matches!(codec.encode(big, &mut out), Err(CodecError::FrameTooLarge { .. })));
+    assert!(matches!(
+        codec.encode(big, &mut out),
+        Err(CodecError::FrameTooLarge { .. })
+    ));
     assert!(out.is_empty());
 }
 
 /// The constructed binary-header example of 01-framing.md.
 #[test]
 fn binary_header_example() {
-    let mut bytes = vec![0, 0, 0, 0x32, 1, 0, 0, 0x2e, 0, 0x69, 0, 0x01, 0x97, 0, 0, 0, 8, 0, 0, 0, 0];
+    let mut bytes = vec![
+        0, 0, 0, 0x32, 1, 0, 0, 0x2e, 0, 0x69, 0, 0x01, 0x97, 0, 0, 0, 8, 0, 0, 0, 0,
+    ];
     bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0x19, 0, 5]);
     bytes.extend_from_slice(b"topic");
     bytes.extend_from_slice(&[0, 0, 0, 0x0e]);
@@ -217,7 +296,10 @@ fn binary_header_example() {
     assert_eq!(encode(&same), bytes);
     // The response goes back in the request's type.
     let resp = RemotingCommand::response_to(&c, 0, None);
-    assert_eq!(decode(&encode(&resp)).serialize_type, SerializeType::RocketMq);
+    assert_eq!(
+        decode(&encode(&resp)).serialize_type,
+        SerializeType::RocketMq
+    );
 }
 
 /// The C++ client's header: trailing newline, numbers in extFields, empty remark, no

@@ -24,7 +24,9 @@ pub struct RemotingCodec {
 
 impl Default for RemotingCodec {
     fn default() -> Self {
-        RemotingCodec { max_frame: DEFAULT_MAX_FRAME }
+        RemotingCodec {
+            max_frame: DEFAULT_MAX_FRAME,
+        }
     }
 }
 
@@ -48,7 +50,10 @@ impl Decoder for RemotingCodec {
         }
         let len = len as usize;
         if len + 4 > self.max_frame {
-            return Err(CodecError::FrameTooLarge { len: len + 4, max: self.max_frame });
+            return Err(CodecError::FrameTooLarge {
+                len: len + 4,
+                max: self.max_frame,
+            });
         }
         if src.len() < 4 + len {
             src.reserve(4 + len - src.len());
@@ -69,7 +74,10 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
     let ty = frame[0];
     let hdr_len = ((frame[1] as usize) << 16) | ((frame[2] as usize) << 8) | frame[3] as usize;
     if hdr_len > total - 4 {
-        return Err(CodecError::BadHeaderLength { hdr: hdr_len, frame: total });
+        return Err(CodecError::BadHeaderLength {
+            hdr: hdr_len,
+            frame: total,
+        });
     }
     frame.advance(4);
     let header = frame.split_to(hdr_len);
@@ -93,7 +101,11 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
             Ok(())
         }
     }
-    fn read_str(h: &mut &[u8], len: usize, what: &'static str) -> Result<Option<String>, CodecError> {
+    fn read_str(
+        h: &mut &[u8],
+        len: usize,
+        what: &'static str,
+    ) -> Result<Option<String>, CodecError> {
         need(h, len, what)?;
         if len == 0 {
             return Ok(None);
@@ -116,7 +128,9 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     need(h, 4, "missing extFields length")?;
     let ext_len = h.get_i32();
     if ext_len < 0 || ext_len as usize > h.len() {
-        return Err(CodecError::BadBinaryHeader("extFields length overruns header"));
+        return Err(CodecError::BadBinaryHeader(
+            "extFields length overruns header",
+        ));
     }
     let mut ext_bytes = &h[..ext_len as usize];
     let ext_fields = if ext_len == 0 {
@@ -185,7 +199,11 @@ pub fn encode_json_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
         SerializeType::Json => "JSON",
         SerializeType::RocketMq => "ROCKETMQ",
     };
-    let _ = write!(out, ",\"serializeTypeCurrentRPC\":\"{}\",\"version\":{}}}", st, cmd.version);
+    let _ = write!(
+        out,
+        ",\"serializeTypeCurrentRPC\":\"{}\",\"version\":{}}}",
+        st, cmd.version
+    );
 }
 
 /// Encode the binary header (type 1). Empty strings are skipped as the Java writer does.
@@ -206,7 +224,11 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     out.put_i32(0);
     if let Some(ext) = &cmd.ext_fields {
         for (k, v) in ext {
-            if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
+            if k.is_empty()
+                || v.is_empty()
+                || k.len() > i16::MAX as usize
+                || v.len() > i32::MAX as usize
+            {
                 continue;
             }
             out.put_i16(k.len() as i16);
@@ -236,11 +258,17 @@ pub fn try_encode_command(
         SerializeType::RocketMq => encode_binary_header(cmd, &mut header),
     }
     if header.len() > MAX_HEADER_LEN {
-        return Err(CodecError::BadHeaderLength { hdr: header.len(), frame: header.len() + cmd.body.len() });
+        return Err(CodecError::BadHeaderLength {
+            hdr: header.len(),
+            frame: header.len() + cmd.body.len(),
+        });
     }
     let total = 4 + header.len() + cmd.body.len();
     if total + 4 > max_frame.min(i32::MAX as usize) {
-        return Err(CodecError::FrameTooLarge { len: total + 4, max: max_frame });
+        return Err(CodecError::FrameTooLarge {
+            len: total + 4,
+            max: max_frame,
+        });
     }
     dst.reserve(4 + total);
     dst.put_i32(total as i32);

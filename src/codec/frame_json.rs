@@ -144,9 +144,10 @@ fn json_i32(v: Option<&Value>, field: &'static str) -> Result<i32, CodecError> {
     let bad = |value: String| CodecError::InvalidField { field, value };
     match v {
         None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => {
-            n.as_i64().and_then(|x| i32::try_from(x).ok()).ok_or_else(|| bad(n.to_string()))
-        }
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|x| i32::try_from(x).ok())
+            .ok_or_else(|| bad(n.to_string())),
         Some(Value::String(s)) => s.trim().parse::<i32>().map_err(|_| bad(s.clone())),
         Some(other) => Err(bad(other.to_string())),
     }

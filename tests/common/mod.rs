@@ -24,20 +24,29 @@ pub fn names() -> Vec<String> {
 /// The bytes of a vector, by number (`9` → `0009-*.hex`).
 pub fn frame(n: u32) -> Vec<u8> {
     let prefix = format!("{n:04}-");
-    let name = names().into_iter().find(|f| f.starts_with(&prefix)).expect("vector exists");
+    let name = names()
+        .into_iter()
+        .find(|f| f.starts_with(&prefix))
+        .expect("vector exists");
     frame_by_name(&name)
 }
 
 pub fn frame_by_name(name: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(dir().join(name)).unwrap();
     let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Decode one whole frame, asserting it is consumed completely.
 pub fn decode(bytes: &[u8]) -> RemotingCommand {
     let mut buf = BytesMut::from(bytes);
-    let cmd = RemotingCodec::default().decode(&mut buf).unwrap().expect("whole frame");
+    let cmd = RemotingCodec::default()
+        .decode(&mut buf)
+        .unwrap()
+        .expect("whole frame");
     assert!(buf.is_empty());
     cmd
 }
