@@ -63,7 +63,19 @@ fn all_headers(ext: &ExtFields) {
         QueryTopicConsumeByWhoRequestHeader,
         GetTopicsByClusterRequestHeader,
         ResetConsumerClientOffsetRequestHeader,
-        GetTopicConfigRequestHeader
+        GetTopicConfigRequestHeader,
+        QueryDataVersionRequestHeader,
+        QueryDataVersionResponseHeader,
+        WipeWritePermOfBrokerRequestHeader,
+        WipeWritePermOfBrokerResponseHeader,
+        AddWritePermOfBrokerRequestHeader,
+        AddWritePermOfBrokerResponseHeader,
+        DeleteTopicFromNamesrvRequestHeader,
+        ConsumeMessageDirectlyResultRequestHeader,
+        GetConsumerStatusRequestHeader,
+        CloneGroupOffsetRequestHeader,
+        QueryConsumeTimeSpanRequestHeader,
+        GetBrokerConfigResponseHeader
     );
     let _ = SendMessageRequestHeader::decode_v2(ext);
 }
@@ -92,7 +104,8 @@ fn all_bodies(b: &[u8]) {
         ProducerConnection,
         SubscriptionGroupWrapper,
         SubscriptionGroupConfigWire,
-        MessageQueue
+        MessageQueue,
+        CheckClientRequestBody
     );
     let _ = parse_lenient(b);
     let _ = decode_batch(&Bytes::copy_from_slice(b));
