@@ -15,6 +15,7 @@ use tokio_util::codec::Decoder;
 fn all_vectors_match_decoded_md() {
     let names = names();
     assert_eq!(names.len(), 44);
+    let mut mismatched = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let n = i as u32 + 1;
         assert!(name.starts_with(&format!("{n:04}-")));
@@ -40,10 +41,21 @@ fn all_vectors_match_decoded_md() {
         assert_eq!(again.len(), bytes.len(), "{name}");
         assert_eq!(header_json(&again), header_json(&bytes), "{name}");
         assert_eq!(decode(&again), c, "{name}");
-        if c.ext_fields.as_ref().is_none_or(|e| e.len() <= 1) {
-            assert_eq!(again, bytes, "{name}");
+        // extFields go out in Java HashMap order, so captures re-encode byte for byte, except
+        // where two keys share a bucket and Java's insertion order decides.
+        if again != bytes {
+            assert!(
+                !c.is_response(),
+                "{name}: responses must re-encode byte for byte"
+            );
+            mismatched.push(n);
         }
     }
+    // Requests whose keys collide in a Java HashMap bucket (insertion order decides there).
+    assert_eq!(
+        mismatched,
+        vec![14, 18, 19, 20, 21, 22, 27, 29, 31, 33, 41, 43]
+    );
 }
 
 #[test]
@@ -167,9 +179,7 @@ fn send_vectors() {
     built
         .set_ext("MSG_REGION", "DefaultRegion")
         .set_ext("TRACE_ON", "true");
-    let bytes = encode(&built);
-    assert_eq!(bytes.len(), frame(10).len());
-    assert_eq!(header_json(&bytes), header_json(&frame(10)));
+    assert_eq!(encode(&built), frame(10));
     // 0011 oneway, 0016 half message.
     assert!(cmd(11).is_oneway());
     let half = SendMessageRequestHeader::from_command(&cmd(16)).unwrap();
@@ -212,7 +222,7 @@ fn batch_vectors() {
     built
         .set_ext("MSG_REGION", "DefaultRegion")
         .set_ext("TRACE_ON", "true");
-    assert_eq!(header_json(&encode(&built)), header_json(&frame(13)));
+    assert_eq!(encode(&built), frame(13));
 }
 
 fn pull_response(req: u32, resp: u32, code: i32, remark: &str, h: PullMessageResponseHeader) {

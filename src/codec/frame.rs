@@ -169,15 +169,36 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     })
 }
 
-/// Encode the JSON header as the Java side writes it: members in alphabetical order, null remark
-/// omitted, every extFields value a string.
+/// Java `String.hashCode` (UTF-16 units) spread as `java.util.HashMap` does.
+fn java_hash(s: &str) -> u32 {
+    let h = s
+        .encode_utf16()
+        .fold(0u32, |h, u| h.wrapping_mul(31).wrapping_add(u as u32));
+    h ^ (h >> 16)
+}
+
+/// The keys of `ext` in the order a Java `HashMap` with default capacity iterates them (bucket
+/// index, then name for the rare collisions): the Java side's `extFields` order, so frames we
+/// build match captures byte for byte.
+pub fn java_hash_map_order(ext: &ExtFields) -> Vec<&String> {
+    let mut cap = 16usize;
+    while ext.len() * 4 > cap * 3 {
+        cap *= 2;
+    }
+    let mask = (cap - 1) as u32;
+    let mut keys: Vec<&String> = ext.keys().collect();
+    keys.sort_by(|a, b| (java_hash(a) & mask, *a).cmp(&(java_hash(b) & mask, *b)));
+    keys
+}
+
+/// Encode the JSON header as the Java side writes it: members in alphabetical order, `extFields`
+/// in Java `HashMap` order, null remark omitted, every extFields value a string.
 pub fn encode_json_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     use std::io::Write;
     let _ = write!(out, "{{\"code\":{}", cmd.code);
     if let Some(ext) = &cmd.ext_fields {
         out.extend_from_slice(b",\"extFields\":{");
-        let mut keys: Vec<&String> = ext.keys().collect();
-        keys.sort();
+        let keys = java_hash_map_order(ext);
         for (i, k) in keys.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
