@@ -187,7 +187,7 @@ pub fn java_hash_map_order(ext: &ExtFields) -> Vec<&String> {
     }
     let mask = (cap - 1) as u32;
     let mut keys: Vec<&String> = ext.keys().collect();
-    keys.sort_by(|a, b| (java_hash(a) & mask, *a).cmp(&(java_hash(b) & mask, *b)));
+    keys.sort_by_cached_key(|k| (java_hash(k) & mask, *k));
     keys
 }
 
