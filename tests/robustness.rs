@@ -329,3 +329,18 @@ fn cpp_client_header() {
     assert_eq!((h.queue_id, h.default_topic_queue_nums), (3, 4));
     assert!(h.batch && !h.unit_mode);
 }
+
+/// Both header forms are deterministic: extFields in Java HashMap order, whatever Rust's order.
+#[test]
+fn encoding_is_deterministic() {
+    let mut bin = cmd(14);
+    bin.serialize_type = SerializeType::RocketMq;
+    let first = encode(&bin);
+    for _ in 0..8 {
+        let mut again = bin.clone();
+        let ext: ExtFields = bin.ext_fields.clone().unwrap().into_iter().collect();
+        again.ext_fields = Some(ext);
+        assert_eq!(encode(&again), first);
+    }
+    assert_eq!(decode(&first), bin);
+}

@@ -244,7 +244,8 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     let len_pos = out.len();
     out.put_i32(0);
     if let Some(ext) = &cmd.ext_fields {
-        for (k, v) in ext {
+        for k in java_hash_map_order(ext) {
+            let v = &ext[k];
             if k.is_empty()
                 || v.is_empty()
                 || k.len() > i16::MAX as usize
