@@ -306,3 +306,10 @@ mod tests {
         assert_eq!(response_code::PULL_OFFSET_MOVED, 21);
     }
 }
+
+impl crate::codec::command::RemotingCommand {
+    /// The request code of a request (meaningless on a response, whose `code` is a response code).
+    pub fn request_code(&self) -> RequestCode {
+        RequestCode::from_i32(self.code)
+    }
+}
