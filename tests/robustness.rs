@@ -344,3 +344,32 @@ fn encoding_is_deterministic() {
     }
     assert_eq!(decode(&first), bin);
 }
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| Value::Number(n.into())),
+        (-1.0e12f64..1.0e12)
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "\\PC{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map("\\PC{0,8}", inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// The lenient reader agrees with serde_json on standard JSON (compact and pretty).
+    #[test]
+    fn lenient_reader_agrees_with_serde_json(v in json_value()) {
+        prop_assert_eq!(parse_lenient(v.to_string().as_bytes()).unwrap(), v.clone());
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        prop_assert_eq!(parse_lenient(pretty.as_bytes()).unwrap(), v);
+    }
+}
