@@ -291,6 +291,13 @@ pub mod response_code {
     pub const POLICY_NOT_EXIST: i32 = 3002;
 }
 
+impl crate::codec::command::RemotingCommand {
+    /// The request code of a request (meaningless on a response, whose `code` is a response code).
+    pub fn request_code(&self) -> RequestCode {
+        RequestCode::from_i32(self.code)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,12 +311,5 @@ mod tests {
         assert_eq!(RequestCode::from_i32(999), RequestCode::Unknown(999));
         assert_eq!(RequestCode::Unknown(999).as_i32(), 999);
         assert_eq!(response_code::PULL_OFFSET_MOVED, 21);
-    }
-}
-
-impl crate::codec::command::RemotingCommand {
-    /// The request code of a request (meaningless on a response, whose `code` is a response code).
-    pub fn request_code(&self) -> RequestCode {
-        RequestCode::from_i32(self.code)
     }
 }
