@@ -363,3 +363,90 @@ fn delete_topic_forgets_queues() {
     assert_eq!(s.max_offset("t", 0), 0);
     assert!(s.queues().is_empty());
 }
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Put { q: i32, n: usize, len: usize },
+        Get { q: i32, off: i64, max: usize },
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3i32, 1..4usize, 0..2500usize).prop_map(|(q, n, len)| Op::Put { q, n, len }),
+            4 => (0..4i32, 0..45i64, 1..10usize).prop_map(|(q, off, max)| Op::Get { q, off, max }),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    const PER_FILE: i64 = 7;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+        #[test]
+        fn store_matches_btreemap(ops in proptest::collection::vec(op(), 1..60)) {
+            let d = tempfile::tempdir().unwrap();
+            let mk = || {
+                let mut c = cfg(d.path());
+                c.cq_entries_per_file = PER_FILE as u64;
+                MessageStore::open(c).unwrap()
+            };
+            let mut s = mk();
+            let mut model: std::collections::BTreeMap<i32, Vec<Bytes>> = Default::default();
+            let mut seq = 0u64;
+            for op in ops {
+                match op {
+                    Op::Put { q, n, len } => {
+                        let batch: Vec<NewMessage> = (0..n).map(|_| {
+                            seq += 1;
+                            let mut m = msg("t", q, &format!("{seq}:{}", "y".repeat(len)), "A");
+                            m.keys.clear();
+                            m
+                        }).collect();
+                        let bodies: Vec<Bytes> = batch.iter().map(|m| m.body.clone()).collect();
+                        let out = s.put(batch).unwrap();
+                        let v = model.entry(q).or_default();
+                        for (r, b) in out.results.iter().zip(bodies) {
+                            prop_assert_eq!(r.queue_offset, v.len() as i64);
+                            v.push(b);
+                        }
+                    }
+                    Op::Get { q, off, max } => {
+                        let g = s.get("t", q, off, max, 1 << 24, &all);
+                        match model.get(&q) {
+                            None => prop_assert_eq!((g.status, g.next_begin_offset), (GetStatus::NoMatchedLogicQueue, 0)),
+                            Some(v) => {
+                                let l = v.len() as i64;
+                                prop_assert_eq!(g.max_offset, l);
+                                if off > l {
+                                    prop_assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowBadly, l));
+                                } else if off == l {
+                                    prop_assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowOne, l));
+                                } else {
+                                    let file_end = (off / PER_FILE + 1) * PER_FILE;
+                                    let end = l.min(off + max as i64).min(file_end);
+                                    prop_assert_eq!(g.status, GetStatus::Found);
+                                    prop_assert_eq!(g.next_begin_offset, end);
+                                    let got: Vec<(i64, Bytes)> = g.messages.iter().map(|m| {
+                                        let d = decode_stored(m).unwrap().0;
+                                        (d.queue_offset, d.body)
+                                    }).collect();
+                                    let want: Vec<(i64, Bytes)> = (off..end).map(|i| (i, v[i as usize].clone())).collect();
+                                    prop_assert_eq!(got, want);
+                                }
+                            }
+                        }
+                    }
+                    Op::Reopen => {
+                        drop(s);
+                        s = mk();
+                    }
+                }
+            }
+        }
+    }
+}
