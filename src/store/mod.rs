@@ -44,7 +44,8 @@ mod flush;
 mod keyindex;
 mod meta;
 mod read;
-mod store;
+mod recovery;
+mod message_store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ use bytes::Bytes;
 pub use error::StoreError;
 pub use flush::FlushWait;
 pub use meta::{GroupConfig, MetaStore, TopicConfig};
-pub use store::MessageStore;
+pub use message_store::{tags_hash, MessageStore};
 
 /// When the commit log is fsynced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

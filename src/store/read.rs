@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::cqueue::{parse_entry, ENTRY};
 use super::keyindex::{decode_tail, prefix};
-use super::store::MessageStore;
+use super::message_store::MessageStore;
 use super::{GetResult, GetStatus};
 use crate::codec::stored::{FLAG_BORN_V6, STORE_TIMESTAMP_POS_V4};
 

@@ -32,7 +32,7 @@ fn msg(topic: &str, q: i32, body: &str, tags: &str) -> NewMessage {
         prepared_transaction_offset: 0,
         body: Bytes::copy_from_slice(body.as_bytes()),
         properties: format!("TAGS\u{1}{tags}\u{2}KEYS\u{1}k-{body}"),
-        tags_code: store::tags_hash(tags),
+        tags_code: message_store::tags_hash(tags),
         keys: vec![format!("k-{body}")],
         uniq_key: Some(format!("U-{body}")),
     }
@@ -94,7 +94,7 @@ fn get_statuses_and_next_offsets() {
     assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowOne, 3));
     let g = s.get("t", 0, 100, 32, 1 << 20, &all);
     assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowBadly, 3));
-    let a = store::tags_hash("TagA");
+    let a = message_store::tags_hash("TagA");
     let g = s.get("t", 0, 0, 32, 1 << 20, &move |t| t == a);
     assert_eq!((g.status, g.next_begin_offset, g.messages.len()), (GetStatus::NoMatchedMessage, 3, 0));
     let g = s.get("t", 0, 1, 1, 1 << 20, &all);
@@ -133,7 +133,7 @@ fn segment_rollover_and_retention_below_min() {
     c.disk_max_used_ratio = 0;
     drop(s);
     let s = MessageStore::open(c).unwrap();
-    let n = s.run_retention(store::now_ms() + 1000);
+    let n = s.run_retention(message_store::now_ms() + 1000);
     assert_eq!(n, segs - 1);
     let min = s.min_offset("t", 0);
     assert!(min > 0);
@@ -206,7 +206,7 @@ fn index_rebuilt_when_lost() {
     assert_eq!(s.max_offset("t", 0), 30);
     let g = s.get("t", 0, 29, 10, 1 << 20, &all);
     assert_eq!(g.status, GetStatus::Found);
-    let a = store::tags_hash("A");
+    let a = message_store::tags_hash("A");
     assert!(s.get("t", 0, 0, 10, 1 << 20, &move |t| t == a).messages.len() == 10);
 }
 
