@@ -29,6 +29,8 @@ pub struct MessageStore {
     /// Log offset below which every record and its index entry is written.
     pub(crate) written: Arc<AtomicI64>,
     pub(crate) flush: Arc<FlushShared>,
+    /// Log offset recorded in the checkpoint (log and indexes fsynced below it).
+    checkpointed: Arc<AtomicI64>,
     meta: MetaStore,
     pub(crate) keys: KeyIndex,
     /// Test hook: when non-zero, log writes write half their bytes then fail with this errno.
@@ -39,6 +41,13 @@ pub struct MessageStore {
 struct Appender {
     seg: Option<Arc<Segment>>,
     pos: i64,
+}
+
+/// Bytes of one put not yet written, and the segments it touched (for rollback).
+struct BatchWrite {
+    buf: BytesMut,
+    buf_start: i64,
+    touched: Vec<Arc<Segment>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -88,6 +97,7 @@ impl MessageStore {
             append: Mutex::new(Appender { seg: None, pos: 0 }),
             written: Arc::new(AtomicI64::new(0)),
             flush: Arc::new(FlushShared::new(0)),
+            checkpointed: Arc::new(AtomicI64::new(0)),
             meta,
             keys,
             fail_errno: AtomicI32::new(0),
@@ -101,7 +111,9 @@ impl MessageStore {
             ap.seg = store.log.segment_for(end);
         }
         store.written.store(end, Ordering::Release);
-        store.flush.flushed.store(read_checkpoint(&root).unwrap_or(0).min(end), Ordering::Release);
+        let ckpt = read_checkpoint(&root).unwrap_or(0).min(end);
+        store.flush.flushed.store(ckpt, Ordering::Release);
+        store.checkpointed.store(ckpt, Ordering::Release);
         let handle = spawn_flusher(&store).map_err(|e| open_failed(&root, e))?;
         *store.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(Arc::new(store))
@@ -153,106 +165,38 @@ impl MessageStore {
         seg.file.write_all_at(data, at).map_err(|e| StoreError::io(&seg.path, e))
     }
 
-    /// Append 1..n messages (a batch for one topic and queue gets consecutive queue offsets).
-    pub fn put(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
-        let host = self.cfg.store_host;
+    fn validate(&self, msgs: &[NewMessage]) -> Result<(), StoreError> {
         let limit = self.cfg.max_message_size.min(self.cfg.segment_size as usize - 8);
-        for m in &msgs {
+        for m in msgs {
             if m.topic.is_empty() || m.topic.len() > 127 {
                 return Err(StoreError::InvalidMessage(format!("topic length {} not in 1..=127", m.topic.len())));
             }
             if m.properties.len() > i16::MAX as usize {
                 return Err(StoreError::InvalidMessage(format!("properties length {} > 32767", m.properties.len())));
             }
-            let size = stored_size(m.body.len(), m.topic.len(), m.properties.len(), m.born_host.is_ipv6(), host.is_ipv6());
-            if size > limit {
+            if self.record_size(m) as usize > limit {
                 return Err(StoreError::MessageTooLarge);
             }
         }
+        Ok(())
+    }
+
+    fn record_size(&self, m: &NewMessage) -> i64 {
+        let store_v6 = self.cfg.store_host.is_ipv6();
+        stored_size(m.body.len(), m.topic.len(), m.properties.len(), m.born_host.is_ipv6(), store_v6) as i64
+    }
+
+    /// Append 1..n messages (a batch for one topic and queue gets consecutive queue offsets).
+    pub fn put(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
+        self.validate(&msgs)?;
         let now = now_ms();
         let mut ap = self.lock_append();
         let (orig_seg, orig_pos) = (ap.seg.clone(), ap.pos);
+        let mut w = BatchWrite { buf: BytesMut::new(), buf_start: ap.pos, touched: Vec::new() };
         let mut results = Vec::with_capacity(msgs.len());
-        let mut next_qoff: HashMap<(&str, i32), i64> = HashMap::new();
-        let mut buf = BytesMut::new();
-        let mut buf_start = ap.pos;
-        let mut touched: Vec<Arc<Segment>> = Vec::new();
-        let seg_size = self.log.seg_size;
-        let res: Result<(), StoreError> = (|| {
-            for m in &msgs {
-                let size = stored_size(m.body.len(), m.topic.len(), m.properties.len(), m.born_host.is_ipv6(), host.is_ipv6()) as i64;
-                let need_roll = match &ap.seg {
-                    None => true,
-                    Some(s) => ap.pos + size + 8 > s.base + seg_size,
-                };
-                if need_roll {
-                    if let Some(s) = ap.seg.clone() {
-                        let seg_end = s.base + seg_size;
-                        buf.extend_from_slice(&((seg_end - ap.pos) as i32).to_be_bytes());
-                        buf.extend_from_slice(&BLANK_MAGIC.to_be_bytes());
-                        self.write_log(&s, &buf, buf_start)?;
-                        if !touched.iter().any(|t| t.base == s.base) {
-                            touched.push(s.clone());
-                        }
-                        buf.clear();
-                        ap.pos = seg_end;
-                    } else {
-                        ap.pos = ap.pos.max(0);
-                    }
-                    let base = ap.pos - ap.pos.rem_euclid(seg_size);
-                    let s = self.log.create(base).map_err(|e| StoreError::io(&self.log.dir, e))?;
-                    touched.push(s.clone());
-                    ap.seg = Some(s);
-                    buf_start = ap.pos;
-                }
-                let qoff = match next_qoff.get(&(m.topic.as_str(), m.queue_id)) {
-                    Some(o) => *o,
-                    None => self
-                        .queue_or_create(&m.topic, m.queue_id)
-                        .map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?
-                        .max
-                        .load(Ordering::Acquire),
-                };
-                next_qoff.insert((m.topic.as_str(), m.queue_id), qoff + 1);
-                let sm = StoredMessage {
-                    queue_id: m.queue_id,
-                    flag: m.flag,
-                    queue_offset: qoff,
-                    commit_log_offset: ap.pos,
-                    sys_flag: m.sys_flag,
-                    born_timestamp: m.born_timestamp,
-                    born_host: m.born_host,
-                    store_timestamp: now,
-                    store_host: host,
-                    reconsume_times: m.reconsume_times,
-                    prepared_transaction_offset: m.prepared_transaction_offset,
-                    body: m.body.clone(),
-                    topic: m.topic.clone(),
-                    properties: m.properties.clone(),
-                    body_crc: 0,
-                };
-                encode_stored(&sm, &mut buf);
-                results.push(PutResult {
-                    commit_log_offset: ap.pos,
-                    queue_offset: qoff,
-                    size: size as i32,
-                    store_timestamp: now,
-                    msg_id: offset_msg_id(&host, ap.pos),
-                });
-                ap.pos += size;
-            }
-            if let Some(s) = ap.seg.clone() {
-                self.write_log(&s, &buf, buf_start)?;
-            }
-            for (m, r) in msgs.iter().zip(&results) {
-                let q = self.queue(&m.topic, m.queue_id).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
-                q.write(r.queue_offset, Entry { phys: r.commit_log_offset, size: r.size, tags: m.tags_code })
-                    .map_err(|e| StoreError::io(&q.dir, e))?;
-            }
-            Ok(())
-        })();
+        let res = self.append_locked(&mut ap, &mut w, &msgs, now, &mut results);
         if let Err(e) = res {
-            self.rollback(&mut ap, orig_seg, orig_pos, &touched, &msgs);
+            self.rollback(&mut ap, orig_seg, orig_pos, &w.touched, &msgs);
             return Err(e);
         }
         for (m, r) in msgs.iter().zip(&results) {
@@ -269,6 +213,79 @@ impl MessageStore {
             FlushMode::Async => None,
         };
         Ok(PutOutcome { results, flush })
+    }
+
+    /// Encode and write the records and their index entries (not yet published).
+    fn append_locked(&self, ap: &mut Appender, w: &mut BatchWrite, msgs: &[NewMessage], now: i64, results: &mut Vec<PutResult>) -> Result<(), StoreError> {
+        let host = self.cfg.store_host;
+        let mut next_qoff: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in msgs {
+            let size = self.record_size(m);
+            if ap.seg.as_ref().map_or(true, |s| ap.pos + size + 8 > s.base + self.log.seg_size) {
+                self.roll(ap, w)?;
+            }
+            let qoff = match next_qoff.get(&(m.topic.as_str(), m.queue_id)) {
+                Some(o) => *o,
+                None => self
+                    .queue_or_create(&m.topic, m.queue_id)
+                    .map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?
+                    .max
+                    .load(Ordering::Acquire),
+            };
+            next_qoff.insert((m.topic.as_str(), m.queue_id), qoff + 1);
+            let sm = StoredMessage {
+                queue_id: m.queue_id,
+                flag: m.flag,
+                queue_offset: qoff,
+                commit_log_offset: ap.pos,
+                sys_flag: m.sys_flag,
+                born_timestamp: m.born_timestamp,
+                born_host: m.born_host,
+                store_timestamp: now,
+                store_host: host,
+                reconsume_times: m.reconsume_times,
+                prepared_transaction_offset: m.prepared_transaction_offset,
+                body: m.body.clone(),
+                topic: m.topic.clone(),
+                properties: m.properties.clone(),
+                body_crc: 0,
+            };
+            encode_stored(&sm, &mut w.buf);
+            let msg_id = offset_msg_id(&host, ap.pos);
+            results.push(PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id });
+            ap.pos += size;
+        }
+        if let Some(s) = ap.seg.clone() {
+            self.write_log(&s, &w.buf, w.buf_start)?;
+        }
+        for (m, r) in msgs.iter().zip(results.iter()) {
+            let q = self.queue(&m.topic, m.queue_id).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
+            q.write(r.queue_offset, Entry { phys: r.commit_log_offset, size: r.size, tags: m.tags_code })
+                .map_err(|e| StoreError::io(&q.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// End the current segment with a blank record (writing what is buffered) and start the next one.
+    fn roll(&self, ap: &mut Appender, w: &mut BatchWrite) -> Result<(), StoreError> {
+        let seg_size = self.log.seg_size;
+        if let Some(s) = ap.seg.clone() {
+            let seg_end = s.base + seg_size;
+            w.buf.extend_from_slice(&((seg_end - ap.pos) as i32).to_be_bytes());
+            w.buf.extend_from_slice(&BLANK_MAGIC.to_be_bytes());
+            self.write_log(&s, &w.buf, w.buf_start)?;
+            if !w.touched.iter().any(|t| t.base == s.base) {
+                w.touched.push(s.clone());
+            }
+            w.buf.clear();
+            ap.pos = seg_end;
+        }
+        let base = ap.pos - ap.pos.rem_euclid(seg_size);
+        let s = self.log.create(base).map_err(|e| StoreError::io(&self.log.dir, e))?;
+        w.touched.push(s.clone());
+        ap.seg = Some(s);
+        w.buf_start = ap.pos;
+        Ok(())
     }
 
     /// Undo a failed append: cut the original segment back, drop new ones, cut index files back.
@@ -307,7 +324,7 @@ impl MessageStore {
     }
 
     pub(crate) fn flush_once(&self) -> io::Result<()> {
-        self.flush_handles().run()
+        self.flush_handles().run(true)
     }
 
     fn flush_handles(&self) -> FlushHandles {
@@ -316,6 +333,7 @@ impl MessageStore {
             queues: self.queues.clone(),
             written: self.written.clone(),
             flush: self.flush.clone(),
+            checkpointed: self.checkpointed.clone(),
             root: self.cfg.root.clone(),
         }
     }
@@ -383,9 +401,11 @@ impl Drop for MessageStore {
         if let Some(h) = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
-        if let Err(e) = self.flush_once() {
+        let r = self.flush_once().map_err(|e| e.to_string());
+        if let Err(e) = &r {
             tracing::warn!(error = %e, "final flush failed");
         }
+        self.flush.complete(&r);
         self.keys.barrier();
         self.keys.stop();
         let _ = self.meta.flush();
@@ -436,22 +456,30 @@ struct FlushHandles {
     queues: Arc<RwLock<Queues>>,
     written: Arc<AtomicI64>,
     flush: Arc<FlushShared>,
+    checkpointed: Arc<AtomicI64>,
     root: std::path::PathBuf,
 }
 
 impl FlushHandles {
-    /// fsync log and indexes up to what is written, then the checkpoint. Runs outside the append lock.
-    fn run(&self) -> io::Result<()> {
+    /// fsync the log up to what is written (SYNC waiters need only this: indexes are rebuilt from the
+    /// log on recovery); with `full`, also the indexes, then the checkpoint. Runs outside the append lock.
+    fn run(&self, full: bool) -> io::Result<()> {
         let w = self.written.load(Ordering::Acquire);
         let f = self.flush.flushed.load(Ordering::Acquire);
-        let queues = all_queues(&self.queues);
-        if w == f && !queues.iter().any(|q| q.dirty.load(Ordering::Acquire)) {
+        if w > f {
+            for s in self.log.segments() {
+                if s.base + self.log.seg_size > f && s.base <= w {
+                    s.sync()?;
+                }
+            }
+            self.flush.flushed.fetch_max(w, Ordering::AcqRel);
+        }
+        if !full {
             return Ok(());
         }
-        for s in self.log.segments() {
-            if s.base + self.log.seg_size > f && s.base <= w {
-                s.sync()?;
-            }
+        let queues = all_queues(&self.queues);
+        if w == self.checkpointed.load(Ordering::Acquire) && !queues.iter().any(|q| q.dirty.load(Ordering::Acquire)) {
+            return Ok(());
         }
         for q in queues {
             q.sync()?;
@@ -463,7 +491,7 @@ impl FlushHandles {
         let file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
         file.write_all_at(&b, 0)?;
         file.sync_data()?;
-        self.flush.flushed.fetch_max(w, Ordering::AcqRel);
+        self.checkpointed.fetch_max(w, Ordering::AcqRel);
         Ok(())
     }
 }
@@ -474,9 +502,16 @@ fn spawn_flusher(store: &MessageStore) -> io::Result<std::thread::JoinHandle<()>
         FlushMode::Async => store.cfg.flush_interval,
         FlushMode::Sync => store.cfg.flush_interval.min(Duration::from_millis(100)),
     };
+    let full_every = store.cfg.flush_interval;
+    let always_full = store.cfg.flush_mode == FlushMode::Async;
     std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+        let mut last_full = std::time::Instant::now();
         while h.flush.wait_for_work(interval) {
-            let r = h.run().map_err(|e| e.to_string());
+            let full = always_full || last_full.elapsed() >= full_every;
+            if full {
+                last_full = std::time::Instant::now();
+            }
+            let r = h.run(full).map_err(|e| e.to_string());
             if let Err(e) = &r {
                 tracing::warn!(error = %e, "store flush failed");
             }
