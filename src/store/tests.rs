@@ -151,11 +151,14 @@ fn offset_by_time_binary_search() {
     let mut times = Vec::new();
     for i in 0..5 {
         times.push(s.put(vec![msg("t", 0, &format!("{i}"), "A")]).unwrap().results[0].store_timestamp);
-        std::thread::sleep(Duration::from_millis(3));
+        std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(s.offset_by_time("t", 0, 0), 0);
     assert_eq!(s.offset_by_time("t", 0, times[2]), 2);
-    assert_eq!(s.offset_by_time("t", 0, times[4] + 1), 5);
+    assert_eq!(s.offset_by_time("t", 0, times[4] + 1), 4, "all older: the last message");
+    assert_eq!(s.offset_by_time("t", 0, times[1] + 1), 1, "nearer neighbour (older)");
+    assert_eq!(s.offset_by_time("t", 0, times[2] - 1), 2, "nearer neighbour (newer)");
+    assert_eq!(s.offset_by_time("none", 0, times[2]), 0);
     assert_eq!(s.earliest_store_time("t", 0), Some(times[0]));
 }
 
