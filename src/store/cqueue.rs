@@ -117,7 +117,7 @@ impl ConsumeQueue {
             None => {
                 let start = qoff - qoff.rem_euclid(self.per_file);
                 let path = self.dir.join(segment_name(start * ENTRY));
-                let file = OpenOptions::new().read(true).write(true).create(true).open(&path)?;
+                let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
                 fsync_dir(&self.dir);
                 let f = Arc::new(CqFile { start, file, path, dirty: AtomicBool::new(false) });
                 self.map_mut().insert(start, f.clone());

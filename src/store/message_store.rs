@@ -221,7 +221,7 @@ impl MessageStore {
         let mut next_qoff: HashMap<(&str, i32), i64> = HashMap::new();
         for m in msgs {
             let size = self.record_size(m);
-            if ap.seg.as_ref().map_or(true, |s| ap.pos + size + 8 > s.base + self.log.seg_size) {
+            if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + self.log.seg_size) {
                 self.roll(ap, w)?;
             }
             let qoff = match next_qoff.get(&(m.topic.as_str(), m.queue_id)) {
