@@ -201,12 +201,17 @@ impl ConsumeQueue {
         lo
     }
 
-    /// Raise `min` to `new_min` and delete index files wholly below it.
+    /// Raise `min` to `new_min` and delete index files wholly below it (except the last one).
     pub fn set_min(&self, new_min: i64) {
         self.min.fetch_max(new_min, Ordering::AcqRel);
         let mut map = self.map_mut();
-        let doomed: Vec<i64> =
-            map.iter().filter(|(_, f)| f.start + self.per_file <= new_min).map(|(k, _)| *k).collect();
+        // Never the last file: it carries the queue's max offset across restarts.
+        let last = map.keys().next_back().copied();
+        let doomed: Vec<i64> = map
+            .iter()
+            .filter(|(k, f)| f.start + self.per_file <= new_min && Some(**k) != last)
+            .map(|(k, _)| *k)
+            .collect();
         for k in doomed {
             if let Some(f) = map.remove(&k) {
                 if let Err(e) = std::fs::remove_file(&f.path) {

@@ -115,6 +115,9 @@ fn segment_rollover_and_retention_below_min() {
     let d = tempfile::tempdir().unwrap();
     let s = open(d.path());
     let body = "x".repeat(1000);
+    for i in 0..100 {
+        s.put(vec![msg("z", 0, &format!("z{i}"), "A")]).unwrap();
+    }
     for i in 0..200 {
         let r = s.put(vec![msg("t", 0, &format!("{i}{body}"), "A")]).unwrap();
         let end = r.results[0].commit_log_offset + r.results[0].size as i64;
@@ -142,6 +145,25 @@ fn segment_rollover_and_retention_below_min() {
     let g = s.get("t", 0, min, 1, 1 << 20, &all);
     assert_eq!(g.status, GetStatus::Found);
     assert_eq!(s.min_commit_log_offset(), (segs as i64 - 1) * 65536);
+    // offsets survive a restart after retention, even when a queue lost every message
+    let other = s.put(vec![msg("u", 0, "only", "A")]).unwrap().results[0].commit_log_offset;
+    assert_eq!(other / 65536, segs as i64 - 1);
+    drop(s);
+    let mut c = cfg(d.path());
+    c.delete_when = ((store_hour() + 12) % 24) as u8;
+    c.disk_max_used_ratio = 100;
+    let s = MessageStore::open(c).unwrap();
+    assert_eq!(s.min_offset("t", 0), min);
+    assert_eq!(s.max_offset("t", 0), 200);
+    assert_eq!((s.min_offset("z", 0), s.max_offset("z", 0)), (100, 100), "queue z lost every message");
+    assert_eq!(s.get("z", 0, 0, 1, 1 << 20, &all).status, GetStatus::OffsetTooSmall);
+    assert_eq!(s.run_retention(message_store::now_ms()), 0, "not the delete hour, disk not full");
+    let r = s.put(vec![msg("t", 0, "next", "A")]).unwrap();
+    assert_eq!(r.results[0].queue_offset, 200);
+}
+
+fn store_hour() -> i64 {
+    (message_store::now_ms() / 3_600_000) % 24
 }
 
 #[test]
@@ -452,4 +474,59 @@ mod model {
             }
         }
     }
+}
+
+#[test]
+fn concurrent_puts_and_gets() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    s.put(vec![msg("t", i % 2, &format!("{t}-{i}"), "A"), msg("t", i % 2, &format!("{t}-{i}b"), "A")]).unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let mut off = 0;
+            while off < 1200 {
+                let g = s.get("t", 0, off, 32, 1 << 20, &all);
+                for m in &g.messages {
+                    assert_eq!(decode_stored(m).unwrap().0.queue_offset, off);
+                    off += 1;
+                }
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    reader.join().unwrap();
+    assert_eq!(s.max_offset("t", 0) + s.max_offset("t", 1), 2400);
+    // a batch stays contiguous in its queue
+    let g = s.get("t", 1, 0, 2400, 1 << 30, &all);
+    let bodies: Vec<String> = g.messages.iter().map(|m| String::from_utf8(decode_stored(m).unwrap().0.body.to_vec()).unwrap()).collect();
+    for pair in bodies.chunks(2) {
+        assert_eq!(format!("{}b", pair[0]), pair[1]);
+    }
+}
+
+#[test]
+fn ipv6_store_host_msg_id() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.store_host = "[::1]:10911".parse().unwrap();
+    let s = MessageStore::open(c).unwrap();
+    let r = s.put(vec![msg("t", 0, "a", "A")]).unwrap();
+    assert_eq!(r.results[0].msg_id.len(), 56);
+    assert!(r.results[0].msg_id.ends_with("00002A9F0000000000000000"));
+    let g = s.get("t", 0, 0, 1, 1 << 20, &all);
+    let m = decode_stored(&g.messages[0]).unwrap().0;
+    assert_eq!(m.store_host, "[::1]:10911".parse::<SocketAddr>().unwrap());
+    assert_eq!(s.store_time_at("t", 0, 0), Some(r.results[0].store_timestamp));
 }
