@@ -2,6 +2,9 @@
 //! message; the parent kills it with SIGKILL at a random moment, reopens the store and checks that every
 //! acknowledged message is there, intact, with consecutive queue offsets. Both flush modes.
 //!
+//! Even cycles kill at a random moment after the first acknowledgement, odd cycles at a random moment
+//! after start (which may hit opening and recovery).
+//!
 //! `FERROCKET_CRASH_CYCLES=200 cargo test --test store_crash -- --nocapture` runs a longer loop
 //! (default 20 cycles per mode).
 use std::collections::HashMap;
@@ -149,9 +152,13 @@ fn crash_loop(mode: FlushMode, name: &str) {
             .spawn()
             .expect("spawn child");
         let out = child.stdout.take().unwrap();
+        let (first_tx, first_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut v = Vec::new();
             for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if v.is_empty() {
+                    let _ = first_tx.send(());
+                }
                 let p: Vec<&str> = line.split_whitespace().collect();
                 if p.len() == 4 && p[0] == "ack" {
                     if let (Ok(q), Ok(o), Ok(id)) = (p[1].parse::<i32>(), p[2].parse::<i64>(), p[3].parse::<u64>()) {
@@ -161,7 +168,14 @@ fn crash_loop(mode: FlushMode, name: &str) {
             }
             v
         });
-        std::thread::sleep(Duration::from_millis(100 + rand_u64() % 400));
+        if cycle % 2 == 0 {
+            // kill while appending: wait for the first acknowledgement, then a random moment
+            let _ = first_rx.recv_timeout(Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis(rand_u64() % 300));
+        } else {
+            // kill at a random moment from start (may hit opening and recovery)
+            std::thread::sleep(Duration::from_millis(50 + rand_u64() % 450));
+        }
         child.kill().expect("SIGKILL child");
         let _ = child.wait();
         let lines = reader.join().unwrap();
