@@ -4,7 +4,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +35,9 @@ pub struct MessageStore {
     pub(crate) keys: KeyIndex,
     /// Test hook: when non-zero, log writes write half their bytes then fail with this errno.
     fail_errno: AtomicI32,
-    flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
+    flusher: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Test hook: extra milliseconds before each log fsync.
+    sync_delay_ms: Arc<AtomicU64>,
 }
 
 struct Appender {
@@ -101,7 +103,8 @@ impl MessageStore {
             meta,
             keys,
             fail_errno: AtomicI32::new(0),
-            flusher: Mutex::new(None),
+            flusher: Mutex::new(Vec::new()),
+            sync_delay_ms: Arc::new(AtomicU64::new(0)),
             cfg,
         };
         let end = store.recover().map_err(|e| open_failed(&root, e))?;
@@ -114,8 +117,8 @@ impl MessageStore {
         let ckpt = read_checkpoint(&root).unwrap_or(0).min(end);
         store.flush.flushed.store(ckpt, Ordering::Release);
         store.checkpointed.store(ckpt, Ordering::Release);
-        let handle = spawn_flusher(&store).map_err(|e| open_failed(&root, e))?;
-        *store.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        let handles = spawn_flusher(&store).map_err(|e| open_failed(&root, e))?;
+        *store.flusher.lock().unwrap_or_else(|e| e.into_inner()) = handles;
         Ok(Arc::new(store))
     }
 
@@ -147,6 +150,12 @@ impl MessageStore {
 
     pub(crate) fn all_queues(&self) -> Vec<Arc<ConsumeQueue>> {
         all_queues(&self.queues)
+    }
+
+    /// Test hook: sleep this long before each log fsync (0 = off).
+    #[doc(hidden)]
+    pub fn inject_sync_delay(&self, ms: u64) {
+        self.sync_delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Test hook: make commit-log writes fail with `errno` after writing half their bytes (0 = off).
@@ -334,6 +343,7 @@ impl MessageStore {
             written: self.written.clone(),
             flush: self.flush.clone(),
             checkpointed: self.checkpointed.clone(),
+            sync_delay_ms: self.sync_delay_ms.clone(),
             root: self.cfg.root.clone(),
         }
     }
@@ -398,7 +408,7 @@ impl MessageStore {
 impl Drop for MessageStore {
     fn drop(&mut self) {
         self.flush.shutdown();
-        if let Some(h) = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        for h in std::mem::take(&mut *self.flusher.lock().unwrap_or_else(|e| e.into_inner())) {
             let _ = h.join();
         }
         let r = self.flush_once().map_err(|e| e.to_string());
@@ -457,6 +467,7 @@ struct FlushHandles {
     written: Arc<AtomicI64>,
     flush: Arc<FlushShared>,
     checkpointed: Arc<AtomicI64>,
+    sync_delay_ms: Arc<AtomicU64>,
     root: std::path::PathBuf,
 }
 
@@ -467,6 +478,10 @@ impl FlushHandles {
         let w = self.written.load(Ordering::Acquire);
         let f = self.flush.flushed.load(Ordering::Acquire);
         if w > f {
+            let delay = self.sync_delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
+            }
             for s in self.log.segments() {
                 if s.base + self.log.seg_size > f && s.base <= w {
                     s.sync()?;
@@ -496,7 +511,7 @@ impl FlushHandles {
     }
 }
 
-fn spawn_flusher(store: &MessageStore) -> io::Result<std::thread::JoinHandle<()>> {
+fn spawn_flusher(store: &MessageStore) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let h = store.flush_handles();
     let interval = match store.cfg.flush_mode {
         FlushMode::Async => store.cfg.flush_interval,
@@ -504,7 +519,7 @@ fn spawn_flusher(store: &MessageStore) -> io::Result<std::thread::JoinHandle<()>
     };
     let full_every = store.cfg.flush_interval;
     let always_full = store.cfg.flush_mode == FlushMode::Async;
-    std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+    let flusher = std::thread::Builder::new().name("store-flush".into()).spawn(move || {
         let mut last_full = std::time::Instant::now();
         while h.flush.wait_for_work(interval) {
             let full = always_full || last_full.elapsed() >= full_every;
@@ -517,7 +532,18 @@ fn spawn_flusher(store: &MessageStore) -> io::Result<std::thread::JoinHandle<()>
             }
             h.flush.complete(&r);
         }
-    })
+    })?;
+    let mut handles = vec![flusher];
+    if store.cfg.flush_mode == FlushMode::Sync {
+        let shared = store.flush.clone();
+        let tick = (store.cfg.sync_flush_timeout / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        handles.push(std::thread::Builder::new().name("store-flush-timeout".into()).spawn(move || {
+            while shared.expire() {
+                std::thread::sleep(tick);
+            }
+        })?);
+    }
+    Ok(handles)
 }
 
 #[allow(dead_code)]

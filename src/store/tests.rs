@@ -530,3 +530,21 @@ fn ipv6_store_host_msg_id() {
     assert_eq!(m.store_host, "[::1]:10911".parse::<SocketAddr>().unwrap());
     assert_eq!(s.store_time_at("t", 0, 0), Some(r.results[0].store_timestamp));
 }
+
+#[test]
+fn sync_flush_timeout_keeps_message() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.flush_mode = FlushMode::Sync;
+    c.sync_flush_timeout = Duration::from_millis(50);
+    let s = MessageStore::open(c).unwrap();
+    s.inject_sync_delay(400);
+    let out = s.put(vec![msg("t", 0, "slow", "A")]).unwrap();
+    let e = out.flush.unwrap().wait_blocking().unwrap_err();
+    assert!(matches!(e, StoreError::FlushTimeout), "{e}");
+    assert_eq!(s.get("t", 0, 0, 1, 1 << 20, &all).status, GetStatus::Found);
+    s.inject_sync_delay(0);
+    std::thread::sleep(Duration::from_millis(600)); // let the slow sync finish
+    let out = s.put(vec![msg("t", 0, "fast", "A")]).unwrap();
+    out.flush.unwrap().wait_blocking().unwrap();
+}
