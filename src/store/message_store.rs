@@ -175,7 +175,7 @@ impl MessageStore {
     }
 
     fn validate(&self, msgs: &[NewMessage]) -> Result<(), StoreError> {
-        let limit = self.cfg.max_message_size.min(self.cfg.segment_size as usize - 8);
+        let limit = self.cfg.max_message_size.min((self.cfg.segment_size as usize).saturating_sub(8));
         for m in msgs {
             if m.topic.is_empty() || m.topic.len() > 127 {
                 return Err(StoreError::InvalidMessage(format!("topic length {} not in 1..=127", m.topic.len())));

@@ -61,7 +61,8 @@ impl MessageStore {
             if !filter(e.tags) {
                 continue;
             }
-            let rec = if e.phys < log_min || e.size <= 0 { None } else { self.log.read(e.phys, e.size as usize) };
+            let bad = e.phys < log_min || e.size <= 0 || e.size as usize > self.max_record();
+            let rec = if bad { None } else { self.log.read(e.phys, e.size as usize) };
             match rec {
                 Some(b) => {
                     bytes += b.len();
@@ -77,6 +78,11 @@ impl MessageStore {
         }
         res.next_begin_offset = offset + scanned;
         res
+    }
+
+    /// Largest record size accepted on read (guards allocations against a corrupt index entry).
+    fn max_record(&self) -> usize {
+        self.cfg.max_message_size.max(64 << 20) + 4096
     }
 
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
@@ -149,7 +155,7 @@ impl MessageStore {
         if commit_log_offset < self.log.min_offset() || commit_log_offset >= self.written.load(Ordering::Acquire) {
             return None;
         }
-        self.log.read_record(commit_log_offset)
+        self.log.read_record(commit_log_offset, self.max_record())
     }
 
     /// Messages whose KEYS or UNIQ_KEY equals `key`, stored in [begin_ms, end_ms], newest first.

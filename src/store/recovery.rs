@@ -37,7 +37,8 @@ impl MessageStore {
         if self.log.segment_for(pos).is_none() {
             pos = segs.iter().find(|s| s.base >= pos).map(|s| s.base).unwrap_or(last.base);
         }
-        let max_record = self.cfg.max_message_size + 1024;
+        // Bounded by the segment, not by max_message_size: lowering that setting must not cut old data.
+        let max_record = self.log.seg_size as usize;
         let mut rebuilt = 0u64;
         let end = loop {
             let Some(seg) = self.log.segment_for(pos) else { break pos };
