@@ -69,6 +69,8 @@ pub fn tags_hash(tags: &str) -> i64 {
     h as i64
 }
 
+/// Metadata kv namespace of topic-deletion markers (value: log offset at deletion, i64 BE).
+const DELETED_TOPICS_NS: &str = "store.deleted_topics";
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 pub(crate) fn read_checkpoint(root: &Path) -> Option<i64> {
     let b = std::fs::read(root.join(CHECKPOINT)).ok()?;
@@ -393,15 +395,30 @@ impl MessageStore {
         deleted
     }
 
-    /// Forget a topic's queues and delete their indexes.
+    /// Forget a topic's queues and delete their indexes. Its records stay in the log until retention;
+    /// a marker in the metadata stops recovery from rebuilding their index entries.
     pub fn delete_topic(&self, topic: &str) {
+        let ap = self.lock_append();
         let removed = self.queues.write().unwrap_or_else(|e| e.into_inner()).remove(topic);
+        if let Err(e) = self.meta.put_kv(DELETED_TOPICS_NS, topic, &ap.pos.to_be_bytes()) {
+            tracing::warn!(topic, error = %e, "cannot record topic deletion");
+        }
+        drop(ap);
         if removed.is_some() {
             let dir = self.cfg.root.join("consumequeue").join(topic);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot delete topic index directory");
             }
         }
+    }
+
+    /// Topic-deletion markers: topic -> log offset at deletion (records below it are of the deleted topic).
+    pub(crate) fn deleted_topics(&self) -> HashMap<String, i64> {
+        self.meta
+            .scan_kv(DELETED_TOPICS_NS)
+            .into_iter()
+            .filter_map(|(t, v)| Some((t, i64::from_be_bytes(v.as_slice().try_into().ok()?))))
+            .collect()
     }
 }
 

@@ -1,4 +1,5 @@
 //! Recovery on open: scan the log tail, cut a bad tail, rebuild and trim the per-queue indexes.
+use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::Ordering;
 
@@ -40,10 +41,11 @@ impl MessageStore {
         // Bounded by the segment, not by max_message_size: lowering that setting must not cut old data.
         let max_record = self.log.seg_size as usize;
         let mut rebuilt = 0u64;
+        let deleted = self.deleted_topics();
         let end = loop {
             let Some(seg) = self.log.segment_for(pos) else { break pos };
             let mut sc = SegmentScanner::new(&seg, pos, self.log.seg_size, max_record)?;
-            match self.scan_segment(&mut sc, &mut rebuilt)? {
+            match self.scan_segment(&mut sc, &mut rebuilt, &deleted)? {
                 None => pos = seg.base + self.log.seg_size,
                 Some((at, reason)) => {
                     if let Some(r) = reason {
@@ -87,7 +89,7 @@ impl MessageStore {
     }
 
     /// Scan one segment. `Ok(None)`: reached its blank end. `Ok(Some((end, reason)))`: data ends at `end`.
-    fn scan_segment(&self, sc: &mut SegmentScanner, rebuilt: &mut u64) -> io::Result<Option<(i64, Option<String>)>> {
+    fn scan_segment(&self, sc: &mut SegmentScanner, rebuilt: &mut u64, deleted: &HashMap<String, i64>) -> io::Result<Option<(i64, Option<String>)>> {
         loop {
             let at = sc.pos;
             match sc.next_item() {
@@ -104,7 +106,7 @@ impl MessageStore {
                     if m.body_crc != crate::codec::stored::body_crc(&m.body) {
                         return Ok(Some((at, Some("body CRC mismatch".into()))));
                     }
-                    if self.redispatch(&m, rec.len() as i32)? {
+                    if self.redispatch(&m, rec.len() as i32, deleted)? {
                         *rebuilt += 1;
                     }
                     sc.pos += rec.len() as i64;
@@ -114,7 +116,10 @@ impl MessageStore {
     }
 
     /// Make sure the index has the entry for a recovered record. Returns true when written.
-    fn redispatch(&self, m: &StoredMessage, size: i32) -> io::Result<bool> {
+    fn redispatch(&self, m: &StoredMessage, size: i32, deleted: &HashMap<String, i64>) -> io::Result<bool> {
+        if deleted.get(&m.topic).is_some_and(|d| m.commit_log_offset < *d) {
+            return Ok(false);
+        }
         let q = self.queue_or_create(&m.topic, m.queue_id)?;
         let max = q.max.load(Ordering::Acquire);
         if m.queue_offset < max {

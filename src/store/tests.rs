@@ -387,6 +387,16 @@ fn delete_topic_forgets_queues() {
     s.delete_topic("t");
     assert_eq!(s.max_offset("t", 0), 0);
     assert!(s.queues().is_empty());
+    drop(s);
+    std::fs::remove_file(d.path().join("checkpoint")).unwrap(); // force a full rescan
+    let s = open(d.path());
+    assert!(s.queues().is_empty(), "recovery must not resurrect a deleted topic");
+    let r = s.put(vec![msg("t", 0, "again", "A")]).unwrap();
+    assert_eq!(r.results[0].queue_offset, 0);
+    drop(s);
+    std::fs::remove_file(d.path().join("checkpoint")).unwrap();
+    let s = open(d.path());
+    assert_eq!(s.max_offset("t", 0), 1, "records after the deletion are recovered");
 }
 
 mod model {
