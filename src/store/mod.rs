@@ -47,6 +47,7 @@ mod keyindex;
 mod meta;
 mod read;
 mod recovery;
+mod retention;
 mod message_store;
 
 use std::net::SocketAddr;

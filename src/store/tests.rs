@@ -558,3 +558,13 @@ fn sync_flush_timeout_keeps_message() {
     let out = s.put(vec![msg("t", 0, "fast", "A")]).unwrap();
     out.flush.unwrap().wait_blocking().unwrap();
 }
+
+#[test]
+fn topic_names_are_checked() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    for bad in ["../x", "a/b", "a.b", ""] {
+        assert!(matches!(s.put(vec![msg(bad, 0, "x", "A")]), Err(StoreError::InvalidMessage(_))), "{bad}");
+    }
+    s.put(vec![msg("%RETRY%g_1-x|y", 0, "x", "A")]).unwrap();
+}
