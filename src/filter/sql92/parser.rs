@@ -111,16 +111,17 @@ fn not(pos: usize, n: N) -> PResult<N> {
 
 /// AND / OR: flatten into one n-ary node.
 fn logic(pos: usize, is_or: bool, l: N, r: N) -> PResult<N> {
-    let d = l.d.max(r.d);
-    let mut items = match l.e {
-        Expr::Or(v) if is_or => v,
-        Expr::And(v) if !is_or => v,
-        e => vec![e],
-    };
-    match r.e {
-        Expr::Or(v) if is_or => items.extend(v),
-        Expr::And(v) if !is_or => items.extend(v),
-        e => items.push(e),
+    let flat = |e: &Expr| matches!((e, is_or), (Expr::Or(_), true) | (Expr::And(_), false));
+    // A flattened child contributes its items, one level below its own node.
+    let depth_of = |n: &N| if flat(&n.e) { n.d - 1 } else { n.d };
+    let d = depth_of(&l).max(depth_of(&r));
+    let mut items = Vec::new();
+    for e in [l.e, r.e] {
+        match e {
+            Expr::Or(v) if is_or => items.extend(v),
+            Expr::And(v) if !is_or => items.extend(v),
+            e => items.push(e),
+        }
     }
     node(pos, if is_or { Expr::Or(items) } else { Expr::And(items) }, d)
 }
