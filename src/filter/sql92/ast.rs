@@ -47,8 +47,17 @@ pub(crate) enum Expr {
     /// Java `doCreateEqual` (also used for `IS NULL` with a NULL right side).
     Eq(Box<Expr>, Box<Expr>),
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
-    In { prop: String, list: Vec<String>, not: bool },
-    Str { op: StrOp, expr: Box<Expr>, pattern: String, not: bool },
+    In {
+        prop: String,
+        list: Vec<String>,
+        not: bool,
+    },
+    Str {
+        op: StrOp,
+        expr: Box<Expr>,
+        pattern: String,
+        not: bool,
+    },
 }
 
 impl Expr {
@@ -142,9 +151,14 @@ pub(crate) fn eval<'a>(e: &'a Expr, get: &dyn Fn(&str) -> Option<String>) -> Eva
         }
         Expr::In { prop, list, not } => Ok(match get(prop) {
             None => Value::Null,
-            Some(v) => Value::Bool(list.iter().any(|x| *x == v) ^ not),
+            Some(v) => Value::Bool(list.contains(&v) ^ not),
         }),
-        Expr::Str { op, expr, pattern, not } => {
+        Expr::Str {
+            op,
+            expr,
+            pattern,
+            not,
+        } => {
             if pattern.is_empty() {
                 return Ok(Value::Bool(false));
             }
@@ -173,5 +187,9 @@ fn logic<'a>(xs: &'a [Expr], get: &dyn Fn(&str) -> Option<String>, short_on: boo
             None => unknown = true,
         }
     }
-    Ok(if unknown { Value::Null } else { Value::Bool(!short_on) })
+    Ok(if unknown {
+        Value::Null
+    } else {
+        Value::Bool(!short_on)
+    })
 }

@@ -97,12 +97,18 @@ fn keyword(word: &str) -> Option<Tok<'static>> {
         ("NULL", Tok::Null),
         ("IS", Tok::Is),
     ];
-    KW.iter().find(|(k, _)| k.eq_ignore_ascii_case(word)).map(|(_, t)| t.clone())
+    KW.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(word))
+        .map(|(_, t)| t.clone())
 }
 
 impl<'a> Lexer<'a> {
     pub(crate) fn new(src: &'a str) -> Self {
         Lexer { src, pos: 0 }
+    }
+
+    pub(crate) fn source(&self) -> &'a str {
+        self.src
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -130,8 +136,8 @@ impl<'a> Lexer<'a> {
                     None => return Ok(()),
                 }
             }
-            if rest.starts_with("/*") {
-                match rest[2..].find("*/") {
+            if let Some(body) = rest.strip_prefix("/*") {
+                match body.find("*/") {
                     Some(i) => {
                         self.pos += 2 + i + 2;
                         continue;
@@ -176,8 +182,15 @@ impl<'a> Lexer<'a> {
             self.pos = end;
             return Tok::Float(&self.src[start..end]);
         }
-        let mut end = if self.at(start) == Some(b'0') { start + 1 } else { int_end };
-        if end == int_end && self.at(start) != Some(b'0') && matches!(self.at(end), Some(b'l' | b'L')) {
+        let mut end = if self.at(start) == Some(b'0') {
+            start + 1
+        } else {
+            int_end
+        };
+        if end == int_end
+            && self.at(start) != Some(b'0')
+            && matches!(self.at(end), Some(b'l' | b'L'))
+        {
             end += 1;
         }
         self.pos = end;
@@ -252,7 +265,10 @@ impl<'a> Lexer<'a> {
             }
             _ => {
                 let c = self.src[start..].chars().next().unwrap_or('?');
-                Err(SqlParseError::at(start, format!("unexpected character {c:?}")))
+                Err(SqlParseError::at(
+                    start,
+                    format!("unexpected character {c:?}"),
+                ))
             }
         }
     }

@@ -58,7 +58,10 @@ pub struct SqlParseError {
 
 impl SqlParseError {
     pub(crate) fn at(position: usize, what: impl Into<String>) -> Self {
-        SqlParseError { message: format!("{} at position {position}", what.into()), position }
+        SqlParseError {
+            message: format!("{} at position {position}", what.into()),
+            position,
+        }
     }
 }
 
@@ -86,7 +89,10 @@ impl SqlFilter {
         let e = p.selector()?;
         if strict {
             if let Some((what, pos)) = p.at_end()? {
-                return Err(SqlParseError::at(pos, format!("unexpected {what} after the expression")));
+                return Err(SqlParseError::at(
+                    pos,
+                    format!("unexpected {what} after the expression"),
+                ));
             }
         }
         Ok(SqlFilter { expr: e })
@@ -102,7 +108,10 @@ impl SqlFilter {
     pub fn matches_properties(&self, props: &str) -> bool {
         let map = parse_properties(props);
         self.matches(&|name: &str| {
-            map.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_string())
+            map.iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_string())
         })
     }
 }

@@ -35,16 +35,23 @@ fn leaf(e: Expr) -> N {
 fn node(pos: usize, e: Expr, child_depth: usize) -> PResult<N> {
     let d = child_depth + 1;
     if d > MAX_DEPTH {
-        return err(pos, format!("expression nested deeper than {MAX_DEPTH} levels"));
+        return err(
+            pos,
+            format!("expression nested deeper than {MAX_DEPTH} levels"),
+        );
     }
     Ok(N { e, d })
 }
 
 fn str_op(word: &str) -> Option<StrOp> {
-    [("CONTAINS", StrOp::Contains), ("STARTSWITH", StrOp::StartsWith), ("ENDSWITH", StrOp::EndsWith)]
-        .into_iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(word))
-        .map(|(_, op)| op)
+    [
+        ("CONTAINS", StrOp::Contains),
+        ("STARTSWITH", StrOp::StartsWith),
+        ("ENDSWITH", StrOp::EndsWith),
+    ]
+    .into_iter()
+    .find(|(k, _)| k.eq_ignore_ascii_case(word))
+    .map(|(_, op)| op)
 }
 
 fn lit_value(l: &Lit) -> Value<'_> {
@@ -74,8 +81,14 @@ fn as_boolean(pos: usize, n: N) -> PResult<N> {
 fn check_orderable(pos: usize, n: &N) -> PResult<()> {
     match &n.e {
         Expr::Const(Lit::Int(_) | Lit::Long(_) | Lit::Double(_)) => Ok(()),
-        Expr::Const(_) => err(pos, "a string, boolean or NULL literal cannot be compared with >, >=, <, <="),
-        e if e.is_boolean() => err(pos, "a boolean expression cannot be compared with >, >=, <, <="),
+        Expr::Const(_) => err(
+            pos,
+            "a string, boolean or NULL literal cannot be compared with >, >=, <, <=",
+        ),
+        e if e.is_boolean() => err(
+            pos,
+            "a boolean expression cannot be compared with >, >=, <, <=",
+        ),
         _ => Ok(()),
     }
 }
@@ -97,7 +110,10 @@ fn equal(pos: usize, l: N, r: N) -> PResult<N> {
     }
     if let (Expr::Const(_), Expr::Const(_)) = (&l.e, &r.e) {
         if l.e.is_boolean() && !r.e.is_boolean() {
-            return err(pos, "a boolean literal cannot be compared with a non-boolean literal");
+            return err(
+                pos,
+                "a boolean literal cannot be compared with a non-boolean literal",
+            );
         }
     }
     let d = l.d.max(r.d);
@@ -123,7 +139,15 @@ fn logic(pos: usize, is_or: bool, l: N, r: N) -> PResult<N> {
             e => items.push(e),
         }
     }
-    node(pos, if is_or { Expr::Or(items) } else { Expr::And(items) }, d)
+    node(
+        pos,
+        if is_or {
+            Expr::Or(items)
+        } else {
+            Expr::And(items)
+        },
+        d,
+    )
 }
 
 /// Java `createBetween`: constant bounds must be non-null and ordered low <= high.
@@ -134,17 +158,28 @@ fn between(pos: usize, v: N, low: N, high: N) -> PResult<N> {
         }
         match java_compare(&lit_value(hi), &lit_value(lo)) {
             Ok(c) if c >= 0 => {}
-            _ => return err(pos, "BETWEEN low bound must be less than or equal to the high bound"),
+            _ => {
+                return err(
+                    pos,
+                    "BETWEEN low bound must be less than or equal to the high bound",
+                )
+            }
         }
     }
-    let v2 = N { e: v.e.clone(), d: v.d };
+    let v2 = N {
+        e: v.e.clone(),
+        d: v.d,
+    };
     let ge = cmp(pos, CmpOp::Ge, v, low)?;
     let le = cmp(pos, CmpOp::Le, v2, high)?;
     logic(pos, false, ge, le)
 }
 
 fn not_between(pos: usize, v: N, low: N, high: N) -> PResult<N> {
-    let v2 = N { e: v.e.clone(), d: v.d };
+    let v2 = N {
+        e: v.e.clone(),
+        d: v.d,
+    };
     let lt = cmp(pos, CmpOp::Lt, v, low)?;
     let gt = cmp(pos, CmpOp::Gt, v2, high)?;
     logic(pos, true, lt, gt)
@@ -152,7 +187,11 @@ fn not_between(pos: usize, v: N, low: N, high: N) -> PResult<N> {
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(src: &'a str) -> Self {
-        Parser { lexer: Lexer::new(src), ahead: VecDeque::new(), nesting: 0 }
+        Parser {
+            lexer: Lexer::new(src),
+            ahead: VecDeque::new(),
+            nesting: 0,
+        }
     }
 
     /// The `n`th token ahead (lexed on demand).
@@ -202,7 +241,9 @@ impl<'a> Parser<'a> {
     /// Whether only end of input is left.
     pub(crate) fn at_end(&mut self) -> PResult<Option<(String, usize)>> {
         let (t, p) = self.peek(0)?.clone();
-        Ok((t != Tok::Eof).then(|| (t.describe(), p)))
+        // A `--` comment with no line break after it lexes as `-` tokens (Java); accept it here.
+        let trailing_comment = t == Tok::Minus && self.lexer.source()[p..].starts_with("--");
+        Ok((t != Tok::Eof && !trailing_comment).then(|| (t.describe(), p)))
     }
 
     fn or_expr(&mut self) -> PResult<N> {
@@ -258,7 +299,11 @@ impl<'a> Parser<'a> {
                     };
                     self.expect(Tok::Null, "NULL after IS NOT")?;
                     let d = left.d;
-                    let is_null = node(p, Expr::Eq(Box::new(left.e), Box::new(Expr::Const(Lit::Null))), d)?;
+                    let is_null = node(
+                        p,
+                        Expr::Eq(Box::new(left.e), Box::new(Expr::Const(Lit::Null))),
+                        d,
+                    )?;
                     if negate {
                         not(p, is_null)?
                     } else {
@@ -360,19 +405,39 @@ impl<'a> Parser<'a> {
         let Expr::Prop(prop) = left.e else {
             return err(p, "IN needs a property on its left");
         };
-        node(p, Expr::In { prop, list, not: negate }, 1)
+        node(
+            p,
+            Expr::In {
+                prop,
+                list,
+                not: negate,
+            },
+            1,
+        )
     }
 
     fn str_op_tail(&mut self, p: usize, left: N, op: StrOp, negate: bool) -> PResult<N> {
         let pattern = self.string_literal()?;
         let d = left.d;
-        node(p, Expr::Str { op, expr: Box::new(left.e), pattern, not: negate }, d)
+        node(
+            p,
+            Expr::Str {
+                op,
+                expr: Box::new(left.e),
+                pattern,
+                not: negate,
+            },
+            d,
+        )
     }
 
     fn unary(&mut self) -> PResult<N> {
         let p = self.pos()?;
         if self.nesting >= MAX_NESTING {
-            return err(p, format!("expression nested deeper than {MAX_NESTING} levels"));
+            return err(
+                p,
+                format!("expression nested deeper than {MAX_NESTING} levels"),
+            );
         }
         self.nesting += 1;
         let r = self.unary_inner(p);
@@ -432,7 +497,10 @@ impl<'a> Parser<'a> {
 fn decimal(pos: usize, s: &str) -> PResult<Lit> {
     let digits = s.trim_end_matches(['l', 'L']);
     let Ok(v) = digits.parse::<i64>() else {
-        return err(pos, format!("integer literal {s} is out of the 64-bit range"));
+        return err(
+            pos,
+            format!("integer literal {s} is out of the 64-bit range"),
+        );
     };
     Ok(i32::try_from(v).map_or(Lit::Long(v), Lit::Int))
 }
@@ -441,7 +509,10 @@ fn decimal(pos: usize, s: &str) -> PResult<Lit> {
 fn float(pos: usize, s: &str) -> PResult<Lit> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(Lit::Double(v)),
-        Ok(v) if v.is_finite() => err(pos, format!("decimal literal {s} is less than Double.MIN_VALUE (Java rejects it)")),
+        Ok(v) if v.is_finite() => err(
+            pos,
+            format!("decimal literal {s} is less than Double.MIN_VALUE (Java rejects it)"),
+        ),
         _ => err(pos, format!("decimal literal {s} is out of range")),
     }
 }

@@ -6,18 +6,23 @@ use super::value::{java_compare, java_parse_double, Value};
 use super::*;
 
 fn props(spec: &[(&str, &str)]) -> HashMap<String, String> {
-    spec.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    spec.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn eval_with(expr: &str, spec: &[(&str, &str)]) -> bool {
-    let f = SqlFilter::compile(expr).unwrap_or_else(|e| panic!("{:?} should compile: {e}", &expr[..expr.len().min(60)]));
+    let f = SqlFilter::compile(expr)
+        .unwrap_or_else(|e| panic!("{:?} should compile: {e}", &expr[..expr.len().min(60)]));
     let map = props(spec);
     f.matches(&|k: &str| map.get(k).cloned())
 }
 
+type Row = (&'static str, &'static [(&'static str, &'static str)], bool);
+
 /// (expression, properties, expected match)
 #[rustfmt::skip]
-const TABLE: &[(&str, &[(&str, &str)], bool)] = &[
+const TABLE: &[Row] = &[
     // string equality
     ("a = 'x'", &[("a", "x")], true),
     ("a = 'x'", &[("a", "y")], false),
@@ -225,8 +230,14 @@ fn parse_errors_name_their_position() {
     for (expr, pos) in ERRORS {
         let e = SqlFilter::compile(expr).expect_err(expr);
         assert_eq!(e.position, *pos, "{expr:?}: {e}");
-        assert!(e.message.contains(&format!("position {pos}")), "{expr:?}: {e}");
-        assert!(e.to_string().contains(&format!("position {pos}")), "{expr:?}: {e}");
+        assert!(
+            e.message.contains(&format!("position {pos}")),
+            "{expr:?}: {e}"
+        );
+        assert!(
+            e.to_string().contains(&format!("position {pos}")),
+            "{expr:?}: {e}"
+        );
     }
 }
 
@@ -240,6 +251,8 @@ fn trailing_input_ignored_like_java_unless_strict() {
     let e = SqlFilter::compile_strict("a = 1)").unwrap_err();
     assert_eq!(e.position, 5);
     assert!(SqlFilter::compile_strict("a = 1 -- c\n").is_ok());
+    assert!(SqlFilter::compile_strict("a = 1 -- no line break").is_ok());
+    assert!(SqlFilter::compile_strict("a = 1 - 1").is_err());
 }
 
 #[test]
@@ -248,7 +261,10 @@ fn nesting_and_size_limits() {
     assert!(eval_with(&ok, &[("a", "1")]));
     for n in [100, 10_000] {
         let deep = format!("{}a = 1{}", "(".repeat(n), ")".repeat(n));
-        assert!(SqlFilter::compile(&deep).unwrap_err().message.contains("nested"));
+        assert!(SqlFilter::compile(&deep)
+            .unwrap_err()
+            .message
+            .contains("nested"));
         let nots = format!("{}a", "NOT ".repeat(n));
         assert!(SqlFilter::compile(&nots).is_err());
         let negs = format!("a = {}1", "- ".repeat(n));
@@ -257,11 +273,17 @@ fn nesting_and_size_limits() {
     let chain = format!("a{}", " IS NULL".repeat(1_000));
     assert!(SqlFilter::compile(&chain).is_err());
     // long flat chains are fine: AND/OR are n-ary
-    let ors = (0..3_000).map(|i| format!("a = '{i}'")).collect::<Vec<_>>().join(" OR ");
+    let ors = (0..3_000)
+        .map(|i| format!("a = '{i}'"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
     assert!(ors.len() < MAX_EXPRESSION_LEN);
     assert!(eval_with(&ors, &[("a", "2999")]));
     let long = format!("a = '{}'", "x".repeat(MAX_EXPRESSION_LEN));
-    assert_eq!(SqlFilter::compile(&long).unwrap_err().position, MAX_EXPRESSION_LEN);
+    assert_eq!(
+        SqlFilter::compile(&long).unwrap_err().position,
+        MAX_EXPRESSION_LEN
+    );
 }
 
 #[test]
@@ -274,25 +296,78 @@ fn java_number_rules() {
     for bad in ["", ".", "1e", "inf", "nan", "1_0", "0x1p3", "1.5ff", "e5"] {
         assert!(java_parse_double(bad).is_err(), "{bad:?}");
     }
-    assert_eq!(java_compare(&Value::Double(-0.0), &Value::Double(0.0)), Ok(-1));
+    assert_eq!(
+        java_compare(&Value::Double(-0.0), &Value::Double(0.0)),
+        Ok(-1)
+    );
     assert_eq!(java_compare(&Value::Int(1), &Value::Bool(true)), Ok(-1));
     assert!(java_compare(&Value::Bool(true), &Value::Str("true".into())).is_err());
 }
 
 fn token() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        "a", "b", "AND", "OR", "NOT", "(", ")", "=", "<>", ">", ">=", "<", "<=", "BETWEEN", "IN", "IS",
-        "NULL", "TRUE", "FALSE", "'x'", "''''", "1", "0", "2.5", ".5", "1e3", "5L", "-", "+", ",",
-        "CONTAINS", "STARTSWITH", "ENDSWITH", "--", "/*", "*/", "\n", "'", "é", "#",
-    ])
+    prop::sample::select(
+        &[
+            "a",
+            "b",
+            "AND",
+            "OR",
+            "NOT",
+            "(",
+            ")",
+            "=",
+            "<>",
+            ">",
+            ">=",
+            "<",
+            "<=",
+            "BETWEEN",
+            "IN",
+            "IS",
+            "NULL",
+            "TRUE",
+            "FALSE",
+            "'x'",
+            "''''",
+            "1",
+            "0",
+            "2.5",
+            ".5",
+            "1e3",
+            "5L",
+            "-",
+            "+",
+            ",",
+            "CONTAINS",
+            "STARTSWITH",
+            "ENDSWITH",
+            "--",
+            "/*",
+            "*/",
+            "\n",
+            "'",
+            "é",
+            "#",
+        ][..],
+    )
     .prop_map(str::to_string)
 }
 
 fn filters() -> Vec<SqlFilter> {
     [
-        "a = 1", "a > 1.5", "a = b", "a BETWEEN 1 AND 5", "a NOT IN ('1','x')", "a = TRUE", "TRUE = a",
-        "a CONTAINS '1' OR b IS NULL", "-a = -1", "a <> 3000000000", "NOT a", "a > b AND b < 2",
-        "a ENDSWITH 'x' AND NOT (b = 'y')", "a = 1 = FALSE",
+        "a = 1",
+        "a > 1.5",
+        "a = b",
+        "a BETWEEN 1 AND 5",
+        "a NOT IN ('1','x')",
+        "a = TRUE",
+        "TRUE = a",
+        "a CONTAINS '1' OR b IS NULL",
+        "-a = -1",
+        "a <> 3000000000",
+        "NOT a",
+        "a > b AND b < 2",
+        "a ENDSWITH 'x' AND NOT (b = 'y')",
+        "a = 1 = FALSE",
     ]
     .iter()
     .map(|e| SqlFilter::compile(e).unwrap())

@@ -97,7 +97,13 @@ pub(crate) fn java_double_cmp(a: f64, b: f64) -> i32 {
     if a > b {
         return 1;
     }
-    let bits = |d: f64| if d.is_nan() { 0x7ff8_0000_0000_0000_i64 } else { d.to_bits() as i64 };
+    let bits = |d: f64| {
+        if d.is_nan() {
+            0x7ff8_0000_0000_0000_i64
+        } else {
+            d.to_bits() as i64
+        }
+    };
     match bits(a).cmp(&bits(b)) {
         Ordering::Less => -1,
         Ordering::Equal => 0,
