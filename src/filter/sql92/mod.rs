@@ -24,6 +24,7 @@
 //!   the plain and the `NOT` form.
 
 mod ast;
+mod build;
 mod lexer;
 mod parser;
 mod value;
