@@ -22,6 +22,10 @@
 //!   `Integer` when it fits.
 //! - `CONTAINS` & co. are FALSE (not unknown) for a missing property or an empty pattern, in both
 //!   the plain and the `NOT` form.
+//! - No hexadecimal or octal literals exist (`0x10` lexes as `0` then `x10`, the rest ignored).
+//!
+//! Known deviations: property strings are converted with ASCII digits only (Java's `parseInt` also
+//! takes other Unicode decimal digits) and hexadecimal float strings (`0x1p3`) are not parsed.
 
 mod ast;
 mod build;
