@@ -402,6 +402,7 @@ fn wire_broker(
         queue_actor,
         group_actor,
         started_at: Instant::now(),
+        sql_filters: Default::default(),
     });
     for g in extra_groups {
         ctx.groups.get_or_create(g, true);
