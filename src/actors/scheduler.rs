@@ -9,7 +9,7 @@
 //! write delivers that message twice (at-least-once), never loses it.
 use super::queue::{Arrived, QueueActor};
 use super::topic::SCHEDULE_TOPIC;
-use crate::codec::message::{parse_properties, prop, tag_hash_code};
+use crate::codec::message::{parse_properties, prop};
 use crate::codec::stored::decode_stored;
 use crate::store::{GetStatus, MessageStore, NewMessage};
 use actix::prelude::*;
@@ -171,12 +171,7 @@ impl SchedulerActor {
         for k in [prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS] {
             props.remove(k);
         }
-        let tags_code = props.get(prop::TAGS).map(tag_hash_code).unwrap_or(0);
-        let keys = props
-            .get(prop::KEYS)
-            .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
-        let uniq_key = props.get(prop::UNIQ_KEY).map(String::from);
+        let (tags_code, keys, uniq_key) = crate::actors::index_fields(&props);
         let properties = props.encode();
         let msg = NewMessage {
             topic: topic.clone(),

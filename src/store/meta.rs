@@ -80,12 +80,24 @@ fn offset_key(group: &str, topic: &str, queue_id: i32) -> Vec<u8> {
 impl MetaStore {
     pub(crate) fn open(dir: &Path, cache_bytes: u64, flush_every_ms: u64) -> Result<MetaStore, StoreError> {
         let open_failed = |e: sled::Error| StoreError::OpenFailed { dir: dir.to_path_buf(), reason: e.to_string() };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(if flush_every_ms == 0 { None } else { Some(flush_every_ms) })
-            .open()
-            .map_err(open_failed)?;
+            .flush_every_ms(if flush_every_ms == 0 { None } else { Some(flush_every_ms) });
+        // A store closed a moment ago in this process (restart, tests) may still be releasing
+        // sled's file lock from a background thread: retry that one error for a few seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(open_failed(e)),
+            }
+        };
         let tree = |n: &str| db.open_tree(n).map_err(open_failed);
         Ok(MetaStore {
             topics: tree("topics")?,
