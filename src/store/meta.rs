@@ -91,7 +91,7 @@ impl MetaStore {
             match config.open() {
                 Ok(db) => break db,
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                    if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
