@@ -139,3 +139,31 @@ async fn client_fallback_send_to_retry_topic_past_limit_goes_to_dlq() {
     let dlq = pull_all(&c, "%DLQ%cg", 0).await;
     assert_eq!(dlq.len(), 1);
 }
+
+#[tokio::test]
+async fn timer_properties_deliver_at_the_requested_time_and_far_future_is_refused() {
+    let b = broker();
+    let c = RawClient::connect(b.broker_addr()).await.unwrap();
+    let sent_at = Instant::now();
+    send(&c, &Msg::new("delayed", "in 700 ms").prop("TIMER_DELAY_MS", "700"), 0).await;
+    let deliver_at = ferrocket::client::req::now_ms() + 300;
+    send(&c, &Msg::new("delayed", "at a time").prop("TIMER_DELIVER_MS", &deliver_at.to_string()), 0).await;
+    send(&c, &Msg::new("delayed", "past").prop("TIMER_DELIVER_MS", "1000"), 0).await;
+    let first = pull_all(&c, "delayed", 0).await;
+    assert_eq!(first.len(), 1, "a time in the past is delivered at once");
+    assert_eq!(first[0].body.as_ref(), b"past");
+    let all = eventually(Duration::from_secs(10), || async {
+        let v = pull_all(&c, "delayed", 0).await;
+        (v.len() >= 3).then_some(v)
+    })
+    .await
+    .expect("timer messages delivered");
+    assert!(sent_at.elapsed() >= Duration::from_millis(650));
+    let bodies: Vec<String> = all.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    assert_eq!(bodies, vec!["past", "at a time", "in 700 ms"]);
+    assert_eq!(prop(&all[2], "TIMER_DELAY_MS"), None);
+    // beyond timerMaxDelay (7 days by default)
+    let far = Msg::new("delayed", "too far").prop("TIMER_DELAY_SEC", &(30 * 24 * 3600).to_string());
+    let resp = c.request(ferrocket::client::req::send_v2("pg", &far, 0), T).await.unwrap();
+    assert_eq!(resp.code, 13, "MESSAGE_ILLEGAL: {:?}", resp.remark);
+}
