@@ -32,9 +32,7 @@ pub fn heartbeat(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) ->
         .filter(|(g, _)| ctx.groups.get(g).map(|c| c.notify_consumer_ids_changed_enable).unwrap_or(true))
         .collect();
     send_notifications(notify);
-    let mut r = success(req);
-    r.ext_fields = Some(Default::default());
-    r
+    success(req)
 }
 
 pub fn unregister(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) -> RemotingCommand {
