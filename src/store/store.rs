@@ -193,7 +193,7 @@ impl MessageStore {
             let mut m = q.max.load(Ordering::Acquire);
             while m > q.min.load(Ordering::Acquire) {
                 match q.entry(m - 1) {
-                    Some(e) if e.phys + e.size as i64 <= end => break,
+                    Some(e) if e.size > 0 && e.phys + e.size as i64 <= end => break,
                     _ => m -= 1,
                 }
             }
