@@ -30,7 +30,7 @@ class DevBroker:
         binary = os.environ.get("FERROCKET_BIN", os.path.join(REPO, "target", "debug", "ferrocket"))
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [binary, "dev", "--data-dir", self.data_dir],
+            [binary, "dev", "--data-dir", self.data_dir] + list(getattr(self, "extra_args", [])),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
