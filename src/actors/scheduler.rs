@@ -243,8 +243,20 @@ impl SchedulerActor {
     /// Deliver timer messages that are due: a range scan of the index up to now, so the cost
     /// depends on what is due, not on how many are pending.
     fn deliver_timers(&mut self, now_ms: i64) {
+        // Deliver in batches until nothing is due, within a time budget so the other actors of
+        // this thread are not starved; what is left goes in the next tick (100 ms later).
+        let budget = std::time::Instant::now() + Duration::from_millis(250);
+        while std::time::Instant::now() < budget {
+            if self.deliver_timer_batch(now_ms) < 1000 {
+                return;
+            }
+        }
+    }
+
+    fn deliver_timer_batch(&mut self, now_ms: i64) -> usize {
         let upto = format!("{:020}", now_ms.max(0) + 1);
         let due = self.store.meta().scan_kv_before(TIMER_INDEX_NS, &upto, 1000);
+        let n = due.len();
         for (key, _) in due {
             let Some(offset) = key.get(20..).and_then(|o| o.parse::<i64>().ok()) else { continue };
             let delivered = match self.store.read_message(offset).map(|raw| decode_stored(&raw)) {
@@ -255,10 +267,11 @@ impl SchedulerActor {
                 }
             };
             if !delivered {
-                return;
+                return 0;
             }
             let _ = self.store.meta().delete_kv(TIMER_INDEX_NS, &key);
         }
+        n
     }
 }
 
