@@ -1,4 +1,6 @@
 //! `ferrocket`: parse arguments, load config, start logging, run, stop on a signal.
+mod cli;
+
 use clap::{Args, Parser, Subcommand};
 use ferrocket::broker::{Server, ServerOptions};
 use ferrocket::config::BrokerConfig;
@@ -47,6 +49,12 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Administer brokers through a name server: mqadmin's commands (`ferrocket admin --help`).
+    Admin {
+        /// The admin command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -91,6 +99,7 @@ fn init_logging(level: &str) {
 fn build(cli: Cli) -> Result<(ServerOptions, bool), String> {
     let (mut opts, common, dev) = match cli.cmd {
         None => (ServerOptions::standalone(BrokerConfig::default()), cli.common, false),
+        Some(Cmd::Admin { .. }) => return Err("admin must be the first argument: ferrocket admin <command>".into()),
         Some(Cmd::Dev { common }) => (ServerOptions::dev(None), merge(cli.common, common), true),
         Some(Cmd::Namesrv { port, common }) => {
             let mut o = ServerOptions::standalone(BrokerConfig::default());
@@ -176,6 +185,11 @@ fn wait_for_signal() {
 }
 
 fn main() -> ExitCode {
+    // `ferrocket admin ...` has its own flags (mqadmin's letters, which clash with ours).
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == "admin") {
+        return cli::admin::main(argv.collect());
+    }
     let cli = Cli::parse();
     let level = cli.common.log.clone().unwrap_or_else(|| "info".into());
     init_logging(&level);
