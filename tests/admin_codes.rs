@@ -193,6 +193,12 @@ async fn connection_lists() {
     assert_eq!(pc.connection_set[0].client_id, "10.0.0.1@conn");
     let r = c.request(cmd(204).with_ext("producerGroup", unique("nopg")), T).await.unwrap();
     assert_code(&r, codes::SYSTEM_ERROR);
+    // 5.x GET_ALL_PRODUCER_INFO (328).
+    let r = c.request(cmd(328), T).await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["data"]["pg_admin_test"][0]["clientId"], "10.0.0.1@conn");
+    assert!(v["data"]["pg_admin_test"][0]["lastUpdateTimestamp"].as_i64().unwrap() > 0);
 }
 
 /// A consumer that answers broker-to-client requests with `answer(request)`.

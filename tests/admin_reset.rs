@@ -150,3 +150,33 @@ async fn cpp_admin_gets_list_form_pushed() {
     assert_eq!(offsets(&ResetOffsetBody::from_json(&push.body).unwrap()), vec![(0, 2), (1, 2)]);
     drop(member);
 }
+
+/// mqadmin 4.9.7's fallback when 222 answers CONSUMER_NOT_ONLINE (`resetOffsetByTimestampOld`):
+/// GET_CONSUME_STATS for the group, then per queue of the topic SEARCH_OFFSET_BY_TIMESTAMP and a
+/// sync UPDATE_CONSUMER_OFFSET when forced or lower. The same sequence here must redeliver
+/// exactly the later messages.
+#[tokio::test]
+async fn old_style_reset_sequence_works() {
+    let b = DevBroker::start();
+    let c = b.client().await;
+    let (topic, group) = (unique("rs_old"), unique("g"));
+    let ts = setup(&b, &c, &topic, &group).await;
+    let r = c.request(cmd(208).with_ext("consumerGroup", &group), T).await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    let stats = ferrocket::codec::body::ConsumeStats::from_json(&r.body).unwrap();
+    let mine: Vec<_> = stats.offset_table.iter().filter(|(mq, _)| mq.topic == topic).collect();
+    assert_eq!(mine.len(), QUEUES as usize);
+    for (mq, o) in mine {
+        assert_eq!(o.consumer_offset, 5);
+        let r = c.request(req::search_offset(&topic, mq.queue_id, ts), T).await.unwrap();
+        assert_code(&r, codes::SUCCESS);
+        let target = req::ext_i64(&r, "offset").unwrap();
+        assert_eq!(target, 2);
+        let r = c.request(req::update_offset(&group, &topic, mq.queue_id, target), T).await.unwrap();
+        assert_code(&r, codes::SUCCESS);
+    }
+    assert_eq!(redelivered(&c, &topic, &group).await, vec![late(0), late(1)]);
+    // "now" in the old path is GET_MAX_OFFSET.
+    let r = c.request(req::max_offset(&topic, 0), T).await.unwrap();
+    assert_eq!(req::ext_i64(&r, "offset"), Some(5));
+}

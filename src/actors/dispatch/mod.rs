@@ -120,6 +120,7 @@ fn broker(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -> Re
         C::ConsumeMessageDirectly => admin::consume_directly(ctx, &req),
         C::InvokeBrokerToGetConsumerStatus => admin::consumer_status(ctx, &req),
         C::InvokeBrokerToResetOffset => Reply::Now(admin::reset_offset(ctx, conn, &req)),
+        C::GetAllProducerInfo => Reply::Now(admin::all_producer_info(ctx, &req)),
         _ => Reply::Now(not_supported(&req)),
     }
 }

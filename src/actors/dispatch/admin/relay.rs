@@ -173,3 +173,30 @@ fn status_table(resp: &RemotingCommand) -> Option<Vec<(MessageQueue, i64)>> {
     let v = parse_lenient(&resp.body).ok()?;
     read_object_keyed_map(v.get("messageQueueTable")?).ok()
 }
+
+/// GET_ALL_PRODUCER_INFO (328, 5.x): `{"data":{"group":[ProducerInfo,...]}}`.
+pub fn all_producer_info(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let now = super::now_ms();
+    let reg = ctx.clients.registry.read().unwrap_or_else(|e| e.into_inner());
+    let data: serde_json::Map<String, serde_json::Value> = reg
+        .producers
+        .iter()
+        .map(|(group, g)| {
+            let list: Vec<serde_json::Value> = g
+                .channels
+                .values()
+                .map(|c| {
+                    serde_json::json!({
+                        "clientId": c.client_id,
+                        "language": c.language,
+                        "lastUpdateTimestamp": now - c.last_update.elapsed().as_millis() as i64,
+                        "remoteIP": c.conn.peer.to_string(),
+                        "version": c.version,
+                    })
+                })
+                .collect();
+            (group.clone(), serde_json::Value::Array(list))
+        })
+        .collect();
+    success(req).with_body(serde_json::json!({ "data": data }).to_string())
+}
