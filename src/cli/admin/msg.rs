@@ -153,13 +153,22 @@ async fn broker_addr(ctx: &Ctx, topic: &str, broker_name: &str) -> Res<String> {
         .ok_or_else(|| Failure(format!("broker [{broker_name}] is not in the route of [{topic}]")))
 }
 
-/// Pull up to `n` messages from one queue; `None` when the queue has nothing at `offset`.
-async fn pull(ctx: &Ctx, addr: &str, group: &str, topic: &str, broker: &str, q: i32, offset: i64, n: i32) -> Res<Vec<StoredMessage>> {
-    let mut p = req::Pull::new(group, topic, q, offset).max(n);
+/// Where a pull goes: broker address and name, group, topic, queue.
+struct Queue<'a> {
+    addr: &'a str,
+    broker: &'a str,
+    group: &'a str,
+    topic: &'a str,
+    id: i32,
+}
+
+/// Pull up to `n` messages from one queue; empty when the queue has nothing at `offset`.
+async fn pull(ctx: &Ctx, q: &Queue<'_>, offset: i64, n: i32) -> Res<Vec<StoredMessage>> {
+    let mut p = req::Pull::new(q.group, q.topic, q.id, offset).max(n);
     p.suspend_ms = 0;
     let mut cmd = p.build();
-    cmd.set_ext("bname", broker);
-    let r = ctx.net.raw(addr, cmd).await?;
+    cmd.set_ext("bname", q.broker);
+    let r = ctx.net.raw(q.addr, cmd).await?;
     if r.code != 0 {
         return Ok(Vec::new());
     }
@@ -168,7 +177,8 @@ async fn pull(ctx: &Ctx, addr: &str, group: &str, topic: &str, broker: &str, q: 
 
 pub async fn query_by_offset(ctx: &Ctx, topic: &str, broker_name: &str, q: i32, offset: i64) -> Res<()> {
     let addr = broker_addr(ctx, topic, broker_name).await?;
-    let msgs = pull(ctx, &addr, "TOOLS_CONSUMER", topic, broker_name, q, offset, 1).await?;
+    let queue = Queue { addr: &addr, broker: broker_name, group: "TOOLS_CONSUMER", topic, id: q };
+    let msgs = pull(ctx, &queue, offset, 1).await?;
     let msgs: Vec<_> = msgs.into_iter().filter(|m| m.queue_offset == offset).collect();
     if msgs.is_empty() {
         return Err(Failure(format!("no message at offset {offset} of {topic}/{broker_name}/{q}")));
@@ -239,7 +249,8 @@ pub async fn consume_message(ctx: &Ctx, topic: &str, sel: Selection) -> Res<()> 
             };
             while got.len() < sel.count {
                 let want = (sel.count - got.len()).min(32) as i32;
-                let batch = pull(ctx, &addr, &group, topic, &name, q, off, want).await?;
+                let queue = Queue { addr: &addr, broker: &name, group: &group, topic, id: q };
+                let batch = pull(ctx, &queue, off, want).await?;
                 let Some(last) = batch.last() else { break };
                 off = last.queue_offset + 1;
                 got.extend(batch);

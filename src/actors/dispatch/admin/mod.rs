@@ -175,6 +175,8 @@ pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand
     success(req).with_body(serde_json::to_vec(&body).unwrap_or_default())
 }
 
+// `..Default` keeps this compiling when the wire type grows members (5.x fields).
+#[allow(clippy::needless_update)]
 fn group_wire(g: &GroupConfig) -> SubscriptionGroupConfigWire {
     SubscriptionGroupConfigWire {
         group_name: g.group_name.clone(),
