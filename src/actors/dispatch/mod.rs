@@ -7,6 +7,7 @@ pub mod clients;
 pub mod namesrv;
 pub mod offsets;
 pub mod pull;
+pub mod reply;
 pub mod retry;
 pub mod send;
 
@@ -79,7 +80,7 @@ fn broker(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -> Re
     use RequestCode as C;
     match RequestCode::from_i32(req.code) {
         C::SendMessage | C::SendMessageV2 | C::SendBatchMessage => send::handle(ctx, conn, req),
-        C::SendReplyMessage | C::SendReplyMessageV2 => send::handle(ctx, conn, req),
+        C::SendReplyMessage | C::SendReplyMessageV2 => reply::handle(ctx, conn, req),
         C::PullMessage | C::LitePullMessage => pull::handle(ctx, conn, req),
         C::QueryConsumerOffset => Reply::Now(offsets::query_consumer_offset(ctx, &req)),
         C::UpdateConsumerOffset => Reply::Now(offsets::update_consumer_offset(ctx, &req)),

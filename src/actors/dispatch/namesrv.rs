@@ -82,7 +82,7 @@ pub fn handle(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
             }
         }
         C::WipeWritePermOfBroker => {
-            let h = hdr!(req, WritePermOfBrokerRequestHeader);
+            let h = hdr!(req, WipeWritePermOfBrokerRequestHeader);
             let n = lock(ctx).set_write_perm(&h.broker_name, false);
             tracing::warn!(broker = %h.broker_name, topics = n, "write permission wiped");
             let mut r = success(req);
@@ -90,7 +90,7 @@ pub fn handle(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
             r
         }
         C::AddWritePermOfBroker => {
-            let h = hdr!(req, WritePermOfBrokerRequestHeader);
+            let h = hdr!(req, AddWritePermOfBrokerRequestHeader);
             let n = lock(ctx).set_write_perm(&h.broker_name, true);
             tracing::warn!(broker = %h.broker_name, topics = n, "write permission added");
             let mut r = success(req);

@@ -300,3 +300,51 @@ pub fn parse_time(s: &str) -> Res<i64> {
     let days = out::days_from_civil(d[0], d[1], d[2]);
     Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + t[3])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_mqadmin_forms() {
+        assert_eq!(parse_time("now").unwrap(), -1);
+        assert_eq!(parse_time("1700000000123").unwrap(), 1_700_000_000_123);
+        assert_eq!(parse_time("2023-11-14#22:13:20:123").unwrap(), 1_700_000_000_123);
+        assert_eq!(parse_time("1970-01-01#00:00:00:000").unwrap(), 0);
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2023-11-14#22:13").is_err());
+        assert_eq!(out::time(1_700_000_000_123), "2023-11-14 22:13:20.123");
+        assert_eq!(out::time(0), "-");
+    }
+
+    #[test]
+    fn every_mqadmin_command_name_parses() {
+        for args in [
+            vec!["clusterList"],
+            vec!["topicList", "-c"],
+            vec!["topicRoute", "-t", "T"],
+            vec!["topicStatus", "-t", "T"],
+            vec!["updateTopic", "-c", "C", "-t", "T", "-r", "4", "-w", "4", "-p", "6", "-o", "false"],
+            vec!["deleteTopic", "-t", "T", "-c", "C"],
+            vec!["updateSubGroup", "-b", "a:1", "-g", "G", "-s", "true", "-m", "true", "-d", "true", "-q", "1", "-r", "16", "-i", "0", "-w", "1", "-a", "true"],
+            vec!["deleteSubGroup", "-g", "G", "-c", "C", "-r", "true"],
+            vec!["consumerProgress", "-g", "G"],
+            vec!["consumerConnection", "-g", "G"],
+            vec!["producerConnection", "-g", "G", "-t", "T"],
+            vec!["brokerStatus", "-b", "a:1"],
+            vec!["getBrokerConfig", "-c", "C"],
+            vec!["updateBrokerConfig", "-b", "a:1", "-k", "k", "-v", "v"],
+            vec!["queryMsgById", "-i", "ID"],
+            vec!["queryMsgByKey", "-t", "T", "-k", "K"],
+            vec!["queryMsgByOffset", "-t", "T", "-b", "B", "-i", "0", "-o", "1"],
+            vec!["resetOffsetByTime", "-g", "G", "-t", "T", "-s", "now", "-f", "true", "-c"],
+            vec!["sendMessage", "-t", "T", "-p", "body", "-k", "K", "-c", "tag", "-b", "B", "-i", "0"],
+            vec!["consumeMessage", "-t", "T", "-b", "B", "-i", "0", "-o", "0", "-g", "G", "-c", "10"],
+        ] {
+            let argv = std::iter::once("ferrocket admin").chain(["-n", "h:9876"]).chain(args.iter().copied());
+            if let Err(e) = AdminCli::try_parse_from(argv) {
+                panic!("{args:?}: {e}");
+            }
+        }
+    }
+}

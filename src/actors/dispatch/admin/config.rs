@@ -84,7 +84,7 @@ pub fn get_config(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand
     let cfg = ctx.config();
     let mut r = success(req);
     let version = serde_json::to_string(&ctx.topics.data_version()).unwrap_or_default();
-    r.set_header(&GetBrokerConfigResponseHeader { version: Some(version) });
+    r.set_header(&GetBrokerConfigResponseHeader { version });
     r.with_body(cfg.to_properties())
 }
 

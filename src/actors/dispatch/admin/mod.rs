@@ -113,9 +113,13 @@ pub fn topic_config(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     let h = hdr!(req, GetTopicConfigRequestHeader);
     match ctx.topics.get(&h.topic) {
         Some(t) => {
-            // 5.x TopicConfigAndQueueMapping: the TopicConfig members at the top level plus
-            // `mappingDetail` (absent = null for ordinary topics).
-            success(req).with_body(to_wire(&t).to_json())
+            // TopicConfigAndQueueMapping: the TopicConfig members plus attributes and mappingDetail.
+            let mut body = serde_json::to_value(to_wire(&t)).unwrap_or_default();
+            if let Some(o) = body.as_object_mut() {
+                o.insert("attributes".into(), serde_json::json!({}));
+                o.insert("mappingDetail".into(), serde_json::Value::Null);
+            }
+            success(req).with_body(body.to_string())
         }
         None => answer(req, rc::TOPIC_NOT_EXIST, format!("No topic in this broker. topic: {}", h.topic)),
     }
