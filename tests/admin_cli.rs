@@ -131,9 +131,11 @@ async fn consumer_progress_connections_and_reset() {
     for i in 0..3 {
         send_ok(&c, &Msg::new(&topic, format!("early{i}")), 0).await;
     }
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // SEARCH_OFFSET_BY_TIMESTAMP answers the *nearest* message (Java's rule): keep the later
+    // messages much closer to `ts` than the earlier ones.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let ts = req::now_ms();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     for i in 0..2 {
         send_ok(&c, &Msg::new(&topic, format!("late{i}")), 0).await;
     }

@@ -22,9 +22,11 @@ async fn setup(b: &DevBroker, c: &RawClient, topic: &str, group: &str) -> i64 {
             send_ok(c, &Msg::new(topic, format!("early-{q}-{i}")), q).await;
         }
     }
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // SEARCH_OFFSET_BY_TIMESTAMP answers the *nearest* message (Java's rule): keep the later
+    // messages much closer to `ts` than the earlier ones.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let ts = req::now_ms();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     for q in 0..QUEUES {
         for i in 0..3 {
             send_ok(c, &Msg::new(topic, format!("late-{q}-{i}")), q).await;
@@ -179,4 +181,25 @@ async fn old_style_reset_sequence_works() {
     // "now" in the old path is GET_MAX_OFFSET.
     let r = c.request(req::max_offset(&topic, 0), T).await.unwrap();
     assert_eq!(req::ext_i64(&r, "offset"), Some(5));
+}
+
+/// The store's time search answers the nearest message (Java's rule), here the one stored just
+/// *before* the timestamp; the reset still starts at the first message stored at or after it.
+#[tokio::test]
+async fn reset_never_redelivers_a_message_stored_before_the_timestamp() {
+    let b = DevBroker::start();
+    let c = b.client().await;
+    let (topic, group) = (unique("rs_near"), unique("g"));
+    create_topic(&b, &c, &topic, 1).await;
+    send_ok(&c, &Msg::new(&topic, "before"), 0).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let ts = req::now_ms();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_ok(&c, &Msg::new(&topic, "after"), 0).await;
+    c.request(req::update_offset(&group, &topic, 0, 2), T).await.unwrap();
+    let r = c.request(reset_req(&topic, &group, ts, true), T).await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    assert_eq!(offsets(&ResetOffsetBody::from_json(&r.body).unwrap()), vec![(0, 1)]);
+    let (_, msgs) = pull(&c, &Pull::new(&group, &topic, 0, 1)).await;
+    assert_eq!(msgs.iter().map(|m| m.body.clone()).collect::<Vec<_>>(), vec![b"after".to_vec()]);
 }

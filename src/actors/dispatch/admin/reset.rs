@@ -19,12 +19,7 @@ fn targets(ctx: &BrokerContext, h: &ResetOffsetRequestHeader, queues: i32) -> Ve
     let store = &ctx.store;
     (0..queues)
         .map(|q| {
-            let target = if h.timestamp == -1 {
-                store.max_offset(&h.topic, q)
-            } else {
-                store.offset_by_time(&h.topic, q, h.timestamp)
-            }
-            .max(0);
+            let target = if h.timestamp == -1 { store.max_offset(&h.topic, q) } else { first_at_or_after(ctx, &h.topic, q, h.timestamp) }.max(0);
             let current = store.meta().consumer_offset(&h.group, &h.topic, q);
             let offset = match current {
                 Some(cur) if !h.is_force && target >= cur => cur,
@@ -33,6 +28,17 @@ fn targets(ctx: &BrokerContext, h: &ResetOffsetRequestHeader, queues: i32) -> Ve
             (MessageQueue::new(&h.topic, ctx.identity.broker_name.clone(), q), offset)
         })
         .collect()
+}
+
+/// The first offset stored at or after `ts`. The store's search answers like Java's
+/// getOffsetInQueueByTime, the *nearest* message, which may be one stored just before `ts`;
+/// backtracking must not redeliver that one.
+fn first_at_or_after(ctx: &BrokerContext, topic: &str, q: i32, ts: i64) -> i64 {
+    let off = ctx.store.offset_by_time(topic, q, ts);
+    match ctx.store.store_time_at(topic, q, off) {
+        Some(t) if t < ts => off + 1,
+        _ => off,
+    }
 }
 
 /// INVOKE_BROKER_TO_RESET_OFFSET (222).
