@@ -1,4 +1,6 @@
 //! `ferrocket`: parse arguments, load config, start logging, run, stop on a signal.
+mod cli;
+
 use clap::{Args, Parser, Subcommand};
 use ferrocket::broker::{Server, ServerOptions};
 use ferrocket::config::BrokerConfig;
@@ -65,6 +67,12 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Administer brokers through a name server: mqadmin's commands (`ferrocket admin --help`).
+    Admin {
+        /// The admin command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -119,6 +127,7 @@ fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
     let mut dev_extra = DevExtra::default();
     let (mut opts, common, dev) = match cli.cmd {
         None => (ServerOptions::standalone(BrokerConfig::default()), cli.common, false),
+        Some(Cmd::Admin { .. }) => return Err("admin must be the first argument: ferrocket admin <command>".into()),
         Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, common }) => {
             let mut o = ServerOptions::dev(None);
             for t in topics {
@@ -251,6 +260,11 @@ fn wait_for_signal(watch_stdin: bool) {
 }
 
 fn main() -> ExitCode {
+    // `ferrocket admin ...` has its own flags (mqadmin's letters, which clash with ours).
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == "admin") {
+        return cli::admin::main(argv.collect());
+    }
     let cli = Cli::parse();
     let level = cli.common.log.clone().unwrap_or_else(|| "info".into());
     init_logging(&level);

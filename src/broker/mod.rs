@@ -390,8 +390,10 @@ fn wire_broker(
     let queue_actor = QueueActor::new(store.clone()).start();
     SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
     let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
+    // runtime overrides stored by UPDATE_BROKER_CONFIG (allowlisted keys only)
+    let live_cfg = crate::actors::dispatch::admin::with_overrides(cfg, &store);
     let ctx = Arc::new(BrokerContext {
-        cfg: RwLock::new(cfg.clone()),
+        cfg: RwLock::new(live_cfg),
         identity,
         store_host,
         groups: GroupTable::load(store.clone()),

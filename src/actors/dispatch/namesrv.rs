@@ -81,6 +81,24 @@ pub fn handle(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
                 _ => answer(req, rc::QUERY_NOT_FOUND, format!("No config item, Namespace: {}", h.namespace)),
             }
         }
+        C::WipeWritePermOfBroker => {
+            let h = hdr!(req, WipeWritePermOfBrokerRequestHeader);
+            let n = lock(ctx).set_write_perm(&h.broker_name, false);
+            tracing::warn!(broker = %h.broker_name, topics = n, "write permission wiped");
+            let mut r = success(req);
+            r.set_header(&WipeWritePermOfBrokerResponseHeader { wipe_topic_count: n as i32 });
+            r
+        }
+        C::AddWritePermOfBroker => {
+            let h = hdr!(req, AddWritePermOfBrokerRequestHeader);
+            let n = lock(ctx).set_write_perm(&h.broker_name, true);
+            tracing::warn!(broker = %h.broker_name, topics = n, "write permission added");
+            let mut r = success(req);
+            r.set_header(&AddWritePermOfBrokerResponseHeader { add_topic_count: n as i32 });
+            r
+        }
+        C::GetNamesrvConfig => success(req).with_body(namesrv_config_text()),
+        C::UpdateNamesrvConfig => update_namesrv_config(req),
         _ => not_supported(req),
     }
 }
@@ -169,4 +187,27 @@ fn route(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
 fn cluster_info(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
     let info = lock(ctx).cluster_info();
     success(req).with_body(info.to_json())
+}
+
+/// GET_NAMESRV_CONFIG (319): the name-server keys tools display (nothing here is changeable).
+fn namesrv_config_text() -> String {
+    "orderMessageEnable=false\nclusterTest=false\nproductEnvName=center\nserverChannelMaxIdleTimeSeconds=120\n".to_string()
+}
+
+/// UPDATE_NAMESRV_CONFIG (318): no name-server key is changeable remotely (paths above all, see
+/// CVE-2023-37582), so every key is refused with NO_PERMISSION naming it.
+fn update_namesrv_config(req: &RemotingCommand) -> RemotingCommand {
+    let text = String::from_utf8_lossy(&req.body);
+    let key = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .map(|l| l.split(['=', ':']).next().unwrap_or(l).trim().to_string());
+    match key {
+        None => success(req),
+        Some(k) => {
+            tracing::warn!(key = %k, "UPDATE_NAMESRV_CONFIG refused");
+            answer(req, rc::NO_PERMISSION, format!("Can not update config in runtime: key \"{k}\" is not changeable remotely"))
+        }
+    }
 }

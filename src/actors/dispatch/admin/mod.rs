@@ -1,4 +1,24 @@
-//! Admin and lookup requests answered by the broker: topics, groups, lookups by id and key.
+//! Admin and lookup requests answered by the broker: topics, groups, lookups by id and key
+//! (here); broker config and runtime info (`config.rs`); topic and consume statistics
+//! (`stats.rs`); connections and relays to clients (`relay.rs`); offset reset (`reset.rs`).
+macro_rules! hdr {
+    ($req:expr, $t:ty) => {
+        match header::<$t>($req) {
+            Ok(h) => h,
+            Err(resp) => return resp,
+        }
+    };
+}
+
+mod config;
+mod relay;
+mod reset;
+mod stats;
+
+pub use config::{get_config, runtime_info, update_config, with_overrides};
+pub use relay::{all_producer_info, consume_directly, consumer_connections, consumer_running_info, consumer_status, producer_connections};
+pub use reset::reset_offset;
+pub use stats::{broker_consume_stats, clone_group_offset, consume_stats, consume_time_span, topic_stats};
 use super::{answer, bad_request, header, success, ConnInfo};
 use crate::actors::context::BrokerContext;
 use crate::actors::topic::{new_topic, to_wire, validate_topic_name};
@@ -9,15 +29,6 @@ use crate::codec::message::decode_offset_msg_id;
 use crate::codec::RemotingCommand;
 use crate::store::GroupConfig;
 use bytes::BytesMut;
-
-macro_rules! hdr {
-    ($req:expr, $t:ty) => {
-        match header::<$t>($req) {
-            Ok(h) => h,
-            Err(resp) => return resp,
-        }
-    };
-}
 
 /// VIEW_MESSAGE_BY_ID (33): the stored message at a commit log offset.
 pub fn view_message(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
@@ -31,7 +42,10 @@ pub fn view_message(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingComma
 /// QUERY_MESSAGE (12): messages of a topic by key (KEYS or UNIQ_KEY) in a time range.
 pub fn query_message(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let h = hdr!(req, QueryMessageRequestHeader);
-    let max = h.max_num.clamp(1, 64) as usize;
+    // Unique-key queries (`_UNIQUE_KEY_QUERY=true`, mqadmin queryMsgById's fallback) are capped at
+    // defaultQueryMaxNum (32) like the Java broker; key queries at 64.
+    let unique = req.ext("_UNIQUE_KEY_QUERY").is_some_and(crate::codec::header::parse_bool);
+    let max = h.max_num.clamp(1, if unique { 32 } else { 64 }) as usize;
     let found = ctx.store.query_by_key(&h.topic, &h.key, max, h.begin_timestamp, h.end_timestamp);
     if found.is_empty() {
         return answer(req, rc::QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
@@ -49,7 +63,7 @@ pub fn query_message(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingComm
     r
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
@@ -146,8 +160,13 @@ pub fn create_group(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand)
 /// DELETE_SUBSCRIPTIONGROUP (207).
 pub fn delete_group(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) -> RemotingCommand {
     let h = hdr!(req, DeleteSubscriptionGroupRequestHeader);
-    tracing::info!(caller = %conn.handle.peer, group = %h.group_name, "subscription group deleted");
+    tracing::info!(caller = %conn.handle.peer, group = %h.group_name, remove_offset = h.remove_offset, "subscription group deleted");
     ctx.groups.remove(&h.group_name);
+    if h.remove_offset {
+        if let Err(e) = ctx.store.meta().delete_consumer_offsets(&h.group_name, None) {
+            tracing::warn!(group = %h.group_name, error = %e, "failed to remove the group's offsets");
+        }
+    }
     success(req)
 }
 
@@ -160,6 +179,8 @@ pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand
     success(req).with_body(serde_json::to_vec(&body).unwrap_or_default())
 }
 
+// `..Default` keeps this compiling when the wire type grows members (5.x fields).
+#[allow(clippy::needless_update)]
 fn group_wire(g: &GroupConfig) -> SubscriptionGroupConfigWire {
     SubscriptionGroupConfigWire {
         group_name: g.group_name.clone(),

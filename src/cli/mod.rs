@@ -1,0 +1,2 @@
+//! Command-line tools built into the `ferrocket` binary.
+pub mod admin;
