@@ -42,8 +42,26 @@ enum Cmd {
         common: Common,
     },
     /// Name server and broker on ephemeral 127.0.0.1 ports, data in a fresh temp dir (for tests).
-    /// Prints `FERROCKET_READY namesrv=ADDR broker=ADDR data=DIR` when ready.
+    ///
+    /// Prints one JSON line when ready: {"namesrvAddr","brokerAddr","pid","dataDir"}. Exits on
+    /// SIGTERM/SIGINT, and when its standard input is a pipe that closes (so a test process that
+    /// dies takes it down).
     Dev {
+        /// A topic to create before ready, `NAME:QUEUES` (repeatable).
+        #[arg(long = "topic", value_name = "NAME:QUEUES")]
+        topics: Vec<String>,
+        /// A subscription group to create before ready (repeatable).
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
+        /// Also write the ready line to this file.
+        #[arg(long, value_name = "PATH")]
+        ready_file: Option<PathBuf>,
+        /// Broker port (default: ephemeral).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Name-server port (default: ephemeral).
+        #[arg(long)]
+        namesrv_port: Option<u16>,
         #[command(flatten)]
         common: Common,
     },
@@ -88,10 +106,32 @@ fn init_logging(level: &str) {
         .init();
 }
 
-fn build(cli: Cli) -> Result<(ServerOptions, bool), String> {
+/// Extra settings of `ferrocket dev`.
+#[derive(Default, Debug)]
+struct DevExtra {
+    temporary_data: bool,
+    ready_file: Option<PathBuf>,
+    port: Option<u16>,
+    namesrv_port: Option<u16>,
+}
+
+fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
+    let mut dev_extra = DevExtra::default();
     let (mut opts, common, dev) = match cli.cmd {
         None => (ServerOptions::standalone(BrokerConfig::default()), cli.common, false),
-        Some(Cmd::Dev { common }) => (ServerOptions::dev(None), merge(cli.common, common), true),
+        Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, common }) => {
+            let mut o = ServerOptions::dev(None);
+            for t in topics {
+                let (name, q) = match t.rsplit_once(':') {
+                    Some((n, q)) => (n.to_string(), q.parse::<i32>().map_err(|_| format!("--topic {t}: queue count must be a number"))?),
+                    None => (t.clone(), 4),
+                };
+                o.topics.push((name, q));
+            }
+            o.groups = groups;
+            dev_extra = DevExtra { temporary_data: true, ready_file, port, namesrv_port };
+            (o, merge(cli.common, common), true)
+        }
         Some(Cmd::Namesrv { port, common }) => {
             let mut o = ServerOptions::standalone(BrokerConfig::default());
             o.broker = false;
@@ -121,13 +161,14 @@ fn build(cli: Cli) -> Result<(ServerOptions, bool), String> {
     opts.config = load_config(common.config.as_ref(), opts.config)?;
     if dev {
         // dev mode keeps its ephemeral loopback ports whatever the file says
-        opts.config.listen_port = 0;
-        opts.config.namesrv_listen_port = 0;
+        opts.config.listen_port = dev_extra.port.unwrap_or(0);
+        opts.config.namesrv_listen_port = dev_extra.namesrv_port.unwrap_or(0);
         opts.config.broker_ip1 = "127.0.0.1".into();
         opts.config.store_path_root_dir = dev_data;
     }
     if let Some(d) = common.data_dir {
         opts.config.store_path_root_dir = d;
+        dev_extra.temporary_data = false;
     }
     if let Some(b) = common.bind {
         opts.bind_ip = b;
@@ -135,7 +176,7 @@ fn build(cli: Cli) -> Result<(ServerOptions, bool), String> {
     if let Some(l) = common.log {
         opts.config.log_level = l;
     }
-    Ok((opts, dev))
+    Ok((opts, dev.then_some(dev_extra)))
 }
 
 fn merge(a: Common, b: Common) -> Common {
@@ -147,7 +188,26 @@ fn merge(a: Common, b: Common) -> Common {
     }
 }
 
-fn wait_for_signal() {
+/// Whether standard input is a pipe or socket (not a terminal or /dev/null).
+fn stdin_is_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: fstat on fd 0 with a zeroed stat buffer; no memory is shared.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(0, &mut st) } != 0 {
+            return false;
+        }
+        let kind = st.st_mode & libc::S_IFMT;
+        kind == libc::S_IFIFO || kind == libc::S_IFSOCK
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Wait for SIGINT/SIGTERM, or for standard input to close when `watch_stdin`.
+fn wait_for_signal(watch_stdin: bool) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(_) => return,
@@ -163,9 +223,24 @@ fn wait_for_signal() {
                     return;
                 }
             };
+            let stdin_closed = async {
+                if !watch_stdin {
+                    return std::future::pending::<()>().await;
+                }
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::spawn(move || {
+                    use std::io::Read;
+                    let mut buf = [0u8; 1024];
+                    let mut stdin = std::io::stdin();
+                    while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+                    let _ = tx.send(());
+                });
+                let _ = rx.await;
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = stdin_closed => tracing::info!("standard input closed"),
             }
         }
         #[cfg(not(unix))]
@@ -195,14 +270,33 @@ fn main() -> ExitCode {
     };
     let ns = server.namesrv_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     let br = server.broker_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
-    if dev {
+    let watch_stdin = dev.is_some() && stdin_is_pipe();
+    // `ferrocket dev` without --data-dir keeps its data in a temporary directory.
+    let remove_data = dev.as_ref().is_some_and(|d| d.temporary_data);
+    if let Some(extra) = &dev {
+        let line = serde_json::json!({
+            "namesrvAddr": ns,
+            "brokerAddr": br,
+            "pid": std::process::id(),
+            "dataDir": server.data_dir().display().to_string(),
+        })
+        .to_string();
+        if let Some(path) = &extra.ready_file {
+            if let Err(e) = std::fs::write(path, format!("{line}\n")) {
+                eprintln!("ferrocket: cannot write ready file {}: {e}", path.display());
+            }
+        }
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "FERROCKET_READY namesrv={ns} broker={br} data={}", server.data_dir().display());
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
     tracing::info!(namesrv = %ns, broker = %br, data = %server.data_dir().display(), "ferrocket ready");
-    wait_for_signal();
+    wait_for_signal(watch_stdin);
+    let data_dir = server.data_dir().to_path_buf();
     server.shutdown();
+    if remove_data {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -9,6 +9,8 @@
 //! | queue | `queue.rs` | held (long-polling) pulls, woken when messages arrive |
 //! | consumer group | `consumer_group.rs` | clients, subscriptions, membership notifications, expiry, queue locks |
 //! | name server | `namesrv.rs` | broker registrations, routes, KV config, broker expiry |
+//! | scheduler | `scheduler.rs` | delayed messages: delivery of each delay level when due |
+//! | transaction checker | `transaction.rs` | half messages: commit/rollback once, check-back |
 //!
 //! Hot paths (send, pull) never wait on another actor: the connection calls the store and reads the
 //! shared tables directly, then tells the queue actor with a fire-and-forget message.
@@ -21,6 +23,7 @@ pub mod namesrv;
 pub mod queue;
 pub mod scheduler;
 pub mod topic;
+pub mod transaction;
 
 use crate::codec::RemotingCommand;
 use actix::prelude::*;

@@ -51,8 +51,21 @@ impl Decoder for RemotingCodec {
         if len + 4 > self.max_frame {
             return Err(CodecError::FrameTooLarge { len: len + 4, max: self.max_frame });
         }
+        if src.len() >= 8 {
+            // Reject a bad type byte or header length as soon as they arrive, without waiting
+            // for (and buffering) the rest of a frame that can never decode.
+            let ty = src[4];
+            if ty > 1 {
+                return Err(CodecError::BadSerializeType(ty));
+            }
+            let hdr_len = ((src[5] as usize) << 16) | ((src[6] as usize) << 8) | src[7] as usize;
+            if hdr_len > len - 4 {
+                return Err(CodecError::BadHeaderLength { hdr: hdr_len, frame: len });
+            }
+        }
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            // Grow gradually: a peer announcing a large frame does not get it allocated up front.
+            src.reserve((4 + len - src.len()).min(64 * 1024));
             return Ok(None);
         }
         src.advance(4);

@@ -38,12 +38,12 @@ impl DevBroker {
         let data_dir = tmp.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = tmp.path().join("ferrocket.stderr.log");
-        let (child, namesrv, broker) = spawn(&data_dir, &log_path);
+        let (child, namesrv, broker) = spawn(&data_dir, &log_path, None);
         DevBroker { child: Some(child), namesrv, broker, data_dir, log_path, _tmp: tmp }
     }
 
-    /// Stop gracefully (SIGTERM, up to 15 s, then SIGKILL) and start again on the same data.
-    /// Addresses change: reconnect afterwards.
+    /// Stop gracefully (SIGTERM, up to 15 s, then SIGKILL) and start again on the same data and
+    /// the same ports (as a real broker restarts); reconnect afterwards.
     pub fn restart(&mut self) {
         self.stop(libc::SIGTERM, Duration::from_secs(15));
         self.start_again();
@@ -56,7 +56,8 @@ impl DevBroker {
     }
 
     fn start_again(&mut self) {
-        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path);
+        let ports = (self.namesrv.port(), self.broker.port());
+        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports));
         self.child = Some(child);
         self.namesrv = namesrv;
         self.broker = broker;
@@ -132,10 +133,14 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrocket"))
 }
 
-fn spawn(data_dir: &Path, log_path: &Path) -> (Child, SocketAddr, SocketAddr) {
+fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>) -> (Child, SocketAddr, SocketAddr) {
     let log = OpenOptions::new().create(true).append(true).open(log_path).expect("open log");
-    let mut child = Command::new(bin())
-        .arg("dev")
+    let mut cmd = Command::new(bin());
+    cmd.arg("dev");
+    if let Some((ns, br)) = ports {
+        cmd.arg("--namesrv-port").arg(ns.to_string()).arg("--port").arg(br.to_string());
+    }
+    let mut child = cmd
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", std::env::var("FERROCKET_TEST_LOG").unwrap_or_else(|_| "info".into()))
@@ -150,7 +155,7 @@ fn spawn(data_dir: &Path, log_path: &Path) -> (Child, SocketAddr, SocketAddr) {
         // Keep draining stdout after READY so the broker never blocks on a full pipe.
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if line.starts_with("FERROCKET_READY") {
+            if line.starts_with("FERROCKET_READY") || line.contains("\"namesrvAddr\"") {
                 let _ = tx.send(line);
             }
         }
@@ -170,8 +175,12 @@ fn spawn(data_dir: &Path, log_path: &Path) -> (Child, SocketAddr, SocketAddr) {
     (child, namesrv, broker)
 }
 
-/// Parse `FERROCKET_READY namesrv=HOST:PORT broker=HOST:PORT data=DIR`.
+/// Parse the ready line: the JSON form `{"namesrvAddr":..,"brokerAddr":..}` or the older
+/// `FERROCKET_READY namesrv=HOST:PORT broker=HOST:PORT data=DIR`.
 pub fn parse_ready(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        return Some((v["namesrvAddr"].as_str()?.parse().ok()?, v["brokerAddr"].as_str()?.parse().ok()?));
+    }
     let mut namesrv = None;
     let mut broker = None;
     for tok in line.split_whitespace() {

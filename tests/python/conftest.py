@@ -1,5 +1,6 @@
 """Fixtures for the suite that drives ferrocket with the Apache C++ client (PyPI `rocketmq`)."""
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -42,7 +43,7 @@ class DevBroker:
             # Keep draining stdout after READY so the broker never blocks on a full pipe.
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", "replace").strip()
-                if line.startswith("FERROCKET_READY") and not got.is_set():
+                if (line.startswith("FERROCKET_READY") or '"namesrvAddr"' in line) and not got.is_set():
                     ready["line"] = line
                     got.set()
 
@@ -50,9 +51,14 @@ class DevBroker:
         if not got.wait(READY_TIMEOUT):
             self.stop()
             raise RuntimeError("ferrocket dev printed no READY line in %ss; stderr:\n%s" % (READY_TIMEOUT, self.log_tail()))
-        fields = dict(tok.split("=", 1) for tok in ready["line"].split()[1:] if "=" in tok)
-        self.namesrv = fields["namesrv"]
-        self.broker = fields["broker"]
+        if ready["line"].startswith("{"):
+            info = json.loads(ready["line"])
+            self.namesrv = info["namesrvAddr"]
+            self.broker = info["brokerAddr"]
+        else:
+            fields = dict(tok.split("=", 1) for tok in ready["line"].split()[1:] if "=" in tok)
+            self.namesrv = fields["namesrv"]
+            self.broker = fields["broker"]
         return self
 
     def stop(self):

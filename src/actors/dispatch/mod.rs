@@ -7,6 +7,7 @@ pub mod clients;
 pub mod namesrv;
 pub mod offsets;
 pub mod pull;
+pub mod reply;
 pub mod retry;
 pub mod send;
 
@@ -79,7 +80,7 @@ fn broker(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -> Re
     use RequestCode as C;
     match RequestCode::from_i32(req.code) {
         C::SendMessage | C::SendMessageV2 | C::SendBatchMessage => send::handle(ctx, conn, req),
-        C::SendReplyMessage | C::SendReplyMessageV2 => send::handle(ctx, conn, req),
+        C::SendReplyMessage | C::SendReplyMessageV2 => reply::handle(ctx, conn, req),
         C::PullMessage | C::LitePullMessage => pull::handle(ctx, conn, req),
         C::QueryConsumerOffset => Reply::Now(offsets::query_consumer_offset(ctx, &req)),
         C::UpdateConsumerOffset => Reply::Now(offsets::update_consumer_offset(ctx, &req)),
@@ -88,6 +89,7 @@ fn broker(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -> Re
         C::GetEarliestMsgStoretime => Reply::Now(offsets::earliest_store_time(ctx, &req)),
         C::SearchOffsetByTimestamp => Reply::Now(offsets::search_by_time(ctx, &req)),
         C::ConsumerSendMsgBack => Reply::Now(retry::send_back(ctx, &req)),
+        C::EndTransaction => Reply::Now(end_transaction(ctx, &req)),
         C::HeartBeat => Reply::Now(clients::heartbeat(ctx, conn, &req)),
         C::UnregisterClient => Reply::Now(clients::unregister(ctx, conn, &req)),
         C::GetConsumerListByGroup => Reply::Now(clients::consumer_list(ctx, &req)),
@@ -116,4 +118,19 @@ pub fn not_supported(req: &RemotingCommand) -> RemotingCommand {
         response_code::REQUEST_CODE_NOT_SUPPORTED,
         format!(" request type {} not supported", req.code),
     )
+}
+
+/// END_TRANSACTION (37): usually oneway, so errors are logged; a two-way request gets them.
+fn end_transaction(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+    let h: crate::codec::header::EndTransactionRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    match crate::actors::transaction::end_transaction(ctx, &h) {
+        Ok(()) => success(req),
+        Err(e) => {
+            tracing::warn!(group = %h.producer_group, offset = h.commit_log_offset, error = %e, "END_TRANSACTION refused");
+            answer(req, response_code::SYSTEM_ERROR, e)
+        }
+    }
 }

@@ -7,6 +7,7 @@ use super::{ConnInfo, Reply};
 use crate::actors::context::BrokerContext;
 use crate::actors::queue::Arrived;
 use crate::actors::scheduler::{now_ms, redirect_delayed};
+use crate::actors::transaction::redirect_half;
 use crate::actors::topic::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -72,7 +73,9 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
     };
     if !h.batch && target_topic == h.topic {
         if let Some(m) = msgs.first_mut() {
-            redirect_delayed(m, &cfg.message_delay_level, now_ms());
+            if !redirect_half(m) {
+                redirect_delayed(m, &cfg.message_delay_level, now_ms());
+            }
         }
     }
     let wake: Vec<Arrived> = msgs

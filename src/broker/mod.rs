@@ -6,6 +6,8 @@
 //! let server = Server::start(ServerOptions::dev(None)).unwrap();
 //! println!("namesrv at {}", server.namesrv_addr().unwrap());
 //! ```
+//! [`TestBroker`] (in `embedded`) adds a builder, temporary data, restart and crash for tests.
+//!
 //! Everything runs on its own thread with its own actix System, so any test runtime can use it.
 //! Worker arbiters (one per core) carry the connections; the System thread runs the topic, queue,
 //! consumer-group and name-server actors and the accept loops.
@@ -16,6 +18,7 @@ use crate::actors::listener::spawn_listener;
 use crate::actors::namesrv::{NamesrvActor, NamesrvContext};
 use crate::actors::queue::QueueActor;
 use crate::actors::scheduler::SchedulerActor;
+use crate::actors::transaction::TransactionActor;
 use crate::actors::topic::{self, perm, BrokerIdentity, TopicActor, TopicTable};
 use crate::config::{BrokerConfig, FlushDiskType};
 use crate::store::{FlushMode, MessageStore, StoreConfig, StoreError};
@@ -26,6 +29,9 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+mod embedded;
+pub use embedded::{TestBroker, TestBrokerBuilder};
 
 /// Errors starting or running a server.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +58,11 @@ pub struct ServerOptions {
     pub bind_ip: IpAddr,
     /// Worker threads for connections (default: number of cores).
     pub workers: usize,
+    /// Topics (name, queues) created before the first registration, so they are routable when
+    /// `start` returns.
+    pub topics: Vec<(String, i32)>,
+    /// Subscription groups created at start.
+    pub groups: Vec<String>,
 }
 
 impl ServerOptions {
@@ -62,6 +73,8 @@ impl ServerOptions {
             broker: true,
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             workers: default_workers(),
+            topics: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -81,6 +94,8 @@ impl ServerOptions {
             broker: true,
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workers: default_workers(),
+            topics: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -102,7 +117,7 @@ pub struct Server {
     namesrv_addr: Option<SocketAddr>,
     broker_addr: Option<SocketAddr>,
     data_dir: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<StopMode>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -170,11 +185,12 @@ impl Server {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let workers = opts.workers;
+        let (topics, groups) = (opts.topics.clone(), opts.groups.clone());
         let thread = std::thread::Builder::new()
             .name("ferrocket-system".into())
             .spawn(move || {
                 let system = System::new();
-                system.block_on(run(cfg, bound, store, workers, ready_tx, stop_rx));
+                system.block_on(run(cfg, bound, store, workers, topics, groups, ready_tx, stop_rx));
             })
             .map_err(|e| BrokerError::Other(e.to_string()))?;
         match ready_rx.recv_timeout(Duration::from_secs(30)) {
@@ -201,12 +217,18 @@ impl Server {
 
     /// Stop accepting, unregister from the name servers, flush the store, stop the threads.
     pub fn shutdown(mut self) {
-        self.stop_now();
+        self.stop_now(StopMode::Graceful);
     }
 
-    fn stop_now(&mut self) {
+    /// Stop like a crash: no unregistration and no final flush (data already written to the OS
+    /// survives, as after `kill -9`); the next start runs recovery.
+    pub fn crash(mut self) {
+        self.stop_now(StopMode::Crash);
+    }
+
+    fn stop_now(&mut self, mode: StopMode) {
         if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+            let _ = tx.send(mode);
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -216,8 +238,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop_now();
+        self.stop_now(StopMode::Graceful);
     }
+}
+
+/// How a server stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    Graceful,
+    Crash,
 }
 
 fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
@@ -260,6 +289,7 @@ fn create_system_topics(topics: &TopicTable, cfg: &BrokerConfig) {
     topics.ensure(topic::SCHEDULE_TOPIC, cfg.message_delay_level.len().max(1) as i32, rw);
     topics.ensure(topic::TRANS_HALF_TOPIC, 1, rw);
     topics.ensure(&format!("{}_REPLY_TOPIC", cfg.broker_cluster_name), 1, rw);
+    topics.ensure("RMQ_SYS_TRACE_TOPIC", 1, rw);
 }
 
 async fn run(
@@ -267,8 +297,10 @@ async fn run(
     bound: Bound,
     store: Option<Arc<MessageStore>>,
     workers: usize,
+    topics: Vec<(String, i32)>,
+    groups: Vec<String>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
-    stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<StopMode>,
 ) {
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
@@ -283,7 +315,7 @@ async fn run(
     }
     let mut broker_ctx = None;
     if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
-        let ctx = match wire_broker(&cfg, store) {
+        let ctx = match wire_broker(&cfg, store, &topics, &groups) {
             Ok(c) => c,
             Err(e) => {
                 let _ = ready.send(Err(e.to_string()));
@@ -305,15 +337,16 @@ async fn run(
         broker_ctx = Some(ctx);
     }
     let _ = ready.send(Ok(()));
-    let _ = stop.await;
-    tracing::info!("shutting down");
-    if let Some(ctx) = &broker_ctx {
+    let mode = stop.await.unwrap_or(StopMode::Graceful);
+    tracing::info!(?mode, "shutting down");
+    if let (Some(ctx), StopMode::Graceful) = (&broker_ctx, mode) {
         unregister_all(ctx, &cfg).await;
     }
-    for a in &arbiters {
+    for a in arbiters {
         a.stop();
+        let _ = a.join();
     }
-    if let Some(store) = store {
+    if let (Some(store), StopMode::Graceful) = (store, mode) {
         if let Err(e) = store.flush() {
             tracing::error!(error = %e, "final flush failed");
         }
@@ -322,7 +355,12 @@ async fn run(
     System::current().stop();
 }
 
-fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<BrokerContext>, BrokerError> {
+fn wire_broker(
+    cfg: &BrokerConfig,
+    store: Arc<MessageStore>,
+    extra_topics: &[(String, i32)],
+    extra_groups: &[String],
+) -> Result<Arc<BrokerContext>, BrokerError> {
     let store_host = cfg.store_host()?;
     let identity = BrokerIdentity {
         cluster: cfg.broker_cluster_name.clone(),
@@ -333,6 +371,13 @@ fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<Broke
     };
     let topics = Arc::new(TopicTable::load(store.clone()));
     create_system_topics(&topics, cfg);
+    for (name, queues) in extra_topics {
+        let mut tc = topic::new_topic(name, (*queues).clamp(1, 1024), perm::READ_WRITE);
+        if let Some(old) = topics.get(name) {
+            tc.perm = old.perm;
+        }
+        topics.put(tc);
+    }
     let clients = ClientState::new();
     let topic_actor = TopicActor {
         topics: topics.clone(),
@@ -344,7 +389,7 @@ fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<Broke
     let queue_actor = QueueActor::new(store.clone()).start();
     SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
     let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
-    Ok(Arc::new(BrokerContext {
+    let ctx = Arc::new(BrokerContext {
         cfg: RwLock::new(cfg.clone()),
         identity,
         store_host,
@@ -356,7 +401,12 @@ fn wire_broker(cfg: &BrokerConfig, store: Arc<MessageStore>) -> Result<Arc<Broke
         queue_actor,
         group_actor,
         started_at: Instant::now(),
-    }))
+    });
+    for g in extra_groups {
+        ctx.groups.get_or_create(g, true);
+    }
+    TransactionActor { ctx: ctx.clone() }.start();
+    Ok(ctx)
 }
 
 /// The first full registration, awaited so that routes exist when `start` returns.
