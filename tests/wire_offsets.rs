@@ -140,7 +140,7 @@ async fn restart_keeps_messages_and_committed_offsets() {
         assert_eq!(m.body, format!("durable {i}").as_bytes());
         assert_eq!(m.prop("UNIQ_KEY"), Some(sent_ids[i].as_str()));
         assert_eq!(m.queue_offset, i as i64);
-        // storeHost is written at store time; with ephemeral ports the old address stays.
+        // storeHost is written at store time (the fixture restarts on the same ports).
     }
     let resp = c.request(req::query_offset(&group, &topic, 0), T).await.unwrap();
     assert_eq!(ext_i64(&resp, "offset"), Some(2), "committed offset after restart: {resp:?}");

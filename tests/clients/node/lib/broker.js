@@ -30,7 +30,7 @@ async function startBroker() {
     const rl = readline.createInterface({ input: child.stdout });
     const timer = setTimeout(() => reject(new Error('no FERROCKET_READY within 30 s; stderr:\n' + tail())), READY_TIMEOUT_MS);
     rl.on('line', l => {
-      if (l.startsWith('FERROCKET_READY')) {
+      if (l.startsWith('FERROCKET_READY') || l.includes('"namesrvAddr"')) {
         clearTimeout(timer);
         resolve(l);
       }
@@ -40,7 +40,15 @@ async function startBroker() {
       reject(new Error(`ferrocket dev exited with ${code}; stderr:\n` + tail()));
     });
   });
-  const fields = Object.fromEntries(line.split(/\s+/).slice(1).map(t => t.split('=')));
+  // Ready line: JSON {"namesrvAddr","brokerAddr",...} or the older
+  // `FERROCKET_READY namesrv=HOST:PORT broker=HOST:PORT data=DIR`.
+  let fields;
+  if (line.trim().startsWith('{')) {
+    const info = JSON.parse(line);
+    fields = { namesrv: info.namesrvAddr, broker: info.brokerAddr };
+  } else {
+    fields = Object.fromEntries(line.split(/\s+/).slice(1).map(t => t.split('=')));
+  }
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise(r => child.once('exit', r));

@@ -55,7 +55,7 @@ async fn start_broker() -> Broker {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(l)) = lines.next_line().await {
-            if l.starts_with("FERROCKET_READY") {
+            if l.starts_with("FERROCKET_READY") || l.contains("\"namesrvAddr\"") {
                 return l;
             }
         }
@@ -65,11 +65,18 @@ async fn start_broker() -> Broker {
     .expect("FERROCKET_READY within 30 s");
     // Keep draining stdout.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let namesrv = line
-        .split_whitespace()
-        .find_map(|t| t.strip_prefix("namesrv="))
-        .expect("namesrv= in READY line")
-        .to_string();
+    // Ready line: JSON {"namesrvAddr":..} or the older `FERROCKET_READY namesrv=.. broker=..`.
+    let namesrv = match line.find("\"namesrvAddr\":\"") {
+        Some(i) => {
+            let rest = &line[i + "\"namesrvAddr\":\"".len()..];
+            rest[..rest.find('"').expect("closing quote")].to_string()
+        }
+        None => line
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix("namesrv="))
+            .expect("namesrv= in READY line")
+            .to_string(),
+    };
     Broker { child, namesrv, _dir: dir }
 }
 
