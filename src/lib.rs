@@ -12,3 +12,4 @@ pub mod config;
 pub mod store;
 pub mod actors;
 pub mod broker;
+pub mod filter;

@@ -130,7 +130,12 @@ impl Connection {
                     self.write(&resp, ctx);
                 }
             }
-            Reply::Nothing => {}
+            Reply::Nothing => {
+                if !oneway {
+                    // a pull parked with the queue actor: its answer arrives as an Outbound
+                    self.in_flight += 1;
+                }
+            }
             Reply::Later(fut) => {
                 self.in_flight += 1;
                 ctx.spawn(fut.into_actor(self).map(move |resp, act, ctx| {
@@ -238,6 +243,9 @@ impl Handler<Outbound> for Connection {
     type Result = ();
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
         let mut cmd = msg.cmd;
+        if cmd.is_response() {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
         if let Some(reply) = msg.reply {
             cmd.opaque = super::topic::next_opaque();
             self.pending.retain(|_, tx| !tx.is_closed());

@@ -7,7 +7,8 @@ use crate::store::{GroupConfig, MessageStore, TopicConfig};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use crate::filter::sql92::{SqlFilter, SqlParseError};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// Subscription group configs (persisted in sled).
@@ -102,9 +103,31 @@ pub struct BrokerContext {
     pub queue_actor: Addr<QueueActor>,
     pub group_actor: Addr<ConsumerGroupActor>,
     pub started_at: Instant,
+    /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
+    pub sql_filters: Mutex<HashMap<(String, String), (i64, String, Arc<SqlFilter>)>>,
 }
 
 impl BrokerContext {
+    /// The compiled selector of a subscription, compiled once per subscription version.
+    pub fn sql_filter(&self, group: &str, topic: &str, version: i64, expr: &str) -> Result<Arc<SqlFilter>, SqlParseError> {
+        let key = (group.to_string(), topic.to_string());
+        if let Ok(cache) = self.sql_filters.lock() {
+            if let Some((v, e, f)) = cache.get(&key) {
+                if *v == version && e == expr {
+                    return Ok(f.clone());
+                }
+            }
+        }
+        let f = Arc::new(SqlFilter::compile(expr)?);
+        if let Ok(mut cache) = self.sql_filters.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, (version, expr.to_string(), f.clone()));
+        }
+        Ok(f)
+    }
+
     /// A snapshot of the config (cheap: the struct is small and read rarely on hot paths).
     pub fn config(&self) -> BrokerConfig {
         self.cfg.read().map(|c| c.clone()).unwrap_or_default()

@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod topic;
 pub mod transaction;
 
+use crate::codec::message::{prop, tag_hash_code, Properties};
 use crate::codec::RemotingCommand;
 use actix::prelude::*;
 use std::net::SocketAddr;
@@ -73,4 +74,15 @@ impl std::fmt::Debug for ConnHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "conn#{}({})", self.id, self.peer)
     }
+}
+
+/// What the store indexes of a message, from its properties: the tags code (Java hash of `TAGS`,
+/// 0 without), the `KEYS` (space separated) and the unique id (`UNIQ_KEY`).
+pub fn index_fields(props: &Properties) -> (i64, Vec<String>, Option<String>) {
+    let tags_code = props.get(prop::TAGS).map(tag_hash_code).unwrap_or(0);
+    let keys = props
+        .get(prop::KEYS)
+        .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    (tags_code, keys, props.get(prop::UNIQ_KEY).map(String::from))
 }

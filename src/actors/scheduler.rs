@@ -9,7 +9,7 @@
 //! write delivers that message twice (at-least-once), never loses it.
 use super::queue::{Arrived, QueueActor};
 use super::topic::SCHEDULE_TOPIC;
-use crate::codec::message::{parse_properties, prop, tag_hash_code};
+use crate::codec::message::{parse_properties, prop};
 use crate::codec::stored::decode_stored;
 use crate::store::{GetStatus, MessageStore, NewMessage};
 use actix::prelude::*;
@@ -17,6 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const CURSOR_NS: &str = "delay_offset";
+const TIMER_INDEX_NS: &str = "timer_index";
+const TIMER_CURSOR_NS: &str = "timer_cursor";
+/// Where messages with a 5.x delivery time wait (queue 0), as in RocketMQ 5.
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
+const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 
 /// Park a message for later if it has a delay level; returns true when redirected.
 pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: i64) -> bool {
@@ -42,6 +47,47 @@ pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: i64) 
     msg.queue_id = level as i32 - 1;
     msg.tags_code = now_ms + levels[level - 1].as_millis() as i64;
     true
+}
+
+/// Delivery time requested through the 5.x timer properties, if any.
+fn timer_due(props: &crate::codec::message::Properties, now_ms: i64) -> Option<i64> {
+    let num = |k: &str| props.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(at) = num(prop::TIMER_DELIVER_MS) {
+        return Some(at);
+    }
+    if let Some(sec) = num(prop::TIMER_DELAY_SEC) {
+        return Some(now_ms.saturating_add(sec.saturating_mul(1000)));
+    }
+    num(prop::TIMER_DELAY_MS).map(|ms| now_ms.saturating_add(ms))
+}
+
+/// Park a message carrying a 5.x delivery time (`TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`,
+/// `TIMER_DELAY_MS`) in the timer topic. Times already past are delivered at once (not
+/// redirected); times beyond `max_delay` are refused with the reason.
+pub fn redirect_timer(msg: &mut NewMessage, now_ms: i64, max_delay: Duration) -> Result<bool, String> {
+    if !msg.properties.contains("TIMER_") {
+        return Ok(false);
+    }
+    let mut props = parse_properties(&msg.properties);
+    let Some(due) = timer_due(&props, now_ms) else { return Ok(false) };
+    if due <= now_ms {
+        return Ok(false);
+    }
+    if due - now_ms > max_delay.as_millis() as i64 {
+        return Err(format!(
+            "the delivery time is too far in the future: {} ms > timerMaxDelay {} ms",
+            due - now_ms,
+            max_delay.as_millis()
+        ));
+    }
+    props.insert(prop::REAL_TOPIC, &msg.topic);
+    props.insert(prop::REAL_QID, &msg.queue_id.to_string());
+    props.insert(TIMER_OUT_MS, &due.to_string());
+    msg.properties = props.encode();
+    msg.topic = TIMER_TOPIC.to_string();
+    msg.queue_id = 0;
+    msg.tags_code = due;
+    Ok(true)
 }
 
 pub struct SchedulerActor {
@@ -122,12 +168,10 @@ impl SchedulerActor {
             return true;
         }
         props.remove(prop::DELAY);
-        let tags_code = props.get(prop::TAGS).map(tag_hash_code).unwrap_or(0);
-        let keys = props
-            .get(prop::KEYS)
-            .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
-        let uniq_key = props.get(prop::UNIQ_KEY).map(String::from);
+        for k in [prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS] {
+            props.remove(k);
+        }
+        let (tags_code, keys, uniq_key) = crate::actors::index_fields(&props);
         let properties = props.encode();
         let msg = NewMessage {
             topic: topic.clone(),
@@ -162,6 +206,62 @@ impl SchedulerActor {
     }
 }
 
+impl SchedulerActor {
+    /// Index new timer messages in sled by (due time, commit log offset). The cursor (next timer
+    /// queue offset to index) is persisted after the index entries, so a crash re-indexes (the
+    /// same keys) rather than forgetting a message.
+    fn index_timers(&mut self) {
+        let meta = self.store.meta();
+        let mut cursor = meta
+            .get_kv(TIMER_CURSOR_NS, "0")
+            .and_then(|v| v.try_into().ok().map(i64::from_be_bytes))
+            .unwrap_or(0);
+        loop {
+            let res = self.store.get(TIMER_TOPIC, 0, cursor, 32, 4 << 20, &|_| true);
+            if res.status != GetStatus::Found {
+                if res.next_begin_offset > cursor && res.status != GetStatus::OffsetOverflowBadly {
+                    let _ = meta.put_kv(TIMER_CURSOR_NS, "0", &res.next_begin_offset.to_be_bytes());
+                }
+                return;
+            }
+            for raw in &res.messages {
+                if let Ok((m, _)) = decode_stored(raw) {
+                    let due = parse_properties(&m.properties)
+                        .get(TIMER_OUT_MS)
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(m.store_timestamp);
+                    let key = format!("{:020}{:020}", due.max(0), m.commit_log_offset);
+                    let _ = meta.put_kv(TIMER_INDEX_NS, &key, &[]);
+                    cursor = m.queue_offset + 1;
+                }
+            }
+            cursor = cursor.max(res.next_begin_offset);
+            let _ = meta.put_kv(TIMER_CURSOR_NS, "0", &cursor.to_be_bytes());
+        }
+    }
+
+    /// Deliver timer messages that are due: a range scan of the index up to now, so the cost
+    /// depends on what is due, not on how many are pending.
+    fn deliver_timers(&mut self, now_ms: i64) {
+        let upto = format!("{:020}", now_ms.max(0) + 1);
+        let due = self.store.meta().scan_kv_before(TIMER_INDEX_NS, &upto, 1000);
+        for (key, _) in due {
+            let Some(offset) = key.get(20..).and_then(|o| o.parse::<i64>().ok()) else { continue };
+            let delivered = match self.store.read_message(offset).map(|raw| decode_stored(&raw)) {
+                Some(Ok((m, _))) => self.deliver(&m),
+                _ => {
+                    tracing::warn!(offset, "timer message no longer readable; dropped from the index");
+                    true
+                }
+            };
+            if !delivered {
+                return;
+            }
+            let _ = self.store.meta().delete_kv(TIMER_INDEX_NS, &key);
+        }
+    }
+}
+
 impl Actor for SchedulerActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -170,6 +270,8 @@ impl Actor for SchedulerActor {
             for level in 1..=act.levels.len() {
                 act.run_level(level, now);
             }
+            act.index_timers();
+            act.deliver_timers(now);
         });
     }
 }

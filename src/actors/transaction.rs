@@ -20,7 +20,7 @@ use super::queue::Arrived;
 use super::topic::TRANS_HALF_TOPIC;
 use crate::codec::codes::RequestCode;
 use crate::codec::header::{CheckTransactionStateRequestHeader, EndTransactionRequestHeader};
-use crate::codec::message::{offset_msg_id, parse_properties, prop, sys_flag, tag_hash_code};
+use crate::codec::message::{offset_msg_id, parse_properties, prop, sys_flag};
 use crate::codec::stored::{decode_stored, encode_stored, StoredMessage};
 use crate::codec::RemotingCommand;
 use crate::store::{GetStatus, NewMessage};
@@ -124,12 +124,7 @@ fn commit(ctx: &BrokerContext, half: &StoredMessage) -> Result<(), String> {
     props.remove(prop::REAL_QID);
     props.remove(prop::TRANSACTION_CHECK_TIMES);
     props.insert(prop::TRAN_PREPARED_QUEUE_OFFSET, &half.queue_offset.to_string());
-    let tags_code = props.get(prop::TAGS).map(tag_hash_code).unwrap_or(0);
-    let keys = props
-        .get(prop::KEYS)
-        .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
-        .unwrap_or_default();
-    let uniq_key = props.get(prop::UNIQ_KEY).map(String::from);
+    let (tags_code, keys, uniq_key) = crate::actors::index_fields(&props);
     let properties = props.encode();
     let msg = NewMessage {
         topic: topic.clone(),

@@ -290,6 +290,7 @@ fn create_system_topics(topics: &TopicTable, cfg: &BrokerConfig) {
     topics.ensure(topic::TRANS_HALF_TOPIC, 1, rw);
     topics.ensure(&format!("{}_REPLY_TOPIC", cfg.broker_cluster_name), 1, rw);
     topics.ensure("RMQ_SYS_TRACE_TOPIC", 1, rw);
+    topics.ensure(crate::actors::scheduler::TIMER_TOPIC, 1, rw);
 }
 
 async fn run(
@@ -401,6 +402,7 @@ fn wire_broker(
         queue_actor,
         group_actor,
         started_at: Instant::now(),
+        sql_filters: Default::default(),
     });
     for g in extra_groups {
         ctx.groups.get_or_create(g, true);

@@ -172,6 +172,13 @@ request_codes! {
     CleanBrokerData = 1011,
     ControllerGetNextBrokerId = 1012,
     ControllerApplyBrokerId = 1013,
+    /// 1014-1018: internal events of the 5.x controller's Raft state machine, never on a client
+    /// connection.
+    BrokerCloseChannelRequest = 1014,
+    CheckNotActiveBrokerRequest = 1015,
+    GetBrokerLiveInfoRequest = 1016,
+    GetSyncStateDataRequest = 1017,
+    RaftBrokerHeartBeatEventRequest = 1018,
     UpdateColdDataFlowCtrConfig = 2001,
     RemoveColdDataFlowCtrConfig = 2002,
     GetColdDataFlowCtrInfo = 2003,
@@ -276,7 +283,19 @@ pub mod response_code {
     pub const CONTROLLER_JRAFT_INTERNAL_ERROR: i32 = 2015;
     pub const CONTROLLER_BROKER_LIVE_INFO_NOT_EXISTS: i32 = 2016;
     pub const USER_NOT_EXIST: i32 = 3001;
+    /// 5.x client-internal codes; never on the wire.
+    pub const RPC_UNKNOWN: i32 = -1000;
+    pub const RPC_ADDR_IS_NULL: i32 = -1002;
+    pub const RPC_SEND_TO_CHANNEL_FAILED: i32 = -1004;
+    pub const RPC_TIME_OUT: i32 = -1006;
     pub const POLICY_NOT_EXIST: i32 = 3002;
+}
+
+impl crate::codec::command::RemotingCommand {
+    /// The request code of a request (meaningless on a response, whose `code` is a response code).
+    pub fn request_code(&self) -> RequestCode {
+        RequestCode::from_i32(self.code)
+    }
 }
 
 #[cfg(test)]

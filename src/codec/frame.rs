@@ -9,7 +9,6 @@
 use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType};
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use serde_json::Value;
 use std::collections::HashMap;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -25,7 +24,9 @@ pub struct RemotingCodec {
 
 impl Default for RemotingCodec {
     fn default() -> Self {
-        RemotingCodec { max_frame: DEFAULT_MAX_FRAME }
+        RemotingCodec {
+            max_frame: DEFAULT_MAX_FRAME,
+        }
     }
 }
 
@@ -49,7 +50,10 @@ impl Decoder for RemotingCodec {
         }
         let len = len as usize;
         if len + 4 > self.max_frame {
-            return Err(CodecError::FrameTooLarge { len: len + 4, max: self.max_frame });
+            return Err(CodecError::FrameTooLarge {
+                len: len + 4,
+                max: self.max_frame,
+            });
         }
         if src.len() >= 8 {
             // Reject a bad type byte or header length as soon as they arrive, without waiting
@@ -83,7 +87,10 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
     let ty = frame[0];
     let hdr_len = ((frame[1] as usize) << 16) | ((frame[2] as usize) << 8) | frame[3] as usize;
     if hdr_len > total - 4 {
-        return Err(CodecError::BadHeaderLength { hdr: hdr_len, frame: total });
+        return Err(CodecError::BadHeaderLength {
+            hdr: hdr_len,
+            frame: total,
+        });
     }
     frame.advance(4);
     let header = frame.split_to(hdr_len);
@@ -96,69 +103,7 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
     Ok(cmd)
 }
 
-fn value_to_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn json_i32(v: Option<&Value>, field: &'static str) -> Result<i32, CodecError> {
-    match v {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(|x| i32::try_from(x).ok())
-            .ok_or_else(|| CodecError::InvalidField { field, value: n.to_string() }),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i32>()
-            .map_err(|_| CodecError::InvalidField { field, value: s.clone() }),
-        Some(other) => Err(CodecError::InvalidField { field, value: other.to_string() }),
-    }
-}
-
-/// Decode a JSON (type 0) header. Numbers and booleans in `extFields` become strings; unknown
-/// members are ignored; trailing whitespace (the C++ client's newline) is accepted.
-pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, CodecError> {
-    let v: Value =
-        serde_json::from_slice(header).map_err(|e| CodecError::BadJsonHeader(e.to_string()))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| CodecError::BadJsonHeader("header is not a JSON object".into()))?;
-    let ext_fields = match obj.get("extFields") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => {
-            let mut ext = HashMap::with_capacity(m.len());
-            for (k, v) in m {
-                if let Some(s) = value_to_string(v) {
-                    ext.insert(k.clone(), s);
-                }
-            }
-            Some(ext)
-        }
-        Some(_) => return Err(CodecError::BadJsonHeader("extFields is not an object".into())),
-    };
-    let language = match obj.get("language") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => language_name(n.as_u64().unwrap_or(7).min(255) as u8).into(),
-        _ => "OTHER".into(),
-    };
-    Ok(RemotingCommand {
-        code: json_i32(obj.get("code"), "code")?,
-        language,
-        version: json_i32(obj.get("version"), "version")?,
-        opaque: json_i32(obj.get("opaque"), "opaque")?,
-        flag: json_i32(obj.get("flag"), "flag")?,
-        remark: obj.get("remark").and_then(value_to_string),
-        ext_fields,
-        body: Bytes::new(),
-        serialize_type: SerializeType::Json,
-    })
-}
+pub use super::frame_json::decode_json_header;
 
 /// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header.
 pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError> {
@@ -169,7 +114,11 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
             Ok(())
         }
     }
-    fn read_str(h: &mut &[u8], len: usize, what: &'static str) -> Result<Option<String>, CodecError> {
+    fn read_str(
+        h: &mut &[u8],
+        len: usize,
+        what: &'static str,
+    ) -> Result<Option<String>, CodecError> {
         need(h, len, what)?;
         if len == 0 {
             return Ok(None);
@@ -192,7 +141,9 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     need(h, 4, "missing extFields length")?;
     let ext_len = h.get_i32();
     if ext_len < 0 || ext_len as usize > h.len() {
-        return Err(CodecError::BadBinaryHeader("extFields length overruns header"));
+        return Err(CodecError::BadBinaryHeader(
+            "extFields length overruns header",
+        ));
     }
     let mut ext_bytes = &h[..ext_len as usize];
     let ext_fields = if ext_len == 0 {
@@ -231,15 +182,36 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     })
 }
 
-/// Encode the JSON header as the Java side writes it: members in alphabetical order, null remark
-/// omitted, every extFields value a string.
+/// Java `String.hashCode` (UTF-16 units) spread as `java.util.HashMap` does.
+fn java_hash(s: &str) -> u32 {
+    let h = s
+        .encode_utf16()
+        .fold(0u32, |h, u| h.wrapping_mul(31).wrapping_add(u as u32));
+    h ^ (h >> 16)
+}
+
+/// The keys of `ext` in the order a Java `HashMap` with default capacity iterates them (bucket
+/// index, then name for the rare collisions): the Java side's `extFields` order, so frames we
+/// build match captures byte for byte.
+pub fn java_hash_map_order(ext: &ExtFields) -> Vec<&String> {
+    let mut cap = 16usize;
+    while ext.len() * 4 > cap * 3 {
+        cap *= 2;
+    }
+    let mask = (cap - 1) as u32;
+    let mut keys: Vec<&String> = ext.keys().collect();
+    keys.sort_by_cached_key(|k| (java_hash(k) & mask, *k));
+    keys
+}
+
+/// Encode the JSON header as the Java side writes it: members in alphabetical order, `extFields`
+/// in Java `HashMap` order, null remark omitted, every extFields value a string.
 pub fn encode_json_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     use std::io::Write;
     let _ = write!(out, "{{\"code\":{}", cmd.code);
     if let Some(ext) = &cmd.ext_fields {
         out.extend_from_slice(b",\"extFields\":{");
-        let mut keys: Vec<&String> = ext.keys().collect();
-        keys.sort();
+        let keys = java_hash_map_order(ext);
         for (i, k) in keys.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -261,7 +233,11 @@ pub fn encode_json_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
         SerializeType::Json => "JSON",
         SerializeType::RocketMq => "ROCKETMQ",
     };
-    let _ = write!(out, ",\"serializeTypeCurrentRPC\":\"{}\",\"version\":{}}}", st, cmd.version);
+    let _ = write!(
+        out,
+        ",\"serializeTypeCurrentRPC\":\"{}\",\"version\":{}}}",
+        st, cmd.version
+    );
 }
 
 /// Encode the binary header (type 1). Empty strings are skipped as the Java writer does.
@@ -281,8 +257,13 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     let len_pos = out.len();
     out.put_i32(0);
     if let Some(ext) = &cmd.ext_fields {
-        for (k, v) in ext {
-            if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
+        for k in java_hash_map_order(ext) {
+            let v = &ext[k];
+            if k.is_empty()
+                || v.is_empty()
+                || k.len() > i16::MAX as usize
+                || v.len() > i32::MAX as usize
+            {
                 continue;
             }
             out.put_i16(k.len() as i16);
@@ -312,11 +293,17 @@ pub fn try_encode_command(
         SerializeType::RocketMq => encode_binary_header(cmd, &mut header),
     }
     if header.len() > MAX_HEADER_LEN {
-        return Err(CodecError::BadHeaderLength { hdr: header.len(), frame: header.len() + cmd.body.len() });
+        return Err(CodecError::BadHeaderLength {
+            hdr: header.len(),
+            frame: header.len() + cmd.body.len(),
+        });
     }
     let total = 4 + header.len() + cmd.body.len();
     if total + 4 > max_frame.min(i32::MAX as usize) {
-        return Err(CodecError::FrameTooLarge { len: total + 4, max: max_frame });
+        return Err(CodecError::FrameTooLarge {
+            len: total + 4,
+            max: max_frame,
+        });
     }
     dst.reserve(4 + total);
     dst.put_i32(total as i32);

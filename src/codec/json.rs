@@ -94,7 +94,11 @@ impl Parser<'_> {
             return Ok(Value::Number(n.into()));
         }
         match text.parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(n) if text.bytes().all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c)) => {
+            Some(n)
+                if text
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c)) =>
+            {
                 Ok(Value::Number(n))
             }
             _ => {
@@ -138,7 +142,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, CodecError> {
-        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("short \\u escape"))?;
         let h = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
         let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad \\u escape"))?;
         self.i += 4;
@@ -277,14 +284,31 @@ mod tests {
         let key = r#"{"brokerName":"b","queueId":0,"topic":"t"}"#;
         assert_eq!(v["offsetTable"][key], 42);
         assert_eq!(v["x"][1], -2.5);
-        assert_eq!(parse_lenient(br#""\u0001\ud83d\ude00""#).unwrap(), "\u{1}\u{1F600}");
+        assert_eq!(
+            parse_lenient(br#""\u0001\ud83d\ude00""#).unwrap(),
+            "\u{1}\u{1F600}"
+        );
         assert_eq!(parse_lenient(b"9223372036854775807").unwrap(), i64::MAX);
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in [&b"{"[..], b"{\"a\" 1}", b"[1 2]", b"tru", b"\"abc", b"{}x", b"", b"-", b"1.2.3"] {
-            assert!(parse_lenient(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"{"[..],
+            b"{\"a\" 1}",
+            b"[1 2]",
+            b"tru",
+            b"\"abc",
+            b"{}x",
+            b"",
+            b"-",
+            b"1.2.3",
+        ] {
+            assert!(
+                parse_lenient(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = "[".repeat(10_000);
         assert!(parse_lenient(deep.as_bytes()).is_err());

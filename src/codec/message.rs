@@ -97,7 +97,10 @@ impl Properties {
         Self::default()
     }
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.entries
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     /// Set a property, replacing an existing value in place; returns the old value.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) -> Option<String> {
@@ -119,6 +122,13 @@ impl Properties {
     }
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+    /// The pairs in insertion order.
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.entries
+    }
+    pub fn into_vec(self) -> Vec<(String, String)> {
+        self.entries
     }
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -166,7 +176,8 @@ pub fn parse_properties(s: &str) -> Properties {
 
 /// Java `String.hashCode` of a tag over UTF-16 units, sign-extended: the consume queue tagsCode.
 pub fn tag_hash_code(tag: &str) -> i64 {
-    tag.encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32)) as i64
+    tag.encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32)) as i64
 }
 
 /// One message of a SEND_BATCH_MESSAGE body.
@@ -209,8 +220,13 @@ pub fn decode_batch(body: &Bytes) -> Result<Vec<BatchEntry>, CodecError> {
         if total as i64 != 22 + body_len as i64 + props_len as i64 {
             return Err(bad("totalSize does not match the entry"));
         }
-        let properties = String::from_utf8(props.to_vec()).map_err(|_| bad("properties not UTF-8"))?;
-        out.push(BatchEntry { flag, body: msg_body, properties });
+        let properties =
+            String::from_utf8(props.to_vec()).map_err(|_| bad("properties not UTF-8"))?;
+        out.push(BatchEntry {
+            flag,
+            body: msg_body,
+            properties,
+        });
     }
     Ok(out)
 }
@@ -250,7 +266,10 @@ pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
 
 /// Decode an offset message id (either case) into the store address and commit-log offset.
 pub fn decode_offset_msg_id(id: &str) -> Result<(SocketAddr, i64), CodecError> {
-    let invalid = || CodecError::InvalidField { field: "msgId", value: id.chars().take(64).collect() };
+    let invalid = || CodecError::InvalidField {
+        field: "msgId",
+        value: id.chars().take(64).collect(),
+    };
     if !(id.len() == 32 || id.len() == 56) || !id.is_ascii() {
         return Err(invalid());
     }
@@ -279,7 +298,9 @@ mod tests {
 
     #[test]
     fn properties_java_rules() {
-        let p = parse_properties("a\u{1}1\u{2}\u{2}b\u{1}\u{2}\u{1}x\u{2}a\u{1}2\u{2}c\u{1}3\u{1}4\u{2}");
+        let p = parse_properties(
+            "a\u{1}1\u{2}\u{2}b\u{1}\u{2}\u{1}x\u{2}a\u{1}2\u{2}c\u{1}3\u{1}4\u{2}",
+        );
         assert_eq!(p.get("a"), Some("2"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("3\u{1}4"));
@@ -299,7 +320,10 @@ mod tests {
     fn msg_ids() {
         let a: SocketAddr = "127.0.0.1:10911".parse().unwrap();
         assert_eq!(offset_msg_id(a, 204684), "7F00000100002A9F0000000000031F8C");
-        assert_eq!(decode_offset_msg_id("7f00000100002a9f0000000000031f8c").unwrap(), (a, 204684));
+        assert_eq!(
+            decode_offset_msg_id("7f00000100002a9f0000000000031f8c").unwrap(),
+            (a, 204684)
+        );
         let b: SocketAddr = "[::1]:10911".parse().unwrap();
         let id = offset_msg_id(b, 7);
         assert_eq!(id.len(), 56);
@@ -312,8 +336,16 @@ mod tests {
     #[test]
     fn batch_round_trip_and_truncation() {
         let e = vec![
-            BatchEntry { flag: 0, body: Bytes::from_static(b"x"), properties: "TAGS\u{1}A".into() },
-            BatchEntry { flag: 3, body: Bytes::new(), properties: String::new() },
+            BatchEntry {
+                flag: 0,
+                body: Bytes::from_static(b"x"),
+                properties: "TAGS\u{1}A".into(),
+            },
+            BatchEntry {
+                flag: 3,
+                body: Bytes::new(),
+                properties: String::new(),
+            },
         ];
         let raw = Bytes::from(encode_batch(&e));
         assert_eq!(decode_batch(&raw).unwrap(), e);

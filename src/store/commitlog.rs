@@ -107,12 +107,12 @@ impl CommitLog {
         Some(buf.freeze())
     }
 
-    /// The whole message record at `off` (checks the magic).
-    pub fn read_record(&self, off: i64) -> Option<Bytes> {
+    /// The whole message record at `off` (checks the magic and that the size is at most `max_size`).
+    pub fn read_record(&self, off: i64, max_size: usize) -> Option<Bytes> {
         let hdr = self.read(off, 8)?;
         let size = i32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
         let magic = i32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-        if magic != MESSAGE_MAGIC || size < 91 || size as i64 > self.seg_size {
+        if magic != MESSAGE_MAGIC || size < 91 || size as usize > max_size {
             return None;
         }
         self.read(off, size as usize)
@@ -174,8 +174,11 @@ impl SegmentScanner {
         if magic != MESSAGE_MAGIC {
             return ScanItem::End(Some(format!("bad magic {:#010x} at {}", magic as u32, self.pos)));
         }
-        if size < 91 || size as usize > self.max_record || self.pos + size as i64 > self.end - 8 + 8 {
+        if size < 91 || size as usize > self.max_record || self.pos + size as i64 > self.end {
             return ScanItem::End(Some(format!("bad record size {size} at {}", self.pos)));
+        }
+        if self.pos + size as i64 > self.file_len {
+            return ScanItem::End(Some(format!("torn record of {size} bytes at {} (file ends at {})", self.pos, self.file_len)));
         }
         let mut rec = vec![0u8; size as usize];
         rec[..8].copy_from_slice(&hdr);

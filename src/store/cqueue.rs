@@ -117,7 +117,7 @@ impl ConsumeQueue {
             None => {
                 let start = qoff - qoff.rem_euclid(self.per_file);
                 let path = self.dir.join(segment_name(start * ENTRY));
-                let file = OpenOptions::new().read(true).write(true).create(true).open(&path)?;
+                let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
                 fsync_dir(&self.dir);
                 let f = Arc::new(CqFile { start, file, path, dirty: AtomicBool::new(false) });
                 self.map_mut().insert(start, f.clone());
@@ -201,12 +201,17 @@ impl ConsumeQueue {
         lo
     }
 
-    /// Raise `min` to `new_min` and delete index files wholly below it.
+    /// Raise `min` to `new_min` and delete index files wholly below it (except the last one).
     pub fn set_min(&self, new_min: i64) {
         self.min.fetch_max(new_min, Ordering::AcqRel);
         let mut map = self.map_mut();
-        let doomed: Vec<i64> =
-            map.iter().filter(|(_, f)| f.start + self.per_file <= new_min).map(|(k, _)| *k).collect();
+        // Never the last file: it carries the queue's max offset across restarts.
+        let last = map.keys().next_back().copied();
+        let doomed: Vec<i64> = map
+            .iter()
+            .filter(|(k, f)| f.start + self.per_file <= new_min && Some(**k) != last)
+            .map(|(k, _)| *k)
+            .collect();
         for k in doomed {
             if let Some(f) = map.remove(&k) {
                 if let Err(e) = std::fs::remove_file(&f.path) {

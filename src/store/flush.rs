@@ -85,6 +85,23 @@ impl FlushShared {
         true
     }
 
+    /// End waiters whose deadline passed with [`StoreError::FlushTimeout`] (the watchdog thread calls
+    /// this, so a stuck fsync cannot hold a put past its timeout). Returns false on shutdown.
+    pub fn expire(&self) -> bool {
+        let now = Instant::now();
+        let mut q = self.lock();
+        if q.shutdown {
+            return false;
+        }
+        let (late, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut q.waiters).into_iter().partition(|w| now >= w.deadline);
+        q.waiters = keep;
+        drop(q);
+        for w in late {
+            let _ = w.tx.send(Err(StoreError::FlushTimeout));
+        }
+        true
+    }
+
     /// After a flush: complete covered waiters, expire late ones, fail all on error.
     pub fn complete(&self, result: &Result<(), String>) {
         let flushed = self.flushed.load(Ordering::Acquire);

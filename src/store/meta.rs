@@ -80,12 +80,24 @@ fn offset_key(group: &str, topic: &str, queue_id: i32) -> Vec<u8> {
 impl MetaStore {
     pub(crate) fn open(dir: &Path, cache_bytes: u64, flush_every_ms: u64) -> Result<MetaStore, StoreError> {
         let open_failed = |e: sled::Error| StoreError::OpenFailed { dir: dir.to_path_buf(), reason: e.to_string() };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(if flush_every_ms == 0 { None } else { Some(flush_every_ms) })
-            .open()
-            .map_err(open_failed)?;
+            .flush_every_ms(if flush_every_ms == 0 { None } else { Some(flush_every_ms) });
+        // A store closed a moment ago in this process (restart, tests) may still be releasing
+        // sled's file lock from a background thread: retry that one error for a few seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(open_failed(e)),
+            }
+        };
         let tree = |n: &str| db.open_tree(n).map_err(open_failed);
         Ok(MetaStore {
             topics: tree("topics")?,
@@ -194,6 +206,22 @@ impl MetaStore {
         self.kv
             .scan_prefix(&prefix)
             .filter_map(|r| r.ok())
+            .filter_map(|(k, v)| {
+                let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                let (ver, rest) = v.split_first()?;
+                (*ver == VERSION).then(|| (key, rest.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Entries of namespace `ns` whose key sorts before `upto`, in key order, at most `limit`
+    /// (keys are compared as bytes: zero-padded numbers sort numerically).
+    pub fn scan_kv_before(&self, ns: &str, upto: &str, limit: usize) -> Vec<(String, Vec<u8>)> {
+        let prefix = key2(ns, "");
+        self.kv
+            .range(key2(ns, "")..key2(ns, upto))
+            .filter_map(|r| r.ok())
+            .take(limit)
             .filter_map(|(k, v)| {
                 let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
                 let (ver, rest) = v.split_first()?;

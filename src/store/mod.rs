@@ -26,8 +26,10 @@
 //!   `flush_interval` of acknowledged messages. A background thread fsyncs every `flush_interval`.
 //! * **SYNC** (`FlushMode::Sync`): [`PutOutcome::flush`] resolves only after an `fdatasync` covering the
 //!   put's bytes (concurrent puts share one sync: group commit), so an acknowledged message also
-//!   survives an OS crash. If the sync takes longer than `sync_flush_timeout`, the wait ends with
-//!   [`StoreError::FlushTimeout`] (the message is kept and will be flushed).
+//!   survives an OS crash. Only the log is synced per group commit; indexes and the checkpoint follow
+//!   every `flush_interval` (indexes are rebuilt from the log on recovery). If the sync takes longer
+//!   than `sync_flush_timeout`, the wait ends with [`StoreError::FlushTimeout`] (the message is kept
+//!   and will be flushed).
 //!
 //! On open, the log is scanned from the checkpoint (and at least the whole newest segment): each record's
 //! size, magic and body CRC are checked; the first bad record and everything after it is cut (with a
@@ -44,7 +46,9 @@ mod flush;
 mod keyindex;
 mod meta;
 mod read;
-mod store;
+mod recovery;
+mod retention;
+mod message_store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,7 +59,7 @@ use bytes::Bytes;
 pub use error::StoreError;
 pub use flush::FlushWait;
 pub use meta::{GroupConfig, MetaStore, TopicConfig};
-pub use store::MessageStore;
+pub use message_store::{tags_hash, MessageStore};
 
 /// When the commit log is fsynced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::cqueue::{parse_entry, ENTRY};
 use super::keyindex::{decode_tail, prefix};
-use super::store::MessageStore;
+use super::message_store::MessageStore;
 use super::{GetResult, GetStatus};
 use crate::codec::stored::{FLAG_BORN_V6, STORE_TIMESTAMP_POS_V4};
 
@@ -61,7 +61,8 @@ impl MessageStore {
             if !filter(e.tags) {
                 continue;
             }
-            let rec = if e.phys < log_min || e.size <= 0 { None } else { self.log.read(e.phys, e.size as usize) };
+            let bad = e.phys < log_min || e.size <= 0 || e.size as usize > self.max_record();
+            let rec = if bad { None } else { self.log.read(e.phys, e.size as usize) };
             match rec {
                 Some(b) => {
                     bytes += b.len();
@@ -77,6 +78,11 @@ impl MessageStore {
         }
         res.next_begin_offset = offset + scanned;
         res
+    }
+
+    /// Largest record size accepted on read (guards allocations against a corrupt index entry).
+    fn max_record(&self) -> usize {
+        self.cfg.max_message_size.max(64 << 20) + 4096
     }
 
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
@@ -108,21 +114,40 @@ impl MessageStore {
         self.store_time_at(topic, queue_id, min)
     }
 
-    /// RocketMQ getOffsetInQueueByTime: the first offset whose store time is >= `timestamp_ms`
-    /// (binary search); `max` when every message is older, `min` when every message is newer.
+    /// RocketMQ getOffsetInQueueByTime: binary search on store times. An offset stored exactly at
+    /// `timestamp_ms` wins (the first such); otherwise the nearer of the last older and the first newer
+    /// message (the older on a tie); the first message when all are newer, the last when all are older;
+    /// 0 for an unknown or empty queue.
     pub fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp_ms: i64) -> i64 {
         let Some(q) = self.queue(topic, queue_id) else { return 0 };
         let (min, max) = (q.min.load(Ordering::Acquire), q.max.load(Ordering::Acquire));
+        if max <= min {
+            return 0;
+        }
+        let time = |o: i64| self.store_time_at(topic, queue_id, o);
         let (mut lo, mut hi) = (min, max);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.store_time_at(topic, queue_id, mid) {
+            match time(mid) {
                 Some(t) if t >= timestamp_ms => hi = mid,
-                Some(_) => lo = mid + 1,
-                None => lo = mid + 1,
+                _ => lo = mid + 1,
             }
         }
-        lo
+        let right = (lo < max).then(|| time(lo).map(|t| (lo, t))).flatten();
+        let left = (lo > min).then(|| time(lo - 1).map(|t| (lo - 1, t))).flatten();
+        match (left, right) {
+            (_, Some((r, t))) if t == timestamp_ms => r,
+            (None, Some((r, _))) => r,
+            (Some((l, _)), None) => l,
+            (Some((l, lt)), Some((r, rt))) => {
+                if (timestamp_ms - lt).abs() > (rt - timestamp_ms).abs() {
+                    r
+                } else {
+                    l
+                }
+            }
+            (None, None) => 0,
+        }
     }
 
     /// One whole stored record (VIEW_MESSAGE_BY_ID).
@@ -130,7 +155,7 @@ impl MessageStore {
         if commit_log_offset < self.log.min_offset() || commit_log_offset >= self.written.load(Ordering::Acquire) {
             return None;
         }
-        self.log.read_record(commit_log_offset)
+        self.log.read_record(commit_log_offset, self.max_record())
     }
 
     /// Messages whose KEYS or UNIQ_KEY equals `key`, stored in [begin_ms, end_ms], newest first.

@@ -32,7 +32,7 @@ fn msg(topic: &str, q: i32, body: &str, tags: &str) -> NewMessage {
         prepared_transaction_offset: 0,
         body: Bytes::copy_from_slice(body.as_bytes()),
         properties: format!("TAGS\u{1}{tags}\u{2}KEYS\u{1}k-{body}"),
-        tags_code: store::tags_hash(tags),
+        tags_code: message_store::tags_hash(tags),
         keys: vec![format!("k-{body}")],
         uniq_key: Some(format!("U-{body}")),
     }
@@ -94,7 +94,7 @@ fn get_statuses_and_next_offsets() {
     assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowOne, 3));
     let g = s.get("t", 0, 100, 32, 1 << 20, &all);
     assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowBadly, 3));
-    let a = store::tags_hash("TagA");
+    let a = message_store::tags_hash("TagA");
     let g = s.get("t", 0, 0, 32, 1 << 20, &move |t| t == a);
     assert_eq!((g.status, g.next_begin_offset, g.messages.len()), (GetStatus::NoMatchedMessage, 3, 0));
     let g = s.get("t", 0, 1, 1, 1 << 20, &all);
@@ -115,6 +115,9 @@ fn segment_rollover_and_retention_below_min() {
     let d = tempfile::tempdir().unwrap();
     let s = open(d.path());
     let body = "x".repeat(1000);
+    for i in 0..100 {
+        s.put(vec![msg("z", 0, &format!("z{i}"), "A")]).unwrap();
+    }
     for i in 0..200 {
         let r = s.put(vec![msg("t", 0, &format!("{i}{body}"), "A")]).unwrap();
         let end = r.results[0].commit_log_offset + r.results[0].size as i64;
@@ -133,7 +136,7 @@ fn segment_rollover_and_retention_below_min() {
     c.disk_max_used_ratio = 0;
     drop(s);
     let s = MessageStore::open(c).unwrap();
-    let n = s.run_retention(store::now_ms() + 1000);
+    let n = s.run_retention(message_store::now_ms() + 1000);
     assert_eq!(n, segs - 1);
     let min = s.min_offset("t", 0);
     assert!(min > 0);
@@ -142,6 +145,25 @@ fn segment_rollover_and_retention_below_min() {
     let g = s.get("t", 0, min, 1, 1 << 20, &all);
     assert_eq!(g.status, GetStatus::Found);
     assert_eq!(s.min_commit_log_offset(), (segs as i64 - 1) * 65536);
+    // offsets survive a restart after retention, even when a queue lost every message
+    let other = s.put(vec![msg("u", 0, "only", "A")]).unwrap().results[0].commit_log_offset;
+    assert_eq!(other / 65536, segs as i64 - 1);
+    drop(s);
+    let mut c = cfg(d.path());
+    c.delete_when = ((store_hour() + 12) % 24) as u8;
+    c.disk_max_used_ratio = 100;
+    let s = MessageStore::open(c).unwrap();
+    assert_eq!(s.min_offset("t", 0), min);
+    assert_eq!(s.max_offset("t", 0), 200);
+    assert_eq!((s.min_offset("z", 0), s.max_offset("z", 0)), (100, 100), "queue z lost every message");
+    assert_eq!(s.get("z", 0, 0, 1, 1 << 20, &all).status, GetStatus::OffsetTooSmall);
+    assert_eq!(s.run_retention(message_store::now_ms()), 0, "not the delete hour, disk not full");
+    let r = s.put(vec![msg("t", 0, "next", "A")]).unwrap();
+    assert_eq!(r.results[0].queue_offset, 200);
+}
+
+fn store_hour() -> i64 {
+    (message_store::now_ms() / 3_600_000) % 24
 }
 
 #[test]
@@ -151,11 +173,14 @@ fn offset_by_time_binary_search() {
     let mut times = Vec::new();
     for i in 0..5 {
         times.push(s.put(vec![msg("t", 0, &format!("{i}"), "A")]).unwrap().results[0].store_timestamp);
-        std::thread::sleep(Duration::from_millis(3));
+        std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(s.offset_by_time("t", 0, 0), 0);
     assert_eq!(s.offset_by_time("t", 0, times[2]), 2);
-    assert_eq!(s.offset_by_time("t", 0, times[4] + 1), 5);
+    assert_eq!(s.offset_by_time("t", 0, times[4] + 1), 4, "all older: the last message");
+    assert_eq!(s.offset_by_time("t", 0, times[1] + 1), 1, "nearer neighbour (older)");
+    assert_eq!(s.offset_by_time("t", 0, times[2] - 1), 2, "nearer neighbour (newer)");
+    assert_eq!(s.offset_by_time("none", 0, times[2]), 0);
     assert_eq!(s.earliest_store_time("t", 0), Some(times[0]));
 }
 
@@ -206,7 +231,7 @@ fn index_rebuilt_when_lost() {
     assert_eq!(s.max_offset("t", 0), 30);
     let g = s.get("t", 0, 29, 10, 1 << 20, &all);
     assert_eq!(g.status, GetStatus::Found);
-    let a = store::tags_hash("A");
+    let a = message_store::tags_hash("A");
     assert!(s.get("t", 0, 0, 10, 1 << 20, &move |t| t == a).messages.len() == 10);
 }
 
@@ -362,4 +387,190 @@ fn delete_topic_forgets_queues() {
     s.delete_topic("t");
     assert_eq!(s.max_offset("t", 0), 0);
     assert!(s.queues().is_empty());
+    drop(s);
+    std::fs::remove_file(d.path().join("checkpoint")).unwrap(); // force a full rescan
+    let s = open(d.path());
+    assert!(s.queues().is_empty(), "recovery must not resurrect a deleted topic");
+    let r = s.put(vec![msg("t", 0, "again", "A")]).unwrap();
+    assert_eq!(r.results[0].queue_offset, 0);
+    drop(s);
+    std::fs::remove_file(d.path().join("checkpoint")).unwrap();
+    let s = open(d.path());
+    assert_eq!(s.max_offset("t", 0), 1, "records after the deletion are recovered");
+}
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Put { q: i32, n: usize, len: usize },
+        Get { q: i32, off: i64, max: usize },
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3i32, 1..4usize, 0..2500usize).prop_map(|(q, n, len)| Op::Put { q, n, len }),
+            4 => (0..4i32, 0..45i64, 1..10usize).prop_map(|(q, off, max)| Op::Get { q, off, max }),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    const PER_FILE: i64 = 7;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+        #[test]
+        fn store_matches_btreemap(ops in proptest::collection::vec(op(), 1..60)) {
+            let d = tempfile::tempdir().unwrap();
+            let mk = || {
+                let mut c = cfg(d.path());
+                c.cq_entries_per_file = PER_FILE as u64;
+                MessageStore::open(c).unwrap()
+            };
+            let mut s = mk();
+            let mut model: std::collections::BTreeMap<i32, Vec<Bytes>> = Default::default();
+            let mut seq = 0u64;
+            for op in ops {
+                match op {
+                    Op::Put { q, n, len } => {
+                        let batch: Vec<NewMessage> = (0..n).map(|_| {
+                            seq += 1;
+                            let mut m = msg("t", q, &format!("{seq}:{}", "y".repeat(len)), "A");
+                            m.keys.clear();
+                            m
+                        }).collect();
+                        let bodies: Vec<Bytes> = batch.iter().map(|m| m.body.clone()).collect();
+                        let out = s.put(batch).unwrap();
+                        let v = model.entry(q).or_default();
+                        for (r, b) in out.results.iter().zip(bodies) {
+                            prop_assert_eq!(r.queue_offset, v.len() as i64);
+                            v.push(b);
+                        }
+                    }
+                    Op::Get { q, off, max } => {
+                        let g = s.get("t", q, off, max, 1 << 24, &all);
+                        match model.get(&q) {
+                            None => prop_assert_eq!((g.status, g.next_begin_offset), (GetStatus::NoMatchedLogicQueue, 0)),
+                            Some(v) => {
+                                let l = v.len() as i64;
+                                prop_assert_eq!(g.max_offset, l);
+                                if off > l {
+                                    prop_assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowBadly, l));
+                                } else if off == l {
+                                    prop_assert_eq!((g.status, g.next_begin_offset), (GetStatus::OffsetOverflowOne, l));
+                                } else {
+                                    let file_end = (off / PER_FILE + 1) * PER_FILE;
+                                    let end = l.min(off + max as i64).min(file_end);
+                                    prop_assert_eq!(g.status, GetStatus::Found);
+                                    prop_assert_eq!(g.next_begin_offset, end);
+                                    let got: Vec<(i64, Bytes)> = g.messages.iter().map(|m| {
+                                        let d = decode_stored(m).unwrap().0;
+                                        (d.queue_offset, d.body)
+                                    }).collect();
+                                    let want: Vec<(i64, Bytes)> = (off..end).map(|i| (i, v[i as usize].clone())).collect();
+                                    prop_assert_eq!(got, want);
+                                }
+                            }
+                        }
+                    }
+                    Op::Reopen => {
+                        drop(s);
+                        s = mk();
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn concurrent_puts_and_gets() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    s.put(vec![msg("t", i % 2, &format!("{t}-{i}"), "A"), msg("t", i % 2, &format!("{t}-{i}b"), "A")]).unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let mut off = 0;
+            while off < 1200 {
+                let g = s.get("t", 0, off, 32, 1 << 20, &all);
+                for m in &g.messages {
+                    assert_eq!(decode_stored(m).unwrap().0.queue_offset, off);
+                    off += 1;
+                }
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    reader.join().unwrap();
+    assert_eq!(s.max_offset("t", 0) + s.max_offset("t", 1), 2400);
+    // a batch stays contiguous in its queue
+    let g = s.get("t", 1, 0, 2400, 1 << 30, &all);
+    let bodies: Vec<String> = g.messages.iter().map(|m| String::from_utf8(decode_stored(m).unwrap().0.body.to_vec()).unwrap()).collect();
+    for pair in bodies.chunks(2) {
+        assert_eq!(format!("{}b", pair[0]), pair[1]);
+    }
+}
+
+#[test]
+fn ipv6_store_host_msg_id() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.store_host = "[::1]:10911".parse().unwrap();
+    let s = MessageStore::open(c).unwrap();
+    let r = s.put(vec![msg("t", 0, "a", "A")]).unwrap();
+    assert_eq!(r.results[0].msg_id.len(), 56);
+    assert!(r.results[0].msg_id.ends_with("00002A9F0000000000000000"));
+    let g = s.get("t", 0, 0, 1, 1 << 20, &all);
+    let m = decode_stored(&g.messages[0]).unwrap().0;
+    assert_eq!(m.store_host, "[::1]:10911".parse::<SocketAddr>().unwrap());
+    assert_eq!(s.store_time_at("t", 0, 0), Some(r.results[0].store_timestamp));
+}
+
+#[test]
+fn sync_flush_timeout_keeps_message() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.flush_mode = FlushMode::Sync;
+    c.sync_flush_timeout = Duration::from_millis(50);
+    let s = MessageStore::open(c).unwrap();
+    s.inject_sync_delay(400);
+    let out = s.put(vec![msg("t", 0, "slow", "A")]).unwrap();
+    let e = out.flush.unwrap().wait_blocking().unwrap_err();
+    assert!(matches!(e, StoreError::FlushTimeout), "{e}");
+    assert_eq!(s.get("t", 0, 0, 1, 1 << 20, &all).status, GetStatus::Found);
+    s.inject_sync_delay(0);
+    std::thread::sleep(Duration::from_millis(600)); // let the slow sync finish
+    let out = s.put(vec![msg("t", 0, "fast", "A")]).unwrap();
+    // Without the injected delay the sync completes; on a loaded machine it may still take
+    // longer than 50 ms, which is again a timeout with the message kept.
+    match out.flush.unwrap().wait_blocking() {
+        Ok(()) | Err(StoreError::FlushTimeout) => {}
+        Err(e) => panic!("unexpected flush error: {e}"),
+    }
+    assert_eq!(s.get("t", 0, 1, 1, 1 << 20, &all).status, GetStatus::Found);
+}
+
+#[test]
+fn topic_names_are_checked() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    for bad in ["../x", "a/b", "a.b", ""] {
+        assert!(matches!(s.put(vec![msg(bad, 0, "x", "A")]), Err(StoreError::InvalidMessage(_))), "{bad}");
+    }
+    s.put(vec![msg("%RETRY%g_1-x|y", 0, "x", "A")]).unwrap();
 }

@@ -99,7 +99,12 @@ pub fn topic_config(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingComma
     let h = hdr!(req, GetTopicConfigRequestHeader);
     match ctx.topics.get(&h.topic) {
         Some(t) => {
-            let body = serde_json::json!({ "topicConfig": to_wire(&t) });
+            // TopicConfigAndQueueMapping: the TopicConfig members plus attributes and mappingDetail.
+            let mut body = serde_json::to_value(to_wire(&t)).unwrap_or_default();
+            if let Some(o) = body.as_object_mut() {
+                o.insert("attributes".into(), serde_json::json!({}));
+                o.insert("mappingDetail".into(), serde_json::Value::Null);
+            }
             success(req).with_body(body.to_string())
         }
         None => answer(req, rc::TOPIC_NOT_EXIST, format!("No topic in this broker. topic: {}", h.topic)),

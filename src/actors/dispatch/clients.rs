@@ -2,7 +2,7 @@
 use super::{answer, bad_request, header, success, ConnInfo};
 use crate::actors::consumer_group::send_notifications;
 use crate::actors::context::BrokerContext;
-use crate::codec::body::{ConsumerListBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, UnlockBatchRequestBody};
+use crate::codec::body::{CheckClientRequestBody, ConsumerListBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, UnlockBatchRequestBody};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{GetConsumerListByGroupRequestHeader, UnregisterClientRequestHeader};
 use crate::codec::RemotingCommand;
@@ -94,12 +94,22 @@ pub fn unlock(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     success(req)
 }
 
-/// CHECK_CLIENT_CONFIG: TAG subscriptions are fine; SQL92 needs enablePropertyFilter.
+/// CHECK_CLIENT_CONFIG: TAG subscriptions are fine; SQL92 needs enablePropertyFilter and an
+/// expression that compiles (else SUBSCRIPTION_PARSE_FAILED, which `consumer.start()` reports).
 pub fn check_client_config(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    let text = String::from_utf8_lossy(&req.body);
-    let sql = text.contains("\"SQL92\"");
-    if sql && !ctx.config().enable_property_filter {
+    let body = match CheckClientRequestBody::from_json(&req.body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(req, &e),
+    };
+    let Some(sub) = body.subscription_data else { return success(req) };
+    if !sub.expression_type.eq_ignore_ascii_case("SQL92") {
+        return success(req);
+    }
+    if !ctx.config().enable_property_filter {
         return answer(req, rc::SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
     }
-    success(req)
+    match ctx.sql_filter(&body.group, &sub.topic, sub.sub_version, &sub.sub_string) {
+        Ok(_) => success(req),
+        Err(e) => answer(req, rc::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{}] failed: {e}", sub.sub_string)),
+    }
 }

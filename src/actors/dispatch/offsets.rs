@@ -20,9 +20,11 @@ macro_rules! hdr {
 pub fn query_consumer_offset(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
     let h = hdr!(req, QueryConsumerOffsetRequestHeader);
     let stored = ctx.store.meta().consumer_offset(&h.consumer_group, &h.topic, h.queue_id);
+    // 5.x clients may ask not to get the "offset 0" answer.
+    let zero_if_not_found = req.ext("setZeroIfNotFound").map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let offset = match stored {
         Some(o) if o >= 0 => Some(o),
-        _ if ctx.store.min_offset(&h.topic, h.queue_id) <= 0 => Some(0),
+        _ if zero_if_not_found && ctx.store.min_offset(&h.topic, h.queue_id) <= 0 => Some(0),
         _ => None,
     };
     match offset {

@@ -10,7 +10,9 @@ use crate::codec::body::SubscriptionData;
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{PullMessageRequestHeader, PullMessageResponseHeader};
 use crate::codec::message::{pull_flag, tag_hash_code};
+use crate::codec::stored::decode_stored;
 use crate::codec::RemotingCommand;
+use crate::filter::sql92::SqlFilter;
 use crate::store::{GetStatus, MessageStore};
 use bytes::BytesMut;
 use std::collections::HashSet;
@@ -27,14 +29,18 @@ pub enum Filter {
     All,
     /// Tag hash codes (`codeSet`).
     Tags(HashSet<i32>),
+    /// A compiled SQL92 selector, evaluated on message properties.
+    Sql(Arc<SqlFilter>),
 }
 
 impl Filter {
-    /// Does a message with this tags code (and properties) pass? Messages without tags pass.
-    pub fn matches(&self, tags_code: i64, _properties: Option<&str>) -> bool {
+    /// Does a message with this tags code (and properties) pass? Messages without tags pass a
+    /// tag filter; unknown properties pass an SQL filter (it is checked again when read).
+    pub fn matches(&self, tags_code: i64, properties: Option<&str>) -> bool {
         match self {
             Filter::All => true,
             Filter::Tags(codes) => tags_code == 0 || codes.contains(&(tags_code as i32)),
+            Filter::Sql(f) => properties.map(|p| f.matches_properties(p)).unwrap_or(true),
         }
     }
 
@@ -132,17 +138,31 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
     Reply::Now(resp)
 }
 
+const SQL_DISABLED: &str = "The broker does not support consumer to filter message by SQL92 (enablePropertyFilter=false)";
+
 fn pull_filter(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> Result<Filter, (i32, String)> {
+    let sql_enabled = ctx.config().enable_property_filter;
     if h.sys_flag & pull_flag::SUBSCRIPTION != 0 {
+        let expr = h.subscription.as_deref().unwrap_or("*");
         if is_sql(h.expression_type.as_deref()) {
-            return Err((rc::SYSTEM_ERROR, "SQL92 filtering is not enabled on this broker (enablePropertyFilter=false)".into()));
+            if !sql_enabled {
+                return Err((rc::SYSTEM_ERROR, SQL_DISABLED.into()));
+            }
+            return ctx.sql_filter(&h.consumer_group, &h.topic, h.sub_version, expr).map(Filter::Sql).map_err(|e| {
+                (rc::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{expr}] failed: {e}"))
+            });
         }
-        return Ok(Filter::from_tag_expression(h.subscription.as_deref().unwrap_or("*")));
+        return Ok(Filter::from_tag_expression(expr));
     }
     let sub = ctx.clients.registry.read().ok().and_then(|r| r.subscription(&h.consumer_group, &h.topic));
     match sub {
         Some(s) if is_sql(Some(&s.expression_type)) => {
-            Err((rc::SYSTEM_ERROR, "SQL92 filtering is not enabled on this broker (enablePropertyFilter=false)".into()))
+            if !sql_enabled {
+                return Err((rc::SYSTEM_ERROR, SQL_DISABLED.into()));
+            }
+            ctx.sql_filter(&h.consumer_group, &h.topic, s.sub_version, &s.sub_string).map(Filter::Sql).map_err(|e| {
+                (rc::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{}] failed: {e}", s.sub_string))
+            })
         }
         Some(s) => Ok(Filter::from_subscription(&s)),
         // No heartbeat subscription (yet): deliver everything; the client filters by tag again.
@@ -159,7 +179,18 @@ pub fn read_queue(
 ) -> RemotingCommand {
     let max_count = (h.max_msg_nums.max(1) as usize).min(MAX_PULL_COUNT);
     let max_bytes = h.max_msg_bytes.filter(|b| *b > 0).map(|b| b as usize).unwrap_or(MAX_PULL_BYTES).min(MAX_PULL_BYTES * 4);
-    let res = store.get(&h.topic, h.queue_id, h.queue_offset, max_count, max_bytes, &|code| filter.matches(code, None));
+    let mut res = store.get(&h.topic, h.queue_id, h.queue_offset, max_count, max_bytes, &|code| filter.matches(code, None));
+    if let (Filter::Sql(f), GetStatus::Found) = (filter, res.status) {
+        // Property filters need the message itself: drop what does not match; the offset still
+        // moves past everything scanned.
+        res.messages.retain(|m| match decode_stored(m) {
+            Ok((sm, _)) => f.matches_properties(&sm.properties),
+            Err(_) => true,
+        });
+        if res.messages.is_empty() {
+            res.status = GetStatus::NoMatchedMessage;
+        }
+    }
     let (code, remark) = match res.status {
         GetStatus::Found => (rc::SUCCESS, "FOUND"),
         GetStatus::NoMatchedMessage => (rc::PULL_RETRY_IMMEDIATELY, "NO_MATCHED_MESSAGE"),

@@ -7,7 +7,7 @@ use crate::actors::scheduler::{now_ms, redirect_delayed};
 use crate::actors::topic::{perm, DLQ_PREFIX};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::ConsumerSendMsgBackRequestHeader;
-use crate::codec::message::{offset_msg_id, parse_properties, prop, tag_hash_code};
+use crate::codec::message::{offset_msg_id, parse_properties, prop};
 use crate::codec::stored::decode_stored;
 use crate::codec::RemotingCommand;
 use crate::store::NewMessage;
@@ -57,12 +57,7 @@ pub fn send_back(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
         let q = (m.queue_offset.unsigned_abs() % retry.write_queue_nums.max(1) as u64) as i32;
         (retry.topic_name.clone(), q)
     };
-    let tags_code = props.get(prop::TAGS).map(tag_hash_code).unwrap_or(0);
-    let keys = props
-        .get(prop::KEYS)
-        .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
-        .unwrap_or_default();
-    let uniq_key = props.get(prop::UNIQ_KEY).map(String::from);
+    let (tags_code, keys, uniq_key) = crate::actors::index_fields(&props);
     let mut msg = NewMessage {
         topic,
         queue_id,

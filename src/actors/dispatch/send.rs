@@ -6,12 +6,12 @@
 use super::{ConnInfo, Reply};
 use crate::actors::context::BrokerContext;
 use crate::actors::queue::Arrived;
-use crate::actors::scheduler::{now_ms, redirect_delayed};
+use crate::actors::scheduler::{now_ms, redirect_delayed, redirect_timer};
 use crate::actors::transaction::redirect_half;
 use crate::actors::topic::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
-use crate::codec::message::{decode_batch, parse_properties, prop, tag_hash_code, Properties};
+use crate::codec::message::{decode_batch, parse_properties, prop, Properties};
 use crate::codec::RemotingCommand;
 use crate::store::{NewMessage, PutOutcome, StoreError, TopicConfig};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,8 +73,10 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
     };
     if !h.batch && target_topic == h.topic {
         if let Some(m) = msgs.first_mut() {
-            if !redirect_half(m) {
-                redirect_delayed(m, &cfg.message_delay_level, now_ms());
+            if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now_ms()) {
+                if let Err(remark) = redirect_timer(m, now_ms(), cfg.timer_max_delay) {
+                    return fail(resp, rc::MESSAGE_ILLEGAL, remark);
+                }
             }
         }
     }
@@ -199,12 +201,7 @@ fn build_messages(
 ) -> Result<Vec<NewMessage>, String> {
     let cluster = ctx.identity.cluster.clone();
     let base = |body, props: Properties, flag| -> Result<NewMessage, String> {
-        let tags_code = props.get(prop::TAGS).map(tag_hash_code).unwrap_or(0);
-        let keys = props
-            .get(prop::KEYS)
-            .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
-        let uniq_key = props.get(prop::UNIQ_KEY).map(String::from);
+        let (tags_code, keys, uniq_key) = crate::actors::index_fields(&props);
         let mut props = props;
         if topic != h.topic {
             // redirected to the DLQ: keep where it came from

@@ -43,10 +43,16 @@ impl ConsumeStats {
         let tps = match member(&v, "consumeTps") {
             Value::Null => 0.0,
             Value::Number(n) => n.as_f64().unwrap_or(0.0),
-            Value::String(s) => s.trim().parse().map_err(|_| CodecError::BadBody("consumeTps".into()))?,
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| CodecError::BadBody("consumeTps".into()))?,
             _ => return Err(CodecError::BadBody("consumeTps".into())),
         };
-        Ok(ConsumeStats { offset_table: read_object_keyed_map(member(&v, "offsetTable"))?, consume_tps: tps })
+        Ok(ConsumeStats {
+            offset_table: read_object_keyed_map(member(&v, "offsetTable"))?,
+            consume_tps: tps,
+        })
     }
 
     /// `{"consumeTps":1.5,"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:{...}}}`.
@@ -86,7 +92,9 @@ impl ResetOffsetBody {
             }
             return Ok(ResetOffsetBody { offset_table: out });
         }
-        Ok(ResetOffsetBody { offset_table: read_object_keyed_map(table)? })
+        Ok(ResetOffsetBody {
+            offset_table: read_object_keyed_map(table)?,
+        })
     }
 
     /// `{"offsetTable":{{"brokerName":"b","queueId":3,"topic":"t"}:42}}`.
@@ -106,7 +114,11 @@ impl ResetOffsetBody {
             }
             out.extend_from_slice(b"{\"brokerName\":");
             let _ = serde_json::to_writer(&mut out, &mq.broker_name);
-            let _ = write!(out, ",\"offset\":{off},\"queueId\":{},\"topic\":", mq.queue_id);
+            let _ = write!(
+                out,
+                ",\"offset\":{off},\"queueId\":{},\"topic\":",
+                mq.queue_id
+            );
             let _ = serde_json::to_writer(&mut out, &mq.topic);
             out.push(b'}');
         }
@@ -136,7 +148,9 @@ pub struct TopicStatsTable {
 impl TopicStatsTable {
     pub fn from_json(b: &[u8]) -> Result<Self, CodecError> {
         let v = parse_lenient(b)?;
-        Ok(TopicStatsTable { offset_table: read_object_keyed_map(member(&v, "offsetTable"))? })
+        Ok(TopicStatsTable {
+            offset_table: read_object_keyed_map(member(&v, "offsetTable"))?,
+        })
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -134,3 +134,17 @@ json_body!(
     LockBatchResponseBody,
     UnlockBatchRequestBody,
 );
+
+/// `CheckClientRequestBody` (46): validate a non-TAG subscription before a consumer starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CheckClientRequestBody {
+    #[serde(deserialize_with = "de::string")]
+    pub client_id: String,
+    #[serde(deserialize_with = "de::string")]
+    pub group: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_data: Option<SubscriptionData>,
+}
+
+json_body!(CheckClientRequestBody);

@@ -8,10 +8,17 @@ fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         Value::Null => Ok(0),
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(|| D::Error::custom(format!("not an integer: {n}"))),
         Value::String(s) if s.trim().is_empty() => Ok(0),
-        Value::String(s) => s.trim().parse().map_err(|_| D::Error::custom(format!("not an integer: {s}"))),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom(format!("not an integer: {s}"))),
         Value::Bool(b) => Ok(b as i64),
         other => Err(D::Error::custom(format!("not an integer: {other}"))),
     }
@@ -33,7 +40,10 @@ pub fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(0.0),
         Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0)),
-        Value::String(s) => s.trim().parse().map_err(|_| D::Error::custom("not a number")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom("not a number")),
         _ => Err(D::Error::custom("not a number")),
     }
 }
@@ -90,13 +100,18 @@ pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 pub fn i32s<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items.into_iter().map(|v| i32(v).map_err(D::Error::custom)).collect(),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| i32(v).map_err(D::Error::custom))
+            .collect(),
         _ => Err(D::Error::custom("expected an array")),
     }
 }
 
 /// A list of structs; null is empty.
-pub fn list<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+pub fn list<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(Vec::new()),
         v => serde_json::from_value(v).map_err(D::Error::custom),
@@ -107,7 +122,10 @@ fn java_enum<'de, D: Deserializer<'de>>(d: D, names: &[&str]) -> Result<String, 
     match Value::deserialize(d)? {
         Value::Null => Ok(String::new()),
         Value::String(s) => match s.trim().parse::<usize>() {
-            Ok(i) => names.get(i).map(|n| n.to_string()).ok_or_else(|| D::Error::custom("bad ordinal")),
+            Ok(i) => names
+                .get(i)
+                .map(|n| n.to_string())
+                .ok_or_else(|| D::Error::custom("bad ordinal")),
             Err(_) => Ok(s),
         },
         Value::Number(n) => n

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 mod admin;
-pub mod de;
 mod client;
+pub mod de;
 mod route;
 
 pub use admin::*;
@@ -58,7 +58,11 @@ pub struct MessageQueue {
 
 impl MessageQueue {
     pub fn new(topic: impl Into<String>, broker_name: impl Into<String>, queue_id: i32) -> Self {
-        MessageQueue { topic: topic.into(), broker_name: broker_name.into(), queue_id }
+        MessageQueue {
+            topic: topic.into(),
+            broker_name: broker_name.into(),
+            queue_id,
+        }
     }
 }
 

@@ -12,7 +12,10 @@ pub struct TopicRouteData {
     #[serde(deserialize_with = "de::list")]
     pub broker_datas: Vec<BrokerData>,
     pub filter_server_table: BTreeMap<String, Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub order_topic_conf: Option<String>,
     #[serde(deserialize_with = "de::list")]
     pub queue_datas: Vec<QueueData>,
@@ -95,7 +98,10 @@ pub struct TopicConfigWire {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicList {
-    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub broker_addr: Option<String>,
     #[serde(deserialize_with = "de::strings")]
     pub topic_list: Vec<String>,

@@ -20,7 +20,10 @@ fn cpp_heartbeat() {
 fn cluster_info_fastjson_form() {
     let raw = br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}"#;
     let c = ClusterInfo::from_json(raw).unwrap();
-    assert_eq!(c.broker_addr_table["broker-a"].broker_addrs[&1], "127.0.0.2:10911");
+    assert_eq!(
+        c.broker_addr_table["broker-a"].broker_addrs[&1],
+        "127.0.0.2:10911"
+    );
     let back = ClusterInfo::from_json(&c.to_json()).unwrap();
     assert_eq!(back, c);
 }
@@ -40,14 +43,21 @@ fn consume_stats_fastjson_form() {
 fn reset_offset_both_forms() {
     let want = br#"{"offsetTable":{{"brokerName":"broker-a","queueId":3,"topic":"t"}:42}}"#;
     let b = ResetOffsetBody::from_json(want).unwrap();
-    assert_eq!(b.offset_table, vec![(MessageQueue::new("t", "broker-a", 3), 42)]);
+    assert_eq!(
+        b.offset_table,
+        vec![(MessageQueue::new("t", "broker-a", 3), 42)]
+    );
     assert_eq!(b.to_json(), want.to_vec());
     let cpp = b.to_json_cpp();
     assert_eq!(ResetOffsetBody::from_json(&cpp).unwrap(), b);
     let stats = TopicStatsTable {
         offset_table: vec![(
             MessageQueue::new("t", "b", 1),
-            TopicOffset { last_update_timestamp: 5, max_offset: 9, min_offset: 1 },
+            TopicOffset {
+                last_update_timestamp: 5,
+                max_offset: 9,
+                min_offset: 1,
+            },
         )],
     };
     assert_eq!(TopicStatsTable::from_json(&stats.to_json()).unwrap(), stats);
@@ -59,7 +69,9 @@ fn lock_bodies_and_defaults() {
     let l = LockBatchRequestBody::from_json(raw).unwrap();
     assert!(!l.only_this_broker);
     assert_eq!(l.mq_set[0].queue_id, 1);
-    let resp = LockBatchResponseBody { lock_ok_mq_set: l.mq_set.clone() };
+    let resp = LockBatchResponseBody {
+        lock_ok_mq_set: l.mq_set.clone(),
+    };
     assert_eq!(
         resp.to_json(),
         br#"{"lockOKMQSet":[{"brokerName":"b","queueId":1,"topic":"t"}]}"#.to_vec()
@@ -67,13 +79,20 @@ fn lock_bodies_and_defaults() {
     let g = SubscriptionGroupConfigWire::from_json(br#"{"groupName":"g"}"#).unwrap();
     assert_eq!(g.retry_max_times, 16);
     assert!(g.consume_enable);
-    let t = TopicList { topic_list: vec!["a".into()], broker_addr: None };
+    let t = TopicList {
+        topic_list: vec!["a".into()],
+        broker_addr: None,
+    };
     assert_eq!(t.to_json(), br#"{"topicList":["a"]}"#.to_vec());
 }
 
 #[test]
 fn message_queue_orders_like_java() {
-    let mut v = vec![MessageQueue::new("b", "a", 0), MessageQueue::new("a", "z", 2), MessageQueue::new("a", "z", 1)];
+    let mut v = [
+        MessageQueue::new("b", "a", 0),
+        MessageQueue::new("a", "z", 2),
+        MessageQueue::new("a", "z", 1),
+    ];
     v.sort();
     assert_eq!(v[0], MessageQueue::new("a", "z", 1));
     assert_eq!(v[2].topic, "b");

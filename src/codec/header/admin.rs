@@ -81,3 +81,37 @@ header! {
     /// `QueryTopicConsumeByWhoRequestHeader` (300).
     QueryTopicConsumeByWhoRequestHeader { topic: String = "topic" }
 }
+header! {
+    /// `ConsumeMessageDirectlyResultRequestHeader` (309, admin to broker to client).
+    ConsumeMessageDirectlyResultRequestHeader {
+        consumer_group: String = "consumerGroup",
+        client_id: Option<String> = "clientId",
+        msg_id: Option<String> = "msgId",
+        broker_name: Option<String> = "brokerName",
+    }
+}
+header! {
+    /// `GetConsumerStatusRequestHeader` (221 broker to client, 223 admin to broker).
+    GetConsumerStatusRequestHeader {
+        topic: String = "topic",
+        group: String = "group",
+        client_addr: Option<String> = "clientAddr",
+    }
+}
+header! {
+    /// `CloneGroupOffsetRequestHeader` (314).
+    CloneGroupOffsetRequestHeader {
+        src_group: String = "srcGroup",
+        dest_group: String = "destGroup",
+        topic: Option<String> = "topic",
+        offline: bool = "offline",
+    }
+}
+header! {
+    /// `QueryConsumeTimeSpanRequestHeader` (303).
+    QueryConsumeTimeSpanRequestHeader { topic: String = "topic", group: String = "group" }
+}
+header! {
+    /// `GetBrokerConfigResponseHeader` (26): `version` is the DataVersion as JSON text.
+    GetBrokerConfigResponseHeader { version: String = "version" }
+}

@@ -56,7 +56,10 @@ pub trait HeaderValue: Sized {
 }
 
 fn invalid(field: &'static str, raw: &str) -> CodecError {
-    CodecError::InvalidField { field, value: raw.chars().take(64).collect() }
+    CodecError::InvalidField {
+        field,
+        value: raw.chars().take(64).collect(),
+    }
 }
 
 /// Parse a Java `Boolean` leniently: `"true"` (any case, trimmed) and `"1"` are true.

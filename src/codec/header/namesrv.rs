@@ -66,3 +66,39 @@ header! {
     /// `GetTopicsByClusterRequestHeader` (224).
     GetTopicsByClusterRequestHeader { cluster: String = "cluster" }
 }
+header! {
+    /// `QueryDataVersionRequestHeader` (322, broker to name server; body = DataVersion).
+    QueryDataVersionRequestHeader {
+        broker_name: String = "brokerName",
+        broker_addr: String = "brokerAddr",
+        cluster_name: String = "clusterName",
+        broker_id: i64 = "brokerId",
+    }
+}
+header! {
+    /// `QueryDataVersionResponseHeader`.
+    QueryDataVersionResponseHeader { changed: bool = "changed" }
+}
+header! {
+    /// `WipeWritePermOfBrokerRequestHeader` (205).
+    WipeWritePermOfBrokerRequestHeader { broker_name: String = "brokerName" }
+}
+header! {
+    /// `WipeWritePermOfBrokerResponseHeader`.
+    WipeWritePermOfBrokerResponseHeader { wipe_topic_count: i32 = "wipeTopicCount" }
+}
+header! {
+    /// `AddWritePermOfBrokerRequestHeader` (327).
+    AddWritePermOfBrokerRequestHeader { broker_name: String = "brokerName" }
+}
+header! {
+    /// `AddWritePermOfBrokerResponseHeader`.
+    AddWritePermOfBrokerResponseHeader { add_topic_count: i32 = "addTopicCount" }
+}
+header! {
+    /// `DeleteTopicFromNamesrvRequestHeader` (216).
+    DeleteTopicFromNamesrvRequestHeader {
+        topic: String = "topic",
+        cluster_name: Option<String> = "clusterName",
+    }
+}

@@ -46,7 +46,10 @@ const NAMES: [(&str, &str); 14] = [
 fn named<T>(r: Result<T, CodecError>, i: usize) -> Result<T, CodecError> {
     r.map_err(|e| match e {
         CodecError::MissingField(_) => CodecError::MissingField(NAMES[i].0),
-        CodecError::InvalidField { value, .. } => CodecError::InvalidField { field: NAMES[i].0, value },
+        CodecError::InvalidField { value, .. } => CodecError::InvalidField {
+            field: NAMES[i].0,
+            value,
+        },
         other => other,
     })
 }

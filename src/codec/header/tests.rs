@@ -2,7 +2,10 @@ use super::*;
 use crate::codec::command::ExtFields;
 
 fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -40,15 +43,29 @@ fn missing_and_invalid_fields() {
     let e = ext(&[("topic", "t"), ("queueId", "x1")]);
     assert!(matches!(
         GetMaxOffsetRequestHeader::decode(&e),
-        Err(CodecError::InvalidField { field: "queueId", .. })
+        Err(CodecError::InvalidField {
+            field: "queueId",
+            ..
+        })
     ));
 }
 
 #[test]
 fn booleans_accept_cpp_forms() {
-    for (raw, want) in [("true", true), ("TRUE", true), ("1", true), ("0", false), ("no", false)] {
+    for (raw, want) in [
+        ("true", true),
+        ("TRUE", true),
+        ("1", true),
+        ("0", false),
+        ("no", false),
+    ] {
         let e = ext(&[("topic", "t"), ("acceptStandardJsonOnly", raw)]);
-        assert_eq!(GetRouteInfoRequestHeader::decode(&e).unwrap().accept_standard_json_only, want);
+        assert_eq!(
+            GetRouteInfoRequestHeader::decode(&e)
+                .unwrap()
+                .accept_standard_json_only,
+            want
+        );
     }
 }
 

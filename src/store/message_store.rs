@@ -1,0 +1,498 @@
+//! `MessageStore`: opening and recovery, the append path, flushing and retention.
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+
+use super::commitlog::{CommitLog, Segment};
+use super::cqueue::{ConsumeQueue, Entry};
+use super::flush::FlushShared;
+use super::keyindex::{KeyEntry, KeyIndex};
+use super::meta::MetaStore;
+use super::{offset_msg_id, FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
+use crate::codec::stored::{encode_stored, stored_size, StoredMessage, BLANK_MAGIC};
+
+pub(crate) type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
+
+/// The message store. `Send + Sync`; share it as `Arc<MessageStore>`.
+pub struct MessageStore {
+    pub(crate) cfg: StoreConfig,
+    pub(crate) log: Arc<CommitLog>,
+    pub(crate) queues: Arc<RwLock<Queues>>,
+    append: Mutex<Appender>,
+    /// Log offset below which every record and its index entry is written.
+    pub(crate) written: Arc<AtomicI64>,
+    pub(crate) flush: Arc<FlushShared>,
+    /// Log offset recorded in the checkpoint (log and indexes fsynced below it).
+    checkpointed: Arc<AtomicI64>,
+    meta: MetaStore,
+    pub(crate) keys: KeyIndex,
+    /// Test hook: when non-zero, log writes write half their bytes then fail with this errno.
+    fail_errno: AtomicI32,
+    flusher: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Test hook: extra milliseconds before each log fsync.
+    sync_delay_ms: Arc<AtomicU64>,
+}
+
+pub(crate) struct Appender {
+    seg: Option<Arc<Segment>>,
+    pub(crate) pos: i64,
+}
+
+/// Bytes of one put not yet written, and the segments it touched (for rollback).
+struct BatchWrite {
+    buf: BytesMut,
+    buf_start: i64,
+    touched: Vec<Arc<Segment>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn open_failed(dir: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::OpenFailed { dir: dir.to_path_buf(), reason: e.to_string() }
+}
+
+/// Java `String.hashCode` over UTF-16 code units, sign-extended.
+pub fn tags_hash(tags: &str) -> i64 {
+    let mut h: i32 = 0;
+    for u in tags.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(u as i32);
+    }
+    h as i64
+}
+
+/// Metadata kv namespace of topic-deletion markers (value: log offset at deletion, i64 BE).
+pub(crate) const DELETED_TOPICS_NS: &str = "store.deleted_topics";
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+pub(crate) fn read_checkpoint(root: &Path) -> Option<i64> {
+    let b = std::fs::read(root.join(CHECKPOINT)).ok()?;
+    if b.len() != 12 {
+        return None;
+    }
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    let crc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+    (crc32fast::hash(&a) == crc).then(|| i64::from_be_bytes(a))
+}
+
+impl MessageStore {
+    /// Open (creating if needed) the store under `cfg.root` and recover it.
+    pub fn open(cfg: StoreConfig) -> Result<Arc<MessageStore>, StoreError> {
+        let root = cfg.root.clone();
+        std::fs::create_dir_all(&root).map_err(|e| open_failed(&root, e))?;
+        let log_dir = root.join("commitlog");
+        let log = CommitLog::open(log_dir.clone(), cfg.segment_size as i64).map_err(|e| open_failed(&log_dir, e))?;
+        let cq_root = root.join("consumequeue");
+        let queues = load_queues(&cq_root, cfg.cq_entries_per_file as i64).map_err(|e| open_failed(&cq_root, e))?;
+        let meta_dir = root.join("meta");
+        let meta = MetaStore::open(&meta_dir, cfg.sled_cache_bytes, cfg.sled_flush_every_ms)?;
+        let keys = KeyIndex::start(meta.keys.clone());
+        let store = MessageStore {
+            log: Arc::new(log),
+            queues: Arc::new(RwLock::new(queues)),
+            append: Mutex::new(Appender { seg: None, pos: 0 }),
+            written: Arc::new(AtomicI64::new(0)),
+            flush: Arc::new(FlushShared::new(0)),
+            checkpointed: Arc::new(AtomicI64::new(0)),
+            meta,
+            keys,
+            fail_errno: AtomicI32::new(0),
+            flusher: Mutex::new(Vec::new()),
+            sync_delay_ms: Arc::new(AtomicU64::new(0)),
+            cfg,
+        };
+        let end = store.recover().map_err(|e| open_failed(&root, e))?;
+        {
+            let mut ap = store.lock_append();
+            ap.pos = end;
+            ap.seg = store.log.segment_for(end);
+        }
+        store.written.store(end, Ordering::Release);
+        let ckpt = read_checkpoint(&root).unwrap_or(0).min(end);
+        store.flush.flushed.store(ckpt, Ordering::Release);
+        store.checkpointed.store(ckpt, Ordering::Release);
+        let handles = spawn_flusher(&store).map_err(|e| open_failed(&root, e))?;
+        *store.flusher.lock().unwrap_or_else(|e| e.into_inner()) = handles;
+        Ok(Arc::new(store))
+    }
+
+    pub(crate) fn lock_append(&self) -> std::sync::MutexGuard<'_, Appender> {
+        self.append.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
+    }
+
+    pub(crate) fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        self.queues.read().unwrap_or_else(|e| e.into_inner()).get(topic)?.get(&queue_id).cloned()
+    }
+
+    pub(crate) fn queue_or_create(&self, topic: &str, queue_id: i32) -> io::Result<Arc<ConsumeQueue>> {
+        if let Some(q) = self.queue(topic, queue_id) {
+            return Ok(q);
+        }
+        let mut map = self.queues.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(q) = map.get(topic).and_then(|m| m.get(&queue_id)) {
+            return Ok(q.clone());
+        }
+        let dir = self.cfg.root.join("consumequeue").join(topic).join(queue_id.to_string());
+        let q = Arc::new(ConsumeQueue::open(dir, self.cfg.cq_entries_per_file as i64)?);
+        map.entry(topic.to_string()).or_default().insert(queue_id, q.clone());
+        Ok(q)
+    }
+
+    pub(crate) fn all_queues(&self) -> Vec<Arc<ConsumeQueue>> {
+        all_queues(&self.queues)
+    }
+
+    /// Test hook: sleep this long before each log fsync (0 = off).
+    #[doc(hidden)]
+    pub fn inject_sync_delay(&self, ms: u64) {
+        self.sync_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Test hook: make commit-log writes fail with `errno` after writing half their bytes (0 = off).
+    #[doc(hidden)]
+    pub fn inject_write_error(&self, errno: i32) {
+        self.fail_errno.store(errno, Ordering::SeqCst);
+    }
+
+    fn write_log(&self, seg: &Segment, data: &[u8], off: i64) -> Result<(), StoreError> {
+        let at = (off - seg.base) as u64;
+        let errno = self.fail_errno.load(Ordering::Relaxed);
+        if errno != 0 {
+            let _ = seg.file.write_all_at(&data[..data.len() / 2], at);
+            return Err(StoreError::io(&seg.path, io::Error::from_raw_os_error(errno)));
+        }
+        seg.file.write_all_at(data, at).map_err(|e| StoreError::io(&seg.path, e))
+    }
+
+    fn validate(&self, msgs: &[NewMessage]) -> Result<(), StoreError> {
+        let limit = self.cfg.max_message_size.min((self.cfg.segment_size as usize).saturating_sub(8));
+        for m in msgs {
+            if m.topic.is_empty() || m.topic.len() > 127 {
+                return Err(StoreError::InvalidMessage(format!("topic length {} not in 1..=127", m.topic.len())));
+            }
+            // The topic names a directory: only RocketMQ's legal characters (^[%|a-zA-Z0-9_-]+$).
+            if !m.topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"%|_-".contains(&b)) {
+                return Err(StoreError::InvalidMessage(format!("topic {:?} has characters outside [%|a-zA-Z0-9_-]", m.topic)));
+            }
+            if m.properties.len() > i16::MAX as usize {
+                return Err(StoreError::InvalidMessage(format!("properties length {} > 32767", m.properties.len())));
+            }
+            if self.record_size(m) as usize > limit {
+                return Err(StoreError::MessageTooLarge);
+            }
+        }
+        Ok(())
+    }
+
+    fn record_size(&self, m: &NewMessage) -> i64 {
+        let store_v6 = self.cfg.store_host.is_ipv6();
+        stored_size(m.body.len(), m.topic.len(), m.properties.len(), m.born_host.is_ipv6(), store_v6) as i64
+    }
+
+    /// Append 1..n messages (a batch for one topic and queue gets consecutive queue offsets).
+    pub fn put(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
+        self.validate(&msgs)?;
+        let now = now_ms();
+        let mut ap = self.lock_append();
+        let (orig_seg, orig_pos) = (ap.seg.clone(), ap.pos);
+        let mut w = BatchWrite { buf: BytesMut::new(), buf_start: ap.pos, touched: Vec::new() };
+        let mut results = Vec::with_capacity(msgs.len());
+        let res = self.append_locked(&mut ap, &mut w, &msgs, now, &mut results);
+        if let Err(e) = res {
+            self.rollback(&mut ap, orig_seg, orig_pos, &w.touched, &msgs);
+            return Err(e);
+        }
+        for (m, r) in msgs.iter().zip(&results) {
+            if let Some(q) = self.queue(&m.topic, m.queue_id) {
+                q.max.store(r.queue_offset + 1, Ordering::Release);
+            }
+        }
+        let end = ap.pos;
+        self.written.store(end, Ordering::Release);
+        drop(ap);
+        self.send_keys(&msgs, &results);
+        let flush = match self.cfg.flush_mode {
+            FlushMode::Sync => Some(self.flush.request(end, self.cfg.sync_flush_timeout)),
+            FlushMode::Async => None,
+        };
+        Ok(PutOutcome { results, flush })
+    }
+
+    /// Encode and write the records and their index entries (not yet published).
+    fn append_locked(&self, ap: &mut Appender, w: &mut BatchWrite, msgs: &[NewMessage], now: i64, results: &mut Vec<PutResult>) -> Result<(), StoreError> {
+        let host = self.cfg.store_host;
+        let mut next_qoff: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in msgs {
+            let size = self.record_size(m);
+            if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + self.log.seg_size) {
+                self.roll(ap, w)?;
+            }
+            let qoff = match next_qoff.get(&(m.topic.as_str(), m.queue_id)) {
+                Some(o) => *o,
+                None => self
+                    .queue_or_create(&m.topic, m.queue_id)
+                    .map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?
+                    .max
+                    .load(Ordering::Acquire),
+            };
+            next_qoff.insert((m.topic.as_str(), m.queue_id), qoff + 1);
+            let sm = StoredMessage {
+                queue_id: m.queue_id,
+                flag: m.flag,
+                queue_offset: qoff,
+                commit_log_offset: ap.pos,
+                sys_flag: m.sys_flag,
+                born_timestamp: m.born_timestamp,
+                born_host: m.born_host,
+                store_timestamp: now,
+                store_host: host,
+                reconsume_times: m.reconsume_times,
+                prepared_transaction_offset: m.prepared_transaction_offset,
+                body: m.body.clone(),
+                topic: m.topic.clone(),
+                properties: m.properties.clone(),
+                body_crc: 0,
+            };
+            encode_stored(&sm, &mut w.buf);
+            let msg_id = offset_msg_id(&host, ap.pos);
+            results.push(PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id });
+            ap.pos += size;
+        }
+        if let Some(s) = ap.seg.clone() {
+            self.write_log(&s, &w.buf, w.buf_start)?;
+        }
+        for (m, r) in msgs.iter().zip(results.iter()) {
+            let q = self.queue(&m.topic, m.queue_id).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
+            q.write(r.queue_offset, Entry { phys: r.commit_log_offset, size: r.size, tags: m.tags_code })
+                .map_err(|e| StoreError::io(&q.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// End the current segment with a blank record (writing what is buffered) and start the next one.
+    fn roll(&self, ap: &mut Appender, w: &mut BatchWrite) -> Result<(), StoreError> {
+        let seg_size = self.log.seg_size;
+        if let Some(s) = ap.seg.clone() {
+            let seg_end = s.base + seg_size;
+            w.buf.extend_from_slice(&((seg_end - ap.pos) as i32).to_be_bytes());
+            w.buf.extend_from_slice(&BLANK_MAGIC.to_be_bytes());
+            self.write_log(&s, &w.buf, w.buf_start)?;
+            if !w.touched.iter().any(|t| t.base == s.base) {
+                w.touched.push(s.clone());
+            }
+            w.buf.clear();
+            ap.pos = seg_end;
+        }
+        let base = ap.pos - ap.pos.rem_euclid(seg_size);
+        let s = self.log.create(base).map_err(|e| StoreError::io(&self.log.dir, e))?;
+        w.touched.push(s.clone());
+        ap.seg = Some(s);
+        w.buf_start = ap.pos;
+        Ok(())
+    }
+
+    /// Undo a failed append: cut the original segment back, drop new ones, cut index files back.
+    fn rollback(&self, ap: &mut Appender, orig_seg: Option<Arc<Segment>>, orig_pos: i64, touched: &[Arc<Segment>], msgs: &[NewMessage]) {
+        let orig_base = orig_seg.as_ref().map(|o| o.base);
+        for s in touched.iter().filter(|s| Some(s.base) != orig_base) {
+            if let Err(e) = self.log.remove(s.base) {
+                tracing::warn!(segment = %s.path.display(), error = %e, "cannot remove segment after failed write");
+            }
+        }
+        if let Some(s) = &orig_seg {
+            if let Err(e) = s.file.set_len((orig_pos - s.base) as u64) {
+                tracing::warn!(segment = %s.path.display(), error = %e, "cannot cut segment after failed write");
+            }
+        }
+        for m in msgs {
+            if let Some(q) = self.queue(&m.topic, m.queue_id) {
+                let max = q.max.load(Ordering::Acquire);
+                if let Err(e) = q.truncate(max) {
+                    tracing::warn!(dir = %q.dir.display(), error = %e, "cannot cut index after failed write");
+                }
+            }
+        }
+        ap.seg = orig_seg;
+        ap.pos = orig_pos;
+    }
+
+    fn send_keys(&self, msgs: &[NewMessage], results: &[PutResult]) {
+        let mut entries = Vec::new();
+        for (m, r) in msgs.iter().zip(results) {
+            for k in m.keys.iter().filter(|k| !k.is_empty()).chain(m.uniq_key.iter()) {
+                entries.push(KeyEntry { topic: m.topic.clone(), key: k.clone(), store_time: r.store_timestamp, offset: r.commit_log_offset });
+            }
+        }
+        self.keys.send(entries);
+    }
+
+    pub(crate) fn flush_once(&self) -> io::Result<()> {
+        self.flush_handles().run(true)
+    }
+
+    fn flush_handles(&self) -> FlushHandles {
+        FlushHandles {
+            log: self.log.clone(),
+            queues: self.queues.clone(),
+            written: self.written.clone(),
+            flush: self.flush.clone(),
+            checkpointed: self.checkpointed.clone(),
+            sync_delay_ms: self.sync_delay_ms.clone(),
+            root: self.cfg.root.clone(),
+        }
+    }
+
+    /// Flush everything (log, indexes, checkpoint, key index, metadata). For shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.flush_once().map_err(|e| StoreError::io(&self.cfg.root, e))?;
+        self.keys.barrier();
+        self.meta.flush()
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        self.flush.shutdown();
+        for h in std::mem::take(&mut *self.flusher.lock().unwrap_or_else(|e| e.into_inner())) {
+            let _ = h.join();
+        }
+        let r = self.flush_once().map_err(|e| e.to_string());
+        if let Err(e) = &r {
+            tracing::warn!(error = %e, "final flush failed");
+        }
+        self.flush.complete(&r);
+        self.keys.barrier();
+        self.keys.stop();
+        let _ = self.meta.flush();
+    }
+}
+
+fn load_queues(root: &Path, per_file: i64) -> io::Result<Queues> {
+    let mut out: Queues = HashMap::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    for t in std::fs::read_dir(root)? {
+        let t = t?;
+        let Some(topic) = t.file_name().to_str().map(str::to_string) else { continue };
+        if !t.path().is_dir() {
+            continue;
+        }
+        for qd in std::fs::read_dir(t.path())? {
+            let qd = qd?;
+            let Some(qid) = qd.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            let q = ConsumeQueue::open(qd.path(), per_file)?;
+            out.entry(topic.clone()).or_default().insert(qid, Arc::new(q));
+        }
+    }
+    Ok(out)
+}
+
+fn all_queues(queues: &RwLock<Queues>) -> Vec<Arc<ConsumeQueue>> {
+    let map = queues.read().unwrap_or_else(|e| e.into_inner());
+    map.values().flat_map(|m| m.values().cloned()).collect()
+}
+
+/// What the flusher thread needs (it must not keep the store itself alive).
+struct FlushHandles {
+    log: Arc<CommitLog>,
+    queues: Arc<RwLock<Queues>>,
+    written: Arc<AtomicI64>,
+    flush: Arc<FlushShared>,
+    checkpointed: Arc<AtomicI64>,
+    sync_delay_ms: Arc<AtomicU64>,
+    root: std::path::PathBuf,
+}
+
+impl FlushHandles {
+    /// fsync the log up to what is written (SYNC waiters need only this: indexes are rebuilt from the
+    /// log on recovery); with `full`, also the indexes, then the checkpoint. Runs outside the append lock.
+    fn run(&self, full: bool) -> io::Result<()> {
+        let w = self.written.load(Ordering::Acquire);
+        let f = self.flush.flushed.load(Ordering::Acquire);
+        if w > f {
+            let delay = self.sync_delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
+            }
+            for s in self.log.segments() {
+                if s.base + self.log.seg_size > f && s.base <= w {
+                    s.sync()?;
+                }
+            }
+            self.flush.flushed.fetch_max(w, Ordering::AcqRel);
+        }
+        if !full {
+            return Ok(());
+        }
+        let queues = all_queues(&self.queues);
+        if w == self.checkpointed.load(Ordering::Acquire) && !queues.iter().any(|q| q.dirty.load(Ordering::Acquire)) {
+            return Ok(());
+        }
+        for q in queues {
+            q.sync()?;
+        }
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&w.to_be_bytes());
+        b[8..].copy_from_slice(&crc32fast::hash(&w.to_be_bytes()).to_be_bytes());
+        let path = self.root.join(CHECKPOINT);
+        let file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
+        file.write_all_at(&b, 0)?;
+        file.sync_data()?;
+        self.checkpointed.fetch_max(w, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+fn spawn_flusher(store: &MessageStore) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let h = store.flush_handles();
+    let interval = match store.cfg.flush_mode {
+        FlushMode::Async => store.cfg.flush_interval,
+        FlushMode::Sync => store.cfg.flush_interval.min(Duration::from_millis(100)),
+    };
+    let full_every = store.cfg.flush_interval;
+    let always_full = store.cfg.flush_mode == FlushMode::Async;
+    let flusher = std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+        let mut last_full = std::time::Instant::now();
+        while h.flush.wait_for_work(interval) {
+            let full = always_full || last_full.elapsed() >= full_every;
+            if full {
+                last_full = std::time::Instant::now();
+            }
+            let r = h.run(full).map_err(|e| e.to_string());
+            if let Err(e) = &r {
+                tracing::warn!(error = %e, "store flush failed");
+            }
+            h.flush.complete(&r);
+        }
+    })?;
+    let mut handles = vec![flusher];
+    if store.cfg.flush_mode == FlushMode::Sync {
+        let shared = store.flush.clone();
+        let tick = (store.cfg.sync_flush_timeout / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        handles.push(std::thread::Builder::new().name("store-flush-timeout".into()).spawn(move || {
+            while shared.expire() {
+                std::thread::sleep(tick);
+            }
+        })?);
+    }
+    Ok(handles)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<MessageStore>();
+}
