@@ -272,9 +272,25 @@ fn subscription_json(topic: &str, expr: &str, sub_version: i64) -> Value {
     })
 }
 
+/// A subVersion for a heartbeat: the clock in ms, strictly increasing within this process (the
+/// broker replaces a subscription only when the version grows, as the Java client bumps it).
+pub fn next_sub_version() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 /// HEART_BEAT (34) body as in vectors 0005/0007.
 pub fn heartbeat(client_id: &str, producer_groups: &[&str], consumers: &[ConsumerSpec]) -> RemotingCommand {
-    let sub_version = now_ms();
+    let sub_version = next_sub_version();
     let consumer_set: Vec<Value> = consumers
         .iter()
         .map(|c| {

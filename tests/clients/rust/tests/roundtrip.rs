@@ -1,0 +1,187 @@
+//! ferrocket through the rocketmq-rust client (crates.io `rocketmq-client-rust` 1.0.0):
+//! a producer sends, a clustering push consumer receives every message once with its body and tag.
+//!
+//! The broker binary comes from FERROCKET_BIN (default: ../../../target/debug/ferrocket).
+#![recursion_limit = "512"]
+
+use cheetah_string::CheetahString;
+use rocketmq_client_rust::{
+    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, TelemetryHandle,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_single::Message;
+use rocketmq_model::common::message::MessageTrait;
+use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Broker {
+    child: Child,
+    namesrv: String,
+    _dir: PathBuf,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_broker() -> Broker {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = std::env::var("FERROCKET_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest.join("../../../target/debug/ferrocket"));
+    let dir = std::env::temp_dir().join(format!("ferrocket-rustclient-{}-{}", std::process::id(), now_ms()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let log = std::fs::File::create(dir.join("ferrocket.stderr.log")).unwrap();
+    let mut child = Command::new(&bin)
+        .arg("dev")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.starts_with("FERROCKET_READY") || l.contains("\"namesrvAddr\"") {
+                return l;
+            }
+        }
+        panic!("ferrocket dev exited before READY");
+    })
+    .await
+    .expect("FERROCKET_READY within 30 s");
+    // Keep draining stdout.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Ready line: JSON {"namesrvAddr":..} or the older `FERROCKET_READY namesrv=.. broker=..`.
+    let namesrv = match line.find("\"namesrvAddr\":\"") {
+        Some(i) => {
+            let rest = &line[i + "\"namesrvAddr\":\"".len()..];
+            rest[..rest.find('"').expect("closing quote")].to_string()
+        }
+        None => line
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix("namesrv="))
+            .expect("namesrv= in READY line")
+            .to_string(),
+    };
+    Broker { child, namesrv, _dir: dir }
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+}
+
+fn client_runtime(owner: &RuntimeOwner, scope: &'static str) -> Arc<ClientRuntime> {
+    ClientRuntime::try_new(owner.root_context().component(scope), ClientRuntimeConfig::default(), TelemetryHandle::noop())
+        .expect("client runtime")
+}
+
+#[derive(Debug, Clone)]
+struct Got {
+    body: Vec<u8>,
+    tag: Option<String>,
+    uniq: Option<String>,
+}
+
+struct Collect(Arc<Mutex<Vec<Got>>>);
+
+impl MessageListenerConcurrently for Collect {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        _context: &ConsumeConcurrentlyContext,
+    ) -> ClientResult<ConsumeConcurrentlyStatus> {
+        let mut v = self.0.lock().unwrap();
+        for m in msgs {
+            v.push(Got {
+                body: m.body().map(|b| b.to_vec()).unwrap_or_default(),
+                tag: m.get_tags().map(|t| t.to_string()),
+                uniq: m.property(&CheetahString::from_static_str("UNIQ_KEY")).map(|s| s.to_string()),
+            });
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_sends_and_push_consumer_receives_each_message_once() {
+    let broker = start_broker().await;
+    let owner = RuntimeOwner::plan(RuntimeConfig { thread_name: "ferrocket-rust-client".into(), ..Default::default() })
+        .expect("runtime plan")
+        .build()
+        .expect("runtime");
+    let topic = format!("rust_topic_{}", now_ms());
+    let group = format!("rust_cg_{}", now_ms());
+
+    let mut producer = DefaultMQProducer::builder(client_runtime(&owner, "producer"))
+        .producer_group(format!("rust_pg_{}", now_ms()))
+        .name_server_addr(broker.namesrv.clone())
+        .build();
+    producer.start().await.expect("producer start");
+
+    let mut sent: HashMap<Vec<u8>, (String, String)> = HashMap::new();
+    let send = |i: usize| {
+        let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
+        let body = format!("rust body {i}");
+        (Message::builder().topic(topic.as_str()).tags(tag).body_slice(body.as_bytes()).build_unchecked(), tag, body)
+    };
+    // The first half goes out before the consumer exists (the topic is auto-created through
+    // TBW102); the consumer starts from the first offset, so it must see those too.
+    for i in 0..10 {
+        let (msg, tag, body) = send(i);
+        let res = producer.send_with_timeout(msg, 5000).await.expect("send").expect("send result");
+        let id = res.msg_id.map(|s| s.to_string()).unwrap_or_default();
+        sent.insert(body.into_bytes(), (tag.to_string(), id));
+    }
+
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut consumer = DefaultMQPushConsumer::builder(client_runtime(&owner, "consumer"))
+        .consumer_group(group.clone())
+        .name_server_addr(broker.namesrv.clone())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build();
+    consumer.subscribe(topic.as_str(), "*").await.expect("subscribe");
+    consumer.register_message_listener_concurrently(Collect(got.clone()));
+    consumer.start().await.expect("consumer start");
+
+    for i in 10..20 {
+        let (msg, tag, body) = send(i);
+        let res = producer.send_with_timeout(msg, 5000).await.expect("send").expect("send result");
+        let id = res.msg_id.map(|s| s.to_string()).unwrap_or_default();
+        sent.insert(body.into_bytes(), (tag.to_string(), id));
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.lock().unwrap().len() < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // settle: catch late duplicates
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 20, "received {} of 20 (or duplicates)", got.len());
+    for g in &got {
+        let (tag, id) = sent.get(&g.body).unwrap_or_else(|| panic!("unexpected body {:?}", g.body));
+        assert_eq!(g.tag.as_deref(), Some(tag.as_str()));
+        if !id.is_empty() {
+            assert_eq!(g.uniq.as_deref(), Some(id.as_str()), "UNIQ_KEY vs the send result's msgId");
+        }
+    }
+    let bodies: std::collections::HashSet<_> = got.iter().map(|g| g.body.clone()).collect();
+    assert_eq!(bodies.len(), 20);
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    drop(broker);
+}
