@@ -201,12 +201,20 @@ async fn cpp_style_heartbeat_and_send_are_accepted() {
 /// rocketmq-client-rust 1.0.0 (a 5.x-shaped client) rejects route data whose brokerDatas lack
 /// `enableActingMaster` ("core.serialization.failed" on the first send). 5.x name servers always
 /// write it; 4.9 clients ignore it. Found by tests/clients/rust; un-ignore once the broker adds it.
+/// Java 4.x clients get exactly the 4.9.7 form (see tests/golden_broker.rs).
 #[tokio::test]
-#[ignore = "broker gap: route brokerDatas lack enableActingMaster (breaks rocketmq-client-rust 1.0.0)"]
 async fn route_broker_data_has_the_5x_fields() {
     let b = DevBroker::start();
     let ns = b.namesrv_client().await;
-    let resp = ns.request(req::route("TBW102"), T).await.unwrap();
+    let mut five = req::route("TBW102");
+    five.version = 479; // V5_3_3
+    let resp = ns.request(five, T).await.unwrap();
     let v = route_json(&resp);
     assert!(v["brokerDatas"][0]["enableActingMaster"].is_boolean(), "route: {v}");
+    let mut rust = req::route("TBW102");
+    rust.language = "RUST".into();
+    let v = route_json(&ns.request(rust, T).await.unwrap());
+    assert!(v["brokerDatas"][0]["enableActingMaster"].is_boolean(), "route: {v}");
+    let v = route_json(&ns.request(req::route("TBW102"), T).await.unwrap());
+    assert!(v["brokerDatas"][0].get("enableActingMaster").is_none(), "4.9 form for a 4.9 Java client: {v}");
 }

@@ -61,7 +61,6 @@ async fn oversized_body_is_message_illegal() {
 /// 4.9.7 counts only the body against maxMessageSize (4 MiB): a body of exactly 4 MiB is
 /// accepted (06-send.md, notes under the checks table).
 #[tokio::test]
-#[ignore = "broker deviation: a body of exactly 4 MiB is rejected (13, 'message too large for the commit log')"]
 async fn body_of_exactly_4_mib_is_accepted() {
     let b = DevBroker::start();
     let c = b.client().await;

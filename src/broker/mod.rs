@@ -263,6 +263,9 @@ fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
     sc.disk_max_used_ratio = cfg.disk_max_used_space_ratio;
     sc.sled_cache_bytes = cfg.sled_cache_bytes;
     sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
+    // maxMessageSize bounds the body (checked by the send path); the stored record adds the
+    // header, topic and up to 32 KiB of properties.
+    sc.max_message_size = cfg.max_message_size + 64 * 1024;
     Ok(sc)
 }
 

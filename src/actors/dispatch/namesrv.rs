@@ -172,7 +172,7 @@ fn unregister_broker(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCom
 fn route(ctx: &NamesrvContext, req: &RemotingCommand) -> RemotingCommand {
     let h = hdr!(req, GetRouteInfoRequestHeader);
     match lock(ctx).route(&h.topic) {
-        Some(route) => success(req).with_body(route.to_json()),
+        Some(route) => success(req).with_body(route_body(&route, req)),
         None => answer(
             req,
             rc::TOPIC_NOT_EXIST,
@@ -209,5 +209,29 @@ fn update_namesrv_config(req: &RemotingCommand) -> RemotingCommand {
             tracing::warn!(key = %k, "UPDATE_NAMESRV_CONFIG refused");
             answer(req, rc::NO_PERMISSION, format!("Can not update config in runtime: key \"{k}\" is not changeable remotely"))
         }
+    }
+}
+
+/// The route JSON for this client: exactly the 4.9.7 name server's form for Java 4.x clients, and
+/// with the 5.x broker-data member `enableActingMaster` for everyone else (5.x-shaped clients such
+/// as rocketmq-client-rust refuse route data without it; 4.x Java clients ignore it anyway).
+fn route_body(route: &crate::codec::body::TopicRouteData, req: &RemotingCommand) -> Vec<u8> {
+    let body = route.to_json();
+    let java_4x = req.language == "JAVA" && req.version < 413;
+    if java_4x {
+        return body;
+    }
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(mut v) => {
+            if let Some(list) = v.get_mut("brokerDatas").and_then(|b| b.as_array_mut()) {
+                for bd in list {
+                    if let Some(o) = bd.as_object_mut() {
+                        o.entry("enableActingMaster").or_insert(serde_json::Value::Bool(false));
+                    }
+                }
+            }
+            serde_json::to_vec(&v).unwrap_or(body)
+        }
+        Err(_) => body,
     }
 }

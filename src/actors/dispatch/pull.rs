@@ -165,8 +165,11 @@ fn pull_filter(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> Result<Filt
             })
         }
         Some(s) => Ok(Filter::from_subscription(&s)),
-        // No heartbeat subscription (yet): deliver everything; the client filters by tag again.
-        None => Ok(Filter::All),
+        // As the Java broker: a pull that relies on the heartbeat's subscription needs one.
+        None => Err((
+            rc::SUBSCRIPTION_NOT_EXIST,
+            format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic),
+        )),
     }
 }
 
