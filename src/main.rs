@@ -215,48 +215,85 @@ fn stdin_is_pipe() -> bool {
     }
 }
 
-/// Wait for SIGINT/SIGTERM, or for standard input to close when `watch_stdin`.
-fn wait_for_signal(watch_stdin: bool) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(_) => return,
-    };
-    rt.block_on(async {
+/// SIGINT/SIGTERM handlers, installed before the ready line is printed so that a signal sent
+/// right after it is handled (not the default action).
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Option<Signals> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-            let stdin_closed = async {
-                if !watch_stdin {
-                    return std::future::pending::<()>().await;
-                }
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                std::thread::spawn(move || {
-                    use std::io::Read;
-                    let mut buf = [0u8; 1024];
-                    let mut stdin = std::io::stdin();
-                    while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-                    let _ = tx.send(());
-                });
-                let _ = rx.await;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = stdin_closed => tracing::info!("standard input closed"),
-            }
+            let (term, int) = rt.block_on(async { (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok()) });
+            Some(Signals { rt, term, int })
         }
         #[cfg(not(unix))]
         {
-            let _ = tokio::signal::ctrl_c().await;
+            Some(Signals { rt })
         }
-    });
+    }
+
+    /// Wait for SIGINT/SIGTERM, or for standard input to close when `watch_stdin`.
+    fn wait(mut self, watch_stdin: bool) {
+        let stdin_closed = async move {
+            if !watch_stdin {
+                return std::future::pending::<()>().await;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 1024];
+                let mut stdin = std::io::stdin();
+                while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+        };
+        #[cfg(unix)]
+        {
+            let mut term = self.term.take();
+            let mut int = self.int.take();
+            self.rt.block_on(async move {
+                let term = async {
+                    match term.as_mut() {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                let int = async {
+                    match int.as_mut() {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = term => {}
+                    _ = int => {}
+                    _ = stdin_closed => tracing::info!("standard input closed"),
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        {
+            self.rt.block_on(async move {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = stdin_closed => {}
+                }
+            });
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -284,6 +321,7 @@ fn main() -> ExitCode {
     };
     let ns = server.namesrv_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     let br = server.broker_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+    let signals = Signals::install();
     let watch_stdin = dev.is_some() && stdin_is_pipe();
     // `ferrocket dev` without --data-dir keeps its data in a temporary directory.
     let remove_data = dev.as_ref().is_some_and(|d| d.temporary_data);
@@ -305,7 +343,10 @@ fn main() -> ExitCode {
         let _ = out.flush();
     }
     tracing::info!(namesrv = %ns, broker = %br, data = %server.data_dir().display(), "ferrocket ready");
-    wait_for_signal(watch_stdin);
+    match signals {
+        Some(s) => s.wait(watch_stdin),
+        None => eprintln!("ferrocket: cannot install signal handlers; stopping"),
+    }
     let data_dir = server.data_dir().to_path_buf();
     server.shutdown();
     if remove_data {
