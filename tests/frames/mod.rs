@@ -77,3 +77,71 @@ pub fn encode(cmd: &RemotingCommand) -> Vec<u8> {
     ferrocket::codec::frame::encode_command(cmd, &mut out);
     out.to_vec()
 }
+
+/// Call `$m!(T1, T2, ...)` with every typed header of the codec.
+macro_rules! with_all_headers {
+    ($m:ident) => {
+        $m!(
+            SendMessageRequestHeader,
+            SendMessageResponseHeader,
+            PullMessageRequestHeader,
+            PullMessageResponseHeader,
+            QueryConsumerOffsetRequestHeader,
+            QueryConsumerOffsetResponseHeader,
+            UpdateConsumerOffsetRequestHeader,
+            GetConsumerListByGroupRequestHeader,
+            UnregisterClientRequestHeader,
+            GetMaxOffsetRequestHeader,
+            GetMaxOffsetResponseHeader,
+            GetMinOffsetRequestHeader,
+            GetMinOffsetResponseHeader,
+            GetEarliestMsgStoretimeRequestHeader,
+            GetEarliestMsgStoretimeResponseHeader,
+            SearchOffsetRequestHeader,
+            SearchOffsetResponseHeader,
+            ConsumerSendMsgBackRequestHeader,
+            EndTransactionRequestHeader,
+            CheckTransactionStateRequestHeader,
+            NotifyConsumerIdsChangedRequestHeader,
+            GetRouteInfoRequestHeader,
+            RegisterBrokerRequestHeader,
+            RegisterBrokerResponseHeader,
+            UnregisterBrokerRequestHeader,
+            GetKvConfigRequestHeader,
+            GetKvConfigResponseHeader,
+            PutKvConfigRequestHeader,
+            DeleteKvConfigRequestHeader,
+            GetKvListByNamespaceRequestHeader,
+            CreateTopicRequestHeader,
+            DeleteTopicRequestHeader,
+            ViewMessageRequestHeader,
+            QueryMessageRequestHeader,
+            QueryMessageResponseHeader,
+            GetConsumeStatsRequestHeader,
+            GetTopicStatsInfoRequestHeader,
+            ResetOffsetRequestHeader,
+            GetConsumerConnectionListRequestHeader,
+            GetProducerConnectionListRequestHeader,
+            DeleteSubscriptionGroupRequestHeader,
+            GetConsumerRunningInfoRequestHeader,
+            QueryTopicConsumeByWhoRequestHeader,
+            GetTopicsByClusterRequestHeader,
+            ResetConsumerClientOffsetRequestHeader,
+            GetTopicConfigRequestHeader,
+            QueryDataVersionRequestHeader,
+            QueryDataVersionResponseHeader,
+            WipeWritePermOfBrokerRequestHeader,
+            WipeWritePermOfBrokerResponseHeader,
+            AddWritePermOfBrokerRequestHeader,
+            AddWritePermOfBrokerResponseHeader,
+            DeleteTopicFromNamesrvRequestHeader,
+            ConsumeMessageDirectlyResultRequestHeader,
+            GetConsumerStatusRequestHeader,
+            CloneGroupOffsetRequestHeader,
+            QueryConsumeTimeSpanRequestHeader,
+            GetBrokerConfigResponseHeader
+        )
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use with_all_headers;
