@@ -107,10 +107,29 @@ async fn fill(c: &RawClient, topic: &str, n: usize, size: usize) {
     while sent < n {
         let k = (n - sent).min((1 << 20) / (size + 64)).max(1);
         let msgs: Vec<Msg> = (0..k).map(|i| Msg::new(topic, vec![b'a' + ((sent + i) % 26) as u8; size])).collect();
-        let r = c.request(req::send_batch("rel_pg", topic, 0, &msgs), T).await.expect("batch send");
+        let mut cmd = req::send_batch("rel_pg", topic, 0, &msgs);
+        if std::env::var("RELIABILITY_NO_UNIQ_KEY").is_ok() {
+            // Experiment: the same batch without UNIQ_KEY properties (no key-index entries).
+            cmd.body = no_key_batch(&msgs).into();
+        }
+        let r = c.request(cmd, T).await.expect("batch send");
         assert_eq!(r.code, codes::SUCCESS, "batch send: {:?}", r.remark);
         sent += k;
     }
+}
+
+/// A batch body whose entries carry no properties at all.
+fn no_key_batch(msgs: &[Msg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        let total = 4 + 4 + 4 + 4 + 4 + m.body.len() + 2;
+        for v in [total as i32, 0, 0, m.flag, m.body.len() as i32] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(&m.body);
+        out.extend_from_slice(&0i16.to_be_bytes());
+    }
+    out
 }
 
 #[test]
@@ -278,6 +297,10 @@ fn reliability_backlog_slow_consumer() {
             samples.push(broker.rss_kib().unwrap_or(0));
         }
         let produced_rss = broker.rss_kib().unwrap_or(0);
+        // Idle a moment: background work (flush, key index) catches up.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle_rss = broker.rss_kib().unwrap_or(0);
+        samples.push(idle_rss);
         // The slow consumer: small pulls with a pause, from the start and from random places.
         let mut off = 0i64;
         let mut consumed = 0usize;
@@ -296,13 +319,15 @@ fn reliability_backlog_slow_consumer() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-        (produced_rss, consumed)
+        ((produced_rss, idle_rss), consumed)
     });
+    let (produced_rss, idle_rss) = produced_rss;
     let peak = broker.peak_rss_kib().unwrap_or(0);
     let max_sample = samples.iter().copied().max().unwrap_or(0);
     report(
         "flood_backlog_slow_consumer",
-        json!({"backlog": n, "consumed": consumed, "rss_after_produce_kib": produced_rss, "rss_max_sampled_kib": max_sample,
+        json!({"backlog": n, "consumed": consumed, "rss_after_produce_kib": produced_rss, "rss_after_idle_kib": idle_rss,
+               "uniq_keys": std::env::var("RELIABILITY_NO_UNIQ_KEY").is_err(), "rss_max_sampled_kib": max_sample,
                "peak_rss_kib": peak, "seconds": started.elapsed().as_secs()}),
     );
     assert!(peak < 1024 * 1024, "broker RSS reached {peak} KiB with a backlog of {n}");

@@ -77,7 +77,14 @@ impl Broker {
         let parent = data_dir.parent().unwrap_or(data_dir);
         let name = data_dir.file_name().and_then(|n| n.to_str()).unwrap_or("data").to_string();
         let conf_path = parent.join(format!("{name}.broker.conf"));
-        let text: String = conf.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let mut text: String = conf.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        // Extra broker.conf lines for experiments: RELIABILITY_EXTRA_CONF="key=value;key=value".
+        if let Ok(extra) = std::env::var("RELIABILITY_EXTRA_CONF") {
+            for kv in extra.split(';').filter(|s| s.contains('=')) {
+                text.push_str(kv.trim());
+                text.push('\n');
+            }
+        }
         std::fs::write(&conf_path, text).map_err(|e| format!("write conf: {e}"))?;
         let log = parent.join(format!("{name}.stderr.log"));
         let (child, ready) = spawn(data_dir, &conf_path, &log)?;
