@@ -31,6 +31,7 @@ long RELIABILITY_KILL_CYCLES_PL_SYNC 60
 long RELIABILITY_KILL_CYCLES_PL_ASYNC 60
 long RELIABILITY_FUZZ_INPUTS 10000000
 long RELIABILITY_FUZZ_SECS 420
+long RELIABILITY_WIRE_FUZZ_REQUESTS 200000
 long RELIABILITY_IDLE_CONNS 10000
 long RELIABILITY_SLOW_READER_LIMIT $((16 << 20))
 long RELIABILITY_PIPELINE_SENDS 100000
@@ -44,7 +45,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "building test binaries..." >&2
 cargo test --no-run --test reliability_killloop --test reliability_fuzz --test reliability_flood \
-  --test reliability_disk_full >&2 || exit 1
+  --test reliability_disk_full --test reliability_wire_fuzz >&2 || exit 1
 
 failed=()
 run() { # label timeout_s test_binary [filter] [extra env...]
@@ -62,6 +63,7 @@ run() { # label timeout_s test_binary [filter] [extra env...]
 started=$(date +%s)
 run killloop      1200 reliability_killloop  ""
 run fuzz           900 reliability_fuzz      ""
+run wire_fuzz      600 reliability_wire_fuzz ""
 run flood          900 reliability_flood     ""
 # The same backlog without UNIQ_KEY properties (no key-index entries): the store alone.
 if [[ $short == 0 ]]; then
@@ -87,6 +89,10 @@ for r in rows:
     elif t == "fuzz_stable":
         s = (f"{f['inputs']} inputs x {f['targets']} targets, {f['panics']} panics, {f['inputs_over_1s']} inputs over 1 s "
              f"(slowest {f['slowest_input_ms']} ms), {f['inputs_per_sec']}/s, peak RSS {kib(f['peak_rss_kib'])}")
+    elif t == "wire_fuzz":
+        s = (f"{f['requests']} hostile requests to a live broker and name server: answers {f['answers_by_code']}, "
+             f"broker alive {f['broker_alive']}, panics in log {f['panics_in_log']}, unanswered (held pulls) {f['timeouts']}, "
+             f"files outside the data dir {len(f['files_outside_data_dir'])}, invalid topic dirs {len(f['odd_topic_dirs'])}")
     elif t == "flood_idle_connections":
         s = (f"{f['connections']} idle connections, {f['still_open']} still open, {f['rss_per_connection_kib']} KiB RSS per connection "
              f"({kib(f['rss_before_kib'])} -> {kib(f['rss_after_kib'])}), other client served: {f['healthy_client_served']}")
