@@ -4,7 +4,7 @@ use super::{answer, header, success};
 use crate::actors::context::BrokerContext;
 use crate::actors::queue::Arrived;
 use crate::actors::scheduler::{now_ms, redirect_delayed};
-use crate::actors::topic::{perm, DLQ_PREFIX};
+use crate::actors::topic::{perm, DLQ_PREFIX, RETRY_PREFIX};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::ConsumerSendMsgBackRequestHeader;
 use crate::codec::message::{offset_msg_id, parse_properties, prop};
@@ -18,6 +18,10 @@ pub fn send_back(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
         Ok(h) => h,
         Err(r) => return r,
     };
+    // The group names topics (%RETRY%g, %DLQ%g) and so directories: no `/`, no `..`.
+    if let Err(remark) = crate::actors::topic::validate_topic_name(&format!("{RETRY_PREFIX}{}", h.group)) {
+        return answer(req, rc::SUBSCRIPTION_GROUP_NOT_EXIST, remark);
+    }
     let cfg = ctx.config();
     let Some(group) = ctx.groups.get_or_create(&h.group, cfg.auto_create_subscription_group) else {
         return answer(req, rc::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group not exist, {}", h.group));
