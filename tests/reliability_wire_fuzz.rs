@@ -170,3 +170,47 @@ fn reliability_wire_fuzz() {
     assert!(odd_topics.is_empty(), "topics with invalid names were stored: {odd_topics:?}");
     broker.kill9();
 }
+
+/// A consumer group name is glued to `%RETRY%` / `%DLQ%` to make a topic, and a topic name becomes
+/// a directory under `consumequeue/`: a group name with `/` and `..` must not lead outside the
+/// data directory. (Found by the wire fuzzer as `%RETRY%..`; this is the direct repro.)
+#[test]
+fn reliability_hostile_group_name_stays_in_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let broker = Broker::start(&data, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (answers, outside) = rt.block_on(async {
+        let c = RawClient::connect(broker.addr()).await.unwrap();
+        let m = Msg::new("rel_group_escape", b"x".to_vec());
+        let r = c.request(req::send_v2("rel_pg", &m, 0), Duration::from_secs(10)).await.unwrap();
+        assert_eq!(r.code, codes::SUCCESS);
+        let id = r.ext("msgId").unwrap().to_string();
+        let (_, offset) = ferrocket::codec::message::decode_offset_msg_id(&id).unwrap();
+        let mut answers = Vec::new();
+        // delayLevel -1: straight to %DLQ%<group>; 0: to %RETRY%<group> via the schedule topic.
+        for (group, delay) in [("x/../../../escape-dlq", -1), ("y/../../../escape-retry", 0)] {
+            let cmd = RemotingCommand::request(36, 0)
+                .with_ext("offset", offset)
+                .with_ext("group", group)
+                .with_ext("delayLevel", delay)
+                .with_ext("originMsgId", &id)
+                .with_ext("originTopic", "rel_group_escape")
+                .with_ext("unitMode", false)
+                .with_ext("maxReconsumeTimes", 16);
+            let r = c.request(cmd, Duration::from_secs(10)).await.unwrap();
+            answers.push((group, r.code, r.remark.clone()));
+        }
+        // The retry path stores into the schedule topic first; give it the 1 s delay level.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let outside: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("escape"))
+            .collect();
+        (answers, outside)
+    });
+    report("hostile_group_name", json!({"answers": format!("{answers:?}"), "created_outside_data_dir": outside}));
+    assert!(outside.is_empty(), "a group name wrote outside the data directory: {outside:?} (answers {answers:?})");
+}
