@@ -314,7 +314,7 @@ fn reliability_backlog_slow_consumer() {
             }
             consumed += msgs.len();
             pulls += 1;
-            if pulls % 64 == 0 {
+            if pulls.is_multiple_of(64) {
                 samples.push(broker.rss_kib().unwrap_or(0));
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
