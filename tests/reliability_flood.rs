@@ -271,10 +271,9 @@ fn reliability_pipelined_long_polls_over_in_flight_cap() {
                "rss_before_kib": before, "peak_rss_kib": peak}),
     );
     assert_eq!(missing, 0, "long polls left unanswered");
-    if std::env::var("RELIABILITY_EXPECT_POLL_CAP").map(|v| v == "1").unwrap_or(false) {
-        // Known gap (docs/reliability.md): parked pulls are not counted against the cap yet.
-        assert!(busy > 0, "no SYSTEM_BUSY for {n} parked pulls over a cap of {cap}: {by_code:?}");
-    }
+    // Parked pulls count against the cap (they once did not: docs/reliability.md F2).
+    assert!(busy > 0, "no SYSTEM_BUSY for {n} parked pulls over a cap of {cap}: {by_code:?}");
+    assert!(peak < 512 * 1024, "broker RSS reached {peak} KiB");
 }
 
 #[test]
@@ -314,7 +313,7 @@ fn reliability_backlog_slow_consumer() {
             }
             consumed += msgs.len();
             pulls += 1;
-            if pulls % 64 == 0 {
+            if pulls.is_multiple_of(64) {
                 samples.push(broker.rss_kib().unwrap_or(0));
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

@@ -214,3 +214,43 @@ fn reliability_hostile_group_name_stays_in_data_dir() {
     report("hostile_group_name", json!({"answers": format!("{answers:?}"), "created_outside_data_dir": outside}));
     assert!(outside.is_empty(), "a group name wrote outside the data directory: {outside:?} (answers {answers:?})");
 }
+
+/// A send-back whose group makes an invalid retry topic must not wedge the delay level it was
+/// scheduled on: the store refuses the invalid topic, and a scheduler that retries that delivery
+/// forever would hold back every later message of the level. Checked with a normal delayed message
+/// sent after the hostile one (both on level 1, 1 s); waits are bounded, nothing is timed.
+#[test]
+fn reliability_hostile_group_does_not_block_delayed_delivery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("data"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let delivered = rt.block_on(async {
+        let c = RawClient::connect(broker.addr()).await.unwrap();
+        let m = Msg::new("rel_delay_src", b"x".to_vec());
+        let r = c.request(req::send_v2("rel_pg", &m, 0), Duration::from_secs(10)).await.unwrap();
+        let id = r.ext("msgId").unwrap().to_string();
+        let (_, offset) = ferrocket::codec::message::decode_offset_msg_id(&id).unwrap();
+        let cmd = RemotingCommand::request(36, 0)
+            .with_ext("offset", offset)
+            .with_ext("group", "z/../bad")
+            .with_ext("delayLevel", 1)
+            .with_ext("originMsgId", &id)
+            .with_ext("originTopic", "rel_delay_src")
+            .with_ext("unitMode", false)
+            .with_ext("maxReconsumeTimes", 16);
+        let _ = c.request(cmd, Duration::from_secs(10)).await.unwrap();
+        let later = Msg::new("rel_delay_dst", b"due in 1 s".to_vec()).prop("DELAY", "1");
+        let r = c.request(req::send_v2("rel_pg", &later, 0), Duration::from_secs(10)).await.unwrap();
+        assert_eq!(r.code, codes::SUCCESS);
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let p = c.request(req::Pull::new("rel_delay_cg", "rel_delay_dst", 0, 0).build(), Duration::from_secs(10)).await.unwrap();
+            if p.code == codes::SUCCESS {
+                return true;
+            }
+        }
+        false
+    });
+    report("hostile_group_delay_level", json!({"later_delayed_message_delivered_within_15s": delivered}));
+    assert!(delivered, "a delayed message was held back behind an undeliverable one:\n{}", broker.log_tail(10));
+}

@@ -23,8 +23,11 @@ use tokio_util::codec::Decoder;
 /// visible in the fuzzer's RSS.
 pub const FUZZ_MAX_FRAME: usize = 1 << 20;
 
+/// A fuzz target: any bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the cargo-fuzz binaries and the stable fuzzer use the same names).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("frame", frame),
     ("headers", headers),
     ("ext_fields", ext_fields),
@@ -43,7 +46,7 @@ pub fn all(data: &[u8]) {
 /// stay valid seeds); every decoded command must survive an encode/decode round trip and go through
 /// every header parser.
 pub fn frame(data: &[u8]) {
-    let chunk = if data.len() % 3 == 0 { data.len().max(1) } else { data.len() % 61 + 1 };
+    let chunk = if data.len().is_multiple_of(3) { data.len().max(1) } else { data.len() % 61 + 1 };
     let mut codec = RemotingCodec::new(FUZZ_MAX_FRAME);
     let mut buf = BytesMut::new();
     for piece in data.chunks(chunk) {

@@ -123,7 +123,7 @@ impl MessageStore {
         let q = self.queue_or_create(&m.topic, m.queue_id)?;
         let max = q.max.load(Ordering::Acquire);
         if m.queue_offset < max {
-            if q.entry(m.queue_offset).map(|e| e.phys) == Some(m.commit_log_offset) {
+            if q.entry(m.queue_offset).map(|e| (e.phys, e.size)) == Some((m.commit_log_offset, size)) {
                 return Ok(false);
             }
             q.truncate(m.queue_offset)?;

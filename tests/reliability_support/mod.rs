@@ -276,7 +276,7 @@ impl Rng {
     }
 
     pub fn chance(&mut self, one_in: u64) -> bool {
-        self.next() % one_in.max(1) == 0
+        self.next().is_multiple_of(one_in.max(1))
     }
 }
 
