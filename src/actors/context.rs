@@ -101,6 +101,8 @@ pub struct BrokerContext {
     pub clients: Arc<ClientState>,
     pub topic_actor: Addr<TopicActor>,
     pub queue_actor: Addr<QueueActor>,
+    /// Parked pulls (owned by the queue actor): wake-ups are sent only when it is not zero.
+    pub pulls_waiting: Arc<std::sync::atomic::AtomicUsize>,
     pub group_actor: Addr<ConsumerGroupActor>,
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
@@ -131,6 +133,16 @@ impl BrokerContext {
     /// A snapshot of the config (cheap: the struct is small and read rarely on hot paths).
     pub fn config(&self) -> BrokerConfig {
         self.cfg.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Tell the queue actor that messages were stored, when any pull is parked.
+    pub fn wake(&self, arrived: impl IntoIterator<Item = super::queue::Arrived>) {
+        if self.pulls_waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            return;
+        }
+        for a in arrived {
+            self.queue_actor.do_send(a);
+        }
     }
 
     /// Register a topic change with the name servers at once.

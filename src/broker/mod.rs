@@ -390,7 +390,9 @@ fn wire_broker(
         interval: cfg.register_broker_interval,
     }
     .start();
-    let queue_actor = QueueActor::new(store.clone()).start();
+    let queue = QueueActor::new(store.clone());
+    let pulls_waiting = queue.waiting();
+    let queue_actor = queue.start();
     SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
     let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
     // runtime overrides stored by UPDATE_BROKER_CONFIG (allowlisted keys only)
@@ -405,6 +407,7 @@ fn wire_broker(
         clients,
         topic_actor,
         queue_actor,
+        pulls_waiting,
         group_actor,
         started_at: Instant::now(),
         sql_filters: Default::default(),

@@ -80,15 +80,9 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
             }
         }
     }
-    let wake: Vec<Arrived> = msgs
-        .iter()
-        .map(|m| Arrived {
-            topic: m.topic.clone(),
-            queue_id: m.queue_id,
-            tags_code: m.tags_code,
-            properties: Some(Arc::<str>::from(m.properties.as_str())),
-        })
-        .collect();
+    // What parked pulls need to know; sent only if any pull is parked (checked after the put).
+    let stored_in: Option<(String, i32)> = msgs.first().map(|m| (m.topic.clone(), m.queue_id));
+    let tags: Vec<i64> = msgs.iter().map(|m| m.tags_code).collect();
     let outcome = match ctx.store.put(msgs) {
         Ok(o) => o,
         Err(e) => {
@@ -96,8 +90,13 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
             return fail(resp, code, remark);
         }
     };
-    for a in wake {
-        ctx.queue_actor.do_send(a);
+    if let Some((topic, queue_id)) = stored_in {
+        ctx.wake(tags.into_iter().map(|tags_code| Arrived {
+            topic: topic.clone(),
+            queue_id,
+            tags_code,
+            properties: None,
+        }));
     }
     fill_response(&mut resp, &outcome, queue_id);
     match outcome.flush {
