@@ -11,5 +11,6 @@ pub mod codec;
 pub mod config;
 pub mod store;
 pub mod actors;
+pub mod bench;
 pub mod broker;
 pub mod filter;

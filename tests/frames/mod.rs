@@ -79,6 +79,7 @@ pub fn encode(cmd: &RemotingCommand) -> Vec<u8> {
 }
 
 /// Call `$m!(T1, T2, ...)` with every typed header of the codec.
+#[allow(unused_macros)]
 macro_rules! with_all_headers {
     ($m:ident) => {
         $m!(

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks (issue 11): ferrocket vs rocketmq-rust (vs Apache RocketMQ when
+# ROCKETMQ_HOME is set), scenarios S1-S9, broker pinned to CPU 0 and generator to CPU 1,
+# contenders interleaved round by round, median of ROUNDS rounds. Loopback only, bounded.
+#
+#   scripts/bench.sh                     # everything, 3 rounds
+#   SCENARIOS="S1 S2" ROUNDS=1 DUR=3s scripts/bench.sh
+#
+# Environment:
+#   ROUNDS=3  DUR=5s  WARM=1s      rounds, measured time and warm-up per point
+#   SCENARIOS="S1 ... S9"          which scenarios
+#   BACKLOG=500000                 S5 backlog (the issue says 2 M; 500 k keeps the run short)
+#   RMQ_RUST=auto|1|0              rocketmq-rust: use if installed (auto), install if missing (1), skip (0)
+#   BENCH_CACHE=~/.cache/ferrocket-bench   where rocketmq-rust is installed (cargo install --root)
+#   ROCKETMQ_HOME=/path            Apache RocketMQ (bin/mqnamesrv, bin/mqbroker) benchmarked too
+#   (S7 with 2 GB stored is not automated yet: fill with `ferrocket-bench produce --total N` and restart)
+#   UNIQ_KEY=0                     1: every message carries a UNIQ_KEY property, as Java clients send
+#   OUT=target/bench               results.jsonl, logs, RESULTS.md
+#   BROKER_CPU=0 GEN_CPU=1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}; DUR=${DUR:-5s}; WARM=${WARM:-1s}
+SCENARIOS=${SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 S8 S9"}
+BACKLOG=${BACKLOG:-500000}; RMQ_RUST=${RMQ_RUST:-auto}
+UNIQ=(); [ "${UNIQ_KEY:-0}" = 1 ] && UNIQ=(--uniq-key)
+BENCH_CACHE=${BENCH_CACHE:-$HOME/.cache/ferrocket-bench}
+OUT=${OUT:-target/bench}; BROKER_CPU=${BROKER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}
+mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
+RESULTS=$OUT/results.jsonl; : > "$RESULTS"
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+
+log "building release"
+cargo build --release --bins 2>&1 | tail -1 >&2
+FR=$PWD/target/release/ferrocket
+GEN=(taskset -c "$GEN_CPU" "$PWD/target/release/ferrocket-bench")
+
+# --- contenders -----------------------------------------------------------------------------
+CONTENDERS=(ferrocket)
+RMQ_BIN=$BENCH_CACHE/rocketmq-rust/bin
+if [ "$RMQ_RUST" != 0 ]; then
+  if [ ! -x "$RMQ_BIN/rocketmq-broker-rust" ] && [ "$RMQ_RUST" = 1 ]; then
+    log "installing rocketmq-namesrv + rocketmq-broker into $BENCH_CACHE (long: see BENCHMARKS.md)"
+    CARGO_TARGET_DIR=$BENCH_CACHE/target cargo install --locked --root "$BENCH_CACHE/rocketmq-rust" \
+      rocketmq-namesrv rocketmq-broker >&2
+  fi
+  [ -x "$RMQ_BIN/rocketmq-broker-rust" ] && CONTENDERS+=(rocketmq-rust) || log "rocketmq-rust not installed: skipped (RMQ_RUST=1 installs it)"
+fi
+[ -n "${ROCKETMQ_HOME:-}" ] && [ -x "$ROCKETMQ_HOME/bin/mqbroker" ] && CONTENDERS+=(apache)
+
+BROKER=""; BPID=""; NSPID=""
+# rmq_conf DIR FLUSH: broker.conf for rocketmq-rust / Apache RocketMQ (same keys, aligned settings)
+rmq_conf() {
+  local dir=$1 flush=$2 ns=19876 port=20911
+  cat > "$dir/broker.conf" <<CONF
+brokerClusterName=BenchCluster
+brokerName=broker-a
+brokerId=0
+brokerIP1=127.0.0.1
+listenPort=$port
+namesrvAddr=127.0.0.1:$ns
+storePathRootDir=$dir/store
+storePathCommitLog=$dir/store/commitlog
+autoCreateTopicEnable=true
+flushDiskType=$flush
+deleteWhen=04
+fileReservedTime=48
+CONF
+}
+# start_broker CONTENDER FLUSH(ASYNC_FLUSH|SYNC_FLUSH) -> sets BROKER (host:port), BPID
+start_broker() {
+  local who=$1 flush=$2 dir=$OUT/data/$1; rm -rf "$dir"; mkdir -p "$dir"
+  case $who in
+  ferrocket)
+    printf 'flushDiskType=%s\n' "$flush" > "$dir/broker.conf"
+    rm -f "$dir/ready"
+    taskset -c "$BROKER_CPU" "$FR" dev --data-dir "$dir/store" --topic bench:8 -c "$dir/broker.conf" \
+      --ready-file "$dir/ready" > "$dir/log" 2>&1 < /dev/null &
+    BPID=$!; PIDS+=("$BPID")
+    for _ in $(seq 1 500); do [ -s "$dir/ready" ] && break; sleep 0.02; done
+    BROKER=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["brokerAddr"])' "$dir/ready")
+    ;;
+  rocketmq-rust|apache)
+    local ns=19876 port=20911
+    rmq_conf "$dir" "$flush"
+    if [ "$who" = rocketmq-rust ]; then
+      ROCKETMQ_HOME=$dir taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-namesrv-rust" --listenPort $ns > "$dir/ns.log" 2>&1 < /dev/null &
+      NSPID=$!; PIDS+=("$NSPID"); sleep 0.5
+      ROCKETMQ_HOME=$dir taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-broker-rust" -c "$dir/broker.conf" -n 127.0.0.1:$ns > "$dir/log" 2>&1 < /dev/null &
+      BPID=$!; PIDS+=("$BPID")
+    else
+      JAVA_OPT_EXT="-Duser.home=$dir" taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqnamesrv" > "$dir/ns.log" 2>&1 < /dev/null &
+      NSPID=$!; PIDS+=("$NSPID"); sleep 2
+      taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" > "$dir/log" 2>&1 < /dev/null &
+      BPID=$!; PIDS+=("$BPID")
+    fi
+    BROKER=127.0.0.1:$port
+    for _ in $(seq 1 600); do
+      "${GEN[@]}" create-topic --broker "$BROKER" --topic bench --queues 8 2>/dev/null | grep -q created && break
+      sleep 0.1
+    done
+    ;;
+  esac
+  # the broker's process (the JVM, or the binary itself)
+  if [ "$who" = apache ]; then BPID=$(pgrep -n -P "$BPID" java || echo "$BPID"); fi
+}
+stop_broker() {
+  [ -n "$BPID" ] && kill "$BPID" 2>/dev/null || true
+  [ -n "$NSPID" ] && kill "$NSPID" 2>/dev/null || true
+  for p in $BPID $NSPID; do for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null || true; done
+  BPID=""; NSPID=""
+}
+
+# point ID CONTENDER ROUND generator-args...: one generator run, one JSON line in results.jsonl
+point() {
+  local id=$1 who=$2 round=$3; shift 3
+  local extra=(); if [ "$1" = produce ] || [ "$1" = e2e ]; then extra=("${UNIQ[@]}"); fi
+  local j; j=$("${GEN[@]}" "$@" "${extra[@]}" --broker "$BROKER" --topic bench --pid "$BPID" 2>>"$OUT/gen.err" || echo '{"error":"generator failed"}')
+  echo "{\"id\":\"$id\",\"contender\":\"$who\",\"round\":$round,\"r\":$j}" >> "$RESULTS"
+  log "$id $who r$round: $(python3 -c 'import json,sys;d=json.loads(sys.argv[1]);p=d.get("produce",{});c=d.get("consume",{});print(p.get("msgs_per_s",c.get("msgs_per_s")),"msg/s p99",p.get("latency_us",{}).get("p99"),"us",("e2e p99 %s us"%c["e2e_latency_us"]["p99"]) if c.get("e2e_latency_us") else "", "errors",p.get("errors"),p.get("io_errors",d.get("error","")))' "$j" 2>/dev/null || echo "$j")"
+}
+
+run_async_points() {
+  local who=$1 r=$2 T=(--warmup "$WARM" --duration "$DUR")
+  if want S1; then for b in 128 1024; do for c in 1 4 16 64; do
+    point "S1 sync send ${c}c ${b}B" "$who" "$r" produce --conns $c --inflight 1 --body $b "${T[@]}"; done; done; fi
+  if want S2 || want S8 || want S9; then for b in 128 1024; do
+    point "S2 async send ${b}B" "$who" "$r" produce --conns 4 --inflight 64 --body $b "${T[@]}"; done; fi
+  if want S3; then for n in 16 64; do
+    point "S3 batch ${n}x128B" "$who" "$r" produce --conns 4 --inflight 8 --batch $n --body 128 "${T[@]}"; done; fi
+  if want S6; then for rate in 1000 10000; do
+    point "S6 e2e ${rate}/s" "$who" "$r" e2e --rate $rate --conns 1 --inflight 4096 --body 1024 "${T[@]}"; done; fi
+  if want S5; then
+    point "S5 fill ${BACKLOG}" "$who" "$r" produce --conns 4 --inflight 8 --batch 64 --body 1024 --total "$BACKLOG" --warmup 0s --duration 600s
+    point "S5 catch-up ${BACKLOG}" "$who" "$r" consume --conns 2 --timeout 300s
+  fi
+}
+run_sync_points() {
+  local who=$1 r=$2
+  for c in 1 16 64; do
+    point "S4 SYNC_FLUSH ${c}c 1KiB" "$who" "$r" produce --conns $c --inflight 1 --body 1024 --warmup "$WARM" --duration "$DUR"
+  done
+}
+startup_point() {
+  local who=$1 r=$2 dir=$OUT/data/startup-$1; rm -rf "$dir"; mkdir -p "$dir"
+  local j
+  case $who in
+  ferrocket)
+    printf 'listenPort=21911\nnamesrvListenPort=21876\nstorePathRootDir=%s/store\n' "$dir" > "$dir/broker.conf"
+    j=$("${GEN[@]}" startup --broker 127.0.0.1:21911 --topic s7 -- taskset -c "$BROKER_CPU" "$FR" -c "$dir/broker.conf" 2>>"$OUT/gen.err") ;;
+  rocketmq-rust)
+    rmq_conf "$dir" ASYNC_FLUSH
+    ROCKETMQ_HOME=$dir taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-namesrv-rust" --listenPort 19876 > "$dir/ns.log" 2>&1 < /dev/null &
+    NSPID=$!; PIDS+=("$NSPID"); sleep 1
+    j=$(ROCKETMQ_HOME=$dir "${GEN[@]}" startup --broker 127.0.0.1:20911 --topic s7 -- taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-broker-rust" -c "$dir/broker.conf" -n 127.0.0.1:19876 2>>"$OUT/gen.err")
+    stop_broker ;;
+  *) return ;;
+  esac
+  echo "{\"id\":\"S7 start to first SEND_OK (empty)\",\"contender\":\"$who\",\"round\":$r,\"r\":$j}" >> "$RESULTS"
+  log "S7 $who r$r: $j"
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+  for who in "${CONTENDERS[@]}"; do
+    log "round $r: $who"
+    if want S7 || want S8; then startup_point "$who" "$r"; fi
+    if want S1 || want S2 || want S3 || want S5 || want S6 || want S8 || want S9; then
+      start_broker "$who" ASYNC_FLUSH; run_async_points "$who" "$r"; stop_broker; fi
+    if want S4; then start_broker "$who" SYNC_FLUSH; run_sync_points "$who" "$r"; stop_broker; fi
+    rm -rf "$OUT/data/$who"
+  done
+done
+if want S7; then
+  "$PWD/target/release/ferrocket-bench" embedded > "$OUT/embedded.json" 2>>"$OUT/gen.err" || true
+fi
+python3 scripts/bench_table.py "$RESULTS" "$OUT/embedded.json" > "$OUT/RESULTS.md"
+log "table: $OUT/RESULTS.md"
+cat "$OUT/RESULTS.md"
