@@ -59,7 +59,10 @@ impl RouteInfo {
         bd.broker_addrs.insert(r.broker_id, r.broker_addr.clone());
         let prev = self.live.get(&r.broker_addr).map(|l| l.data_version);
         let changed = prev != Some(r.data_version) || prev.is_none();
-        if r.broker_id == 0 && (changed || !r.topics.is_empty()) {
+        // As the Java name server: topic data is re-read only when the broker's data version
+        // changed (or on its first registration), so a periodic re-registration does not undo
+        // WIPE_WRITE_PERM_OF_BROKER.
+        if r.broker_id == 0 && changed {
             for t in &r.topics {
                 self.topic_queues.entry(t.topic_name.clone()).or_default().insert(
                     r.broker_name.clone(),
@@ -262,6 +265,20 @@ mod tests {
         let route = r.route("T").expect("route");
         assert_eq!(route.broker_datas[0].broker_name, "b");
         assert!(r.route("X").is_none());
+    }
+
+    #[test]
+    fn wiped_write_permission_survives_periodic_reregistration() {
+        let mut r = RouteInfo::default();
+        let t0 = Instant::now();
+        r.register(reg("a", "h:1", &[("T", 4)]), t0);
+        assert_eq!(r.set_write_perm("a", false), 1);
+        r.register(reg("a", "h:1", &[("T", 4)]), t0 + Duration::from_secs(30)); // same data version
+        assert_eq!(r.route("T").unwrap().queue_datas[0].perm & 2, 0, "still not writable");
+        let mut changed = reg("a", "h:1", &[("T", 4)]);
+        changed.data_version = (2, 2);
+        r.register(changed, t0 + Duration::from_secs(60));
+        assert_eq!(r.route("T").unwrap().queue_datas[0].perm & 2, 2, "a changed topic table applies");
     }
 
     #[test]
