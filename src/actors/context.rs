@@ -92,7 +92,8 @@ fn is_builtin_group(name: &str) -> bool {
 
 /// Everything a broker connection needs.
 pub struct BrokerContext {
-    pub cfg: RwLock<BrokerConfig>,
+    /// The live config; replaced whole on a runtime update, so readers copy a pointer.
+    pub cfg: RwLock<Arc<BrokerConfig>>,
     pub identity: BrokerIdentity,
     pub store_host: SocketAddr,
     pub store: Arc<MessageStore>,
@@ -130,9 +131,9 @@ impl BrokerContext {
         Ok(f)
     }
 
-    /// A snapshot of the config (cheap: the struct is small and read rarely on hot paths).
-    pub fn config(&self) -> BrokerConfig {
-        self.cfg.read().map(|c| c.clone()).unwrap_or_default()
+    /// A snapshot of the config (an `Arc` copy: sends and pulls read it on every request).
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.cfg.read().map(|c| Arc::clone(&c)).unwrap_or_default()
     }
 
     /// Tell the queue actor that messages were stored, when any pull is parked.

@@ -398,7 +398,7 @@ fn wire_broker(
     // runtime overrides stored by UPDATE_BROKER_CONFIG (allowlisted keys only)
     let live_cfg = crate::actors::dispatch::admin::with_overrides(cfg, &store);
     let ctx = Arc::new(BrokerContext {
-        cfg: RwLock::new(live_cfg),
+        cfg: RwLock::new(Arc::new(live_cfg)),
         identity,
         store_host,
         groups: GroupTable::load(store.clone()),

@@ -43,7 +43,7 @@ pub fn update_config(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    let mut next = guard.clone();
+    let mut next = BrokerConfig::clone(&guard);
     let changed = match next.apply_runtime_update(text) {
         Ok(changed) => changed,
         Err(ConfigError::NotUpdatable { key }) => {
@@ -67,7 +67,7 @@ pub fn update_config(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand
     if changed.is_empty() {
         tracing::info!(%caller, body = %text.trim(), "UPDATE_BROKER_CONFIG: nothing changed");
     }
-    *guard = next;
+    *guard = std::sync::Arc::new(next);
     success(req)
 }
 
