@@ -167,3 +167,48 @@ async fn timer_properties_deliver_at_the_requested_time_and_far_future_is_refuse
     let resp = c.request(ferrocket::client::req::send_v2("pg", &far, 0), T).await.unwrap();
     assert_eq!(resp.code, 13, "MESSAGE_ILLEGAL: {:?}", resp.remark);
 }
+
+/// A delayed message the store refuses when it falls due (here: a real topic with an illegal name,
+/// planted in the schedule topic) is dropped with an error instead of blocking its delay level.
+#[tokio::test]
+async fn undeliverable_delayed_message_does_not_block_its_level() {
+    use ferrocket::store::{MessageStore, NewMessage, StoreConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = MessageStore::open(StoreConfig::new(data.clone(), "127.0.0.1:10911".parse().unwrap())).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        store
+            .put(vec![NewMessage {
+                topic: "SCHEDULE_TOPIC_XXXX".into(),
+                queue_id: 0,
+                flag: 0,
+                sys_flag: 0,
+                born_timestamp: now,
+                born_host: "127.0.0.1:5000".parse().unwrap(),
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                body: bytes::Bytes::from_static(b"poison"),
+                properties: "REAL_TOPIC\u{1}bad topic!\u{2}REAL_QID\u{1}0\u{2}DELAY\u{1}1".into(),
+                tags_code: now,
+                keys: vec![],
+                uniq_key: None,
+            }])
+            .unwrap();
+    }
+    let b = TestBroker::builder()
+        .data_dir(&data)
+        .topic("delayed", 1)
+        .delay_levels(vec![Duration::from_millis(200)])
+        .start()
+        .unwrap();
+    let c = RawClient::connect(b.broker_addr()).await.unwrap();
+    send(&c, &Msg::new("delayed", "good").prop("DELAY", "1"), 0).await;
+    let got = eventually(Duration::from_secs(10), || async {
+        let v = pull_all(&c, "delayed", 0).await;
+        (!v.is_empty()).then_some(v)
+    })
+    .await
+    .expect("the later message of the same level is delivered");
+    assert_eq!(got[0].body.as_ref(), b"good");
+}

@@ -198,6 +198,12 @@ impl SchedulerActor {
                 });
                 true
             }
+            // A message the store refuses for itself would block its level (or the timer scan)
+            // for ever: drop it, loudly. Anything else (disk full, I/O) is retried.
+            Err(e) if e.is_permanent() => {
+                tracing::error!(error = %e, topic = %topic, offset = m.commit_log_offset, "delayed message can never be delivered; dropped");
+                true
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "delayed delivery failed; will retry");
                 false

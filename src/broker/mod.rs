@@ -262,6 +262,9 @@ fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
     sc.delete_when = cfg.delete_when.first().copied().unwrap_or(4);
     sc.disk_max_used_ratio = cfg.disk_max_used_space_ratio;
     sc.sled_cache_bytes = cfg.sled_cache_bytes;
+    sc.key_index = cfg.message_index_enable;
+    sc.index_slots = cfg.max_hash_slot_num;
+    sc.index_entries_per_file = cfg.max_index_num;
     sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
     // maxMessageSize bounds the body (checked by the send path); the stored record adds the
     // header, topic and up to 32 KiB of properties.

@@ -46,6 +46,9 @@
 //! | `maxMessageSize` | `max_message_size` | `4194304` bytes | | rt |
 //! | `messageDelayLevel` | `message_delay_level` | `1s 5s 10s 30s 1m 2m ... 1h 2h` | | |
 //! | `timerMaxDelay` *ours* (also `timerMaxDelaySec`, bare s) | `timer_max_delay` | `7d` | | rt |
+//! | `messageIndexEnable` | `message_index_enable` | `true`: index KEYS / UNIQ_KEY (query by key, by id) | | |
+//! | `maxHashSlotNum` | `max_hash_slot_num` | `1048576` slots per key index file | | |
+//! | `maxIndexNum` | `max_index_num` | `4194304` entries per key index file | | |
 //! | `sledCacheBytes` *ours* | `sled_cache_bytes` | `67108864` bytes | | |
 //! | `sledFlushEveryMs` *ours* | `sled_flush_every_ms` | `500` ms | | |
 //! | `autoCreateTopicEnable` | `auto_create_topic_enable` | `true` | | rt |
@@ -162,6 +165,9 @@ pub struct BrokerConfig {
     pub channel_expired_timeout: Duration,
     pub broker_expire_timeout: Duration,
     pub register_broker_interval: Duration,
+    pub message_index_enable: bool,
+    pub max_hash_slot_num: u32,
+    pub max_index_num: u32,
     pub sled_cache_bytes: u64,
     pub sled_flush_every_ms: u64,
     pub lock_expire: Duration,
@@ -210,6 +216,9 @@ impl Default for BrokerConfig {
             channel_expired_timeout: s(120),
             broker_expire_timeout: s(120),
             register_broker_interval: s(30),
+            message_index_enable: true,
+            max_hash_slot_num: 1 << 20,
+            max_index_num: 4 << 20,
             sled_cache_bytes: 64 * MIB as u64,
             sled_flush_every_ms: 500,
             lock_expire: s(60),

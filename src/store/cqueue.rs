@@ -112,26 +112,43 @@ impl ConsumeQueue {
 
     /// Write entry `qoff` (does not publish it: the caller raises `max`).
     pub fn write(&self, qoff: i64, e: Entry) -> io::Result<()> {
-        let f = match self.file_for(qoff) {
-            Some(f) => f,
-            None => {
-                let start = qoff - qoff.rem_euclid(self.per_file);
-                let path = self.dir.join(segment_name(start * ENTRY));
-                let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-                fsync_dir(&self.dir);
-                let f = Arc::new(CqFile { start, file, path, dirty: AtomicBool::new(false) });
-                self.map_mut().insert(start, f.clone());
-                f
+        self.write_run(qoff, &[e])
+    }
+
+    /// Write consecutive entries from `qoff` (one write per index file they touch); does not
+    /// publish them: the caller raises `max`.
+    pub fn write_run(&self, mut qoff: i64, mut entries: &[Entry]) -> io::Result<()> {
+        let mut b = Vec::with_capacity(entries.len().min(self.per_file as usize) * ENTRY as usize);
+        while !entries.is_empty() {
+            let f = self.file_or_create(qoff)?;
+            let room = (f.start + self.per_file - qoff) as usize;
+            let (now, rest) = entries.split_at(room.min(entries.len()));
+            b.clear();
+            for e in now {
+                b.extend_from_slice(&e.phys.to_be_bytes());
+                b.extend_from_slice(&e.size.to_be_bytes());
+                b.extend_from_slice(&e.tags.to_be_bytes());
             }
-        };
-        let mut b = [0u8; 20];
-        b[0..8].copy_from_slice(&e.phys.to_be_bytes());
-        b[8..12].copy_from_slice(&e.size.to_be_bytes());
-        b[12..20].copy_from_slice(&e.tags.to_be_bytes());
-        f.file.write_all_at(&b, ((qoff - f.start) * ENTRY) as u64)?;
-        f.dirty.store(true, Ordering::Release);
+            f.file.write_all_at(&b, ((qoff - f.start) * ENTRY) as u64)?;
+            f.dirty.store(true, Ordering::Release);
+            qoff += now.len() as i64;
+            entries = rest;
+        }
         self.dirty.store(true, Ordering::Release);
         Ok(())
+    }
+
+    fn file_or_create(&self, qoff: i64) -> io::Result<Arc<CqFile>> {
+        if let Some(f) = self.file_for(qoff) {
+            return Ok(f);
+        }
+        let start = qoff - qoff.rem_euclid(self.per_file);
+        let path = self.dir.join(segment_name(start * ENTRY));
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        fsync_dir(&self.dir);
+        let f = Arc::new(CqFile { start, file, path, dirty: AtomicBool::new(false) });
+        self.map_mut().insert(start, f.clone());
+        Ok(f)
     }
 
     /// Read one entry below `max`.

@@ -27,6 +27,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same put can never succeed (the message itself is refused), as opposed to a
+    /// condition that may pass (disk full, I/O, shutdown).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::MessageTooLarge | StoreError::InvalidMessage(_))
+    }
+
     /// Map an I/O error on `path`, turning ENOSPC into [`StoreError::DiskFull`].
     pub fn io(path: &std::path::Path, e: std::io::Error) -> StoreError {
         if e.raw_os_error() == Some(libc::ENOSPC) {

@@ -1,123 +1,377 @@
-//! Key index (KEYS and UNIQ_KEY) kept off the put path: puts send entries to a channel; a background
-//! thread batches them into the sled `keys` tree. Key layout: `topic 0 key 0 storeTime(u64 BE) offset(u64 BE)`.
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+//! Key index (KEYS and UNIQ_KEY), in the spirit of RocketMQ's IndexFile: append-only hash-chained
+//! files, so memory stays bounded however many messages carry keys.
+//!
+//! ```text
+//! index/<20-digit seq>.keys    entries, 24 bytes each: hash u32 | prev u32 | storeTime i64 | logOffset i64
+//! index/<20-digit seq>.slots   written when the file is full: slot heads (u32 each), then a trailer
+//! ```
+//!
+//! Entry numbers start at 1 (0 ends a chain). `hash` is CRC-32 of `topic NUL key`; a slot holds the
+//! newest entry number of its hash bucket and each entry the previous one, so a lookup walks one chain
+//! newest first. The active file's slot heads live in memory (rebuilt from its entries on open);
+//! a full file gets its `.slots` file and a new active file starts. Entries are buffered and written
+//! in 64 KiB pieces, and always before the store's checkpoint moves past them, so after a crash the
+//! index covers every record below the checkpoint and recovery adds the ones above it.
+//! Matches are checked against the record itself (hash collisions and records cut by recovery are
+//! never returned).
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub(crate) struct KeyEntry {
-    pub topic: String,
-    pub key: String,
-    pub store_time: i64,
-    pub offset: i64,
+const ENTRY: usize = 24;
+const TRAILER: usize = 8 * 4 + 4 + 4;
+const WRITE_AT: usize = 64 * 1024;
+/// Buffered entries kept while writes fail (a full disk): beyond this, new keys are not indexed.
+const MAX_PENDING: usize = 4 << 20;
+/// Chain entries visited per file and query at most.
+const MAX_WALK: usize = 1 << 16;
+
+pub(crate) fn key_hash(topic: &str, key: &str) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(topic.as_bytes());
+    h.update(&[0]);
+    h.update(key.as_bytes());
+    h.finalize()
 }
 
-pub(crate) enum Cmd {
-    Add(Vec<KeyEntry>),
-    Barrier(SyncSender<()>),
+#[derive(Clone, Copy, Default)]
+struct Range {
+    begin_time: i64,
+    end_time: i64,
+    min_off: i64,
+    max_off: i64,
 }
 
-pub(crate) fn prefix(topic: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(topic.len() + key.len() + 2);
-    k.extend_from_slice(topic.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key.as_bytes());
-    k.push(0);
-    k
-}
-
-fn full_key(e: &KeyEntry) -> Vec<u8> {
-    let mut k = prefix(&e.topic, &e.key);
-    k.extend_from_slice(&(e.store_time.max(0) as u64).to_be_bytes());
-    k.extend_from_slice(&(e.offset.max(0) as u64).to_be_bytes());
-    k
-}
-
-/// Decode (store time, commit-log offset) from the tail of an index key.
-pub(crate) fn decode_tail(k: &[u8]) -> Option<(i64, i64)> {
-    if k.len() < 16 {
-        return None;
+impl Range {
+    fn empty() -> Range {
+        Range { begin_time: i64::MAX, end_time: i64::MIN, min_off: i64::MAX, max_off: -1 }
     }
-    let t = &k[k.len() - 16..];
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&t[..8]);
-    let time = u64::from_be_bytes(a) as i64;
-    a.copy_from_slice(&t[8..]);
-    Some((time, u64::from_be_bytes(a) as i64))
+    fn add(&mut self, time: i64, off: i64) {
+        self.begin_time = self.begin_time.min(time);
+        self.end_time = self.end_time.max(time);
+        self.min_off = self.min_off.min(off);
+        self.max_off = self.max_off.max(off);
+    }
+    fn overlaps(&self, begin: i64, end: i64) -> bool {
+        self.begin_time <= end && self.end_time >= begin
+    }
+}
+
+struct Sealed {
+    seq: u64,
+    keys: File,
+    slots: File,
+    range: Range,
+}
+
+struct Active {
+    seq: u64,
+    file: File,
+    path: PathBuf,
+    heads: Vec<u32>,
+    /// Entries numbered so far (on disk plus buffered).
+    count: u32,
+    /// Entries on disk.
+    on_disk: u32,
+    buf: Vec<u8>,
+    range: Range,
+    write_failed: bool,
+}
+
+struct Inner {
+    sealed: Vec<Sealed>,
+    active: Active,
+}
+
+/// Where a key index lives and how big its files are.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyIndexConfig {
+    pub dir: PathBuf,
+    pub enabled: bool,
+    pub slots: u32,
+    pub entries_per_file: u32,
 }
 
 pub(crate) struct KeyIndex {
-    tx: Mutex<Option<Sender<Cmd>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    cfg: KeyIndexConfig,
+    inner: Mutex<Option<Inner>>,
+}
+
+fn entry_bytes(hash: u32, prev: u32, time: i64, off: i64) -> [u8; ENTRY] {
+    let mut e = [0u8; ENTRY];
+    e[..4].copy_from_slice(&hash.to_be_bytes());
+    e[4..8].copy_from_slice(&prev.to_be_bytes());
+    e[8..16].copy_from_slice(&time.to_be_bytes());
+    e[16..].copy_from_slice(&off.to_be_bytes());
+    e
+}
+
+fn parse_entry(e: &[u8]) -> (u32, u32, i64, i64) {
+    let u = |r: std::ops::Range<usize>| u32::from_be_bytes(e[r].try_into().unwrap_or([0; 4]));
+    let i = |r: std::ops::Range<usize>| i64::from_be_bytes(e[r].try_into().unwrap_or([0; 8]));
+    (u(0..4), u(4..8), i(8..16), i(16..24))
+}
+
+fn file_name(seq: u64, ext: &str) -> String {
+    format!("{seq:020}.{ext}")
+}
+
+fn read_trailer(slots: &File, n_slots: u32) -> Option<Range> {
+    let mut t = [0u8; TRAILER];
+    slots.read_exact_at(&mut t, n_slots as u64 * 4).ok()?;
+    let i = |k: usize| i64::from_be_bytes(t[k * 8..k * 8 + 8].try_into().unwrap_or([0; 8]));
+    let stored_slots = u32::from_be_bytes(t[32..36].try_into().ok()?);
+    let crc = u32::from_be_bytes(t[36..40].try_into().ok()?);
+    (stored_slots == n_slots && crc32fast::hash(&t[..36]) == crc).then(|| Range { begin_time: i(0), end_time: i(1), min_off: i(2), max_off: i(3) })
+}
+
+impl Active {
+    /// Open (or create) the active file and rebuild its slot heads from its entries.
+    fn open(dir: &Path, seq: u64, n_slots: u32) -> io::Result<Active> {
+        let path = dir.join(file_name(seq, "keys"));
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let len = file.metadata()?.len();
+        let whole = len - len % ENTRY as u64;
+        if whole != len {
+            tracing::warn!(file = %path.display(), "cutting a torn key index entry");
+            file.set_len(whole)?;
+        }
+        let mut heads = vec![0u32; n_slots as usize];
+        let mut range = Range::empty();
+        let mut data = vec![0u8; whole as usize];
+        file.read_exact_at(&mut data, 0)?;
+        for (i, e) in data.chunks_exact(ENTRY).enumerate() {
+            let (hash, _, time, off) = parse_entry(e);
+            heads[(hash % n_slots) as usize] = i as u32 + 1;
+            range.add(time, off);
+        }
+        let count = (whole / ENTRY as u64) as u32;
+        Ok(Active { seq, file, path, heads, count, on_disk: count, buf: Vec::new(), range, write_failed: false })
+    }
+
+    fn write_buffered(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        match self.file.write_all_at(&self.buf, self.on_disk as u64 * ENTRY as u64) {
+            Ok(()) => {
+                self.on_disk += (self.buf.len() / ENTRY) as u32;
+                self.buf.clear();
+                if self.write_failed {
+                    tracing::info!(file = %self.path.display(), "key index writes work again");
+                    self.write_failed = false;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if !self.write_failed {
+                    tracing::warn!(file = %self.path.display(), error = %e, "cannot write the key index; keeping entries in memory");
+                    self.write_failed = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Entry `n` (1-based), from disk or the buffer.
+    fn entry(&self, n: u32) -> Option<(u32, u32, i64, i64)> {
+        if n == 0 || n > self.count {
+            return None;
+        }
+        if n > self.on_disk {
+            let at = (n - self.on_disk - 1) as usize * ENTRY;
+            return Some(parse_entry(&self.buf[at..at + ENTRY]));
+        }
+        let mut e = [0u8; ENTRY];
+        self.file.read_exact_at(&mut e, (n as u64 - 1) * ENTRY as u64).ok()?;
+        Some(parse_entry(&e))
+    }
+}
+
+/// Walk one chain from `head`, newest first, collecting (time, offset) of entries with `hash` in range.
+fn walk(head: u32, hash: u32, begin: i64, end: i64, out: &mut Vec<(i64, i64)>, mut get: impl FnMut(u32) -> Option<(u32, u32, i64, i64)>) {
+    let mut n = head;
+    let mut steps = 0;
+    while n != 0 && steps < MAX_WALK {
+        let Some((h, prev, time, off)) = get(n) else { break };
+        if h == hash && time >= begin && time <= end {
+            out.push((time, off));
+        }
+        if prev >= n {
+            break;
+        }
+        n = prev;
+        steps += 1;
+    }
 }
 
 impl KeyIndex {
-    pub fn start(tree: sled::Tree) -> KeyIndex {
-        let (tx, rx) = mpsc::channel();
-        let spawned = std::thread::Builder::new().name("store-keyindex".into()).spawn(move || run(tree, rx));
-        let thread = match spawned {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start key index thread; key queries will find nothing new");
-                None
+    pub fn open(cfg: KeyIndexConfig) -> io::Result<KeyIndex> {
+        if !cfg.enabled {
+            return Ok(KeyIndex { cfg, inner: Mutex::new(None) });
+        }
+        std::fs::create_dir_all(&cfg.dir)?;
+        let mut seqs: Vec<u64> = std::fs::read_dir(&cfg.dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".keys")?.parse().ok())
+            .collect();
+        seqs.sort_unstable();
+        let mut sealed = Vec::new();
+        let last = seqs.last().copied().unwrap_or(0);
+        for &seq in &seqs {
+            let keys_path = cfg.dir.join(file_name(seq, "keys"));
+            let slots_path = cfg.dir.join(file_name(seq, "slots"));
+            let slots = File::open(&slots_path).ok();
+            let range = slots.as_ref().and_then(|f| read_trailer(f, cfg.slots));
+            match (slots, range) {
+                (Some(slots), Some(range)) => sealed.push(Sealed { seq, keys: File::open(&keys_path)?, slots, range }),
+                _ if seq == last => {}
+                _ => {
+                    // A full file whose slots were not written (crash while sealing): rebuild them.
+                    let a = Active::open(&cfg.dir, seq, cfg.slots)?;
+                    sealed.push(seal(&cfg.dir, a, cfg.slots)?);
+                }
             }
-        };
-        KeyIndex { tx: Mutex::new(Some(tx)), thread: Mutex::new(thread) }
+        }
+        let active_seq = if sealed.last().is_some_and(|s| s.seq == last) { last + 1 } else { last };
+        let active = Active::open(&cfg.dir, active_seq, cfg.slots)?;
+        Ok(KeyIndex { cfg, inner: Mutex::new(Some(Inner { sealed, active })) })
     }
 
-    pub fn send(&self, entries: Vec<KeyEntry>) {
-        if entries.is_empty() {
-            return;
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Inner>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Highest log offset indexed (-1: none); recovery indexes the records above it.
+    pub fn max_offset(&self) -> i64 {
+        let g = self.lock();
+        let Some(inner) = g.as_ref() else { return i64::MAX };
+        inner.sealed.iter().map(|s| s.range.max_off).chain([inner.active.range.max_off]).max().unwrap_or(-1)
+    }
+
+    /// Add entries: (topic, key, store time, log offset).
+    pub fn add<'a>(&self, entries: impl IntoIterator<Item = (&'a str, &'a str, i64, i64)>) {
+        let mut g = self.lock();
+        let Some(inner) = g.as_mut() else { return };
+        for (topic, key, time, off) in entries {
+            if inner.active.count >= self.cfg.entries_per_file {
+                if let Err(e) = self.roll(inner) {
+                    if !inner.active.write_failed {
+                        tracing::warn!(error = %e, "cannot start a new key index file");
+                    }
+                    return;
+                }
+            }
+            let a = &mut inner.active;
+            if a.buf.len() >= MAX_PENDING {
+                return;
+            }
+            let hash = key_hash(topic, key);
+            let slot = (hash % self.cfg.slots) as usize;
+            let n = a.count + 1;
+            a.buf.extend_from_slice(&entry_bytes(hash, a.heads[slot], time, off));
+            a.heads[slot] = n;
+            a.count = n;
+            a.range.add(time, off);
         }
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(Cmd::Add(entries));
+        if inner.active.buf.len() >= WRITE_AT && !inner.active.write_failed {
+            let _ = inner.active.write_buffered();
         }
     }
 
-    /// Wait until everything sent so far is in the tree.
-    pub fn barrier(&self) {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let sent = match self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(s) => s.send(Cmd::Barrier(tx)).is_ok(),
-            None => false,
-        };
-        if sent {
-            let _ = rx.recv();
-        }
+    fn roll(&self, inner: &mut Inner) -> io::Result<()> {
+        inner.active.write_buffered()?;
+        inner.active.file.sync_data()?;
+        let next = Active::open(&self.cfg.dir, inner.active.seq + 1, self.cfg.slots)?;
+        let full = std::mem::replace(&mut inner.active, next);
+        inner.sealed.push(seal(&self.cfg.dir, full, self.cfg.slots)?);
+        Ok(())
     }
 
-    /// Stop the thread (after it applied what was sent) and wait for it.
-    pub fn stop(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = h.join();
+    /// Write buffered entries to the file (`sync`: and fsync it). Before every checkpoint.
+    pub fn flush(&self, sync: bool) -> io::Result<()> {
+        let mut g = self.lock();
+        let Some(inner) = g.as_mut() else { return Ok(()) };
+        inner.active.write_buffered()?;
+        if sync {
+            inner.active.file.sync_data()?;
         }
+        Ok(())
+    }
+
+    /// (store time, log offset) of entries for `topic`/`key` stored in [begin, end], newest first.
+    /// They may include hash collisions: the caller checks the records.
+    pub fn candidates(&self, topic: &str, key: &str, begin: i64, end: i64) -> Vec<(i64, i64)> {
+        let g = self.lock();
+        let Some(inner) = g.as_ref() else { return Vec::new() };
+        let hash = key_hash(topic, key);
+        let slot = hash % self.cfg.slots;
+        let mut out = Vec::new();
+        let a = &inner.active;
+        if a.range.overlaps(begin, end) {
+            walk(a.heads[slot as usize], hash, begin, end, &mut out, |n| a.entry(n));
+        }
+        for s in inner.sealed.iter().rev().filter(|s| s.range.overlaps(begin, end)) {
+            let mut h = [0u8; 4];
+            if s.slots.read_exact_at(&mut h, slot as u64 * 4).is_err() {
+                continue;
+            }
+            walk(u32::from_be_bytes(h), hash, begin, end, &mut out, |n| {
+                let mut e = [0u8; ENTRY];
+                s.keys.read_exact_at(&mut e, (n as u64).checked_sub(1)? * ENTRY as u64).ok()?;
+                Some(parse_entry(&e))
+            });
+        }
+        out.sort_by(|x, y| y.cmp(x));
+        out.dedup_by_key(|e| e.1);
+        out
+    }
+
+    /// Delete full files whose entries all point below `log_min` (their records are gone).
+    pub fn remove_below(&self, log_min: i64) {
+        let mut g = self.lock();
+        let Some(inner) = g.as_mut() else { return };
+        inner.sealed.retain(|s| {
+            if s.range.max_off >= log_min {
+                return true;
+            }
+            for ext in ["slots", "keys"] {
+                let p = self.cfg.dir.join(file_name(s.seq, ext));
+                if let Err(e) = std::fs::remove_file(&p) {
+                    tracing::warn!(file = %p.display(), error = %e, "cannot delete key index file");
+                }
+            }
+            false
+        });
     }
 }
 
-fn run(tree: sled::Tree, rx: Receiver<Cmd>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = sled::Batch::default();
-        let mut barriers = Vec::new();
-        let mut n = 0usize;
-        let mut cmd = Some(first);
-        while let Some(c) = cmd.take() {
-            match c {
-                Cmd::Add(es) => {
-                    for e in &es {
-                        batch.insert(full_key(e), &[1u8][..]);
-                        n += 1;
-                    }
-                }
-                Cmd::Barrier(b) => barriers.push(b),
-            }
-            if n < 10_000 {
-                cmd = rx.try_recv().ok();
-            }
-        }
-        if let Err(e) = tree.apply_batch(batch) {
-            tracing::warn!(error = %e, "key index batch failed");
-        }
-        for b in barriers {
-            let _ = b.send(());
-        }
+/// Write the slots file of a full active file (through a temporary name) and open it sealed.
+fn seal(dir: &Path, a: Active, n_slots: u32) -> io::Result<Sealed> {
+    let mut data = Vec::with_capacity(n_slots as usize * 4 + TRAILER);
+    for h in &a.heads {
+        data.extend_from_slice(&h.to_be_bytes());
     }
+    let mut t = Vec::with_capacity(TRAILER);
+    for v in [a.range.begin_time, a.range.end_time, a.range.min_off, a.range.max_off] {
+        t.extend_from_slice(&v.to_be_bytes());
+    }
+    t.extend_from_slice(&n_slots.to_be_bytes());
+    let crc = crc32fast::hash(&t);
+    t.extend_from_slice(&crc.to_be_bytes());
+    data.extend_from_slice(&t);
+    let tmp = dir.join(file_name(a.seq, "slots.tmp"));
+    let path = dir.join(file_name(a.seq, "slots"));
+    {
+        let f = File::create(&tmp)?;
+        f.write_all_at(&data, 0)?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(Sealed { seq: a.seq, keys: a.file, slots: File::open(&path)?, range: a.range })
 }

@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use super::commitlog::{CommitLog, Segment};
 use super::cqueue::{ConsumeQueue, Entry};
 use super::flush::FlushShared;
-use super::keyindex::{KeyEntry, KeyIndex};
+use super::keyindex::{KeyIndex, KeyIndexConfig};
 use super::meta::MetaStore;
 use super::{offset_msg_id, FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
 use crate::codec::stored::{encode_stored, stored_size, StoredMessage, BLANK_MAGIC};
@@ -32,7 +32,7 @@ pub struct MessageStore {
     /// Log offset recorded in the checkpoint (log and indexes fsynced below it).
     checkpointed: Arc<AtomicI64>,
     meta: MetaStore,
-    pub(crate) keys: KeyIndex,
+    pub(crate) keys: Arc<KeyIndex>,
     /// Test hook: when non-zero, log writes write half their bytes then fail with this errno.
     fail_errno: AtomicI32,
     flusher: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -94,7 +94,14 @@ impl MessageStore {
         let queues = load_queues(&cq_root, cfg.cq_entries_per_file as i64).map_err(|e| open_failed(&cq_root, e))?;
         let meta_dir = root.join("meta");
         let meta = MetaStore::open(&meta_dir, cfg.sled_cache_bytes, cfg.sled_flush_every_ms)?;
-        let keys = KeyIndex::start(meta.keys.clone());
+        let index_dir = root.join("index");
+        let keys = KeyIndex::open(KeyIndexConfig {
+            dir: index_dir.clone(),
+            enabled: cfg.key_index,
+            slots: cfg.index_slots.max(1),
+            entries_per_file: cfg.index_entries_per_file.max(1),
+        })
+        .map_err(|e| open_failed(&index_dir, e))?;
         let store = MessageStore {
             log: Arc::new(log),
             queues: Arc::new(RwLock::new(queues)),
@@ -103,7 +110,7 @@ impl MessageStore {
             flush: Arc::new(FlushShared::new(0)),
             checkpointed: Arc::new(AtomicI64::new(0)),
             meta,
-            keys,
+            keys: Arc::new(keys),
             fail_errno: AtomicI32::new(0),
             flusher: Mutex::new(Vec::new()),
             sync_delay_ms: Arc::new(AtomicU64::new(0)),
@@ -219,10 +226,10 @@ impl MessageStore {
                 q.max.store(r.queue_offset + 1, Ordering::Release);
             }
         }
+        self.add_keys(&msgs, &results);
         let end = ap.pos;
         self.written.store(end, Ordering::Release);
         drop(ap);
-        self.send_keys(&msgs, &results);
         let flush = match self.cfg.flush_mode {
             FlushMode::Sync => Some(self.flush.request(end, self.cfg.sync_flush_timeout)),
             FlushMode::Async => None,
@@ -273,10 +280,19 @@ impl MessageStore {
         if let Some(s) = ap.seg.clone() {
             self.write_log(&s, &w.buf, w.buf_start)?;
         }
-        for (m, r) in msgs.iter().zip(results.iter()) {
+        // Index entries: one write per run of consecutive messages of one queue (a batch is one run).
+        let mut run: Vec<Entry> = Vec::new();
+        let mut i = 0;
+        while i < msgs.len() {
+            let (m, first) = (&msgs[i], &results[i]);
+            run.clear();
+            while i < msgs.len() && msgs[i].queue_id == m.queue_id && msgs[i].topic == m.topic {
+                let r = &results[i];
+                run.push(Entry { phys: r.commit_log_offset, size: r.size, tags: msgs[i].tags_code });
+                i += 1;
+            }
             let q = self.queue(&m.topic, m.queue_id).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
-            q.write(r.queue_offset, Entry { phys: r.commit_log_offset, size: r.size, tags: m.tags_code })
-                .map_err(|e| StoreError::io(&q.dir, e))?;
+            q.write_run(first.queue_offset, &run).map_err(|e| StoreError::io(&q.dir, e))?;
         }
         Ok(())
     }
@@ -328,14 +344,13 @@ impl MessageStore {
         ap.pos = orig_pos;
     }
 
-    fn send_keys(&self, msgs: &[NewMessage], results: &[PutResult]) {
-        let mut entries = Vec::new();
-        for (m, r) in msgs.iter().zip(results) {
-            for k in m.keys.iter().filter(|k| !k.is_empty()).chain(m.uniq_key.iter()) {
-                entries.push(KeyEntry { topic: m.topic.clone(), key: k.clone(), store_time: r.store_timestamp, offset: r.commit_log_offset });
-            }
-        }
-        self.keys.send(entries);
+    /// Index KEYS and UNIQ_KEY (under the append lock: before `written` covers the records, so a
+    /// checkpoint never passes a record whose keys are not yet handed to the index).
+    fn add_keys(&self, msgs: &[NewMessage], results: &[PutResult]) {
+        self.keys.add(msgs.iter().zip(results).flat_map(|(m, r)| {
+            let keys = m.keys.iter().filter(|k| !k.is_empty()).chain(m.uniq_key.iter());
+            keys.map(move |k| (m.topic.as_str(), k.as_str(), r.store_timestamp, r.commit_log_offset))
+        }));
     }
 
     pub(crate) fn flush_once(&self) -> io::Result<()> {
@@ -351,13 +366,14 @@ impl MessageStore {
             checkpointed: self.checkpointed.clone(),
             sync_delay_ms: self.sync_delay_ms.clone(),
             root: self.cfg.root.clone(),
+            keys: self.keys.clone(),
         }
     }
 
-    /// Flush everything (log, indexes, checkpoint, key index, metadata). For shutdown.
+    /// Flush everything (log, indexes, key index, checkpoint, metadata). For shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.flush_once().map_err(|e| StoreError::io(&self.cfg.root, e))?;
-        self.keys.barrier();
+        self.keys.flush(true).map_err(|e| StoreError::io(&self.cfg.root.join("index"), e))?;
         self.meta.flush()
     }
 }
@@ -373,8 +389,9 @@ impl Drop for MessageStore {
             tracing::warn!(error = %e, "final flush failed");
         }
         self.flush.complete(&r);
-        self.keys.barrier();
-        self.keys.stop();
+        if let Err(e) = self.keys.flush(true) {
+            tracing::warn!(error = %e, "final key index flush failed");
+        }
         let _ = self.meta.flush();
     }
 }
@@ -414,6 +431,7 @@ struct FlushHandles {
     checkpointed: Arc<AtomicI64>,
     sync_delay_ms: Arc<AtomicU64>,
     root: std::path::PathBuf,
+    keys: Arc<KeyIndex>,
 }
 
 impl FlushHandles {
@@ -444,6 +462,8 @@ impl FlushHandles {
         for q in queues {
             q.sync()?;
         }
+        // Key entries of every record below `w` were added before `written` reached it.
+        self.keys.flush(true)?;
         let mut b = [0u8; 12];
         b[..8].copy_from_slice(&w.to_be_bytes());
         b[8..].copy_from_slice(&crc32fast::hash(&w.to_be_bytes()).to_be_bytes());

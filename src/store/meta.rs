@@ -42,7 +42,6 @@ pub struct MetaStore {
     groups: sled::Tree,
     offsets: sled::Tree,
     kv: sled::Tree,
-    pub(crate) keys: sled::Tree,
 }
 
 fn meta_err(e: sled::Error) -> StoreError {
@@ -98,13 +97,14 @@ impl MetaStore {
                 Err(e) => return Err(open_failed(e)),
             }
         };
+        // Key index entries lived in sled before the index files (`index/`): drop that tree.
+        let _ = db.drop_tree("keys");
         let tree = |n: &str| db.open_tree(n).map_err(open_failed);
         Ok(MetaStore {
             topics: tree("topics")?,
             groups: tree("groups")?,
             offsets: tree("offsets")?,
             kv: tree("kv")?,
-            keys: tree("keys")?,
             db,
         })
     }
@@ -113,13 +113,15 @@ impl MetaStore {
         tree.iter().filter_map(|r| r.ok()).filter_map(|(_, v)| dec_json(&v)).collect()
     }
 
+    // Topic and group changes are rare and must survive a crash right after them (an auto-created
+    // topic holds acknowledged messages): each one flushes sled before returning.
     pub fn put_topic(&self, t: &TopicConfig) -> Result<(), StoreError> {
         self.topics.insert(t.topic_name.as_bytes(), enc_json(t)?).map_err(meta_err)?;
-        Ok(())
+        self.flush()
     }
     pub fn delete_topic(&self, name: &str) -> Result<(), StoreError> {
         self.topics.remove(name.as_bytes()).map_err(meta_err)?;
-        Ok(())
+        self.flush()
     }
     pub fn topics(&self) -> Vec<TopicConfig> {
         Self::all(&self.topics)
@@ -127,11 +129,11 @@ impl MetaStore {
 
     pub fn put_group(&self, g: &GroupConfig) -> Result<(), StoreError> {
         self.groups.insert(g.group_name.as_bytes(), enc_json(g)?).map_err(meta_err)?;
-        Ok(())
+        self.flush()
     }
     pub fn delete_group(&self, name: &str) -> Result<(), StoreError> {
         self.groups.remove(name.as_bytes()).map_err(meta_err)?;
-        Ok(())
+        self.flush()
     }
     pub fn groups(&self) -> Vec<GroupConfig> {
         Self::all(&self.groups)

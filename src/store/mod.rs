@@ -7,7 +7,8 @@
 //! commitlog/00000000001073741824        each `segment_size` bytes at most
 //! consumequeue/<topic>/<queueId>/<20-digit byte offset>   per-queue index segments, 20-byte entries
 //! checkpoint                            log offset below which log and indexes are known fsynced
-//! meta/                                 sled: topics, groups, consumer offsets, generic kv, key index
+//! index/<seq>.keys, index/<seq>.slots    key index (KEYS, UNIQ_KEY): hash-chained entry files
+//! meta/                                 sled: topics, groups, consumer offsets, generic kv
 //! ```
 //!
 //! A commit-log record is exactly the stored-message layout of [`crate::codec::stored`], so a read
@@ -38,7 +39,8 @@
 //!
 //! # Threads
 //! `put` serialises appends behind one mutex (queue offset assignment + write); a flusher thread does
-//! every fsync outside that lock; a key-index thread batches KEYS/UNIQ_KEY entries into sled.
+//! every fsync outside that lock. KEYS/UNIQ_KEY entries are buffered in the key index under the
+//! append lock and written in 64 KiB pieces (see `keyindex`).
 mod commitlog;
 mod cqueue;
 mod error;
@@ -95,6 +97,12 @@ pub struct StoreConfig {
     pub max_message_size: usize,
     /// Index entries per index file, default 300 000 (6 MB files, like RocketMQ).
     pub cq_entries_per_file: u64,
+    /// Index KEYS and UNIQ_KEY for lookups (messageIndexEnable), default true.
+    pub key_index: bool,
+    /// Hash slots per key index file (maxHashSlotNum), default 1 048 576 (4 MiB in memory).
+    pub index_slots: u32,
+    /// Entries per key index file (maxIndexNum), default 4 194 304 (96 MiB files).
+    pub index_entries_per_file: u32,
 }
 
 impl StoreConfig {
@@ -113,6 +121,9 @@ impl StoreConfig {
             sled_flush_every_ms: 500,
             max_message_size: 4 << 20,
             cq_entries_per_file: 300_000,
+            key_index: true,
+            index_slots: 1 << 20,
+            index_entries_per_file: 4 << 20,
         }
     }
 }

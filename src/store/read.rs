@@ -4,7 +4,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::cqueue::{parse_entry, ENTRY};
-use super::keyindex::{decode_tail, prefix};
 use super::message_store::MessageStore;
 use super::{GetResult, GetStatus};
 use crate::codec::stored::{FLAG_BORN_V6, STORE_TIMESTAMP_POS_V4};
@@ -161,18 +160,12 @@ impl MessageStore {
     /// Messages whose KEYS or UNIQ_KEY equals `key`, stored in [begin_ms, end_ms], newest first.
     pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ms: i64, end_ms: i64) -> Vec<Bytes> {
         let mut out = Vec::new();
-        let mut seen = Vec::new();
-        for r in self.meta().keys.scan_prefix(prefix(topic, key)).rev() {
+        for (_, off) in self.keys.candidates(topic, key, begin_ms, end_ms) {
             if out.len() >= max {
                 break;
             }
-            let Ok((k, _)) = r else { continue };
-            let Some((time, off)) = decode_tail(&k) else { continue };
-            if time < begin_ms || time > end_ms || seen.contains(&off) {
-                continue;
-            }
-            seen.push(off);
-            if let Some(b) = self.read_message(off) {
+            let Some(b) = self.read_message(off) else { continue };
+            if record_has_key(&b, topic, key) {
                 out.push(b);
             }
         }
@@ -197,4 +190,15 @@ impl MessageStore {
     pub fn max_commit_log_offset(&self) -> i64 {
         self.written.load(Ordering::Acquire)
     }
+}
+
+/// Whether a stored record is of `topic` and carries `key` in KEYS (space-separated) or UNIQ_KEY.
+fn record_has_key(rec: &[u8], topic: &str, key: &str) -> bool {
+    let Ok((m, _)) = crate::codec::stored::decode_stored(rec) else { return false };
+    m.topic == topic
+        && m.properties.split('\u{2}').any(|kv| match kv.split_once('\u{1}') {
+            Some(("KEYS", v)) => v.split(' ').any(|k| k == key),
+            Some(("UNIQ_KEY", v)) => v == key,
+            _ => false,
+        })
 }

@@ -42,10 +42,11 @@ impl MessageStore {
         let max_record = self.log.seg_size as usize;
         let mut rebuilt = 0u64;
         let deleted = self.deleted_topics();
+        let keys_max = self.keys.max_offset();
         let end = loop {
             let Some(seg) = self.log.segment_for(pos) else { break pos };
             let mut sc = SegmentScanner::new(&seg, pos, self.log.seg_size, max_record)?;
-            match self.scan_segment(&mut sc, &mut rebuilt, &deleted)? {
+            match self.scan_segment(&mut sc, &mut rebuilt, &deleted, keys_max)? {
                 None => pos = seg.base + self.log.seg_size,
                 Some((at, reason)) => {
                     if let Some(r) = reason {
@@ -89,7 +90,7 @@ impl MessageStore {
     }
 
     /// Scan one segment. `Ok(None)`: reached its blank end. `Ok(Some((end, reason)))`: data ends at `end`.
-    fn scan_segment(&self, sc: &mut SegmentScanner, rebuilt: &mut u64, deleted: &HashMap<String, i64>) -> io::Result<Option<(i64, Option<String>)>> {
+    fn scan_segment(&self, sc: &mut SegmentScanner, rebuilt: &mut u64, deleted: &HashMap<String, i64>, keys_max: i64) -> io::Result<Option<(i64, Option<String>)>> {
         loop {
             let at = sc.pos;
             match sc.next_item() {
@@ -109,10 +110,20 @@ impl MessageStore {
                     if self.redispatch(&m, rec.len() as i32, deleted)? {
                         *rebuilt += 1;
                     }
+                    if m.commit_log_offset > keys_max {
+                        self.reindex_keys(&m);
+                    }
                     sc.pos += rec.len() as i64;
                 }
             }
         }
+    }
+
+    /// Add the KEYS / UNIQ_KEY entries of a recovered record the key index had not reached.
+    fn reindex_keys(&self, m: &StoredMessage) {
+        let keys = property(&m.properties, "KEYS").into_iter().flat_map(|v| v.split(' ')).filter(|k| !k.is_empty());
+        let all = keys.chain(property(&m.properties, "UNIQ_KEY"));
+        self.keys.add(all.map(|k| (m.topic.as_str(), k, m.store_timestamp, m.commit_log_offset)));
     }
 
     /// Make sure the index has the entry for a recovered record. Returns true when written.

@@ -40,6 +40,7 @@ impl MessageStore {
             for q in self.all_queues() {
                 q.set_min(q.first_at_or_after(log_min));
             }
+            self.keys.remove_below(log_min);
         }
         deleted
     }
