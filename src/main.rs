@@ -2,6 +2,10 @@
 mod cli;
 
 use clap::{Args, Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ferrocket::broker::{Server, ServerOptions};
 use ferrocket::config::BrokerConfig;
 use std::io::Write;

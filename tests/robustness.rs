@@ -75,6 +75,7 @@ fn ext_strategy() -> impl Strategy<Value = Option<ExtFields>> {
         "\\PC{1,20}",
         0..6,
     ))
+    .prop_map(|o| o.map(|m| m.into_iter().collect()))
 }
 
 fn command_strategy(binary: bool) -> impl Strategy<Value = RemotingCommand> {

@@ -7,9 +7,8 @@ use common::*;
 use ferrocket::codec::body::*;
 use ferrocket::codec::header::*;
 use ferrocket::codec::message::{decode_batch, parse_properties, tag_hash_code};
-use ferrocket::codec::{CommandHeader, RemotingCodec, RemotingCommand, RequestCode};
+use ferrocket::codec::{CommandHeader, ExtFields, RemotingCodec, RemotingCommand, RequestCode};
 use serde_json::Value;
-use std::collections::HashMap;
 use tokio_util::codec::Decoder;
 
 #[test]
@@ -29,7 +28,7 @@ fn all_vectors_match_decoded_md() {
         assert_eq!(c.version, 407, "{name}");
         assert_eq!(c.language, "JAVA");
         assert_eq!(c.remark.as_deref(), want["remark"].as_str(), "{name}");
-        let ext: Option<HashMap<String, String>> = want.get("extFields").map(|e| {
+        let ext: Option<ExtFields> = want.get("extFields").map(|e| {
             e.as_object()
                 .unwrap()
                 .iter()
@@ -157,7 +156,7 @@ fn send_vectors() {
     );
     assert_eq!(props.get("TAGS"), Some("TagA"));
     assert_eq!(&c.body[..], b"hello rocketmq");
-    let mut ext = HashMap::new();
+    let mut ext = ExtFields::default();
     h.encode_v2(&mut ext);
     assert_eq!(parse_properties(&ext["i"]), props);
     ext.insert("i".into(), c.ext("i").unwrap().into());
@@ -354,7 +353,7 @@ fn consumer_group_vectors() {
     };
     assert_eq!(ConsumerListBody::from_json(&cmd(24).body).unwrap(), body);
     let mut built = RemotingCommand::response_to(&cmd(23), 0, None);
-    built.ext_fields = Some(HashMap::new());
+    built.ext_fields = Some(ExtFields::default());
     built.body = body.to_json().into();
     assert_eq!(encode(&built), frame(24));
 
@@ -389,7 +388,7 @@ fn consumer_group_vectors() {
     assert_eq!(un.consumer_group.as_deref(), Some("vec_cg_90874"));
     assert_eq!(un.producer_group, None);
     let mut built = RemotingCommand::response_to(&cmd(39), 0, None);
-    built.ext_fields = Some(HashMap::new());
+    built.ext_fields = Some(ExtFields::default());
     assert_eq!(encode(&built), frame(40));
 }
 
@@ -401,7 +400,7 @@ fn admin_and_namesrv_vectors() {
     assert_eq!(t.topic_filter_type, "SINGLE_TAG");
     assert_eq!(t.topic_sys_flag, Some(0));
     assert!(!t.order);
-    let mut ext = HashMap::new();
+    let mut ext = ExtFields::default();
     t.encode(&mut ext);
     assert_eq!(Some(ext), cmd(41).ext_fields);
     let built = RemotingCommand::response_to(&cmd(41), 0, Some("not set any response code".into()));
@@ -414,7 +413,7 @@ fn admin_and_namesrv_vectors() {
         (r.broker_id, r.compressed, r.body_crc32),
         (0, false, 986234179)
     );
-    let mut ext = HashMap::new();
+    let mut ext = ExtFields::default();
     r.encode(&mut ext);
     assert_eq!(Some(ext), cmd(43).ext_fields);
     let body = RegisterBrokerBody::from_json(&cmd(43).body).unwrap();

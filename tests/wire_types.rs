@@ -110,7 +110,7 @@ fn full_map() -> ExtFields {
 
 fn check<T: CommandHeader + PartialEq + std::fmt::Debug>(name: &str) {
     let full = T::decode(&full_map()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let mut ext = ExtFields::new();
+    let mut ext = ExtFields::default();
     full.encode(&mut ext);
     assert!(!ext.is_empty() || name.is_empty(), "{name}");
     for v in ext.values() {
@@ -138,7 +138,7 @@ macro_rules! check_all {
 fn every_header_round_trips() {
     common::with_all_headers!(check_all);
     let v2 = SendMessageRequestHeader::decode_v2(&full_map()).unwrap();
-    let mut ext = ExtFields::new();
+    let mut ext = ExtFields::default();
     v2.encode_v2(&mut ext);
     assert_eq!(ext.len(), 14);
     assert_eq!(SendMessageRequestHeader::decode_v2(&ext).unwrap(), v2);

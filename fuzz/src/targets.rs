@@ -96,7 +96,7 @@ pub fn headers(data: &[u8]) {
 /// strings without the JSON layer in between.
 pub fn ext_fields(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let mut ext = ExtFields::new();
+    let mut ext = ExtFields::default();
     for line in text.split('\n') {
         let (k, v) = line.split_once('=').unwrap_or((line, ""));
         ext.insert(k.to_string(), v.to_string());

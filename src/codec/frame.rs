@@ -9,7 +9,6 @@
 use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType};
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use std::collections::HashMap;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Java's default frame limit (`com.rocketmq.remoting.frameMaxLength`), 16 MiB.
@@ -123,7 +122,10 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
         if len == 0 {
             return Ok(None);
         }
-        let s = String::from_utf8_lossy(&h[..len]).into_owned();
+        let s = match std::str::from_utf8(&h[..len]) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(&h[..len]).into_owned(),
+        };
         h.advance(len);
         Ok(Some(s))
     }
@@ -149,7 +151,7 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     let ext_fields = if ext_len == 0 {
         None
     } else {
-        let mut ext: ExtFields = HashMap::new();
+        let mut ext = ExtFields::default();
         while !ext_bytes.is_empty() {
             need(ext_bytes, 2, "truncated key length")?;
             let kl = ext_bytes.get_i16();

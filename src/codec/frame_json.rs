@@ -75,7 +75,7 @@ impl<'de> Deserialize<'de> for Ext {
                 Ok(Ext(None))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ext, A::Error> {
-                let mut ext = ExtFields::with_capacity(m.size_hint().unwrap_or(8).min(64));
+                let mut ext = ExtFields::with_capacity_and_hasher(m.size_hint().unwrap_or(8).min(64), Default::default());
                 while let Some((k, v)) = m.next_entry::<String, Scalar>()? {
                     if let Some(s) = v.0 {
                         ext.insert(k, s);

@@ -72,9 +72,15 @@ fn put_host(out: &mut BytesMut, a: &SocketAddr) {
 /// body (the `body_crc` field is ignored). The topic must be at most 255 bytes and the properties at
 /// most 32767 bytes: callers validate (longer values are truncated in the length field).
 pub fn encode_stored(m: &StoredMessage, out: &mut BytesMut) {
+    encode_stored_with(m, &m.body, &m.topic, &m.properties, out)
+}
+
+/// [`encode_stored`] with the variable parts given apart (`m`'s own body, topic and properties are
+/// ignored), so a caller holding them elsewhere need not copy them into `m`.
+pub fn encode_stored_with(m: &StoredMessage, body: &[u8], topic: &str, properties: &str, out: &mut BytesMut) {
     let born_v6 = m.born_host.is_ipv6();
     let store_v6 = m.store_host.is_ipv6();
-    let size = stored_size(m.body.len(), m.topic.len(), m.properties.len(), born_v6, store_v6);
+    let size = stored_size(body.len(), topic.len(), properties.len(), born_v6, store_v6);
     let mut sys_flag = m.sys_flag & !(FLAG_BORN_V6 | FLAG_STORE_V6);
     if born_v6 {
         sys_flag |= FLAG_BORN_V6;
@@ -85,7 +91,7 @@ pub fn encode_stored(m: &StoredMessage, out: &mut BytesMut) {
     out.reserve(size);
     out.put_i32(size as i32);
     out.put_i32(MESSAGE_MAGIC);
-    out.put_i32(body_crc(&m.body));
+    out.put_i32(body_crc(body));
     out.put_i32(m.queue_id);
     out.put_i32(m.flag);
     out.put_i64(m.queue_offset);
@@ -97,12 +103,12 @@ pub fn encode_stored(m: &StoredMessage, out: &mut BytesMut) {
     put_host(out, &m.store_host);
     out.put_i32(m.reconsume_times);
     out.put_i64(m.prepared_transaction_offset);
-    out.put_i32(m.body.len() as i32);
-    out.put_slice(&m.body);
-    out.put_u8(m.topic.len() as u8);
-    out.put_slice(m.topic.as_bytes());
-    out.put_i16(m.properties.len() as i16);
-    out.put_slice(m.properties.as_bytes());
+    out.put_i32(body.len() as i32);
+    out.put_slice(body);
+    out.put_u8(topic.len() as u8);
+    out.put_slice(topic.as_bytes());
+    out.put_i16(properties.len() as i16);
+    out.put_slice(properties.as_bytes());
 }
 
 /// Bounds-checked big-endian reader over a slice.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::commitlog::{CommitLog, Segment};
 use super::cqueue::{ConsumeQueue, Entry};
@@ -16,7 +16,7 @@ use super::flush::FlushShared;
 use super::keyindex::{KeyIndex, KeyIndexConfig};
 use super::meta::MetaStore;
 use super::{offset_msg_id, FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
-use crate::codec::stored::{encode_stored, stored_size, StoredMessage, BLANK_MAGIC};
+use crate::codec::stored::{encode_stored_with, stored_size, StoredMessage, BLANK_MAGIC};
 
 pub(crate) type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
 
@@ -240,21 +240,25 @@ impl MessageStore {
     /// Encode and write the records and their index entries (not yet published).
     fn append_locked(&self, ap: &mut Appender, w: &mut BatchWrite, msgs: &[NewMessage], now: i64, results: &mut Vec<PutResult>) -> Result<(), StoreError> {
         let host = self.cfg.store_host;
-        let mut next_qoff: HashMap<(&str, i32), i64> = HashMap::new();
+        // Next queue offset per (topic, queue) of this put: a batch has one queue, a put rarely more.
+        let mut next_qoff: Vec<(&str, i32, i64)> = Vec::new();
         for m in msgs {
             let size = self.record_size(m);
             if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + self.log.seg_size) {
                 self.roll(ap, w)?;
             }
-            let qoff = match next_qoff.get(&(m.topic.as_str(), m.queue_id)) {
-                Some(o) => *o,
-                None => self
-                    .queue_or_create(&m.topic, m.queue_id)
-                    .map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?
-                    .max
-                    .load(Ordering::Acquire),
+            let qoff = match next_qoff.iter_mut().find(|(t, q, _)| *q == m.queue_id && *t == m.topic) {
+                Some((_, _, o)) => {
+                    *o += 1;
+                    *o - 1
+                }
+                None => {
+                    let q = self.queue_or_create(&m.topic, m.queue_id).map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?;
+                    let o = q.max.load(Ordering::Acquire);
+                    next_qoff.push((m.topic.as_str(), m.queue_id, o + 1));
+                    o
+                }
             };
-            next_qoff.insert((m.topic.as_str(), m.queue_id), qoff + 1);
             let sm = StoredMessage {
                 queue_id: m.queue_id,
                 flag: m.flag,
@@ -267,12 +271,12 @@ impl MessageStore {
                 store_host: host,
                 reconsume_times: m.reconsume_times,
                 prepared_transaction_offset: m.prepared_transaction_offset,
-                body: m.body.clone(),
-                topic: m.topic.clone(),
-                properties: m.properties.clone(),
+                body: Bytes::new(),
+                topic: String::new(),
+                properties: String::new(),
                 body_crc: 0,
             };
-            encode_stored(&sm, &mut w.buf);
+            encode_stored_with(&sm, &m.body, &m.topic, &m.properties, &mut w.buf);
             let msg_id = offset_msg_id(&host, ap.pos);
             results.push(PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id });
             ap.pos += size;

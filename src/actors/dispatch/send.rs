@@ -61,13 +61,13 @@ pub fn handle(ctx: &Arc<BrokerContext>, conn: &ConnInfo, req: RemotingCommand) -
     if req.body.len() > cfg.max_message_size {
         return fail(resp, rc::MESSAGE_ILLEGAL, illegal_remark(cfg.max_message_size));
     }
-    let header_props = parse_properties(h.properties.as_deref().unwrap_or(""));
+    let mut header_props = parse_properties(h.properties.as_deref().unwrap_or(""));
     let wait = header_props.get(prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let (target_topic, target_queue) = match retry_target(ctx, &h, queue_id) {
         Ok(t) => t,
         Err((code, remark)) => return fail(resp, code, remark),
     };
-    let mut msgs = match build_messages(ctx, conn, &h, &req, &header_props, &target_topic, target_queue) {
+    let mut msgs = match build_messages(ctx, conn, &h, &req, &mut header_props, &target_topic, target_queue) {
         Ok(m) => m,
         Err(remark) => return fail(resp, rc::MESSAGE_ILLEGAL, remark),
     };
@@ -194,7 +194,7 @@ fn build_messages(
     conn: &ConnInfo,
     h: &SendMessageRequestHeader,
     req: &RemotingCommand,
-    header_props: &Properties,
+    header_props: &mut Properties,
     topic: &str,
     queue_id: i32,
 ) -> Result<Vec<NewMessage>, String> {
@@ -223,7 +223,7 @@ fn build_messages(
         })
     };
     if !h.batch {
-        return Ok(vec![base(req.body.clone(), header_props.clone(), h.flag)?]);
+        return Ok(vec![base(req.body.clone(), std::mem::take(header_props), h.flag)?]);
     }
     if h.sys_flag & crate::codec::message::sys_flag::TRANSACTION_MASK != 0 {
         return Err("batch message does not support transaction".into());

@@ -36,14 +36,14 @@ impl RemotingCommand {
     pub fn decode_header<T: CommandHeader>(&self) -> Result<T, CodecError> {
         match &self.ext_fields {
             Some(ext) => T::decode(ext),
-            None => T::decode(&ExtFields::new()),
+            None => T::decode(&ExtFields::default()),
         }
     }
 
     /// Write a custom header into `extFields` (creating the map, so `{}` goes out even when every
     /// field is `None`, as Java does).
     pub fn set_header<T: CommandHeader>(&mut self, h: &T) {
-        h.encode(self.ext_fields.get_or_insert_with(ExtFields::new));
+        h.encode(self.ext_fields.get_or_insert_with(ExtFields::default));
     }
 }
 

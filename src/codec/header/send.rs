@@ -110,7 +110,7 @@ impl SendMessageRequestHeader {
 
     /// Decode a send request's header in the form its code implies.
     pub fn from_command(cmd: &RemotingCommand) -> Result<Self, CodecError> {
-        let empty = ExtFields::new();
+        let empty = ExtFields::default();
         let ext = cmd.ext_fields.as_ref().unwrap_or(&empty);
         if Self::is_v2_code(cmd.code) {
             Self::decode_v2(ext)

@@ -26,7 +26,7 @@ fn pull_request_lenient_and_round_trip() {
     let h = PullMessageRequestHeader::decode(&e).unwrap();
     assert_eq!(h.queue_id, 3);
     assert_eq!(h.subscription, None);
-    let mut out = ExtFields::new();
+    let mut out = ExtFields::default();
     h.encode(&mut out);
     assert_eq!(out.get("queueId").map(String::as_str), Some("3"));
     assert!(!out.contains_key("subscription"));
@@ -89,11 +89,11 @@ fn send_v1_and_v2_agree() {
     let h = SendMessageRequestHeader::decode_v2(&v2).unwrap();
     assert!(h.batch);
     assert_eq!(h.bname.as_deref(), Some("broker-a"));
-    let mut long = ExtFields::new();
+    let mut long = ExtFields::default();
     h.encode(&mut long);
     assert_eq!(long.get("bname").map(String::as_str), Some("broker-a"));
     assert_eq!(SendMessageRequestHeader::decode(&long).unwrap(), h);
-    let mut short = ExtFields::new();
+    let mut short = ExtFields::default();
     h.encode_v2(&mut short);
     assert_eq!(short, v2);
     let mut missing = v2.clone();
@@ -112,5 +112,5 @@ fn command_helpers() {
         Err(CodecError::MissingField("topic"))
     ));
     cmd.set_header(&RegisterBrokerResponseHeader::default());
-    assert_eq!(cmd.ext_fields, Some(ExtFields::new()));
+    assert_eq!(cmd.ext_fields, Some(ExtFields::default()));
 }
