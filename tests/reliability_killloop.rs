@@ -88,6 +88,9 @@ struct Shared {
     errors: Mutex<HashMap<String, u64>>,
     cycle: AtomicU32,
     stop: AtomicBool,
+    /// Requests sent whose outcome is not yet in the ledger: an answer may still sit in a client's
+    /// socket buffer after the kill, so the test waits for this to reach 0 before it reads `acks`.
+    in_flight: AtomicU64,
 }
 
 impl Shared {
@@ -158,7 +161,11 @@ async fn producer(
             }
             sh.attempts.fetch_add(1, Ordering::Relaxed);
             let cycle = sh.cycle.load(Ordering::Acquire);
-            match client.request(cmd, REQ_TIMEOUT).await {
+            sh.in_flight.fetch_add(1, Ordering::AcqRel);
+            let answer = client.request(cmd, REQ_TIMEOUT).await;
+            // Decremented once this answer is in the ledger (or known not to be an ack).
+            let _done = InFlight(&sh);
+            match answer {
                 Ok(resp) if resp.code == codes::SUCCESS => {
                     let qoff = req::ext_i64(&resp, "queueOffset");
                     let coffs: Vec<i64> = resp
@@ -197,6 +204,14 @@ async fn producer(
                 }
             }
         }
+    }
+}
+
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -512,6 +527,11 @@ fn run_plan(plan: Plan) {
         broker.kill9();
         let killed_at = Instant::now();
         if plan.power_loss {
+            // Answers received before the kill count: let the producers record them first.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sh.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
             // Indexes are durable below the checkpoint. The log is durable below the checkpoint
             // too, and under SYNC_FLUSH also below the end of the last acknowledged record (the
             // store syncs the log per group commit and writes the checkpoint only every
