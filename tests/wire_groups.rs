@@ -177,6 +177,27 @@ async fn consumer_heartbeat_makes_the_retry_topic_routable() {
     }
 }
 
+#[tokio::test]
+async fn heartbeat_with_an_illegal_group_name_creates_no_retry_topic() {
+    let b = DevBroker::start();
+    let c = b.client().await;
+    let bad = "cg/../../x";
+    let spec = ConsumerSpec::push(bad, &unique("t"), "*");
+    let resp = c.request(req::heartbeat("127.0.0.1@bad", &[], &[spec]), T).await.unwrap();
+    assert_code(&resp, codes::SUCCESS);
+    let good = unique("cg_ok");
+    let spec = ConsumerSpec::push(&good, &unique("t"), "*");
+    c.request(req::heartbeat("127.0.0.1@ok", &[], &[spec]), T).await.unwrap();
+    let ns = b.namesrv_client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while ns.request(req::route(&format!("%RETRY%{good}")), T).await.unwrap().code != codes::SUCCESS {
+        assert!(tokio::time::Instant::now() < deadline, "legal group's retry topic never routable");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = ns.request(req::route(&format!("%RETRY%{bad}")), T).await.unwrap();
+    assert_code(&resp, codes::TOPIC_NOT_EXIST);
+}
+
 fn bare_pull(group: &str, topic: &str) -> req::Pull {
     let mut p = req::Pull::new(group, topic, 0, 0);
     p.sys_flag = 0;

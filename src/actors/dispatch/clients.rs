@@ -17,6 +17,12 @@ pub fn heartbeat(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand) ->
     };
     let cfg = ctx.config();
     for c in &hb.consumer_data_set {
+        // A group name that cannot make a legal `%RETRY%` topic gets no group and no retry topic.
+        let retry = format!("{}{}", crate::actors::topic::RETRY_PREFIX, c.group_name);
+        if let Err(e) = crate::actors::topic::validate_topic_name(&retry) {
+            tracing::warn!(group = %c.group_name, peer = %conn.handle.peer, error = %e, "heartbeat for an illegal group name");
+            continue;
+        }
         if let Some(g) = ctx.groups.get_or_create(&c.group_name, cfg.auto_create_subscription_group) {
             if g.retry_queue_nums > 0 {
                 ctx.ensure_retry_topic(&c.group_name, g.retry_queue_nums);
