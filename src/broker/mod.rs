@@ -249,6 +249,25 @@ pub enum StopMode {
     Crash,
 }
 
+/// Topics with stored messages but no config: sled keeps configs in memory for up to
+/// `sledFlushEveryMs`, so a `kill -9` right after a topic was auto-created can lose its config while
+/// its acknowledged messages are safe in the log. Recreate such topics (with a warning).
+fn recover_topics(topics: &TopicTable, store: &MessageStore, default_queues: i32) {
+    let mut missing: std::collections::BTreeMap<String, i32> = std::collections::BTreeMap::new();
+    for (t, q) in store.queues() {
+        if topics.get(&t).is_none() && !topic::SEND_FORBIDDEN.contains(&t.as_str()) {
+            let m = missing.entry(t).or_insert(0);
+            *m = (*m).max(q + 1);
+        }
+    }
+    for (t, used) in missing {
+        let system = t.starts_with(topic::RETRY_PREFIX) || t.starts_with(topic::DLQ_PREFIX);
+        let queues = if system { used } else { used.max(default_queues) }.clamp(1, 1024);
+        tracing::warn!(topic = %t, queues, "topic has stored messages but no config (lost in a crash): recreated");
+        topics.put(topic::new_topic(&t, queues, perm::READ_WRITE));
+    }
+}
+
 fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
     let mut sc = StoreConfig::new(cfg.store_path_root_dir.clone(), cfg.store_host()?);
     sc.segment_size = cfg.mapped_file_size_commit_log;
@@ -378,6 +397,7 @@ fn wire_broker(
     };
     let topics = Arc::new(TopicTable::load(store.clone()));
     create_system_topics(&topics, cfg);
+    recover_topics(&topics, &store, cfg.default_topic_queue_nums);
     for (name, queues) in extra_topics {
         let mut tc = topic::new_topic(name, (*queues).clamp(1, 1024), perm::READ_WRITE);
         if let Some(old) = topics.get(name) {

@@ -113,15 +113,13 @@ impl MetaStore {
         tree.iter().filter_map(|r| r.ok()).filter_map(|(_, v)| dec_json(&v)).collect()
     }
 
-    // Topic and group changes are rare and must survive a crash right after them (an auto-created
-    // topic holds acknowledged messages): each one flushes sled before returning.
     pub fn put_topic(&self, t: &TopicConfig) -> Result<(), StoreError> {
         self.topics.insert(t.topic_name.as_bytes(), enc_json(t)?).map_err(meta_err)?;
-        self.flush()
+        Ok(())
     }
     pub fn delete_topic(&self, name: &str) -> Result<(), StoreError> {
         self.topics.remove(name.as_bytes()).map_err(meta_err)?;
-        self.flush()
+        Ok(())
     }
     pub fn topics(&self) -> Vec<TopicConfig> {
         Self::all(&self.topics)
@@ -129,11 +127,11 @@ impl MetaStore {
 
     pub fn put_group(&self, g: &GroupConfig) -> Result<(), StoreError> {
         self.groups.insert(g.group_name.as_bytes(), enc_json(g)?).map_err(meta_err)?;
-        self.flush()
+        Ok(())
     }
     pub fn delete_group(&self, name: &str) -> Result<(), StoreError> {
         self.groups.remove(name.as_bytes()).map_err(meta_err)?;
-        self.flush()
+        Ok(())
     }
     pub fn groups(&self) -> Vec<GroupConfig> {
         Self::all(&self.groups)
