@@ -14,7 +14,7 @@
 #   BENCH_CACHE=~/.cache/ferrocket-bench   where rocketmq-rust is installed (cargo install --root)
 #   ROCKETMQ_HOME=/path            Apache RocketMQ (bin/mqnamesrv, bin/mqbroker) benchmarked too
 #   (S7 with 2 GB stored is not automated yet: fill with `ferrocket-bench produce --total N` and restart)
-#   UNIQ_KEY=0                     1: every message carries a UNIQ_KEY property, as Java clients send
+#   UNIQ_KEY=1                     every message carries a UNIQ_KEY property, as Java clients send (0: none)
 #   OUT=target/bench               results.jsonl, logs, RESULTS.md
 #   BROKER_CPU=0 GEN_CPU=1
 set -euo pipefail
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}; DUR=${DUR:-5s}; WARM=${WARM:-1s}
 SCENARIOS=${SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 S8 S9"}
 BACKLOG=${BACKLOG:-500000}; RMQ_RUST=${RMQ_RUST:-auto}
-UNIQ=(); [ "${UNIQ_KEY:-0}" = 1 ] && UNIQ=(--uniq-key)
+UNIQ=(); [ "${UNIQ_KEY:-1}" = 1 ] && UNIQ=(--uniq-key)
 BENCH_CACHE=${BENCH_CACHE:-$HOME/.cache/ferrocket-bench}
 OUT=${OUT:-target/bench}; BROKER_CPU=${BROKER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)

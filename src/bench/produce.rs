@@ -140,6 +140,30 @@ async fn conn_task(cfg: ProduceCfg, conn: u32, start: Instant, budget: Arc<Atomi
     out
 }
 
+/// Register the producer group with a HEART_BEAT first, as every real client does (and some
+/// brokers treat sends from unregistered producers differently). The answer is read and ignored.
+async fn heartbeat(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    group: &str,
+    conn: u32,
+) -> Result<(), String> {
+    let mut hb = crate::client::req::heartbeat(&format!("127.0.0.1@ferrocket-bench-{conn}"), &[group], &[]);
+    hb.opaque = 1;
+    let mut b = bytes::BytesMut::new();
+    crate::codec::frame::encode_command(&hb, &mut b);
+    wr.write_all(&b).await.map_err(|e| format!("heartbeat: {e}"))?;
+    let mut len = [0u8; 4];
+    rd.read_exact(&mut len).await.map_err(|e| format!("heartbeat answer: {e}"))?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > 16 << 20 {
+        return Err(format!("heartbeat answer of {n} bytes"));
+    }
+    let mut rest = vec![0u8; n];
+    rd.read_exact(&mut rest).await.map_err(|e| format!("heartbeat answer: {e}"))?;
+    Ok(())
+}
+
 async fn conn_loop(
     cfg: &ProduceCfg,
     conn: u32,
@@ -156,6 +180,7 @@ async fn conn_loop(
     }
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let (mut rd, mut wr) = stream.into_split();
+    heartbeat(&mut rd, &mut wr, &cfg.spec.group, conn).await?;
     let queues = cfg.queues.max(1);
     let mut templates: Vec<SendTemplate> = (0..queues)
         .map(|q| SendTemplate::new(&cfg.spec, q as i32))
