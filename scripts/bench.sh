@@ -50,6 +50,13 @@ if [ "$RMQ_RUST" != 0 ]; then
   [ -x "$RMQ_BIN/rocketmq-broker-rust" ] && CONTENDERS+=(rocketmq-rust) || log "rocketmq-rust not installed: skipped (RMQ_RUST=1 installs it)"
 fi
 [ -n "${ROCKETMQ_HOME:-}" ] && [ -x "$ROCKETMQ_HOME/bin/mqbroker" ] && CONTENDERS+=(apache)
+# rocketmq-rust does not start (readiness fails) when (total - available) / total of the data
+# directory's file system passes 0.90; say so instead of failing obscurely.
+if [[ " ${CONTENDERS[*]} " == *" rocketmq-rust "* ]]; then
+  used=$(python3 -c 'import os,sys;s=os.statvfs(sys.argv[1]);print(round((s.f_blocks-s.f_bavail)/s.f_blocks,3))' "$OUT")
+  python3 -c 'import sys;sys.exit(float(sys.argv[1])<0.88)' "$used" &&
+    log "warning: $OUT's file system is $used used by rocketmq-rust's measure; it refuses to start above 0.90"
+fi
 
 BROKER=""; BPID=""; NSPID=""
 # rmq_conf DIR FLUSH: broker.conf for rocketmq-rust / Apache RocketMQ (same keys, aligned settings)
