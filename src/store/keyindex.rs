@@ -18,7 +18,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const ENTRY: usize = 24;
 const TRAILER: usize = 8 * 4 + 4 + 4;
@@ -61,14 +61,14 @@ impl Range {
 
 struct Sealed {
     seq: u64,
-    keys: File,
-    slots: File,
+    keys: Arc<File>,
+    slots: Arc<File>,
     range: Range,
 }
 
 struct Active {
     seq: u64,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     heads: Vec<u32>,
     /// Entries numbered so far (on disk plus buffered).
@@ -148,7 +148,7 @@ impl Active {
             range.add(time, off);
         }
         let count = (whole / ENTRY as u64) as u32;
-        Ok(Active { seq, file, path, heads, count, on_disk: count, buf: Vec::new(), range, write_failed: false })
+        Ok(Active { seq, file: Arc::new(file), path, heads, count, on_disk: count, buf: Vec::new(), range, write_failed: false })
     }
 
     fn write_buffered(&mut self) -> io::Result<()> {
@@ -174,20 +174,13 @@ impl Active {
             }
         }
     }
+}
 
-    /// Entry `n` (1-based), from disk or the buffer.
-    fn entry(&self, n: u32) -> Option<(u32, u32, i64, i64)> {
-        if n == 0 || n > self.count {
-            return None;
-        }
-        if n > self.on_disk {
-            let at = (n - self.on_disk - 1) as usize * ENTRY;
-            return Some(parse_entry(&self.buf[at..at + ENTRY]));
-        }
-        let mut e = [0u8; ENTRY];
-        self.file.read_exact_at(&mut e, (n as u64 - 1) * ENTRY as u64).ok()?;
-        Some(parse_entry(&e))
-    }
+/// Entry `n` (1-based) of an entry file.
+fn read_entry(f: &File, n: u32) -> Option<(u32, u32, i64, i64)> {
+    let mut e = [0u8; ENTRY];
+    f.read_exact_at(&mut e, (n as u64).checked_sub(1)? * ENTRY as u64).ok()?;
+    Some(parse_entry(&e))
 }
 
 /// Walk one chain from `head`, newest first, collecting (time, offset) of entries with `hash` in range.
@@ -226,7 +219,7 @@ impl KeyIndex {
             let slots = File::open(&slots_path).ok();
             let range = slots.as_ref().and_then(|f| read_trailer(f, cfg.slots));
             match (slots, range) {
-                (Some(slots), Some(range)) => sealed.push(Sealed { seq, keys: File::open(&keys_path)?, slots, range }),
+                (Some(slots), Some(range)) => sealed.push(Sealed { seq, keys: Arc::new(File::open(&keys_path)?), slots: Arc::new(slots), range }),
                 _ if seq == last => {}
                 _ => {
                     // A full file whose slots were not written (crash while sealing): rebuild them.
@@ -302,27 +295,41 @@ impl KeyIndex {
     }
 
     /// (store time, log offset) of entries for `topic`/`key` stored in [begin, end], newest first.
-    /// They may include hash collisions: the caller checks the records.
+    /// They may include hash collisions: the caller checks the records. The chains are walked
+    /// outside the lock (written entries never change), so a long walk does not hold up puts.
     pub fn candidates(&self, topic: &str, key: &str, begin: i64, end: i64) -> Vec<(i64, i64)> {
-        let g = self.lock();
-        let Some(inner) = g.as_ref() else { return Vec::new() };
         let hash = key_hash(topic, key);
         let slot = hash % self.cfg.slots;
+        let (active, sealed) = {
+            let g = self.lock();
+            let Some(inner) = g.as_ref() else { return Vec::new() };
+            let a = &inner.active;
+            let active = a.range.overlaps(begin, end).then(|| (a.heads[slot as usize], a.on_disk, a.buf.clone(), a.file.clone()));
+            let sealed: Vec<(Arc<File>, Arc<File>)> = inner
+                .sealed
+                .iter()
+                .rev()
+                .filter(|s| s.range.overlaps(begin, end))
+                .map(|s| (s.keys.clone(), s.slots.clone()))
+                .collect();
+            (active, sealed)
+        };
         let mut out = Vec::new();
-        let a = &inner.active;
-        if a.range.overlaps(begin, end) {
-            walk(a.heads[slot as usize], hash, begin, end, &mut out, |n| a.entry(n));
+        if let Some((head, on_disk, buf, file)) = active {
+            walk(head, hash, begin, end, &mut out, |n| {
+                if n > on_disk {
+                    let at = (n - on_disk - 1) as usize * ENTRY;
+                    return buf.get(at..at + ENTRY).map(parse_entry);
+                }
+                read_entry(&file, n)
+            });
         }
-        for s in inner.sealed.iter().rev().filter(|s| s.range.overlaps(begin, end)) {
+        for (keys, slots) in sealed {
             let mut h = [0u8; 4];
-            if s.slots.read_exact_at(&mut h, slot as u64 * 4).is_err() {
+            if slots.read_exact_at(&mut h, slot as u64 * 4).is_err() {
                 continue;
             }
-            walk(u32::from_be_bytes(h), hash, begin, end, &mut out, |n| {
-                let mut e = [0u8; ENTRY];
-                s.keys.read_exact_at(&mut e, (n as u64).checked_sub(1)? * ENTRY as u64).ok()?;
-                Some(parse_entry(&e))
-            });
+            walk(u32::from_be_bytes(h), hash, begin, end, &mut out, |n| read_entry(&keys, n));
         }
         out.sort_by(|x, y| y.cmp(x));
         out.dedup_by_key(|e| e.1);
@@ -373,5 +380,5 @@ fn seal(dir: &Path, a: Active, n_slots: u32) -> io::Result<Sealed> {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(Sealed { seq: a.seq, keys: a.file, slots: File::open(&path)?, range: a.range })
+    Ok(Sealed { seq: a.seq, keys: a.file, slots: Arc::new(File::open(&path)?), range: a.range })
 }
