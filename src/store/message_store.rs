@@ -466,8 +466,12 @@ impl FlushHandles {
         for q in queues {
             q.sync()?;
         }
-        // Key entries of every record below `w` were added before `written` reached it.
-        self.keys.flush(true)?;
+        // Key entries of every record below `w` were added before `written` reached it. If they
+        // cannot be written (a full disk; the index warns), keep the old checkpoint, so recovery
+        // re-indexes from there, without failing the log's SYNC waiters.
+        if self.keys.flush(true).is_err() {
+            return Ok(());
+        }
         let mut b = [0u8; 12];
         b[..8].copy_from_slice(&w.to_be_bytes());
         b[8..].copy_from_slice(&crc32fast::hash(&w.to_be_bytes()).to_be_bytes());
