@@ -140,14 +140,23 @@ impl Active {
         }
         let mut heads = vec![0u32; n_slots as usize];
         let mut range = Range::empty();
-        let mut data = vec![0u8; whole as usize];
-        file.read_exact_at(&mut data, 0)?;
-        for (i, e) in data.chunks_exact(ENTRY).enumerate() {
-            let (hash, _, time, off) = parse_entry(e);
-            heads[(hash % n_slots) as usize] = i as u32 + 1;
-            range.add(time, off);
+        // Read in pieces: a full file is maxIndexNum x 24 bytes (96 MiB by default).
+        let count = u32::try_from(whole / ENTRY as u64)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{}: too many entries", path.display())))?;
+        let mut chunk = vec![0u8; ENTRY * 43_690];
+        let mut n = 0u32;
+        let mut at = 0u64;
+        while at < whole {
+            let len = chunk.len().min((whole - at) as usize);
+            file.read_exact_at(&mut chunk[..len], at)?;
+            for e in chunk[..len].chunks_exact(ENTRY) {
+                let (hash, _, time, off) = parse_entry(e);
+                n += 1;
+                heads[(hash % n_slots) as usize] = n;
+                range.add(time, off);
+            }
+            at += len as u64;
         }
-        let count = (whole / ENTRY as u64) as u32;
         Ok(Active { seq, file: Arc::new(file), path, heads, count, on_disk: count, buf: Vec::new(), range, write_failed: false })
     }
 
