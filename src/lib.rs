@@ -1,16 +1,25 @@
 //! ferrocket: a message broker that speaks Apache RocketMQ's remoting protocol.
 //!
-//! Layers (each imports only the ones above it):
-//! 1. [`codec`]: pure bytes <-> typed commands, headers, bodies, message formats.
-//! 2. [`store`]: commit log, per-queue indexes, sled metadata. The only code that touches disk.
-//! 3. `actors`: one file per actor (listener, connection, dispatch, topic, queue, consumer group,
-//!    name server).
-//! 4. [`broker`]: wiring, and the embedding API used by tests and other programs.
-pub mod client;
+//! Floors, each importing only the ones below it (docs/architecture.md draws them):
+//! 1. [`codec`], [`config`], [`filter`]: pure. Bytes <-> typed frames, headers, bodies, message
+//!    formats; the typed config tree; the SQL92 filter compiler.
+//! 2. [`store`]: commit log, per-queue indexes, key index, sled metadata with typed accessors.
+//!    The only code that touches disk.
+//! 3. [`core`]: the broker's logic without sockets, actors or clocks: tables, clients, `read_queue`,
+//!    `append` (store, then wake), redirects, transaction and schedule decisions.
+//! 4. [`handlers`]: one small file per request family, one signature, typed errors.
+//! 5. [`net`]: listener, connection (framed codec, back-pressure), registration client.
+//! 6. [`actors`]: thin shells over `core` that own timers, parked pulls and expiry.
+//! 7. [`broker`]: wiring, and the embedding API used by tests and other programs.
+//!
+//! [`client`] is a raw-protocol client (tests, the admin CLI, the load generator).
 pub mod codec;
 pub mod config;
-pub mod store;
-pub mod actors;
-pub mod bench;
-pub mod broker;
 pub mod filter;
+pub mod store;
+pub mod core;
+pub mod handlers;
+pub mod net;
+pub mod actors;
+pub mod broker;
+pub mod client;

@@ -1,151 +1,132 @@
 //! The queue actor: pulls held by long polling, keyed by (topic, queue).
 //!
-//! A pull that finds nothing new and carries the SUSPEND flag is parked here. It is answered as soon
-//! as a matching message is stored in its queue (the send path tells this actor with a
-//! fire-and-forget [`Arrived`]), or when its suspend timeout is up, whichever comes first.
-use super::dispatch::pull::{read_queue, Filter};
-use super::ConnHandle;
-use crate::codec::header::PullMessageRequestHeader;
-use crate::codec::RemotingCommand;
-use crate::store::MessageStore;
+//! A pull that finds nothing new and may wait is parked here ([`Park`]). It is answered as soon as
+//! a matching message is stored in its queue ([`Core::append`] sends [`Arrived`] for queues with a
+//! waiter), or when its deadline passes, whichever comes first. The per-queue waiter count in
+//! [`Core::waiters`] is kept here: added before the queue is looked at, removed when answered.
+use crate::core::pull::{read_queue, Arrived, ParkedPull};
+use crate::core::Core;
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A parked pull request.
-pub struct HeldPull {
-    pub conn: ConnHandle,
-    pub request: RemotingCommand,
-    pub header: PullMessageRequestHeader,
-    pub filter: Filter,
-    pub deadline: Instant,
-}
+// --- messages ---------------------------------------------------------------------------------
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Hold(pub HeldPull);
+pub struct Park(pub ParkedPull);
 
-/// A message was stored in `topic`/`queue_id` with this tags code.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Arrived {
-    pub topic: String,
-    pub queue_id: i32,
-    pub tags_code: i64,
-    pub properties: Option<Arc<str>>,
-}
+pub struct Wake(pub Arrived);
+
+/// Answer every parked pull now with what its queue holds (shutdown).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain;
+
+// --- state ------------------------------------------------------------------------------------
 
 pub struct QueueActor {
-    store: Arc<MessageStore>,
-    held: HashMap<(String, i32), Vec<HeldPull>>,
-    /// Number of parked pulls, read by the send path so that it only sends [`Arrived`] when
-    /// someone waits (one cross-thread wake-up per message otherwise costs ~30% of send CPU).
-    waiting: Arc<AtomicUsize>,
+    core: Arc<Core>,
+    held: HashMap<(String, i32), Vec<ParkedPull>>,
 }
 
 impl QueueActor {
-    pub fn new(store: Arc<MessageStore>) -> Self {
-        QueueActor { store, held: HashMap::new(), waiting: Arc::new(AtomicUsize::new(0)) }
+    pub fn new(core: Arc<Core>) -> Self {
+        QueueActor { core, held: HashMap::new() }
     }
 
-    /// The shared count of parked pulls (see [`QueueActor::waiting`]).
-    pub fn waiting(&self) -> Arc<AtomicUsize> {
-        self.waiting.clone()
+    fn hold(&mut self, p: ParkedPull) {
+        self.held.entry(p.key()).or_default().push(p);
     }
 
-    fn set_waiting(&self) {
-        self.waiting.store(self.held_count(), Ordering::SeqCst);
-    }
-
-    fn answer(&self, p: HeldPull) {
-        let resp = read_queue(&self.store, &p.request, &p.header, &p.filter);
-        p.conn.send(resp);
+    /// Answer a pull that leaves the table (its waiter count is released first).
+    fn answer(&self, p: ParkedPull) {
+        self.core.waiters.remove(&p.read.topic, p.read.queue_id);
+        let outcome = read_queue(&self.core.store, &p.read, &p.filter);
+        p.reply.answer(outcome);
     }
 
     /// On a wake-up: answer if something matched, else keep waiting from past what was scanned
     /// (a wake-up without properties cannot apply an SQL92 filter; the read does).
-    fn answer_or_repark(&mut self, mut p: HeldPull) {
-        let resp = read_queue(&self.store, &p.request, &p.header, &p.filter);
-        let nothing = resp.code == crate::codec::codes::response_code::PULL_RETRY_IMMEDIATELY
-            || resp.code == crate::codec::codes::response_code::PULL_NOT_FOUND;
-        if nothing && p.deadline > Instant::now() {
-            if let Some(next) = resp.ext("nextBeginOffset").and_then(|v| v.parse::<i64>().ok()) {
-                p.header.queue_offset = p.header.queue_offset.max(next);
-                p.request.set_ext("queueOffset", p.header.queue_offset);
-            }
-            let key = (p.header.topic.clone(), p.header.queue_id);
-            self.held.entry(key).or_default().push(p);
+    fn answer_or_repark(&mut self, mut p: ParkedPull, now: Instant) {
+        let outcome = read_queue(&self.core.store, &p.read, &p.filter);
+        if outcome.is_empty() && p.deadline > now {
+            p.read.offset = p.read.offset.max(outcome.next_begin_offset);
+            self.hold(p);
             return;
         }
-        p.conn.send(resp);
+        self.core.waiters.remove(&p.read.topic, p.read.queue_id);
+        p.reply.answer(outcome);
     }
 
-    /// Number of parked pulls (metrics).
+    /// Answer pulls whose deadline passed; drop those whose client is gone.
+    fn expire(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for list in self.held.values_mut() {
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].deadline <= now || !list[i].reply.alive() {
+                    due.push(list.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.held.retain(|_, v| !v.is_empty());
+        for p in due {
+            if p.reply.alive() {
+                self.answer(p);
+            } else {
+                self.core.waiters.remove(&p.read.topic, p.read.queue_id);
+            }
+        }
+    }
+
+    /// Number of parked pulls.
     pub fn held_count(&self) -> usize {
         self.held.values().map(|v| v.len()).sum()
     }
 }
 
+// --- handlers ---------------------------------------------------------------------------------
+
 impl Actor for QueueActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(Duration::from_millis(200), |act, _| {
-            let now = Instant::now();
-            let mut due = Vec::new();
-            for list in act.held.values_mut() {
-                let mut i = 0;
-                while i < list.len() {
-                    if list[i].deadline <= now || !list[i].conn.out.connected() {
-                        due.push(list.swap_remove(i));
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            act.held.retain(|_, v| !v.is_empty());
-            act.set_waiting();
-            for p in due {
-                if p.conn.out.connected() {
-                    act.answer(p);
-                }
-            }
-        });
+        ctx.run_interval(Duration::from_millis(200), |act, _| act.expire(Instant::now()));
     }
 }
 
-impl Handler<Hold> for QueueActor {
+impl Handler<Park> for QueueActor {
     type Result = ();
-    fn handle(&mut self, msg: Hold, _: &mut Self::Context) {
+    fn handle(&mut self, msg: Park, _: &mut Self::Context) {
         let p = msg.0;
-        let key = (p.header.topic.clone(), p.header.queue_id);
-        // Count it as waiting before looking at the queue: a send that stores after this check
-        // sees the count and wakes us; one that stored before is seen by the check.
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        if self.store.max_offset(&key.0, key.1) > p.header.queue_offset {
+        // Count it as waiting before looking at the queue: an append that stores after this sees
+        // the count and wakes us; one that stored before is seen by the check.
+        self.core.waiters.add(&p.read.topic, p.read.queue_id);
+        if self.core.store.max_offset(&p.read.topic, p.read.queue_id) > p.read.offset {
             self.answer(p);
-            self.set_waiting();
             return;
         }
-        self.held.entry(key).or_default().push(p);
-        self.set_waiting();
+        self.hold(p);
     }
 }
 
-impl Handler<Arrived> for QueueActor {
+impl Handler<Wake> for QueueActor {
     type Result = ();
-    fn handle(&mut self, msg: Arrived, _: &mut Self::Context) {
-        let key = (msg.topic, msg.queue_id);
+    fn handle(&mut self, msg: Wake, _: &mut Self::Context) {
+        let a = msg.0;
+        let key = (a.topic, a.queue_id);
         let Some(list) = self.held.get_mut(&key) else { return };
-        let max = self.store.max_offset(&key.0, key.1);
+        let max = self.core.store.max_offset(&key.0, key.1);
         let mut ready = Vec::new();
         let mut i = 0;
         while i < list.len() {
             let p = &list[i];
-            if max > p.header.queue_offset
-                && p.filter.matches(msg.tags_code, msg.properties.as_deref())
-            {
+            if max > p.read.offset && p.filter.matches(a.tags_code, a.properties.as_deref()) {
                 ready.push(list.swap_remove(i));
             } else {
                 i += 1;
@@ -154,9 +135,25 @@ impl Handler<Arrived> for QueueActor {
         if list.is_empty() {
             self.held.remove(&key);
         }
+        let now = Instant::now();
         for p in ready {
-            self.answer_or_repark(p);
+            self.answer_or_repark(p, now);
         }
-        self.set_waiting();
+    }
+}
+
+impl Handler<Drain> for QueueActor {
+    type Result = usize;
+    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> usize {
+        let all: Vec<ParkedPull> = self.held.drain().flat_map(|(_, v)| v).collect();
+        let n = all.len();
+        for p in all {
+            if p.reply.alive() {
+                self.answer(p);
+            } else {
+                self.core.waiters.remove(&p.read.topic, p.read.queue_id);
+            }
+        }
+        n
     }
 }

@@ -11,21 +11,25 @@
 //! Everything runs on its own thread with its own actix System, so any test runtime can use it.
 //! Worker arbiters (one per core) carry the connections; the System thread runs the topic, queue,
 //! consumer-group and name-server actors and the accept loops.
-use crate::actors::connection::{Limits, Role};
-use crate::actors::consumer_group::{ClientState, ConsumerGroupActor};
-use crate::actors::context::{BrokerContext, GroupTable};
-use crate::actors::listener::spawn_listener;
-use crate::actors::namesrv::{NamesrvActor, NamesrvContext};
-use crate::actors::queue::QueueActor;
+use crate::actors::group_expiry::GroupExpiryActor;
+use crate::actors::namesrv::NamesrvActor;
+use crate::actors::queue::{Drain, QueueActor};
+use crate::actors::registrar::RegistrarActor;
 use crate::actors::scheduler::SchedulerActor;
 use crate::actors::transaction::TransactionActor;
-use crate::actors::topic::{self, perm, BrokerIdentity, TopicActor, TopicTable};
+use crate::actors::ActorHooks;
+use crate::core::namesrv::NamesrvContext;
+use crate::core::topics::{self as topic, perm, BrokerIdentity, TopicTable};
+use crate::core::Core;
+use crate::handlers::Service;
+use crate::net::connection::{Limits, Totals};
+use crate::net::listener::spawn_listener;
 use crate::config::{BrokerConfig, FlushDiskType};
 use crate::store::{FlushMode, MessageStore, StoreConfig, StoreError};
 use actix::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -315,8 +319,11 @@ fn create_system_topics(topics: &TopicTable, cfg: &BrokerConfig) {
     topics.ensure(topic::TRANS_HALF_TOPIC, 1, rw);
     topics.ensure(&format!("{}_REPLY_TOPIC", cfg.broker_cluster_name), 1, rw);
     topics.ensure("RMQ_SYS_TRACE_TOPIC", 1, rw);
-    topics.ensure(crate::actors::scheduler::TIMER_TOPIC, 1, rw);
+    topics.ensure(crate::core::redirect::TIMER_TOPIC, 1, rw);
 }
+
+/// How long a graceful shutdown waits for answers in flight (sync-flush sends, relays).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 async fn run(
     cfg: BrokerConfig,
@@ -331,17 +338,22 @@ async fn run(
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
     let lim = limits(&cfg);
+    let totals = Arc::new(Totals::default());
+    let mut accepting = Vec::new();
     if let Some(l) = bound.namesrv {
         let ns = NamesrvContext::new(cfg.broker_expire_timeout);
         NamesrvActor { ctx: ns.clone() }.start();
-        if let Err(e) = spawn_listener(l, Role::Namesrv(ns), lim, handles.clone()) {
-            let _ = ready.send(Err(format!("name server listener: {e}")));
-            return;
+        match spawn_listener(l, Service::Namesrv(ns), lim, totals.clone(), handles.clone()) {
+            Ok(t) => accepting.push(t),
+            Err(e) => {
+                let _ = ready.send(Err(format!("name server listener: {e}")));
+                return;
+            }
         }
     }
-    let mut broker_ctx = None;
+    let mut broker = None;
     if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
-        let ctx = match wire_broker(&cfg, store, &topics, &groups) {
+        let (core, queue) = match wire_broker(&cfg, store, &topics, &groups) {
             Ok(c) => c,
             Err(e) => {
                 let _ = ready.send(Err(e.to_string()));
@@ -349,24 +361,31 @@ async fn run(
             }
         };
         for l in std::iter::once(l).chain(bound.vip) {
-            if let Err(e) = spawn_listener(l, Role::Broker(ctx.clone()), lim, handles.clone()) {
-                let _ = ready.send(Err(format!("broker listener: {e}")));
-                return;
+            match spawn_listener(l, Service::Broker(core.clone()), lim, totals.clone(), handles.clone()) {
+                Ok(t) => accepting.push(t),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("broker listener: {e}")));
+                    return;
+                }
             }
         }
-        register_all(&ctx, &cfg).await;
-        spawn_retention(ctx.store.clone());
+        register_all(&core, &cfg).await;
+        spawn_retention(core.store.clone());
         tracing::info!(
-            broker = %ctx.identity.broker_addr, name = %ctx.identity.broker_name,
-            cluster = %ctx.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
+            broker = %core.identity.broker_addr, name = %core.identity.broker_name,
+            cluster = %core.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
         );
-        broker_ctx = Some(ctx);
+        broker = Some((core, queue));
     }
     let _ = ready.send(Ok(()));
     let mode = stop.await.unwrap_or(StopMode::Graceful);
     tracing::info!(?mode, "shutting down");
-    if let (Some(ctx), StopMode::Graceful) = (&broker_ctx, mode) {
-        unregister_all(ctx, &cfg).await;
+    for t in &accepting {
+        t.abort();
+    }
+    if let (Some((core, queue)), StopMode::Graceful) = (&broker, mode) {
+        drain(queue, &totals, SHUTDOWN_DRAIN).await;
+        unregister_all(core, &cfg).await;
     }
     for a in arbiters {
         a.stop();
@@ -377,8 +396,26 @@ async fn run(
             tracing::error!(error = %e, "final flush failed");
         }
     }
-    drop(broker_ctx);
+    drop(broker);
     System::current().stop();
+}
+
+/// Graceful shutdown, once no new connection is accepted: answer every parked pull with what its
+/// queue holds now, then wait (up to `deadline`) for the answers still in flight (sync-flush
+/// sends, relays) to be written.
+async fn drain(queue: &Addr<QueueActor>, totals: &Totals, deadline: Duration) {
+    let parked = queue.send(Drain).await.unwrap_or(0);
+    let until = Instant::now() + deadline;
+    while totals.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let left = totals.in_flight.load(std::sync::atomic::Ordering::Acquire);
+    if left > 0 {
+        tracing::warn!(left, "shutdown: requests still in flight after {deadline:?}");
+    }
+    // Let the writers hand the last answers to the sockets.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tracing::info!(parked, "shutdown: in-flight requests drained");
 }
 
 fn wire_broker(
@@ -386,7 +423,7 @@ fn wire_broker(
     store: Arc<MessageStore>,
     extra_topics: &[(String, i32)],
     extra_groups: &[String],
-) -> Result<Arc<BrokerContext>, BrokerError> {
+) -> Result<(Arc<Core>, Addr<QueueActor>), BrokerError> {
     let store_host = cfg.store_host()?;
     let identity = BrokerIdentity {
         cluster: cfg.broker_cluster_name.clone(),
@@ -405,48 +442,30 @@ fn wire_broker(
         }
         topics.put(tc);
     }
-    let clients = ClientState::new();
-    let topic_actor = TopicActor {
-        topics: topics.clone(),
-        identity: identity.clone(),
-        namesrvs: cfg.namesrv_addrs(),
-        interval: cfg.register_broker_interval,
-    }
-    .start();
-    let queue = QueueActor::new(store.clone());
-    let pulls_waiting = queue.waiting();
-    let queue_actor = queue.start();
-    SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
-    let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
     // runtime overrides stored by UPDATE_BROKER_CONFIG (allowlisted keys only)
-    let live_cfg = crate::actors::dispatch::admin::with_overrides(cfg, &store);
-    let ctx = Arc::new(BrokerContext {
-        cfg: RwLock::new(Arc::new(live_cfg)),
-        identity,
-        store_host,
-        groups: GroupTable::load(store.clone()),
-        store,
-        topics,
-        clients,
-        topic_actor,
-        queue_actor,
-        pulls_waiting,
-        group_actor,
-        started_at: Instant::now(),
-        sql_filters: Default::default(),
-    });
+    let live_cfg = crate::handlers::admin::with_overrides(cfg, &store);
+    let core = Arc::new(Core::new(live_cfg, identity.clone(), store_host, store, topics.clone()));
+    let registrar = RegistrarActor { topics, identity, namesrvs: cfg.namesrv_addrs(), interval: cfg.register_broker_interval }.start();
+    let queue = QueueActor::new(core.clone()).start();
+    core.set_hooks(Arc::new(ActorHooks {
+        park: queue.clone().recipient(),
+        wake: queue.clone().recipient(),
+        register: registrar.recipient(),
+    }));
+    SchedulerActor::new(core.clone(), cfg.message_delay_level.clone()).start();
+    GroupExpiryActor { state: core.clients.clone(), expire: cfg.channel_expired_timeout }.start();
     for g in extra_groups {
-        ctx.groups.get_or_create(g, true);
+        core.groups.get_or_create(g, true);
     }
-    TransactionActor { ctx: ctx.clone() }.start();
-    Ok(ctx)
+    TransactionActor { core: core.clone() }.start();
+    Ok((core, queue))
 }
 
 /// The first full registration, awaited so that routes exist when `start` returns.
-async fn register_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
+async fn register_all(ctx: &Core, cfg: &BrokerConfig) {
     let cmd = topic::registration(&ctx.topics, &ctx.identity, None);
     for addr in cfg.namesrv_addrs() {
-        match topic::call(&addr, cmd.clone(), Duration::from_secs(3)).await {
+        match crate::net::call(&addr, cmd.clone(), Duration::from_secs(3)).await {
             Ok(r) if r.code == 0 => tracing::info!(namesrv = %addr, "registered with name server"),
             Ok(r) => tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused"),
             Err(e) => tracing::warn!(namesrv = %addr, error = %e, "name server unreachable; will retry every {:?}", cfg.register_broker_interval),
@@ -454,7 +473,7 @@ async fn register_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
     }
 }
 
-async fn unregister_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
+async fn unregister_all(ctx: &Core, cfg: &BrokerConfig) {
     use crate::codec::codes::RequestCode;
     use crate::codec::header::UnregisterBrokerRequestHeader;
     let mut cmd = crate::codec::RemotingCommand::request(RequestCode::UnregisterBroker.as_i32(), topic::next_opaque());
@@ -465,7 +484,7 @@ async fn unregister_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
         broker_id: ctx.identity.broker_id,
     });
     for addr in cfg.namesrv_addrs() {
-        let _ = topic::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
+        let _ = crate::net::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
     }
 }
 

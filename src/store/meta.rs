@@ -197,6 +197,20 @@ impl MetaStore {
         let v = self.kv.get(key2(ns, key)).ok()??;
         v.split_first().filter(|(ver, _)| **ver == VERSION).map(|(_, rest)| rest.to_vec())
     }
+    /// Compare-and-swap one entry of namespace `ns` (None: absent). True when it was `old`.
+    pub fn cas_kv(&self, ns: &str, key: &str, old: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, StoreError> {
+        let versioned = |v: &[u8]| {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            out.push(VERSION);
+            out.extend_from_slice(v);
+            out
+        };
+        let (old, new) = (old.map(versioned), new.map(versioned));
+        match self.kv.compare_and_swap(key2(ns, key), old, new).map_err(meta_err)? {
+            Ok(()) => Ok(true),
+            Err(_) => Ok(false),
+        }
+    }
     pub fn delete_kv(&self, ns: &str, key: &str) -> Result<(), StoreError> {
         self.kv.remove(key2(ns, key)).map_err(meta_err)?;
         Ok(())

@@ -50,6 +50,7 @@ mod meta;
 mod read;
 mod recovery;
 mod retention;
+mod state;
 mod message_store;
 
 use std::net::SocketAddr;
@@ -61,6 +62,7 @@ use bytes::Bytes;
 pub use error::StoreError;
 pub use flush::FlushWait;
 pub use meta::{GroupConfig, MetaStore, TopicConfig};
+pub use state::TxDecision;
 pub use message_store::{tags_hash, MessageStore};
 
 /// When the commit log is fsynced.

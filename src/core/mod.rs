@@ -1,0 +1,201 @@
+//! The broker's logic, free of sockets, actors and clocks (time is passed in).
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then wake parked pulls) |
+//! | `conn.rs` | [`ConnHandle`]: a client connection as an id, a peer and an [`Outlet`] |
+//! | `topics.rs` | the topic table, system topic names, permissions, the registration request |
+//! | `groups.rs` | subscription group configs |
+//! | `clients.rs` | client registry (heartbeats), membership notifications, queue locks |
+//! | `pull.rs` | filters, [`pull::read_queue`] with a typed outcome, parked pulls, per-queue waiters |
+//! | `redirect.rs` | where a message really goes: half (transaction), delay level, 5.x timer |
+//! | `schedule.rs` | delivery of delayed and timer messages when due |
+//! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
+//! | `message.rs` | index fields, re-storing a stored message |
+//! | `namesrv.rs` | the name server's route table |
+//!
+//! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
+pub mod clients;
+pub mod conn;
+pub mod groups;
+pub mod message;
+pub mod namesrv;
+pub mod pull;
+pub mod redirect;
+pub mod schedule;
+pub mod topics;
+pub mod transaction;
+
+pub use conn::{Answer, ConnHandle, Outlet};
+pub use groups::{new_group, GroupTable};
+
+use crate::config::BrokerConfig;
+use crate::filter::sql92::{SqlFilter, SqlParseError};
+use crate::store::{MessageStore, NewMessage, PutOutcome, StoreError, TopicConfig};
+use clients::ClientState;
+use pull::{Arrived, ParkedPull, Waiters};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
+use topics::{BrokerIdentity, TopicTable};
+
+/// What the broker logic asks of the runtime around it (implemented by the actors).
+pub trait Hooks: Send + Sync {
+    /// Hold a pull until a message arrives in its queue or its deadline passes.
+    fn park(&self, pull: ParkedPull);
+    /// Messages were stored in a queue that has parked pulls.
+    fn arrived(&self, a: Arrived);
+    /// Register these topics with the name servers now.
+    fn announce(&self, topics: Vec<TopicConfig>);
+}
+
+/// The broker's shared state, handed to every connection and actor.
+pub struct Core {
+    /// The live config; replaced whole on a runtime update, so readers copy a pointer.
+    pub cfg: RwLock<Arc<BrokerConfig>>,
+    pub identity: BrokerIdentity,
+    pub store_host: SocketAddr,
+    pub store: Arc<MessageStore>,
+    pub topics: Arc<TopicTable>,
+    pub groups: GroupTable,
+    pub clients: Arc<ClientState>,
+    /// Parked pulls per queue (maintained by the parking side).
+    pub waiters: Waiters,
+    hooks: OnceLock<Arc<dyn Hooks>>,
+    pub started_at: Instant,
+    /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
+    sql_filters: Mutex<HashMap<(String, String), (i64, String, Arc<SqlFilter>)>>,
+}
+
+impl Core {
+    pub fn new(
+        cfg: BrokerConfig,
+        identity: BrokerIdentity,
+        store_host: SocketAddr,
+        store: Arc<MessageStore>,
+        topics: Arc<TopicTable>,
+    ) -> Core {
+        Core {
+            cfg: RwLock::new(Arc::new(cfg)),
+            identity,
+            store_host,
+            groups: GroupTable::load(store.clone()),
+            store,
+            topics,
+            clients: ClientState::new(),
+            waiters: Waiters::default(),
+            hooks: OnceLock::new(),
+            started_at: Instant::now(),
+            sql_filters: Default::default(),
+        }
+    }
+
+    /// Connect the runtime (once, while wiring). Before this, wake-ups and announcements are
+    /// dropped and pulls are not parked.
+    pub fn set_hooks(&self, hooks: Arc<dyn Hooks>) {
+        let _ = self.hooks.set(hooks);
+    }
+
+    /// A snapshot of the config (an `Arc` copy: sends and pulls read it on every request).
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.cfg.read().map(|c| Arc::clone(&c)).unwrap_or_default()
+    }
+
+    /// Replace the live config.
+    pub fn set_config(&self, cfg: BrokerConfig) {
+        if let Ok(mut c) = self.cfg.write() {
+            *c = Arc::new(cfg);
+        }
+    }
+
+    /// Store messages (all of one queue), then wake the pulls parked on that queue, if any.
+    pub fn append(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
+        let Some(first) = msgs.first() else {
+            return self.store.put(msgs);
+        };
+        let (topic, queue_id) = (first.topic.clone(), first.queue_id);
+        // Properties only matter to SQL92 waiters; copied only when someone waits somewhere.
+        let arrivals: Vec<(i64, Option<Arc<str>>)> = if self.waiters.total() > 0 {
+            msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect()
+        } else {
+            msgs.iter().map(|m| (m.tags_code, None)).collect()
+        };
+        let outcome = self.store.put(msgs)?;
+        if self.waiters.any(&topic, queue_id) {
+            if let Some(h) = self.hooks.get() {
+                for (tags_code, properties) in arrivals {
+                    h.arrived(Arrived { topic: topic.clone(), queue_id, tags_code, properties });
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Hold a pull with the parking actor; false when there is none (not wired).
+    pub fn park(&self, pull: ParkedPull) -> bool {
+        match self.hooks.get() {
+            Some(h) => {
+                h.park(pull);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Register a topic change with the name servers at once.
+    pub fn announce(&self, t: TopicConfig) {
+        if let Some(h) = self.hooks.get() {
+            h.announce(vec![t]);
+        }
+    }
+
+    /// `%RETRY%<group>` exists (created and announced when missing).
+    pub fn ensure_retry_topic(&self, group: &str, queues: i32) -> TopicConfig {
+        let name = format!("{}{}", topics::RETRY_PREFIX, group);
+        self.ensure_topic(&name, queues.max(1))
+    }
+
+    /// A system-made topic (retry, DLQ) exists, read-write; announced when created.
+    pub fn ensure_topic(&self, name: &str, queues: i32) -> TopicConfig {
+        let (tc, created) = self.topics.ensure(name, queues, topics::perm::READ_WRITE);
+        if created {
+            self.announce(tc.clone());
+        }
+        tc
+    }
+
+    /// A connection closed: forget its clients and tell the groups it was in.
+    pub fn connection_closed(&self, conn_id: u64) {
+        let n = match self.clients.registry.write() {
+            Ok(mut r) => r.connection_closed(conn_id),
+            Err(_) => return,
+        };
+        clients::send_notifications(n);
+    }
+
+    /// The compiled selector of a subscription, compiled once per subscription version.
+    pub fn sql_filter(&self, group: &str, topic: &str, version: i64, expr: &str) -> Result<Arc<SqlFilter>, SqlParseError> {
+        let key = (group.to_string(), topic.to_string());
+        if let Ok(cache) = self.sql_filters.lock() {
+            if let Some((v, e, f)) = cache.get(&key) {
+                if *v == version && e == expr {
+                    return Ok(f.clone());
+                }
+            }
+        }
+        let f = Arc::new(SqlFilter::compile(expr)?);
+        if let Ok(mut cache) = self.sql_filters.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, (version, expr.to_string(), f.clone()));
+        }
+        Ok(f)
+    }
+}
+
+/// Milliseconds since the epoch: read by the outer floors and passed into the logic.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

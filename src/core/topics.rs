@@ -1,0 +1,222 @@
+//! The broker's topic table, system topic names and permissions, and the REGISTER_BROKER request.
+//!
+//! Reads (every send and pull) go to [`TopicTable`] directly under a read lock; changes are
+//! persisted in sled and announced through [`super::Core::announce`] to the registrar actor, which
+//! registers them with every name server at once and re-registers everything periodically.
+use crate::codec::body::{DataVersion, RegisterBrokerBody, TopicConfigSerializeWrapper, TopicConfigWire};
+use crate::codec::codes::RequestCode;
+use crate::codec::header::RegisterBrokerRequestHeader;
+use crate::codec::RemotingCommand;
+use crate::store::{MessageStore, TopicConfig};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub mod perm {
+    pub const INHERIT: i32 = 1;
+    pub const WRITE: i32 = 2;
+    pub const READ: i32 = 4;
+    pub const READ_WRITE: i32 = 6;
+}
+
+pub const DEFAULT_TOPIC: &str = "TBW102";
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+pub const TRANS_OP_HALF_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+pub const RETRY_PREFIX: &str = "%RETRY%";
+pub const DLQ_PREFIX: &str = "%DLQ%";
+
+/// Topics producers may not send to directly.
+pub const SEND_FORBIDDEN: [&str; 6] = [
+    SCHEDULE_TOPIC,
+    TRANS_HALF_TOPIC,
+    TRANS_OP_HALF_TOPIC,
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+
+/// Why a topic name is not acceptable, as the Java broker words it.
+pub fn validate_topic_name(topic: &str) -> Result<(), String> {
+    if topic.trim().is_empty() {
+        return Err("The specified topic is blank.".into());
+    }
+    if topic.len() > 127 {
+        return Err("The specified topic is longer than topic max length 127.".into());
+    }
+    if !topic
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'%' || b == b'|' || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "The specified topic[{topic}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+        ));
+    }
+    Ok(())
+}
+
+use super::now_ms;
+
+/// The topic table, shared by every connection.
+pub struct TopicTable {
+    map: RwLock<HashMap<String, TopicConfig>>,
+    store: Arc<MessageStore>,
+    version_ts: AtomicI64,
+    version_counter: AtomicI32,
+}
+
+impl TopicTable {
+    /// Load the persisted topics.
+    pub fn load(store: Arc<MessageStore>) -> Self {
+        let map = store.meta().topics().into_iter().map(|t| (t.topic_name.clone(), t)).collect();
+        TopicTable {
+            map: RwLock::new(map),
+            store,
+            version_ts: AtomicI64::new(now_ms()),
+            version_counter: AtomicI32::new(0),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<TopicConfig> {
+        self.map.read().ok()?.get(name).cloned()
+    }
+
+    pub fn all(&self) -> Vec<TopicConfig> {
+        let mut v: Vec<TopicConfig> =
+            self.map.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        v.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
+        v
+    }
+
+    pub fn data_version(&self) -> DataVersion {
+        DataVersion {
+            timestamp: self.version_ts.load(Ordering::Relaxed),
+            counter: self.version_counter.load(Ordering::Relaxed) as i64,
+        }
+    }
+
+    fn bump(&self) {
+        self.version_ts.store(now_ms(), Ordering::Relaxed);
+        self.version_counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Create or replace a topic; returns true when something changed.
+    pub fn put(&self, tc: TopicConfig) -> bool {
+        let changed = match self.map.write() {
+            Ok(mut m) => {
+                if m.get(&tc.topic_name) == Some(&tc) {
+                    false
+                } else {
+                    m.insert(tc.topic_name.clone(), tc.clone());
+                    true
+                }
+            }
+            Err(_) => false,
+        };
+        if changed {
+            if let Err(e) = self.store.meta().put_topic(&tc) {
+                tracing::error!(topic = %tc.topic_name, error = %e, "failed to persist topic config");
+            }
+            self.bump();
+        }
+        changed
+    }
+
+    /// Create the topic if absent (system and retry topics); returns the config and whether it is new.
+    pub fn ensure(&self, name: &str, queues: i32, perm: i32) -> (TopicConfig, bool) {
+        if let Some(t) = self.get(name) {
+            return (t, false);
+        }
+        let tc = new_topic(name, queues, perm);
+        let created = self.put(tc.clone());
+        (tc, created)
+    }
+
+    pub fn remove(&self, name: &str) -> bool {
+        let removed = self.map.write().map(|mut m| m.remove(name).is_some()).unwrap_or(false);
+        if removed {
+            let _ = self.store.meta().delete_topic(name);
+            self.bump();
+        }
+        removed
+    }
+}
+
+/// A topic config with RocketMQ's defaults.
+pub fn new_topic(name: &str, queues: i32, perm: i32) -> TopicConfig {
+    TopicConfig {
+        topic_name: name.to_string(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: 0,
+        order: false,
+    }
+}
+
+pub fn to_wire(t: &TopicConfig) -> TopicConfigWire {
+    TopicConfigWire {
+        topic_name: t.topic_name.clone(),
+        read_queue_nums: t.read_queue_nums,
+        write_queue_nums: t.write_queue_nums,
+        perm: t.perm,
+        topic_filter_type: t.topic_filter_type.clone(),
+        topic_sys_flag: t.topic_sys_flag,
+        order: t.order,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration with the name servers.
+
+/// Who this broker is, for registrations.
+#[derive(Clone, Debug)]
+pub struct BrokerIdentity {
+    pub cluster: String,
+    pub broker_name: String,
+    pub broker_id: i64,
+    pub broker_addr: String,
+    pub ha_addr: String,
+}
+
+/// Build a REGISTER_BROKER request.
+pub fn registration(
+    topics: &TopicTable,
+    id: &BrokerIdentity,
+    only: Option<Vec<TopicConfig>>,
+) -> RemotingCommand {
+    let list = only.unwrap_or_else(|| topics.all());
+    let table: BTreeMap<String, TopicConfigWire> =
+        list.iter().map(|t| (t.topic_name.clone(), to_wire(t))).collect();
+    let body = RegisterBrokerBody {
+        topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
+            topic_config_table: table,
+            data_version: topics.data_version(),
+        },
+        filter_server_list: vec![],
+    }
+    .to_json();
+    let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+    let header = RegisterBrokerRequestHeader {
+        broker_name: id.broker_name.clone(),
+        broker_addr: id.broker_addr.clone(),
+        cluster_name: id.cluster.clone(),
+        ha_server_addr: id.ha_addr.clone(),
+        broker_id: id.broker_id,
+        compressed: false,
+        body_crc32: crc,
+    };
+    let mut cmd = RemotingCommand::request(RequestCode::RegisterBroker.as_i32(), next_opaque());
+    cmd.set_header(&header);
+    cmd.body = body.into();
+    cmd
+}
+
+static OPAQUE: AtomicI32 = AtomicI32::new(1);
+
+/// A process-wide opaque counter for requests ferrocket originates.
+pub fn next_opaque() -> i32 {
+    OPAQUE.fetch_add(1, Ordering::Relaxed) & 0x7FFF_FFFF
+}
+

@@ -1,0 +1,184 @@
+//! Request handlers: one small file per request family, all of one shape,
+//! [`HandlerFn`] = `fn(&Core, &Conn, &RemotingCommand) -> Result<Reply, HandlerError>`: decode the
+//! header (`?` turns a bad one into SYSTEM_ERROR), validate, call [`crate::core`], encode the
+//! answer. A refusal is a [`HandlerError`] carrying its response code and remark. Handlers run on
+//! the connection's own thread; [`broker_handler`] is the one `match` from request code to handler.
+pub mod admin;
+pub mod clients;
+pub mod namesrv;
+pub mod offsets;
+pub mod pull;
+pub mod reply;
+pub mod retry;
+pub mod send;
+pub mod transaction;
+
+use crate::codec::codes::{response_code, RequestCode};
+use crate::codec::{CodecError, RemotingCommand};
+use crate::core::namesrv::NamesrvContext;
+use crate::core::{ConnHandle, Core};
+use crate::store::StoreError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What the connection should do after a request.
+pub enum Reply {
+    /// Answer now.
+    Now(RemotingCommand),
+    /// Nothing to write now (oneway, or a pull parked with the queue actor that answers later).
+    Nothing,
+    /// Answer when the future completes (sync flush, a relay to a client).
+    Later(Pin<Box<dyn Future<Output = Option<RemotingCommand>>>>),
+}
+
+impl From<RemotingCommand> for Reply {
+    fn from(r: RemotingCommand) -> Reply {
+        Reply::Now(r)
+    }
+}
+
+/// A refused request: the response code and remark the client gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    pub code: i32,
+    pub remark: String,
+}
+
+impl HandlerError {
+    pub fn new(code: i32, remark: impl Into<String>) -> Self {
+        HandlerError { code, remark: remark.into() }
+    }
+
+    pub fn system(remark: impl Into<String>) -> Self {
+        HandlerError::new(response_code::SYSTEM_ERROR, remark)
+    }
+
+    /// The response to `req` that carries this error.
+    pub fn response(&self, req: &RemotingCommand) -> RemotingCommand {
+        answer(req, self.code, self.remark.clone())
+    }
+}
+
+impl From<CodecError> for HandlerError {
+    fn from(e: CodecError) -> Self {
+        HandlerError::system(format!("bad request: {e}"))
+    }
+}
+
+/// A store failure as the Java producer expects it.
+impl From<StoreError> for HandlerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DiskFull(_) => HandlerError::new(response_code::SERVICE_NOT_AVAILABLE, format!("service not available now: {e}")),
+            StoreError::MessageTooLarge => HandlerError::new(response_code::MESSAGE_ILLEGAL, format!("{e}")),
+            _ => HandlerError::system(format!("store error: {e}")),
+        }
+    }
+}
+
+pub type HandlerResult = Result<Reply, HandlerError>;
+
+/// The one handler shape.
+pub type HandlerFn = fn(&Core, &Conn, &RemotingCommand) -> HandlerResult;
+
+/// The connection as handlers see it.
+pub struct Conn {
+    pub handle: ConnHandle,
+    pub language: String,
+    pub version: i32,
+}
+
+/// A response with a code and remark.
+pub fn answer(req: &RemotingCommand, code: i32, remark: impl Into<String>) -> RemotingCommand {
+    RemotingCommand::response_to(req, code, Some(remark.into()))
+}
+
+/// A plain SUCCESS.
+pub fn success(req: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::response_to(req, response_code::SUCCESS, None)
+}
+
+/// Which role a listener serves.
+#[derive(Clone)]
+pub enum Service {
+    Broker(Arc<Core>),
+    Namesrv(Arc<NamesrvContext>),
+}
+
+impl Service {
+    /// Route one request to its handler; a refusal becomes its response.
+    pub fn handle(&self, conn: &Conn, req: RemotingCommand) -> Reply {
+        let result = match self {
+            Service::Broker(core) => match broker_handler(RequestCode::from_i32(req.code)) {
+                Some(h) => h(core, conn, &req),
+                None => Ok(Reply::Now(not_supported(&req))),
+            },
+            Service::Namesrv(ns) => namesrv::handle(ns, &req),
+        };
+        result.unwrap_or_else(|e| Reply::Now(e.response(&req)))
+    }
+
+    /// A connection closed.
+    pub fn closed(&self, conn_id: u64) {
+        if let Service::Broker(core) = self {
+            core.connection_closed(conn_id);
+        }
+    }
+}
+
+/// The broker's handler for a request code (None: not supported).
+pub fn broker_handler(code: RequestCode) -> Option<HandlerFn> {
+    use RequestCode as C;
+    Some(match code {
+        C::SendMessage | C::SendMessageV2 | C::SendBatchMessage => send::handle,
+        C::SendReplyMessage | C::SendReplyMessageV2 => reply::handle,
+        C::PullMessage | C::LitePullMessage => pull::handle,
+        C::QueryConsumerOffset => offsets::query_consumer_offset,
+        C::UpdateConsumerOffset => offsets::update_consumer_offset,
+        C::GetMaxOffset => offsets::max_offset,
+        C::GetMinOffset => offsets::min_offset,
+        C::GetEarliestMsgStoretime => offsets::earliest_store_time,
+        C::SearchOffsetByTimestamp => offsets::search_by_time,
+        C::ConsumerSendMsgBack => retry::send_back,
+        C::EndTransaction => transaction::end_transaction,
+        C::HeartBeat => clients::heartbeat,
+        C::UnregisterClient => clients::unregister,
+        C::GetConsumerListByGroup => clients::consumer_list,
+        C::LockBatchMq => clients::lock,
+        C::UnlockBatchMq => clients::unlock,
+        C::CheckClientConfig => clients::check_client_config,
+        C::ViewMessageById => admin::view_message,
+        C::QueryMessage => admin::query_message,
+        C::UpdateAndCreateTopic => admin::create_topic,
+        C::DeleteTopicInBroker => admin::delete_topic,
+        C::GetAllTopicConfig => admin::all_topic_config,
+        C::GetTopicConfig => admin::topic_config,
+        C::UpdateAndCreateSubscriptiongroup => admin::create_group,
+        C::DeleteSubscriptiongroup => admin::delete_group,
+        C::GetAllSubscriptiongroupConfig => admin::all_groups,
+        C::QueryTopicConsumeByWho => admin::who_consumes,
+        C::GetTopicNameList => admin::topic_names,
+        C::GetBrokerRuntimeInfo => admin::runtime_info,
+        C::GetBrokerConfig => admin::get_config,
+        C::UpdateBrokerConfig => admin::update_config,
+        C::GetTopicStatsInfo => admin::topic_stats,
+        C::GetConsumeStats => admin::consume_stats,
+        C::GetBrokerConsumeStats => admin::broker_consume_stats,
+        C::QueryConsumeTimeSpan => admin::consume_time_span,
+        C::CloneGroupOffset => admin::clone_group_offset,
+        C::GetConsumerConnectionList => admin::consumer_connections,
+        C::GetProducerConnectionList => admin::producer_connections,
+        C::GetConsumerRunningInfo => admin::consumer_running_info,
+        C::ConsumeMessageDirectly => admin::consume_directly,
+        C::InvokeBrokerToGetConsumerStatus => admin::consumer_status,
+        C::InvokeBrokerToResetOffset => admin::reset_offset,
+        C::GetAllProducerInfo => admin::all_producer_info,
+        _ => return None,
+    })
+}
+
+/// REQUEST_CODE_NOT_SUPPORTED with the Java broker's remark; the connection stays open.
+pub fn not_supported(req: &RemotingCommand) -> RemotingCommand {
+    answer(req, response_code::REQUEST_CODE_NOT_SUPPORTED, format!(" request type {} not supported", req.code))
+}

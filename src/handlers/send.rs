@@ -1,0 +1,229 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and the reply sends (324/325).
+//!
+//! Checks in the order the 4.9.7 broker applies them (`06-send.md`), then one store append (a
+//! batch is one append with consecutive queue offsets), then a fire-and-forget wake-up for pulls
+//! held on the queue. Under SYNC_FLUSH the answer waits for the group commit.
+use super::{Conn, HandlerError, HandlerResult, Reply};
+use crate::core::redirect::{redirect_delayed, redirect_half, redirect_timer};
+use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
+use crate::core::{now_ms, Core};
+use crate::codec::codes::response_code as rc;
+use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::codec::message::{decode_batch, parse_properties, prop, Properties};
+use crate::codec::RemotingCommand;
+use crate::store::{NewMessage, PutOutcome, TopicConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const MAX_PROPERTIES_LEN: usize = 32767;
+
+/// The send handler. Every answer, refusals included, carries the region and trace switch, as
+/// the Java broker's does.
+pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
+    let mut reply = send(core, conn, req).unwrap_or_else(|e| Reply::Now(e.response(req)));
+    match &mut reply {
+        Reply::Now(r) => region(r),
+        _ => {}
+    }
+    Ok(reply)
+}
+
+fn region(r: &mut RemotingCommand) {
+    r.set_ext("MSG_REGION", "DefaultRegion");
+    r.set_ext("TRACE_ON", "true");
+}
+
+fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
+    let h = SendMessageRequestHeader::from_command(req)
+        .map_err(|e| HandlerError::system(format!("bad send request: {e}")))?;
+    validate_topic_name(&h.topic).map_err(HandlerError::system)?;
+    if SEND_FORBIDDEN.contains(&h.topic.as_str()) {
+        return Err(HandlerError::new(rc::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
+    }
+    let cfg = core.config();
+    let Some(topic) = resolve_topic(core, &h, cfg.auto_create_topic_enable) else {
+        return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+    };
+    if topic.perm & perm::WRITE == 0 {
+        return Err(HandlerError::new(rc::NO_PERMISSION, format!("the topic[{}] sending message is forbidden", h.topic)));
+    }
+    let queue_count = topic.write_queue_nums.max(topic.read_queue_nums);
+    let queue_id = if h.queue_id < 0 { pick_queue(topic.write_queue_nums) } else { h.queue_id };
+    if queue_id >= queue_count {
+        return Err(HandlerError::system(format!(
+            "request queueId[{queue_id}] is illegal, {topic:?} Producer: {}",
+            conn.handle.peer
+        )));
+    }
+    if req.body.len() > cfg.max_message_size {
+        return Err(HandlerError::new(rc::MESSAGE_ILLEGAL, illegal_remark(cfg.max_message_size)));
+    }
+    let mut header_props = parse_properties(h.properties.as_deref().unwrap_or(""));
+    let wait = header_props.get(prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
+    let (target_topic, target_queue) = retry_target(core, &h, queue_id)?;
+    let mut msgs = build_messages(core, conn, &h, req, &mut header_props, &target_topic, target_queue)
+        .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
+    if !h.batch && target_topic == h.topic {
+        if let Some(m) = msgs.first_mut() {
+            let now = now_ms();
+            if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now) {
+                redirect_timer(m, now, cfg.timer_max_delay).map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
+            }
+        }
+    }
+    let outcome = core.append(msgs)?;
+    let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
+    region(&mut resp);
+    fill_response(&mut resp, &outcome, queue_id);
+    match outcome.flush {
+        // Under SYNC_FLUSH the answer waits for the group commit (a oneway send waits for nothing).
+        Some(waiter) if wait && !req.is_oneway() => Ok(Reply::Later(Box::pin(async move {
+            if let Err(e) = waiter.wait().await {
+                tracing::warn!(error = %e, "sync flush did not complete in time");
+                resp.code = rc::FLUSH_DISK_TIMEOUT;
+                resp.remark = Some(format!("{e}"));
+            }
+            Some(resp)
+        }))),
+        _ => Ok(Reply::Now(resp)),
+    }
+}
+
+fn illegal_remark(max: usize) -> String {
+    format!(
+        "the message is illegal, maybe msg body or properties length not matched. msg body length limit {max}B, msg properties length limit 32KB."
+    )
+}
+
+fn pick_queue(write_queues: i32) -> i32 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    (NEXT.fetch_add(1, Ordering::Relaxed) % write_queues.max(1) as usize) as i32
+}
+
+/// The topic's config, auto-creating it from the default topic or as a retry topic.
+fn resolve_topic(core: &Core, h: &SendMessageRequestHeader, auto_create: bool) -> Option<TopicConfig> {
+    if let Some(t) = core.topics.get(&h.topic) {
+        return Some(t);
+    }
+    if let Some(group) = h.topic.strip_prefix(RETRY_PREFIX) {
+        let queues = core.groups.get(group).map(|g| g.retry_queue_nums).unwrap_or(1);
+        return Some(core.ensure_retry_topic(group, queues));
+    }
+    if !auto_create {
+        return None;
+    }
+    let template = core.topics.get(&h.default_topic)?;
+    if template.perm & perm::INHERIT == 0 {
+        return None;
+    }
+    let queues = h.default_topic_queue_nums.clamp(1, template.write_queue_nums.max(1));
+    let mut tc = crate::core::topics::new_topic(&h.topic, queues, template.perm & !perm::INHERIT);
+    tc.topic_filter_type = template.topic_filter_type.clone();
+    let (tc, created) = match core.topics.get(&h.topic) {
+        Some(t) => (t, false),
+        None => (tc.clone(), core.topics.put(tc)),
+    };
+    if created {
+        tracing::info!(topic = %tc.topic_name, queues, producer = %h.producer_group, "auto-created topic");
+        core.announce(tc.clone());
+    }
+    Some(tc)
+}
+
+/// Messages sent to `%RETRY%<group>` past their reconsume limit go to `%DLQ%<group>`.
+fn retry_target(
+    core: &Core,
+    h: &SendMessageRequestHeader,
+    queue_id: i32,
+) -> Result<(String, i32), HandlerError> {
+    let Some(group) = h.topic.strip_prefix(RETRY_PREFIX) else {
+        return Ok((h.topic.clone(), queue_id));
+    };
+    let cfg = core.config();
+    let Some(g) = core.groups.get_or_create(group, cfg.auto_create_subscription_group) else {
+        return Err(HandlerError::new(rc::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group not exist, {group}")));
+    };
+    let max = h.max_reconsume_times.unwrap_or(g.retry_max_times);
+    if h.reconsume_times.unwrap_or(0) >= max {
+        let dlq = format!("{DLQ_PREFIX}{group}");
+        core.ensure_topic(&dlq, 1);
+        return Ok((dlq, 0));
+    }
+    Ok((h.topic.clone(), queue_id))
+}
+
+/// Properties as stored: the message's own, plus CLUSTER, without WAIT.
+fn stored_properties(mut p: Properties, cluster: &str) -> Result<String, String> {
+    p.remove(prop::WAIT);
+    p.insert(prop::CLUSTER, cluster);
+    let s = p.encode();
+    if s.len() > MAX_PROPERTIES_LEN {
+        return Err(format!("the message properties length {} is longer than 32767", s.len()));
+    }
+    Ok(s)
+}
+
+fn build_messages(
+    core: &Core,
+    conn: &Conn,
+    h: &SendMessageRequestHeader,
+    req: &RemotingCommand,
+    header_props: &mut Properties,
+    topic: &str,
+    queue_id: i32,
+) -> Result<Vec<NewMessage>, String> {
+    let cluster = core.identity.cluster.clone();
+    let base = |body, props: Properties, flag| -> Result<NewMessage, String> {
+        let (tags_code, keys, uniq_key) = crate::core::message::index_fields(&props);
+        let mut props = props;
+        if topic != h.topic {
+            // redirected to the DLQ: keep where it came from
+            props.insert(prop::RETRY_TOPIC, &h.topic);
+        }
+        Ok(NewMessage {
+            topic: topic.to_string(),
+            queue_id,
+            flag,
+            sys_flag: h.sys_flag,
+            born_timestamp: h.born_timestamp,
+            born_host: conn.handle.peer,
+            reconsume_times: h.reconsume_times.unwrap_or(0),
+            prepared_transaction_offset: 0,
+            body,
+            properties: stored_properties(props, &cluster)?,
+            tags_code,
+            keys,
+            uniq_key,
+        })
+    };
+    if !h.batch {
+        return Ok(vec![base(req.body.clone(), std::mem::take(header_props), h.flag)?]);
+    }
+    if h.sys_flag & crate::codec::message::sys_flag::TRANSACTION_MASK != 0 {
+        return Err("batch message does not support transaction".into());
+    }
+    let entries = decode_batch(&req.body).map_err(|e| format!("malformed batch body: {e}"))?;
+    if entries.is_empty() {
+        return Err("empty batch".into());
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let mut p = parse_properties(&e.properties);
+        if p.get(prop::DELAY).is_some() {
+            return Err("batch message does not support delay message".into());
+        }
+        for (k, v) in header_props.iter() {
+            if p.get(k).is_none() {
+                p.insert(k, v);
+            }
+        }
+        out.push(base(e.body, p, e.flag)?);
+    }
+    Ok(out)
+}
+
+fn fill_response(resp: &mut RemotingCommand, outcome: &PutOutcome, queue_id: i32) {
+    let ids: Vec<&str> = outcome.results.iter().map(|r| r.msg_id.as_str()).collect();
+    let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
+    let h = SendMessageResponseHeader { msg_id: ids.join(","), queue_id, queue_offset: first, transaction_id: None };
+    resp.set_header(&h);
+}

@@ -1,0 +1,283 @@
+//! The connection actor: one per TCP connection, the framed codec on the wire.
+//!
+//! Reading: a `FramedRead` stream of [`RemotingCommand`]s behind a [`Gated`] pause; a frame that
+//! cannot be decoded closes the connection (there is no opaque to answer), as the Java side does.
+//! Back-pressure: reading pauses while `max_in_flight` answers are pending (deferred answers and
+//! parked pulls) or more than `max_queued_bytes` of responses wait for a peer that does not read;
+//! it resumes when they drain. A peer that stays stuck is closed by the idle timeout.
+//! Writing: responses are encoded here and handed to a writer task that batches them.
+//! Requests: each goes to the [`Service`] (handlers), which answers now, later (a future), or
+//! through an [`Outbound`] (a parked pull). Broker-to-client requests get our own opaque and
+//! their responses are matched in `pending`.
+use super::gate::{Gate, Gated};
+use crate::codec::frame::encode_command;
+use crate::codec::{CodecError, RemotingCodec, RemotingCommand};
+use crate::core::{topics::next_opaque, Answer, ConnHandle, Outlet};
+use crate::handlers::{Conn, Reply, Service};
+use actix::prelude::*;
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::FramedRead;
+
+/// Per-connection limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_frame: usize,
+    pub max_in_flight: usize,
+    pub max_queued_bytes: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Requests in flight over every connection of a server (read by shutdown to drain them).
+#[derive(Default)]
+pub struct Totals {
+    pub in_flight: AtomicUsize,
+    pub open: AtomicUsize,
+}
+
+/// A command for a connection to write: a response, or a broker-to-client request.
+/// When `reply` is set, the connection assigns an opaque, remembers the request, and routes the
+/// client's response there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Outbound {
+    pub cmd: RemotingCommand,
+    pub reply: Option<oneshot::Sender<RemotingCommand>>,
+}
+
+/// [`Outlet`] over the connection actor's mailbox.
+struct ActorOutlet(Recipient<Outbound>);
+
+impl Outlet for ActorOutlet {
+    fn send(&self, cmd: RemotingCommand) {
+        self.0.do_send(Outbound { cmd, reply: None });
+    }
+    fn request(&self, cmd: RemotingCommand, timeout: Duration) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        self.0.do_send(Outbound { cmd, reply: Some(tx) });
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(resp)) => Some(resp),
+                _ => None,
+            }
+        })
+    }
+    fn connected(&self) -> bool {
+        self.0.connected()
+    }
+}
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+pub struct Connection {
+    id: u64,
+    peer: SocketAddr,
+    service: Service,
+    limits: Limits,
+    totals: Arc<Totals>,
+    tx: mpsc::UnboundedSender<Bytes>,
+    gate: Arc<Gate>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    pending: HashMap<i32, oneshot::Sender<RemotingCommand>>,
+    last_activity: Instant,
+    handle: Option<ConnHandle>,
+}
+
+impl Connection {
+    /// Start a connection actor on the current arbiter for an accepted socket.
+    pub fn start(stream: std::net::TcpStream, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>) {
+        let stream = match stream.set_nonblocking(true).and_then(|_| tokio::net::TcpStream::from_std(stream)) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot adopt accepted socket");
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        Connection::create(move |ctx| {
+            let gate = Gate::new(limits.max_in_flight, limits.max_queued_bytes);
+            ctx.add_stream(Gated::new(FramedRead::new(r, RemotingCodec::new(limits.max_frame)), gate.clone()));
+            let (tx, rx) = mpsc::unbounded_channel();
+            let writer = actix_rt::spawn(write_loop(w, rx, gate.clone()));
+            totals.open.fetch_add(1, Ordering::AcqRel);
+            Connection {
+                id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+                peer,
+                service,
+                limits,
+                totals,
+                tx,
+                gate,
+                writer: Some(writer),
+                pending: HashMap::new(),
+                last_activity: Instant::now(),
+                handle: None,
+            }
+        });
+    }
+
+    fn write(&mut self, cmd: &RemotingCommand) {
+        let mut buf = BytesMut::new();
+        encode_command(cmd, &mut buf);
+        self.gate.queue(buf.len());
+        let _ = self.tx.send(buf.freeze());
+    }
+
+    fn begin(&self) {
+        self.gate.begin();
+        self.totals.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn end(&self) {
+        self.gate.end();
+        let _ = self.totals.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    fn handle_request(&mut self, cmd: RemotingCommand, ctx: &mut Context<Self>) {
+        let oneway = cmd.is_oneway();
+        let handle = self
+            .handle
+            .get_or_insert_with(|| ConnHandle {
+                id: self.id,
+                peer: self.peer,
+                out: Arc::new(ActorOutlet(ctx.address().recipient())),
+            })
+            .clone();
+        let conn = Conn { handle, language: cmd.language.clone(), version: cmd.version };
+        match self.service.handle(&conn, cmd) {
+            Reply::Now(resp) => {
+                if !oneway {
+                    self.write(&resp);
+                }
+            }
+            Reply::Nothing => {
+                if !oneway {
+                    // a parked pull: its answer arrives as an Outbound
+                    self.begin();
+                }
+            }
+            Reply::Later(fut) => {
+                self.begin();
+                ctx.spawn(fut.into_actor(self).map(move |resp, act, _| {
+                    act.end();
+                    if let (Some(resp), false) = (resp, oneway) {
+                        act.write(&resp);
+                    }
+                }));
+            }
+        }
+    }
+}
+
+async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
+    let mut batch = BytesMut::new();
+    while let Some(first) = rx.recv().await {
+        let mut n = first.len();
+        if let Ok(more) = rx.try_recv() {
+            batch.extend_from_slice(&first);
+            n += more.len();
+            batch.extend_from_slice(&more);
+            while batch.len() < 256 * 1024 {
+                match rx.try_recv() {
+                    Ok(b) => {
+                        n += b.len();
+                        batch.extend_from_slice(&b);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if w.write_all(&batch).await.is_err() {
+                break;
+            }
+            batch.clear();
+        } else if w.write_all(&first).await.is_err() {
+            break;
+        }
+        gate.written(n);
+    }
+    let _ = w.shutdown().await;
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::debug!(conn = self.id, peer = %self.peer, "connection opened");
+        let check = Duration::from_secs(5).min(self.limits.idle_timeout);
+        ctx.run_interval(check, |act, ctx| {
+            if act.last_activity.elapsed() > act.limits.idle_timeout {
+                tracing::info!(conn = act.id, peer = %act.peer, queued = act.gate.queued(), in_flight = act.gate.in_flight(), "closing idle or stuck connection");
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::debug!(conn = self.id, peer = %self.peer, "connection closed");
+        if let Some(w) = self.writer.take() {
+            // Let queued responses drain briefly, then give up on a peer that does not read.
+            let gate = self.gate.clone();
+            actix_rt::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while gate.queued() > 0 && Instant::now() < deadline && !w.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                w.abort();
+            });
+        }
+        // Whatever this connection still had in flight will never be answered here.
+        let left = self.gate.in_flight();
+        let _ = self.totals.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(left)));
+        self.totals.open.fetch_sub(1, Ordering::AcqRel);
+        self.service.closed(self.id);
+    }
+}
+
+impl StreamHandler<Result<RemotingCommand, CodecError>> for Connection {
+    fn handle(&mut self, item: Result<RemotingCommand, CodecError>, ctx: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        match item {
+            Ok(cmd) if cmd.is_response() => {
+                if let Some(tx) = self.pending.remove(&cmd.opaque) {
+                    let _ = tx.send(cmd);
+                } else {
+                    tracing::debug!(conn = self.id, opaque = cmd.opaque, "response matches no request");
+                }
+            }
+            Ok(cmd) => self.handle_request(cmd, ctx),
+            Err(e) => {
+                tracing::warn!(conn = self.id, peer = %self.peer, error = %e, "undecodable frame; closing the connection");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Outbound> for Connection {
+    type Result = ();
+    fn handle(&mut self, msg: Outbound, _: &mut Self::Context) {
+        let mut cmd = msg.cmd;
+        if cmd.is_response() {
+            // the answer to a parked pull
+            self.end();
+            self.last_activity = Instant::now();
+        }
+        if let Some(reply) = msg.reply {
+            cmd.opaque = next_opaque();
+            self.pending.retain(|_, tx| !tx.is_closed());
+            self.pending.insert(cmd.opaque, reply);
+        }
+        self.write(&cmd);
+    }
+}

@@ -1,0 +1,112 @@
+//! Back-pressure for one connection: reading pauses while the peer has too many requests in
+//! flight (answers not written yet, parked pulls included) or too many response bytes queued
+//! that it has not read, and resumes when either drops below its limit. A peer that stays paused
+//! with nothing moving is closed by the idle timeout.
+use futures_util::task::AtomicWaker;
+use futures_util::Stream;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Counters shared by the connection actor, its writer task and its read stream.
+pub struct Gate {
+    in_flight: AtomicUsize,
+    queued: AtomicUsize,
+    max_in_flight: usize,
+    max_queued: usize,
+    reader: AtomicWaker,
+}
+
+impl Gate {
+    pub fn new(max_in_flight: usize, max_queued: usize) -> Arc<Gate> {
+        Arc::new(Gate {
+            in_flight: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            max_in_flight: max_in_flight.max(1),
+            max_queued,
+            reader: AtomicWaker::new(),
+        })
+    }
+
+    /// Whether the connection may read another request.
+    pub fn open(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) < self.max_in_flight && self.queued.load(Ordering::Acquire) <= self.max_queued
+    }
+
+    pub fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn end(&self) {
+        let _ = self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.reader.wake();
+    }
+
+    pub fn queue(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    pub fn written(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        self.reader.wake();
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// A stream that yields nothing while its gate is shut.
+pub struct Gated<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+impl<S> Gated<S> {
+    pub fn new(inner: S, gate: Arc<Gate>) -> Self {
+        Gated { inner, gate }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for Gated<S> {
+    type Item = S::Item;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if !self.gate.open() {
+            self.gate.reader.register(cx.waker());
+            // Re-check after registering: a wake-up in between would otherwise be lost.
+            if !self.gate.open() {
+                return Poll::Pending;
+            }
+        }
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[tokio::test]
+    async fn pauses_at_the_limit_and_resumes() {
+        let gate = Gate::new(2, 100);
+        let mut s = Gated::new(futures_util::stream::iter(0..10), gate.clone());
+        assert_eq!(s.next().await, Some(0));
+        gate.begin();
+        gate.begin();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending(), "two in flight: paused");
+        gate.end();
+        assert_eq!(s.next().await, Some(1));
+        gate.queue(101);
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending(), "too many bytes queued: paused");
+        gate.written(101);
+        assert_eq!(s.next().await, Some(2));
+    }
+}

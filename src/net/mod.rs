@@ -1,0 +1,14 @@
+//! The edge: sockets in, frames out.
+//!
+//! | file | what |
+//! |---|---|
+//! | `listener.rs` | accept loop; spreads connections over the worker arbiters (one per core) |
+//! | `connection.rs` | one actor per TCP connection: the framed codec, back-pressure, broker-to-client requests |
+//! | `gate.rs` | the read-side pause: a connection stops reading while too many answers are pending |
+//! | `call.rs` | one request to another server (name-server registration) |
+pub mod call;
+pub mod connection;
+pub mod gate;
+pub mod listener;
+
+pub use call::call;

@@ -1,0 +1,183 @@
+//! Typed accessors for the broker's small persistent state in sled's `kv` tree. Every namespace
+//! and key format the broker uses is named here; nothing else builds sled keys.
+//!
+//! | namespace | key | value |
+//! |---|---|---|
+//! | `tx_op` | half's commit log offset, 20-digit zero-padded decimal | one byte: the decision ([`TxDecision`]) |
+//! | `tx_checks` | same | check-backs sent, i32 big-endian |
+//! | `tx_cursor` | `0` | next half-queue offset to scan, i64 big-endian |
+//! | `delay_offset` | delay level, decimal | next schedule-queue offset, i64 big-endian |
+//! | `timer_index` | due ms (20 digits) + commit log offset (20 digits) | empty |
+//! | `timer_cursor` | `0` | next timer-queue offset to index, i64 big-endian |
+//! | `config_override` | config key | `key=value` line (runtime broker config updates) |
+//! | `store.deleted_topics` | topic | commit log position at deletion, i64 big-endian |
+use super::meta::MetaStore;
+use super::StoreError;
+
+const TX_OP: &str = "tx_op";
+const TX_CHECKS: &str = "tx_checks";
+const TX_CURSOR: &str = "tx_cursor";
+const DELAY_CURSOR: &str = "delay_offset";
+const TIMER_INDEX: &str = "timer_index";
+const TIMER_CURSOR: &str = "timer_cursor";
+/// Runtime config overrides (UPDATE_BROKER_CONFIG).
+pub const CONFIG_OVERRIDE: &str = "config_override";
+
+/// A transaction's recorded decision, keyed by its half message's commit log offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxDecision {
+    /// A commit is being applied (the committed copy may or may not be stored yet).
+    Applying,
+    Committed,
+    RolledBack,
+    /// Dropped after too many check-backs.
+    Discarded,
+}
+
+impl TxDecision {
+    fn byte(self) -> u8 {
+        match self {
+            TxDecision::Applying => b'A',
+            TxDecision::Committed => b'C',
+            TxDecision::RolledBack => b'R',
+            TxDecision::Discarded => b'D',
+        }
+    }
+    fn from_byte(b: u8) -> Option<TxDecision> {
+        Some(match b {
+            b'A' => TxDecision::Applying,
+            b'C' => TxDecision::Committed,
+            b'R' => TxDecision::RolledBack,
+            b'D' => TxDecision::Discarded,
+            _ => return None,
+        })
+    }
+}
+
+fn offset_key(commit_log_offset: i64) -> String {
+    format!("{commit_log_offset:020}")
+}
+
+fn get_i64(m: &MetaStore, ns: &str, key: &str) -> Option<i64> {
+    m.get_kv(ns, key).and_then(|v| v.try_into().ok().map(i64::from_be_bytes))
+}
+
+impl MetaStore {
+    pub fn tx_decision(&self, half_offset: i64) -> Option<TxDecision> {
+        self.get_kv(TX_OP, &offset_key(half_offset)).and_then(|v| v.first().copied()).and_then(TxDecision::from_byte)
+    }
+
+    pub fn set_tx_decision(&self, half_offset: i64, d: TxDecision) -> Result<(), StoreError> {
+        self.put_kv(TX_OP, &offset_key(half_offset), &[d.byte()])
+    }
+
+    /// Atomically move a half's decision from `from` to `to`; false when it was not `from`
+    /// (another request decided first). Two connections racing on one half: exactly one wins.
+    pub fn swap_tx_decision(&self, half_offset: i64, from: Option<TxDecision>, to: Option<TxDecision>) -> Result<bool, StoreError> {
+        let v = |d: Option<TxDecision>| d.map(|d| vec![d.byte()]);
+        self.cas_kv(TX_OP, &offset_key(half_offset), v(from).as_deref(), v(to).as_deref())
+    }
+
+    /// Halves whose commit was being applied (crash recovery).
+    pub fn tx_applying(&self) -> Vec<i64> {
+        self.scan_kv(TX_OP)
+            .into_iter()
+            .filter(|(_, v)| v.first().copied().and_then(TxDecision::from_byte) == Some(TxDecision::Applying))
+            .filter_map(|(k, _)| k.parse().ok())
+            .collect()
+    }
+
+    pub fn tx_checks(&self, half_offset: i64) -> i32 {
+        self.get_kv(TX_CHECKS, &offset_key(half_offset)).and_then(|v| v.try_into().ok().map(i32::from_be_bytes)).unwrap_or(0)
+    }
+
+    pub fn set_tx_checks(&self, half_offset: i64, n: i32) -> Result<(), StoreError> {
+        self.put_kv(TX_CHECKS, &offset_key(half_offset), &n.to_be_bytes())
+    }
+
+    pub fn tx_cursor(&self) -> i64 {
+        get_i64(self, TX_CURSOR, "0").unwrap_or(0)
+    }
+
+    pub fn set_tx_cursor(&self, offset: i64) -> Result<(), StoreError> {
+        self.put_kv(TX_CURSOR, "0", &offset.to_be_bytes())
+    }
+
+    pub fn delay_cursor(&self, level: usize) -> i64 {
+        get_i64(self, DELAY_CURSOR, &level.to_string()).unwrap_or(0)
+    }
+
+    pub fn set_delay_cursor(&self, level: usize, offset: i64) -> Result<(), StoreError> {
+        self.put_kv(DELAY_CURSOR, &level.to_string(), &offset.to_be_bytes())
+    }
+
+    pub fn timer_cursor(&self) -> i64 {
+        get_i64(self, TIMER_CURSOR, "0").unwrap_or(0)
+    }
+
+    pub fn set_timer_cursor(&self, offset: i64) -> Result<(), StoreError> {
+        self.put_kv(TIMER_CURSOR, "0", &offset.to_be_bytes())
+    }
+
+    /// Index a timer message by its due time.
+    pub fn add_timer(&self, due_ms: i64, commit_log_offset: i64) -> Result<(), StoreError> {
+        self.put_kv(TIMER_INDEX, &timer_key(due_ms, commit_log_offset), &[])
+    }
+
+    /// Up to `limit` timers due at or before `now_ms`, earliest first: (due, commit log offset).
+    pub fn due_timers(&self, now_ms: i64, limit: usize) -> Vec<(i64, i64)> {
+        let upto = format!("{:020}", now_ms.max(0) + 1);
+        self.scan_kv_before(TIMER_INDEX, &upto, limit)
+            .into_iter()
+            .filter_map(|(k, _)| Some((k.get(..20)?.parse().ok()?, k.get(20..)?.parse().ok()?)))
+            .collect()
+    }
+
+    pub fn remove_timer(&self, due_ms: i64, commit_log_offset: i64) -> Result<(), StoreError> {
+        self.delete_kv(TIMER_INDEX, &timer_key(due_ms, commit_log_offset))
+    }
+
+    /// Runtime config overrides: (key, `key=value` line).
+    pub fn config_overrides(&self) -> Vec<(String, String)> {
+        self.scan_kv(CONFIG_OVERRIDE).into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect()
+    }
+
+    pub fn set_config_override(&self, key: &str, line: &str) -> Result<(), StoreError> {
+        self.put_kv(CONFIG_OVERRIDE, key, line.as_bytes())
+    }
+}
+
+fn timer_key(due_ms: i64, commit_log_offset: i64) -> String {
+    format!("{:020}{:020}", due_ms.max(0), commit_log_offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_decision_swaps_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = MetaStore::open(dir.path(), 1 << 20, 0).unwrap();
+        assert_eq!(m.tx_decision(7), None);
+        assert!(m.swap_tx_decision(7, None, Some(TxDecision::Applying)).unwrap());
+        assert!(!m.swap_tx_decision(7, None, Some(TxDecision::Applying)).unwrap(), "second claim loses");
+        assert!(!m.swap_tx_decision(7, None, Some(TxDecision::RolledBack)).unwrap());
+        assert_eq!(m.tx_applying(), vec![7]);
+        assert!(m.swap_tx_decision(7, Some(TxDecision::Applying), Some(TxDecision::Committed)).unwrap());
+        assert_eq!(m.tx_decision(7), Some(TxDecision::Committed));
+        assert!(m.tx_applying().is_empty());
+    }
+
+    #[test]
+    fn timers_come_due_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = MetaStore::open(dir.path(), 1 << 20, 0).unwrap();
+        m.add_timer(300, 1).unwrap();
+        m.add_timer(100, 2).unwrap();
+        m.add_timer(200, 3).unwrap();
+        assert_eq!(m.due_timers(200, 10), vec![(100, 2), (200, 3)]);
+        m.remove_timer(100, 2).unwrap();
+        assert_eq!(m.due_timers(1000, 10), vec![(200, 3), (300, 1)]);
+    }
+}
