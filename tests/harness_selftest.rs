@@ -71,8 +71,11 @@ fn batch_body_matches_vector_0012() {
 
 #[test]
 fn ready_line_parses() {
-    let (n, b) =
-        common::parse_ready("FERROCKET_READY namesrv=127.0.0.1:4000 broker=127.0.0.1:4001 data=/tmp/x").unwrap();
+    let (n, b) = common::parse_ready(
+        r#"{"brokerAddr":"127.0.0.1:4001","dataDir":"/tmp/x","namesrvAddr":"127.0.0.1:4000","pid":42}"#,
+    )
+    .unwrap();
     assert_eq!(n.port(), 4000);
     assert_eq!(b.port(), 4001);
+    assert!(common::parse_ready("INFO ferrocket ready").is_none());
 }

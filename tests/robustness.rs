@@ -231,7 +231,7 @@ fn encoder_refuses_oversized_frames() {
     assert!(out.is_empty());
 }
 
-/// The constructed binary-header example of 01-framing.md.
+/// The constructed binary-header example of `docs/protocol/framing.md` §3.
 #[test]
 fn binary_header_example() {
     let mut bytes = vec![

@@ -229,7 +229,7 @@ async fn pull_without_subscription_filters_by_the_heartbeat_subscription() {
 }
 
 /// 4.9.7 answers SUBSCRIPTION_NOT_EXIST (24) to a pull without the subscription flag from a
-/// group with no heartbeat (07-pull-and-offsets.md section 1). ferrocket answers FOUND.
+/// group with no heartbeat (`docs/protocol/pull-and-offsets.md` §1); so does ferrocket.
 #[tokio::test]
 async fn pull_without_subscription_from_unknown_group_is_subscription_not_exist() {
     let b = DevBroker::start();

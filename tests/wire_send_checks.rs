@@ -1,4 +1,4 @@
-//! The broker's send checks (06-send.md): what a client sees for invalid sends.
+//! The broker's send checks (`docs/protocol/send.md` §2): what a client sees for invalid sends.
 mod common;
 
 use common::{assert_code, send_ok, sent, unique, DevBroker, T};
@@ -59,7 +59,7 @@ async fn oversized_body_is_message_illegal() {
 }
 
 /// 4.9.7 counts only the body against maxMessageSize (4 MiB): a body of exactly 4 MiB is
-/// accepted (06-send.md, notes under the checks table).
+/// accepted (`docs/protocol/send.md` §2, notes under the checks table).
 #[tokio::test]
 async fn body_of_exactly_4_mib_is_accepted() {
     let b = DevBroker::start();

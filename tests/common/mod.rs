@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// Default timeout of one request in tests.
 pub const T: Duration = Duration::from_secs(10);
-/// How long the broker may take to print its READY line.
+/// How long the broker may take to print its JSON ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A `ferrocket dev` process with its own data directory; killed on drop.
@@ -32,7 +32,7 @@ pub struct DevBroker {
 }
 
 impl DevBroker {
-    /// Start a broker in a fresh temporary data directory and wait for READY.
+    /// Start a broker in a fresh temporary data directory and wait for its ready line.
     pub fn start() -> DevBroker {
         let tmp = tempfile::Builder::new().prefix("ferrocket-test-").tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
@@ -152,10 +152,10 @@ fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>) -> (Child,
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        // Keep draining stdout after READY so the broker never blocks on a full pipe.
+        // Keep draining stdout after the ready line so the broker never blocks on a full pipe.
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if line.starts_with("FERROCKET_READY") || line.contains("\"namesrvAddr\"") {
+            if line.contains("\"namesrvAddr\"") {
                 let _ = tx.send(line);
             }
         }
@@ -166,31 +166,20 @@ fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>) -> (Child,
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "ferrocket dev did not print FERROCKET_READY ({e:?}); stderr:\n{}",
+                "ferrocket dev printed no JSON ready line with \"namesrvAddr\" ({e:?}); stderr:\n{}",
                 log_tail(log_path, 60)
             );
         }
     };
-    let (namesrv, broker) = parse_ready(&line).unwrap_or_else(|| panic!("bad READY line: {line}"));
+    let (namesrv, broker) = parse_ready(&line).unwrap_or_else(|| panic!("bad ready line: {line}"));
     (child, namesrv, broker)
 }
 
-/// Parse the ready line: the JSON form `{"namesrvAddr":..,"brokerAddr":..}` or the older
-/// `FERROCKET_READY namesrv=HOST:PORT broker=HOST:PORT data=DIR`.
+/// Parse the ready line `ferrocket dev` prints on stdout, one JSON object:
+/// `{"brokerAddr":"HOST:PORT","dataDir":..,"namesrvAddr":"HOST:PORT","pid":..}`.
 pub fn parse_ready(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-        return Some((v["namesrvAddr"].as_str()?.parse().ok()?, v["brokerAddr"].as_str()?.parse().ok()?));
-    }
-    let mut namesrv = None;
-    let mut broker = None;
-    for tok in line.split_whitespace() {
-        if let Some(v) = tok.strip_prefix("namesrv=") {
-            namesrv = v.parse().ok();
-        } else if let Some(v) = tok.strip_prefix("broker=") {
-            broker = v.parse().ok();
-        }
-    }
-    Some((namesrv?, broker?))
+    let v = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    Some((v["namesrvAddr"].as_str()?.parse().ok()?, v["brokerAddr"].as_str()?.parse().ok()?))
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);

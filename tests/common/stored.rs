@@ -1,5 +1,5 @@
 //! Decoder for the stored-message layout that PULL_MESSAGE bodies carry
-//! (`/work/shared/protocol/04-messages.md`). Strict: every length and the CRC are checked.
+//! (`docs/protocol/messages.md` §4). Strict: every length and the CRC are checked.
 use ferrocket::client::props;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -14,6 +14,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 READY_TIMEOUT = 30.0
 
 
+def parse_ready(line):
+    """(namesrvAddr, brokerAddr) from the JSON ready line `ferrocket dev` prints, else None."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        info = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(info, dict) or "namesrvAddr" not in info or "brokerAddr" not in info:
+        return None
+    return info["namesrvAddr"], info["brokerAddr"]
+
+
 class DevBroker:
     """`ferrocket dev` on ephemeral ports with its own data directory."""
 
@@ -40,25 +54,23 @@ class DevBroker:
         got = threading.Event()
 
         def reader():
-            # Keep draining stdout after READY so the broker never blocks on a full pipe.
+            # Keep draining stdout after the ready line so the broker never blocks on a full pipe.
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", "replace").strip()
-                if (line.startswith("FERROCKET_READY") or '"namesrvAddr"' in line) and not got.is_set():
-                    ready["line"] = line
-                    got.set()
+                if not got.is_set():
+                    info = parse_ready(line)
+                    if info is not None:
+                        ready["info"] = info
+                        got.set()
 
         threading.Thread(target=reader, daemon=True).start()
         if not got.wait(READY_TIMEOUT):
             self.stop()
-            raise RuntimeError("ferrocket dev printed no READY line in %ss; stderr:\n%s" % (READY_TIMEOUT, self.log_tail()))
-        if ready["line"].startswith("{"):
-            info = json.loads(ready["line"])
-            self.namesrv = info["namesrvAddr"]
-            self.broker = info["brokerAddr"]
-        else:
-            fields = dict(tok.split("=", 1) for tok in ready["line"].split()[1:] if "=" in tok)
-            self.namesrv = fields["namesrv"]
-            self.broker = fields["broker"]
+            raise RuntimeError(
+                "ferrocket dev printed no JSON ready line with namesrvAddr and brokerAddr in %ss; stderr:\n%s"
+                % (READY_TIMEOUT, self.log_tail())
+            )
+        self.namesrv, self.broker = ready["info"]
         return self
 
     def stop(self):

@@ -2,8 +2,8 @@
 //!
 //! * [`Broker`]: a `ferrocket dev` child process on a data directory the caller chooses (so it can
 //!   be killed and restarted on the same files), with a `broker.conf` written from key/value pairs.
-//! * [`parse_ready`]: accepts both ready-line forms (`FERROCKET_READY namesrv=.. broker=..` and a
-//!   JSON line with `namesrvAddr`, `brokerAddr`, `dataDir`, `pid`).
+//! * [`parse_ready`]: reads the JSON ready line `ferrocket dev` prints (`namesrvAddr`, `brokerAddr`,
+//!   `dataDir`, `pid`).
 //! * [`Knobs`]: every size, count and duration of a test comes from here, so one test runs short in
 //!   CI and long from `scripts/reliability.sh` (environment variables, see `docs/reliability.md`).
 //! * [`report`]: prints one `RELIABILITY_RESULT {json}` line that the script collects into its table.
@@ -30,30 +30,19 @@ pub struct Ready {
     pub data_dir: Option<PathBuf>,
 }
 
-/// Parse either ready-line form; `None` for any other line.
+/// Parse the JSON ready line; `None` for any other line.
 pub fn parse_ready(line: &str) -> Option<Ready> {
     let line = line.trim();
-    if line.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        let addr = |k: &str| v.get(k)?.as_str()?.parse::<SocketAddr>().ok();
-        return Some(Ready {
-            namesrv: addr("namesrvAddr")?,
-            broker: addr("brokerAddr")?,
-            data_dir: v.get("dataDir").and_then(|d| d.as_str()).map(PathBuf::from),
-        });
+    if !line.starts_with('{') {
+        return None;
     }
-    let rest = line.strip_prefix("FERROCKET_READY")?;
-    let (mut ns, mut br, mut dd) = (None, None, None);
-    for tok in rest.split_whitespace() {
-        if let Some(v) = tok.strip_prefix("namesrv=") {
-            ns = v.parse().ok();
-        } else if let Some(v) = tok.strip_prefix("broker=") {
-            br = v.parse().ok();
-        } else if let Some(v) = tok.strip_prefix("data=") {
-            dd = Some(PathBuf::from(v));
-        }
-    }
-    Some(Ready { namesrv: ns?, broker: br?, data_dir: dd })
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let addr = |k: &str| v.get(k)?.as_str()?.parse::<SocketAddr>().ok();
+    Some(Ready {
+        namesrv: addr("namesrvAddr")?,
+        broker: addr("brokerAddr")?,
+        data_dir: v.get("dataDir").and_then(|d| d.as_str()).map(PathBuf::from),
+    })
 }
 
 /// The broker binary: `FERROCKET_BIN` (the script passes the release build) or Cargo's.
@@ -199,7 +188,10 @@ fn spawn(data_dir: &Path, conf: &Path, log_path: &Path) -> Result<(Child, Ready)
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(format!("ferrocket dev did not become ready ({e:?}); stderr:\n{}", log_tail(log_path, 40)))
+            Err(format!(
+                "ferrocket dev printed no JSON ready line with namesrvAddr and brokerAddr ({e:?}); stderr:\n{}",
+                log_tail(log_path, 40)
+            ))
         }
     }
 }
@@ -281,10 +273,11 @@ impl Rng {
 }
 
 #[test]
-fn ready_line_both_forms() {
-    let a = parse_ready("FERROCKET_READY namesrv=127.0.0.1:1 broker=127.0.0.1:2 data=/tmp/x").unwrap();
-    assert_eq!(a.broker, "127.0.0.1:2".parse().unwrap());
-    let b = parse_ready(r#"{"namesrvAddr":"127.0.0.1:1","brokerAddr":"127.0.0.1:2","dataDir":"/tmp/x","pid":7}"#).unwrap();
-    assert_eq!(a, b);
+fn ready_line_parses() {
+    let r = parse_ready(r#"{"namesrvAddr":"127.0.0.1:1","brokerAddr":"127.0.0.1:2","dataDir":"/tmp/x","pid":7}"#).unwrap();
+    assert_eq!(r.namesrv, "127.0.0.1:1".parse().unwrap());
+    assert_eq!(r.broker, "127.0.0.1:2".parse().unwrap());
+    assert_eq!(r.data_dir, Some(PathBuf::from("/tmp/x")));
     assert!(parse_ready("INFO something else").is_none());
+    assert!(parse_ready(r#"{"other":1}"#).is_none());
 }

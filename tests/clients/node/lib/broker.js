@@ -1,6 +1,6 @@
 'use strict';
 // Starts `ferrocket dev` on ephemeral ports (binary from FERROCKET_BIN, default target/debug/ferrocket)
-// and resolves once it prints its READY line. Every wait is bounded.
+// and resolves once it prints its JSON ready line ({"namesrvAddr","brokerAddr",...}). Every wait is bounded.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -9,6 +9,21 @@ const readline = require('node:readline');
 
 const REPO = path.resolve(__dirname, '..', '..', '..', '..');
 const READY_TIMEOUT_MS = 30000;
+
+// The ready line `ferrocket dev` prints on stdout is one JSON object with namesrvAddr, brokerAddr,
+// pid and dataDir. Returns { namesrv, broker } for that line, null for any other.
+function parseReady(line) {
+  const t = line.trim();
+  if (!t.startsWith('{')) return null;
+  let info;
+  try {
+    info = JSON.parse(t);
+  } catch (_) {
+    return null;
+  }
+  if (typeof info.namesrvAddr !== 'string' || typeof info.brokerAddr !== 'string') return null;
+  return { namesrv: info.namesrvAddr, broker: info.brokerAddr };
+}
 
 async function startBroker() {
   const bin = process.env.FERROCKET_BIN || path.join(REPO, 'target', 'debug', 'ferrocket');
@@ -26,13 +41,16 @@ async function startBroker() {
       return '';
     }
   };
-  const line = await new Promise((resolve, reject) => {
+  const fields = await new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('no FERROCKET_READY within 30 s; stderr:\n' + tail())), READY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error('no JSON ready line with namesrvAddr and brokerAddr within 30 s; stderr:\n' + tail())),
+      READY_TIMEOUT_MS);
     rl.on('line', l => {
-      if (l.startsWith('FERROCKET_READY') || l.includes('"namesrvAddr"')) {
+      const info = parseReady(l);
+      if (info) {
         clearTimeout(timer);
-        resolve(l);
+        resolve(info);
       }
     });
     child.on('exit', code => {
@@ -40,15 +58,6 @@ async function startBroker() {
       reject(new Error(`ferrocket dev exited with ${code}; stderr:\n` + tail()));
     });
   });
-  // Ready line: JSON {"namesrvAddr","brokerAddr",...} or the older
-  // `FERROCKET_READY namesrv=HOST:PORT broker=HOST:PORT data=DIR`.
-  let fields;
-  if (line.trim().startsWith('{')) {
-    const info = JSON.parse(line);
-    fields = { namesrv: info.namesrvAddr, broker: info.brokerAddr };
-  } else {
-    fields = Object.fromEntries(line.split(/\s+/).slice(1).map(t => t.split('=')));
-  }
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise(r => child.once('exit', r));
@@ -70,7 +79,7 @@ async function waitUntil(pred, timeoutMs, intervalMs = 100) {
   return pred();
 }
 
-module.exports = { startBroker, waitUntil };
+module.exports = { startBroker, waitUntil, parseReady };
 
 // ali-ons (like Aliyun ONS) expects topics to exist: its route lookup throws on TOPIC_NOT_EXIST
 // instead of falling back to TBW102 as the Java client does. Create the topic the way a Java

@@ -53,31 +53,32 @@ async fn start_broker() -> Broker {
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), async {
+    let namesrv = tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(l)) = lines.next_line().await {
-            if l.starts_with("FERROCKET_READY") || l.contains("\"namesrvAddr\"") {
-                return l;
+            if let Some(namesrv) = ready_namesrv(&l) {
+                return namesrv;
             }
         }
-        panic!("ferrocket dev exited before READY");
+        panic!("ferrocket dev exited before printing its JSON ready line with namesrvAddr");
     })
     .await
-    .expect("FERROCKET_READY within 30 s");
+    .expect("a JSON ready line with namesrvAddr from ferrocket dev within 30 s");
     // Keep draining stdout.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    // Ready line: JSON {"namesrvAddr":..} or the older `FERROCKET_READY namesrv=.. broker=..`.
-    let namesrv = match line.find("\"namesrvAddr\":\"") {
-        Some(i) => {
-            let rest = &line[i + "\"namesrvAddr\":\"".len()..];
-            rest[..rest.find('"').expect("closing quote")].to_string()
-        }
-        None => line
-            .split_whitespace()
-            .find_map(|t| t.strip_prefix("namesrv="))
-            .expect("namesrv= in READY line")
-            .to_string(),
-    };
     Broker { child, namesrv, _dir: dir }
+}
+
+/// The name-server address from the JSON ready line `ferrocket dev` prints on stdout
+/// (`{"brokerAddr":..,"dataDir":..,"namesrvAddr":"HOST:PORT","pid":..}`, written without spaces);
+/// `None` for any other line.
+fn ready_namesrv(line: &str) -> Option<String> {
+    const KEY: &str = "\"namesrvAddr\":\"";
+    let line = line.trim();
+    if !line.starts_with('{') {
+        return None;
+    }
+    let rest = &line[line.find(KEY)? + KEY.len()..];
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 fn now_ms() -> u128 {
