@@ -87,3 +87,23 @@ async fn works_under_actix_rt() {
     // auto-created topic through TBW102
     assert_eq!(send(&c, "auto_topic", "x", 0).await, 0);
 }
+
+/// Issue 16 (8): a graceful shutdown answers the pulls parked by long polling (with what their
+/// queue holds) instead of dropping their connections unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_parked_pulls() {
+    let b = TestBroker::builder().topic("sd_parked", 1).start().unwrap();
+    let c = RawClient::connect(b.broker_addr()).await.unwrap();
+    let pull = Pull::new("sd_cg", "sd_parked", 0, 0).suspend(20_000).build();
+    let pending = tokio::spawn(async move {
+        let r = c.request(pull, Duration::from_secs(30)).await;
+        (r, c)
+    });
+    // Let the pull reach the broker and park (an empty queue at offset 0).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!pending.is_finished(), "the pull should be parked, not answered");
+    tokio::task::spawn_blocking(move || drop(b)).await.unwrap();
+    let (resp, _c) = pending.await.unwrap();
+    let resp = resp.expect("the parked pull was answered before the connection closed");
+    assert_eq!(resp.code, 19, "PULL_NOT_FOUND for an empty queue: {:?}", resp.remark);
+}

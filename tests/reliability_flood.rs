@@ -2,9 +2,12 @@
 //! read from `/proc/<pid>/status`:
 //!
 //! * many concurrent idle connections (RSS per connection reported; a normal client still served);
-//! * a client that sends and never reads (closed past `maxQueuedResponseBytes`; others unaffected);
-//! * a pipelining client far above `maxRequestsInFlight` (SYSTEM_BUSY answers, every request
-//!   answered, bounded memory), for sends under SYNC_FLUSH and for long-polling pulls;
+//! * a client that sends and never reads (its requests are no longer read past
+//!   `maxQueuedResponseBytes`: bounded broker memory, others unaffected, every answer delivered
+//!   once it reads);
+//! * a pipelining client far above `maxRequestsInFlight` (reading pauses at the cap: no
+//!   SYSTEM_BUSY, every request answered, bounded memory), for sends under SYNC_FLUSH and for
+//!   long-polling pulls;
 //! * a large backlog read by a slow consumer (bounded broker RSS).
 //!
 //! Sizes come from `RELIABILITY_*` variables (short CI defaults here, long ones in
@@ -133,7 +136,7 @@ fn no_key_batch(msgs: &[Msg]) -> Vec<u8> {
 }
 
 #[test]
-fn reliability_slow_reader_is_disconnected() {
+fn reliability_slow_reader_is_paused() {
     let limit: u64 = Knobs::u64("SLOW_READER_LIMIT", 4 << 20);
     let tmp = tempfile::tempdir().unwrap();
     // maxQueuedResponseBytes must be at least maxFrameSize.
@@ -168,7 +171,7 @@ fn reliability_slow_reader_is_disconnected() {
     // Meanwhile a well-behaved client is served.
     let ok = rt.block_on(healthy(addr, &topic));
     let peak = broker.peak_rss_kib().unwrap_or(0);
-    // Now read: a closed connection ends (EOF or reset) before all answers arrive.
+    // Now read: the broker resumes reading the peer's requests as its answers drain.
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut got, mut ended) = (0usize, None);
@@ -195,17 +198,15 @@ fn reliability_slow_reader_is_disconnected() {
                "rss_before_kib": before, "peak_rss_kib": peak, "healthy_client_served": ok}),
     );
     assert!(ok, "a normal client was not served while a peer did not read");
-    // Either the broker cut the peer off, or the kernel's loopback buffers (autotuned, machine
-    // dependent) absorbed every answer; in both cases the broker itself must not have queued more
-    // than its limit.
+    // Reading paused at the limit: the broker itself never queued much more than its limit,
+    // and the peer, once it reads, gets its answers on a connection that stayed open.
     let grew_kib = peak.saturating_sub(before);
     assert!(
-        ended.is_some() || grew_kib < limit / 1024 * 2 + 32 * 1024,
-        "the non-reading client was not disconnected (read {got} bytes) and the broker grew by {grew_kib} KiB"
+        grew_kib < limit / 1024 * 2 + 32 * 1024,
+        "the broker grew by {grew_kib} KiB for a peer that did not read (limit {limit} bytes)"
     );
-    if ended.is_some() {
-        assert!((got as u64) < answers_bytes, "all answers were delivered: nothing was bounded");
-    }
+    assert!(ended.is_none(), "the paused connection was closed: {ended:?}");
+    assert!(got > 0, "no answer arrived once the peer read");
 }
 
 /// Write `n` commands back to back on one raw connection, then read every answer.
@@ -251,13 +252,17 @@ fn reliability_pipelined_sends_over_in_flight_cap() {
                "system_busy": busy, "rss_before_kib": before, "peak_rss_kib": peak}),
     );
     assert_eq!(missing, 0, "requests left unanswered");
-    assert!(busy > 0, "no SYSTEM_BUSY with {n} pipelined SYNC_FLUSH sends over a cap of {cap}: {by_code:?}");
+    // Reading pauses at the cap instead of refusing: every send is stored.
+    assert_eq!(busy, 0, "SYSTEM_BUSY with {n} pipelined SYNC_FLUSH sends over a cap of {cap}: {by_code:?}");
+    assert_eq!(by_code.get(&0).copied().unwrap_or(0), n as u64, "{by_code:?}");
     assert!(peak < 1024 * 1024, "broker RSS reached {peak} KiB");
 }
 
 #[test]
 fn reliability_pipelined_long_polls_over_in_flight_cap() {
-    let n = Knobs::u64("PIPELINE_PULLS", 5_000) as usize;
+    // Parked pulls count against the cap: reading pauses while `cap` are parked (2 s each), so
+    // n / cap rounds of 2 s.
+    let n = Knobs::u64("PIPELINE_PULLS", 640) as usize;
     let cap = 64;
     let tmp = tempfile::tempdir().unwrap();
     let broker = start(&tmp, &[("maxRequestsInFlight", cap.to_string())]);
@@ -276,12 +281,11 @@ fn reliability_pipelined_long_polls_over_in_flight_cap() {
     report(
         "flood_pipelined_long_polls",
         json!({"requests": n, "in_flight_cap": cap, "answers_by_code": by_code, "unanswered": missing,
-               "system_busy": busy, "parked_beyond_cap": (n as u64).saturating_sub(busy).saturating_sub(cap as u64),
+               "system_busy": busy,
                "rss_before_kib": before, "peak_rss_kib": peak}),
     );
     assert_eq!(missing, 0, "long polls left unanswered");
-    // Parked pulls count against the cap (they once did not: docs/reliability.md F2).
-    assert!(busy > 0, "no SYSTEM_BUSY for {n} parked pulls over a cap of {cap}: {by_code:?}");
+    assert_eq!(busy, 0, "SYSTEM_BUSY for {n} parked pulls over a cap of {cap}: {by_code:?}");
     assert!(peak < 512 * 1024, "broker RSS reached {peak} KiB");
 }
 

@@ -141,3 +141,71 @@ async fn pending_transaction_survives_restart_and_is_discarded_after_max_checks(
     assert!(pull_all(&producer, "tx", 0).await.is_empty());
     let _ = &mut producer;
 }
+
+/// Issue 16 (1): END_TRANSACTION from several connections (each on its own broker worker thread)
+/// racing on the same half message stores exactly one committed copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_commits_on_one_half_store_one_copy() {
+    let b = broker();
+    let c = RawClient::connect(b.broker_addr()).await.unwrap();
+    let mut halves = Vec::new();
+    for i in 0..20 {
+        let h = half("tx", &format!("race {i}"), "txg");
+        let u = uniq_of(&h);
+        let r = c.request(h, T).await.unwrap();
+        assert_eq!(r.code, 0);
+        halves.push((r, u));
+    }
+    let mut conns = Vec::new();
+    for _ in 0..8 {
+        conns.push(std::sync::Arc::new(RawClient::connect(b.broker_addr()).await.unwrap()));
+    }
+    // Every connection commits every half at the same time, two-way so that each one is applied
+    // before the pull below.
+    let mut tasks = Vec::new();
+    for conn in &conns {
+        let (conn, halves) = (conn.clone(), halves.clone());
+        tasks.push(tokio::spawn(async move {
+            for (r, u) in &halves {
+                let mut cmd = end_tx("txg", r, u, 8, false);
+                cmd.flag = 0;
+                let resp = conn.request(cmd, T).await.unwrap();
+                assert_eq!(resp.code, 0, "{:?}", resp.remark);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got = pull_all(&c, "tx", 0).await;
+    let mut bodies: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    bodies.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("race {i}")).collect();
+    want.sort();
+    assert_eq!(bodies, want, "each half committed exactly once");
+}
+
+/// Issue 16 (2): the committed copy is an ordinary message: no TRAN_MSG, REAL_TOPIC or REAL_QID
+/// (the Java broker clears them), its own properties kept.
+#[tokio::test]
+async fn committed_copy_carries_no_transaction_properties() {
+    let b = broker();
+    let c = RawClient::connect(b.broker_addr()).await.unwrap();
+    let h = half("tx", "plain after commit", "txg");
+    let u = uniq_of(&h);
+    let r = c.request(h, T).await.unwrap();
+    c.oneway(end_tx("txg", &r, &u, 8, false)).await.unwrap();
+    let got = eventually(Duration::from_secs(5), || async {
+        let v = pull_all(&c, "tx", 0).await;
+        (!v.is_empty()).then_some(v)
+    })
+    .await
+    .expect("committed message delivered");
+    let m = &got[0];
+    assert_eq!(prop(m, "TRAN_MSG"), None, "committed copy still flagged transactional");
+    assert_eq!(prop(m, "REAL_TOPIC"), None);
+    assert_eq!(prop(m, "REAL_QID"), None);
+    assert_eq!(prop(m, "TAGS").as_deref(), Some("TagTx"));
+    assert_eq!(prop(m, "PGROUP").as_deref(), Some("txg"));
+    assert_eq!(m.topic, "tx");
+}

@@ -1,6 +1,6 @@
 //! Request codes (an enum with an explicit unknown arm) and response codes (constants named as in
 //! Java's `RemotingSysResponseCode` and `ResponseCode`). Numbers from 4.9.7 and 5.3.3; see
-//! `03-codes.md`.
+//! `docs/protocol/codes.md`.
 
 macro_rules! request_codes {
     ($($(#[$m:meta])* $name:ident = $num:literal,)*) => {

@@ -246,3 +246,69 @@ pub fn check_request(m: &StoredMessage, check_times: i32) -> RemotingCommand {
     cmd.body = body.freeze();
     cmd
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::message::Properties;
+    use crate::codec::message::prop;
+    use proptest::prelude::{prop_assert_eq, proptest};
+
+    fn half_with(user: &[(String, String)], real_topic: &str, real_qid: i32) -> StoredMessage {
+        let mut p = Properties::new();
+        for (k, v) in user {
+            p.insert(k.clone(), v.clone());
+        }
+        p.insert(prop::TRAN_MSG, "true");
+        p.insert(prop::PGROUP, "pg");
+        p.insert(prop::REAL_TOPIC, real_topic);
+        p.insert(prop::REAL_QID, real_qid.to_string());
+        let host: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        StoredMessage {
+            queue_id: 0,
+            flag: 0,
+            queue_offset: 7,
+            commit_log_offset: 4096,
+            sys_flag: sys_flag::TRANSACTION_PREPARED,
+            born_timestamp: 1,
+            born_host: host,
+            store_timestamp: 2,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: bytes::Bytes::from_static(b"b"),
+            topic: TRANS_HALF_TOPIC.into(),
+            properties: p.encode(),
+            body_crc: 0,
+        }
+    }
+
+    proptest! {
+        /// The committed copy is the user's message on its real queue: every user property kept,
+        /// none of the transaction's bookkeeping (TRAN_MSG, REAL_TOPIC, REAL_QID) left.
+        #[test]
+        fn committed_copy_is_an_ordinary_message(
+            user in proptest::collection::vec(("[A-Za-z][A-Za-z0-9_]{0,8}", "[a-z0-9 ]{0,12}"), 0..8),
+            topic in "[A-Za-z][A-Za-z0-9_]{0,10}",
+            qid in 0..16i32,
+        ) {
+            let reserved = [prop::TRAN_MSG, prop::PGROUP, prop::REAL_TOPIC, prop::REAL_QID, prop::TRANSACTION_CHECK_TIMES, prop::TRAN_PREPARED_QUEUE_OFFSET];
+            let user: Vec<(String, String)> = user.into_iter().filter(|(k, _)| !reserved.contains(&k.as_str())).collect();
+            let half = half_with(&user, &topic, qid);
+            let m = committed_copy(&half).unwrap();
+            let p = parse_properties(&m.properties);
+            prop_assert_eq!(&m.topic, &topic);
+            prop_assert_eq!(m.queue_id, qid);
+            prop_assert_eq!(p.get(prop::TRAN_MSG), None);
+            prop_assert_eq!(p.get(prop::REAL_TOPIC), None);
+            prop_assert_eq!(p.get(prop::REAL_QID), None);
+            prop_assert_eq!(p.get(prop::TRAN_PREPARED_QUEUE_OFFSET), Some("7"));
+            prop_assert_eq!(m.sys_flag & sys_flag::TRANSACTION_MASK, sys_flag::TRANSACTION_COMMIT);
+            prop_assert_eq!(m.prepared_transaction_offset, 4096);
+            let orig = parse_properties(&half.properties);
+            for (k, _) in &user {
+                prop_assert_eq!(p.get(k), orig.get(k));
+            }
+        }
+    }
+}

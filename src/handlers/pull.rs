@@ -1,6 +1,6 @@
 //! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361), with long polling.
 //!
-//! Status and nextBeginOffset follow `07-pull-and-offsets.md` §2 exactly; a pull that finds nothing
+//! Status and nextBeginOffset follow `docs/protocol/pull-and-offsets.md` §2 exactly; a pull that finds nothing
 //! new and carries SUSPEND is parked through [`Core::park`] (the queue actor) and answered by
 //! [`ParkedReply`] when a message arrives or its time is up.
 use super::{Conn, HandlerError, HandlerResult, Reply};

@@ -69,3 +69,86 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
         }
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::body::HeartbeatData;
+    use crate::core::topics::{new_topic, BrokerIdentity, TopicTable};
+    use crate::core::{Answer, ConnHandle, Outlet};
+    use crate::store::{FlushMode, MessageStore, StoreConfig};
+    use std::sync::{Arc, Mutex};
+
+    /// A client connection that records what the broker sends it and acknowledges requests.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<RemotingCommand>>);
+
+    impl Outlet for Recorder {
+        fn send(&self, cmd: RemotingCommand) {
+            self.0.lock().unwrap().push(cmd);
+        }
+        fn request(&self, cmd: RemotingCommand, _: Duration) -> Answer {
+            let ok = RemotingCommand::response_to(&cmd, rc::SUCCESS, None);
+            self.0.lock().unwrap().push(cmd);
+            Box::pin(async move { Some(ok) })
+        }
+        fn connected(&self) -> bool {
+            true
+        }
+    }
+
+    /// Issue 16 (6): under SYNC_FLUSH a reply is pushed to the requester only once it is durable;
+    /// when the flush times out the replier gets FLUSH_DISK_TIMEOUT and nothing is pushed.
+    #[test]
+    fn sync_flush_reply_is_not_pushed_before_it_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let host: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        let mut sc = StoreConfig::new(dir.path().to_path_buf(), host);
+        sc.flush_mode = FlushMode::Sync;
+        sc.sync_flush_timeout = Duration::from_millis(50);
+        sc.sled_cache_bytes = 1 << 20;
+        let store = MessageStore::open(sc).unwrap();
+        let topics = Arc::new(TopicTable::load(store.clone()));
+        topics.put(new_topic("reply_t", 1, 6));
+        let id = BrokerIdentity {
+            cluster: "c".into(),
+            broker_name: "b".into(),
+            broker_id: 0,
+            broker_addr: host.to_string(),
+            ha_addr: String::new(),
+        };
+        let core = Core::new(Default::default(), id, host, store.clone(), topics);
+        let requester = Arc::new(Recorder::default());
+        let hb = HeartbeatData::from_json(br#"{"clientID":"requester@1","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[]}"#).unwrap();
+        let conn = ConnHandle { id: 1, peer: host, out: requester.clone() };
+        core.clients.registry.write().unwrap().heartbeat(&conn, "JAVA", 0, &hb, std::time::Instant::now());
+        let replier = Conn { handle: ConnHandle { id: 2, peer: host, out: Arc::new(Recorder::default()) }, language: "JAVA".into(), version: 0 };
+        let msg = crate::client::req::Msg::new("reply_t", "the answer").prop(prop::REPLY_TO_CLIENT, "requester@1");
+        let req = crate::client::req::send_v2("pg", &msg, 0);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+
+        store.inject_sync_delay(400);
+        let Ok(Reply::Later(fut)) = handle(&core, &replier, &req) else { panic!("a deferred answer") };
+        let resp = rt.block_on(fut).expect("an answer");
+        assert_eq!(resp.code, rc::FLUSH_DISK_TIMEOUT, "{:?}", resp.remark);
+        assert!(requester.0.lock().unwrap().is_empty(), "pushed a reply that was not durable");
+
+        store.inject_sync_delay(0);
+        std::thread::sleep(Duration::from_millis(600)); // the slow sync finishes
+        sc_retry(&rt, &core, &replier, &req, &requester);
+    }
+
+    /// Without a slow disk the same reply is stored, flushed and pushed (a loaded machine may
+    /// still time out the 50 ms flush: then nothing may have been pushed).
+    fn sc_retry(rt: &tokio::runtime::Runtime, core: &Core, replier: &Conn, req: &RemotingCommand, requester: &Recorder) {
+        let Ok(Reply::Later(fut)) = handle(core, replier, req) else { panic!("a deferred answer") };
+        let resp = rt.block_on(fut).expect("an answer");
+        let pushed = requester.0.lock().unwrap().len();
+        if resp.code == rc::SUCCESS {
+            assert_eq!(pushed, 1, "a durable reply is pushed once");
+        } else {
+            assert_eq!(resp.code, rc::FLUSH_DISK_TIMEOUT);
+            assert_eq!(pushed, 0);
+        }
+    }
+}

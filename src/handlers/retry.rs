@@ -1,5 +1,5 @@
 //! CONSUMER_SEND_MSG_BACK (36): a consumer returns a failed message for a later retry, or for the
-//! dead-letter queue once it has failed too often (`09-retry-dlq-delay.md` §4).
+//! dead-letter queue once it has failed too often (`docs/protocol/retry-dlq-delay.md` §4).
 use super::{success, Conn, HandlerError, HandlerResult};
 use crate::core::redirect::redirect_delayed;
 use crate::core::topics::{validate_topic_name, DLQ_PREFIX, RETRY_PREFIX};

@@ -1,6 +1,6 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and the reply sends (324/325).
 //!
-//! Checks in the order the 4.9.7 broker applies them (`06-send.md`), then one store append (a
+//! Checks in the order the 4.9.7 broker applies them (`docs/protocol/send.md` §2), then one store append (a
 //! batch is one append with consecutive queue offsets), then a fire-and-forget wake-up for pulls
 //! held on the queue. Under SYNC_FLUSH the answer waits for the group commit.
 use super::{Conn, HandlerError, HandlerResult, Reply};

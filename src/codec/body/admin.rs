@@ -20,7 +20,7 @@ pub struct OffsetWrapper {
     pub last_timestamp: i64,
 }
 
-/// `ConsumeStats` (208 response): an object-keyed map, see `02-json-quirks.md`.
+/// `ConsumeStats` (208 response): an object-keyed map, see `docs/protocol/json-quirks.md`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumeStats {
     pub offset_table: Vec<(MessageQueue, OffsetWrapper)>,

@@ -1,7 +1,7 @@
 //! SQL92 message filter: the selector language of Apache RocketMQ's `MessageSelector.bySql`.
 //!
 //! Grammar, construction-time checks and evaluation follow the Java 4.9.7
-//! `org.apache.rocketmq.filter` classes (see `08-consumer-groups.md` §10), plus the 5.x string
+//! `org.apache.rocketmq.filter` classes (see `docs/protocol/consumer-groups.md` §10), plus the 5.x string
 //! operators `CONTAINS`, `STARTSWITH`, `ENDSWITH` and their `NOT` forms (recognised only in operator
 //! position, so properties with those names still work as in 4.9.7).
 //!
