@@ -13,6 +13,9 @@
 #   RMQ_RUST=auto|1|0              rocketmq-rust: use if installed (auto), install if missing (1), skip (0)
 #   BENCH_CACHE=~/.cache/ferrocket-bench   where rocketmq-rust is installed (cargo install --root)
 #   ROCKETMQ_HOME=/path            Apache RocketMQ (bin/mqnamesrv, bin/mqbroker) benchmarked too
+#   FR_BASE=/path/to/ferrocket     another ferrocket binary (e.g. a release build of the previous
+#                                  commit) benchmarked as contender "ferrocket-base": before/after
+#   RMQ_RUST=0 FR_BASE=... SCENARIOS="S1 S2 S3 S4 S5 S6" scripts/bench.sh   # a change's before/after
 #   (S7 with 2 GB stored is not automated yet: fill with `ferrocket-bench produce --total N` and restart)
 #   UNIQ_KEY=1                     every message carries a UNIQ_KEY property, as Java clients send (0: none)
 #   OUT=target/bench               results.jsonl, logs, RESULTS.md
@@ -40,6 +43,7 @@ GEN=(taskset -c "$GEN_CPU" "$PWD/target/release/ferrocket-bench")
 
 # --- contenders -----------------------------------------------------------------------------
 CONTENDERS=(ferrocket)
+[ -n "${FR_BASE:-}" ] && [ -x "$FR_BASE" ] && CONTENDERS+=(ferrocket-base)
 RMQ_BIN=$BENCH_CACHE/rocketmq-rust/bin
 if [ "$RMQ_RUST" != 0 ]; then
   if [ ! -x "$RMQ_BIN/rocketmq-broker-rust" ] && [ "$RMQ_RUST" = 1 ]; then
@@ -81,10 +85,11 @@ CONF
 start_broker() {
   local who=$1 flush=$2 dir=$OUT/data/$1; rm -rf "$dir"; mkdir -p "$dir"
   case $who in
-  ferrocket)
+  ferrocket|ferrocket-base)
+    local bin=$FR; [ "$who" = ferrocket-base ] && bin=$FR_BASE
     printf 'flushDiskType=%s\n' "$flush" > "$dir/broker.conf"
     rm -f "$dir/ready"
-    taskset -c "$BROKER_CPU" "$FR" dev --data-dir "$dir/store" --topic bench:8 -c "$dir/broker.conf" \
+    taskset -c "$BROKER_CPU" "$bin" dev --data-dir "$dir/store" --topic bench:8 -c "$dir/broker.conf" \
       --ready-file "$dir/ready" > "$dir/log" 2>&1 < /dev/null &
     BPID=$!; PIDS+=("$BPID")
     for _ in $(seq 1 500); do [ -s "$dir/ready" ] && break; sleep 0.02; done
@@ -155,9 +160,10 @@ startup_point() {
   local who=$1 r=$2 dir=$OUT/data/startup-$1; rm -rf "$dir"; mkdir -p "$dir"
   local j
   case $who in
-  ferrocket)
+  ferrocket|ferrocket-base)
+    local bin=$FR; [ "$who" = ferrocket-base ] && bin=$FR_BASE
     printf 'listenPort=21911\nnamesrvListenPort=21876\nstorePathRootDir=%s/store\n' "$dir" > "$dir/broker.conf"
-    j=$("${GEN[@]}" startup --broker 127.0.0.1:21911 --topic s7 -- taskset -c "$BROKER_CPU" "$FR" -c "$dir/broker.conf" 2>>"$OUT/gen.err") ;;
+    j=$("${GEN[@]}" startup --broker 127.0.0.1:21911 --topic s7 -- taskset -c "$BROKER_CPU" "$bin" -c "$dir/broker.conf" 2>>"$OUT/gen.err") ;;
   rocketmq-rust)
     rmq_conf "$dir" ASYNC_FLUSH
     ROCKETMQ_HOME=$dir taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-namesrv-rust" --listenPort 19876 > "$dir/ns.log" 2>&1 < /dev/null &

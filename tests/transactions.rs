@@ -32,6 +32,16 @@ fn uniq_of(cmd: &RemotingCommand) -> String {
     p.get("UNIQ_KEY").unwrap().to_string()
 }
 
+/// The messages of topic `tx` once a commit made any visible.
+async fn delivered(c: &RawClient) -> Vec<ferrocket::codec::stored::StoredMessage> {
+    eventually(Duration::from_secs(5), || async {
+        let v = pull_all(c, "tx", 0).await;
+        (!v.is_empty()).then_some(v)
+    })
+    .await
+    .expect("committed message delivered")
+}
+
 fn broker() -> TestBroker {
     TestBroker::builder()
         .topic("tx", 1)
@@ -56,12 +66,7 @@ async fn commit_delivers_exactly_once_and_rollback_never() {
     c.oneway(end_tx("txg", &r1, &u1, 8, false)).await.unwrap();
     c.oneway(end_tx("txg", &r1, &u1, 8, false)).await.unwrap(); // repeated: applied once
     c.oneway(end_tx("txg", &r2, &u2, 12, false)).await.unwrap();
-    let got = eventually(Duration::from_secs(5), || async {
-        let v = pull_all(&c, "tx", 0).await;
-        (!v.is_empty()).then_some(v)
-    })
-    .await
-    .expect("committed message delivered");
+    let got = delivered(&c).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let got_again = pull_all(&c, "tx", 0).await;
     assert_eq!(got_again.len(), 1, "exactly one delivery: {got:?}");
@@ -195,12 +200,7 @@ async fn committed_copy_carries_no_transaction_properties() {
     let u = uniq_of(&h);
     let r = c.request(h, T).await.unwrap();
     c.oneway(end_tx("txg", &r, &u, 8, false)).await.unwrap();
-    let got = eventually(Duration::from_secs(5), || async {
-        let v = pull_all(&c, "tx", 0).await;
-        (!v.is_empty()).then_some(v)
-    })
-    .await
-    .expect("committed message delivered");
+    let got = delivered(&c).await;
     let m = &got[0];
     assert_eq!(prop(m, "TRAN_MSG"), None, "committed copy still flagged transactional");
     assert_eq!(prop(m, "REAL_TOPIC"), None);
