@@ -177,7 +177,13 @@ impl Server {
             std::fs::create_dir_all(&cfg.store_path_root_dir).map_err(|e| {
                 BrokerError::Other(format!("cannot create data directory {}: {e}", cfg.store_path_root_dir.display()))
             })?;
-            Some(MessageStore::open(store_config(&cfg)?)?)
+            let store = MessageStore::open(store_config(&cfg)?)?;
+            // The runtime overrides stored by UPDATE_BROKER_CONFIG (runtime keys only, so none
+            // changes how the store is opened) apply before anything reads the config: to the
+            // shared config, the store's runtime settings and the log filter.
+            cfg = crate::actors::dispatch::admin::with_overrides(&cfg, &store);
+            crate::config::apply_live(&cfg, &store);
+            Some(store)
         } else {
             None
         };
@@ -275,20 +281,14 @@ fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
         FlushDiskType::SyncFlush => FlushMode::Sync,
         FlushDiskType::AsyncFlush => FlushMode::Async,
     };
-    sc.flush_interval = cfg.flush_interval_commit_log;
     sc.sync_flush_timeout = cfg.sync_flush_timeout;
-    sc.file_reserved_time = cfg.file_reserved_time;
-    sc.delete_when = cfg.delete_when.first().copied().unwrap_or(4);
-    sc.disk_max_used_ratio = cfg.disk_max_used_space_ratio;
     sc.sled_cache_bytes = cfg.sled_cache_bytes;
     sc.key_index = cfg.message_index_enable;
     sc.index_slots = cfg.max_hash_slot_num;
     sc.index_entries_per_file = cfg.max_index_num;
     sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
-    // maxMessageSize bounds the body (checked by the send path); the stored record adds the
-    // header, topic and up to 32 KiB of properties.
-    sc.max_message_size = cfg.max_message_size + 64 * 1024;
-    Ok(sc)
+    // flush interval, retention, record size: changeable later (`apply_live`)
+    Ok(sc.with_runtime(&crate::config::store_runtime(cfg)))
 }
 
 fn limits(cfg: &BrokerConfig) -> Limits {
@@ -355,7 +355,9 @@ async fn run(
             }
         }
         register_all(&ctx, &cfg).await;
-        spawn_retention(ctx.store.clone());
+        if let Err(e) = ctx.store.start_retention(Duration::from_secs(60)) {
+            tracing::error!(error = %e, "cannot start the retention thread; expired files are not deleted");
+        }
         tracing::info!(
             broker = %ctx.identity.broker_addr, name = %ctx.identity.broker_name,
             cluster = %ctx.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
@@ -418,8 +420,8 @@ fn wire_broker(
     let queue_actor = queue.start();
     SchedulerActor::new(store.clone(), queue_actor.clone(), cfg.message_delay_level.clone()).start();
     let group_actor = ConsumerGroupActor { state: clients.clone(), expire: cfg.channel_expired_timeout }.start();
-    // runtime overrides stored by UPDATE_BROKER_CONFIG (allowlisted keys only)
-    let live_cfg = crate::actors::dispatch::admin::with_overrides(cfg, &store);
+    // `cfg` already holds the stored runtime overrides (applied in `Server::start`)
+    let live_cfg = cfg.clone();
     let ctx = Arc::new(BrokerContext {
         cfg: RwLock::new(Arc::new(live_cfg)),
         identity,
@@ -467,20 +469,4 @@ async fn unregister_all(ctx: &BrokerContext, cfg: &BrokerConfig) {
     for addr in cfg.namesrv_addrs() {
         let _ = topic::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
     }
-}
-
-/// Delete expired segments once a minute, off the actor threads.
-fn spawn_retention(store: Arc<MessageStore>) {
-    actix_rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let s = store.clone();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            let _ = tokio::task::spawn_blocking(move || s.run_retention(now)).await;
-        }
-    });
 }

@@ -67,6 +67,7 @@ pub fn update_config(ctx: &BrokerContext, conn: &ConnInfo, req: &RemotingCommand
     if changed.is_empty() {
         tracing::info!(%caller, body = %text.trim(), "UPDATE_BROKER_CONFIG: nothing changed");
     }
+    crate::config::apply_live(&next, &ctx.store); // the store's settings and the log filter
     *guard = std::sync::Arc::new(next);
     success(req)
 }
