@@ -90,7 +90,8 @@ struct Common {
     /// Address to bind listeners on (default 0.0.0.0; 127.0.0.1 in dev mode).
     #[arg(long, global = true)]
     bind: Option<IpAddr>,
-    /// Log level or filter (e.g. info, debug, ferrocket=trace).
+    /// Log level or filter (e.g. info, debug, ferrocket=trace); overrides logLevel from the
+    /// config file. FERROCKET_LOG or RUST_LOG, when set, win over both.
     #[arg(long, global = true)]
     log: Option<String>,
 }
@@ -106,16 +107,11 @@ fn load_config(path: Option<&PathBuf>, base: BrokerConfig) -> Result<BrokerConfi
     Ok(cfg)
 }
 
+/// Log to stderr with `level` until the config is read (see `config::logging` for precedence:
+/// FERROCKET_LOG or RUST_LOG, when set, win over `--log` and `logLevel`).
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROCKET_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    ferrocket::config::logging::init(level, std::io::stderr().is_terminal());
 }
 
 /// Extra settings of `ferrocket dev`.
@@ -316,6 +312,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // logLevel from the file (or --log); a broker re-applies it with any stored override.
+    if let Err(e) = ferrocket::config::logging::set_level(&opts.config.log_level) {
+        tracing::warn!(log_level = %opts.config.log_level, error = %e, "logLevel not applied");
+    }
+    tracing::debug!(config = %opts.config.to_properties().trim_end().replace('\n', " "), "effective configuration");
     let server = match Server::start(opts) {
         Ok(s) => s,
         Err(e) => {

@@ -101,3 +101,43 @@ async fn partial_frame_then_close_leaves_broker_serving() {
     assert_code(&resp, codes::SUCCESS);
     assert!(b.is_running());
 }
+
+/// A GET_ROUTEINFO_BY_TOPIC request for TBW102 carrying `fields` extFields in all (the topic and
+/// fillers), in the given serialization.
+fn route_with_fields(fields: usize, ty: ferrocket::codec::SerializeType) -> ferrocket::codec::RemotingCommand {
+    let mut cmd = req::route("TBW102");
+    for i in 1..fields {
+        cmd = cmd.with_ext(&format!("filler{i:03}"), "x");
+    }
+    assert_eq!(cmd.ext_fields.as_ref().map(|e| e.len()), Some(fields));
+    cmd.serialize_type = ty;
+    cmd
+}
+
+/// The encoded frame of `cmd` (opaque 1), as a client would write it.
+fn encoded(cmd: &ferrocket::codec::RemotingCommand) -> Vec<u8> {
+    let mut cmd = cmd.clone();
+    cmd.opaque = 1;
+    let mut out = bytes::BytesMut::new();
+    ferrocket::codec::frame::encode_command(&cmd, &mut out);
+    out.to_vec()
+}
+
+/// Issue 16 item 7: a header may carry at most 64 extFields (Java's request headers have fewer
+/// than 40). One more and the frame does not decode: the connection is closed, the log names
+/// the count and the limit, and the broker keeps serving. 64 are answered as usual.
+#[tokio::test]
+async fn too_many_ext_fields_close_the_connection() {
+    use ferrocket::codec::SerializeType;
+    let mut b = DevBroker::start();
+    for ty in [SerializeType::Json, SerializeType::RocketMq] {
+        let ns = b.namesrv_client().await;
+        let r = ns.request(route_with_fields(64, ty), T).await.unwrap_or_else(|e| panic!("{ty:?}: 64 fields not answered: {e}"));
+        assert_code(&r, codes::SUCCESS);
+        assert_closed_and_still_serving(&mut b, &encoded(&route_with_fields(65, ty)), &format!("{ty:?} header with 65 extFields")).await;
+        assert_closed_and_still_serving(&mut b, &encoded(&route_with_fields(5000, ty)), &format!("{ty:?} header with 5000 extFields")).await;
+    }
+    let log = b.log_tail(200);
+    assert!(log.contains("65 extFields") && log.contains("limit of 64"), "log names the count and the limit:\n{log}");
+    assert!(log.contains("5000 extFields"), "the count is the whole header's, not where decoding stopped:\n{log}");
+}

@@ -181,7 +181,13 @@ impl Server {
             std::fs::create_dir_all(&cfg.store_path_root_dir).map_err(|e| {
                 BrokerError::Other(format!("cannot create data directory {}: {e}", cfg.store_path_root_dir.display()))
             })?;
-            Some(MessageStore::open(store_config(&cfg)?)?)
+            let store = MessageStore::open(store_config(&cfg)?)?;
+            // The runtime overrides stored by UPDATE_BROKER_CONFIG (runtime keys only, so none
+            // changes how the store is opened) apply before anything reads the config: to the
+            // shared config, the store's runtime settings and the log filter.
+            cfg = crate::core::with_overrides(&cfg, &store);
+            crate::config::apply_live(&cfg, &store);
+            Some(store)
         } else {
             None
         };
@@ -279,20 +285,14 @@ fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
         FlushDiskType::SyncFlush => FlushMode::Sync,
         FlushDiskType::AsyncFlush => FlushMode::Async,
     };
-    sc.flush_interval = cfg.flush_interval_commit_log;
     sc.sync_flush_timeout = cfg.sync_flush_timeout;
-    sc.file_reserved_time = cfg.file_reserved_time;
-    sc.delete_when = cfg.delete_when.first().copied().unwrap_or(4);
-    sc.disk_max_used_ratio = cfg.disk_max_used_space_ratio;
     sc.sled_cache_bytes = cfg.sled_cache_bytes;
     sc.key_index = cfg.message_index_enable;
     sc.index_slots = cfg.max_hash_slot_num;
     sc.index_entries_per_file = cfg.max_index_num;
     sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
-    // maxMessageSize bounds the body (checked by the send path); the stored record adds the
-    // header, topic and up to 32 KiB of properties.
-    sc.max_message_size = cfg.max_message_size + 64 * 1024;
-    Ok(sc)
+    // flush interval, retention, record size: changeable later (`apply_live`)
+    Ok(sc.with_runtime(&crate::config::store_runtime(cfg)))
 }
 
 fn limits(cfg: &BrokerConfig) -> Limits {
@@ -370,7 +370,9 @@ async fn run(
             }
         }
         register_all(&core, &cfg).await;
-        spawn_retention(core.store.clone());
+        if let Err(e) = core.store.start_retention(Duration::from_secs(60)) {
+            tracing::error!(error = %e, "cannot start the retention thread; expired files are not deleted");
+        }
         tracing::info!(
             broker = %core.identity.broker_addr, name = %core.identity.broker_name,
             cluster = %core.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
@@ -442,9 +444,8 @@ fn wire_broker(
         }
         topics.put(tc);
     }
-    // runtime overrides stored by UPDATE_BROKER_CONFIG (allowlisted keys only)
-    let live_cfg = crate::handlers::admin::with_overrides(cfg, &store);
-    let core = Arc::new(Core::new(live_cfg, identity.clone(), store_host, store, topics.clone()));
+    // `cfg` already holds the stored runtime overrides (applied in `Server::start`)
+    let core = Arc::new(Core::new(cfg.clone(), identity.clone(), store_host, store, topics.clone()));
     let registrar = RegistrarActor { topics, identity, namesrvs: cfg.namesrv_addrs(), interval: cfg.register_broker_interval }.start();
     let queue = QueueActor::new(core.clone()).start();
     core.set_hooks(Arc::new(ActorHooks {
@@ -462,8 +463,8 @@ fn wire_broker(
 }
 
 /// The first full registration, awaited so that routes exist when `start` returns.
-async fn register_all(ctx: &Core, cfg: &BrokerConfig) {
-    let cmd = topic::registration(&ctx.topics, &ctx.identity, None);
+async fn register_all(core: &Core, cfg: &BrokerConfig) {
+    let cmd = topic::registration(&core.topics, &core.identity, None);
     for addr in cfg.namesrv_addrs() {
         match crate::net::call(&addr, cmd.clone(), Duration::from_secs(3)).await {
             Ok(r) if r.code == 0 => tracing::info!(namesrv = %addr, "registered with name server"),
@@ -473,33 +474,17 @@ async fn register_all(ctx: &Core, cfg: &BrokerConfig) {
     }
 }
 
-async fn unregister_all(ctx: &Core, cfg: &BrokerConfig) {
+async fn unregister_all(core: &Core, cfg: &BrokerConfig) {
     use crate::codec::codes::RequestCode;
     use crate::codec::header::UnregisterBrokerRequestHeader;
     let mut cmd = crate::codec::RemotingCommand::request(RequestCode::UnregisterBroker.as_i32(), topic::next_opaque());
     cmd.set_header(&UnregisterBrokerRequestHeader {
-        broker_name: ctx.identity.broker_name.clone(),
-        broker_addr: ctx.identity.broker_addr.clone(),
-        cluster_name: ctx.identity.cluster.clone(),
-        broker_id: ctx.identity.broker_id,
+        broker_name: core.identity.broker_name.clone(),
+        broker_addr: core.identity.broker_addr.clone(),
+        cluster_name: core.identity.cluster.clone(),
+        broker_id: core.identity.broker_id,
     });
     for addr in cfg.namesrv_addrs() {
         let _ = crate::net::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
     }
-}
-
-/// Delete expired segments once a minute, off the actor threads.
-fn spawn_retention(store: Arc<MessageStore>) {
-    actix_rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let s = store.clone();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            let _ = tokio::task::spawn_blocking(move || s.run_retention(now)).await;
-        }
-    });
 }

@@ -35,7 +35,14 @@ pub fn language_name(code: u8) -> &'static str {
 
 /// The custom header of a command: string to string, as on the wire. Hashed with FNV-1a: the keys
 /// are a dozen short field names from the peer, and SipHash cost more than the lookups it guards.
+/// FNV is unseeded, so a peer can choose colliding keys; the decoders therefore refuse a header
+/// with more than [`MAX_EXT_FIELDS`] fields, which bounds what collisions can cost per frame.
 pub type ExtFields = HashMap<String, String, std::hash::BuildHasherDefault<FieldHasher>>;
+
+/// Most `extFields` a decoded header may carry. RocketMQ's request headers have fewer than 40
+/// fields (SEND_MESSAGE has 13, the widest admin headers about 20); a frame with more does not
+/// decode ([`CodecError::TooManyExtFields`](super::CodecError::TooManyExtFields)).
+pub const MAX_EXT_FIELDS: usize = 64;
 
 /// FNV-1a, for [`ExtFields`].
 #[derive(Clone, Copy)]

@@ -20,6 +20,10 @@ pub enum CodecError {
     MissingField(&'static str),
     #[error("header field `{field}` has invalid value `{value}`")]
     InvalidField { field: &'static str, value: String },
+    /// A header with more `extFields` than [`MAX_EXT_FIELDS`](super::command::MAX_EXT_FIELDS);
+    /// `count` is how many the header holds.
+    #[error("header has {count} extFields, more than the limit of {max}")]
+    TooManyExtFields { count: usize, max: usize },
     #[error("malformed body: {0}")]
     BadBody(String),
     #[error("I/O error: {0}")]

@@ -6,7 +6,7 @@
 //! ```
 //! Lengths are checked against the configured limits before anything is allocated, and a partial
 //! frame consumes nothing.
-use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType};
+use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -104,7 +104,34 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
 
 pub use super::frame_json::decode_json_header;
 
-/// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header.
+/// Number of `i16 key length | key | i32 value length | value` entries in `b` (each length
+/// checked against what is left).
+fn count_binary_fields(mut b: &[u8]) -> Result<usize, CodecError> {
+    let mut n = 0;
+    while !b.is_empty() {
+        if b.len() < 2 {
+            return Err(CodecError::BadBinaryHeader("truncated key length"));
+        }
+        let kl = b.get_i16();
+        if kl < 0 || kl as usize > b.len() {
+            return Err(CodecError::BadBinaryHeader("key overruns header"));
+        }
+        b.advance(kl as usize);
+        if b.len() < 4 {
+            return Err(CodecError::BadBinaryHeader("truncated value length"));
+        }
+        let vl = b.get_i32();
+        if vl < 0 || vl as usize > b.len() {
+            return Err(CodecError::BadBinaryHeader("value overruns header"));
+        }
+        b.advance(vl as usize);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header, and at most
+/// [`MAX_EXT_FIELDS`] extFields are accepted.
 pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError> {
     fn need(h: &[u8], n: usize, what: &'static str) -> Result<(), CodecError> {
         if h.len() < n {
@@ -152,7 +179,13 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
         None
     } else {
         let mut ext = ExtFields::default();
+        let mut count = 0usize;
         while !ext_bytes.is_empty() {
+            count += 1;
+            if count > MAX_EXT_FIELDS {
+                // Count the rest without hashing (or allocating) them, for the error.
+                return Err(CodecError::TooManyExtFields { count: count - 1 + count_binary_fields(ext_bytes)?, max: MAX_EXT_FIELDS });
+            }
             need(ext_bytes, 2, "truncated key length")?;
             let kl = ext_bytes.get_i16();
             if kl < 0 {
@@ -333,5 +366,73 @@ impl Encoder<RemotingCommand> for RemotingCodec {
     /// would close the connection on it.
     fn encode(&mut self, cmd: RemotingCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
         try_encode_command(&cmd, dst, self.max_frame)
+    }
+}
+
+#[cfg(test)]
+mod ext_limit_tests {
+    use super::*;
+
+    /// A request with `n` extFields, encoded in `ty`.
+    fn frame_with_fields(n: usize, ty: SerializeType) -> BytesMut {
+        let mut cmd = RemotingCommand::request(105, 7);
+        for i in 0..n {
+            cmd = cmd.with_ext(format!("field{i:04}"), i);
+        }
+        cmd.serialize_type = ty;
+        let mut out = BytesMut::new();
+        encode_command(&cmd, &mut out);
+        out
+    }
+
+    fn decode(mut b: BytesMut) -> Result<Option<RemotingCommand>, CodecError> {
+        RemotingCodec::default().decode(&mut b)
+    }
+
+    #[test]
+    fn exactly_the_limit_decodes() {
+        for ty in [SerializeType::Json, SerializeType::RocketMq] {
+            let cmd = decode(frame_with_fields(MAX_EXT_FIELDS, ty)).unwrap().unwrap();
+            assert_eq!(cmd.ext_fields.unwrap().len(), MAX_EXT_FIELDS, "{ty:?}");
+            assert_eq!(cmd.opaque, 7);
+        }
+    }
+
+    #[test]
+    fn one_more_than_the_limit_is_refused_naming_count_and_limit() {
+        for ty in [SerializeType::Json, SerializeType::RocketMq] {
+            for n in [MAX_EXT_FIELDS + 1, 1000] {
+                let e = decode(frame_with_fields(n, ty)).unwrap_err();
+                assert!(matches!(e, CodecError::TooManyExtFields { count, max } if count == n && max == MAX_EXT_FIELDS), "{ty:?} {n}: {e}");
+                let text = e.to_string();
+                assert!(text.contains(&format!("{n} extFields")) && text.contains(&format!("limit of {MAX_EXT_FIELDS}")), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn null_json_members_and_empty_binary_values_count_too() {
+        // Dropped members still cost a parse: the limit counts members, not kept fields.
+        let members: Vec<String> = (0..=MAX_EXT_FIELDS).map(|i| format!("\"k{i}\":null")).collect();
+        let header = format!("{{\"code\":105,\"opaque\":1,\"extFields\":{{{}}}}}", members.join(","));
+        let e = decode_json_header(header.as_bytes()).unwrap_err();
+        assert!(matches!(e, CodecError::TooManyExtFields { count, .. } if count == MAX_EXT_FIELDS + 1), "{e}");
+        let members: Vec<String> = (0..MAX_EXT_FIELDS).map(|i| format!("\"k{i}\":null")).collect();
+        let header = format!("{{\"code\":105,\"opaque\":1,\"extFields\":{{{}}}}}", members.join(","));
+        assert_eq!(decode_json_header(header.as_bytes()).unwrap().ext_fields.unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_broken_binary_tail_past_the_limit_is_still_malformed() {
+        let mut f = frame_with_fields(MAX_EXT_FIELDS + 1, SerializeType::RocketMq);
+        // Cut the last value short by one byte (and fix the lengths): the count cannot be told.
+        let len = f.len();
+        f.truncate(len - 1);
+        let total = (f.len() - 4) as i32;
+        f[..4].copy_from_slice(&total.to_be_bytes());
+        let hdr = (((f[5] as usize) << 16) | ((f[6] as usize) << 8) | f[7] as usize) - 1;
+        f[5..8].copy_from_slice(&(hdr as u32).to_be_bytes()[1..]);
+        let e = decode(f).unwrap_err();
+        assert!(matches!(e, CodecError::BadBinaryHeader(_)), "{e}");
     }
 }

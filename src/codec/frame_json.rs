@@ -1,6 +1,6 @@
 //! Streaming decode of the JSON header straight into a [`RemotingCommand`] (no intermediate
 //! `serde_json::Value` tree for the common case): the hot path of every request.
-use super::command::{language_name, ExtFields, RemotingCommand, SerializeType};
+use super::command::{language_name, ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
 use super::error::CodecError;
 use bytes::Bytes;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -57,8 +57,9 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// `extFields`: an object of scalars (null members dropped), or null.
-struct Ext(Option<ExtFields>);
+/// `extFields`: an object of scalars (null members dropped), or null. With more than
+/// [`MAX_EXT_FIELDS`] members, `Err(count)`: the rest is skipped unhashed, only counted.
+struct Ext(Result<Option<ExtFields>, usize>);
 
 impl<'de> Deserialize<'de> for Ext {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -69,19 +70,25 @@ impl<'de> Deserialize<'de> for Ext {
                 f.write_str("extFields as an object")
             }
             fn visit_unit<E>(self) -> Result<Ext, E> {
-                Ok(Ext(None))
+                Ok(Ext(Ok(None)))
             }
             fn visit_none<E>(self) -> Result<Ext, E> {
-                Ok(Ext(None))
+                Ok(Ext(Ok(None)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ext, A::Error> {
-                let mut ext = ExtFields::with_capacity_and_hasher(m.size_hint().unwrap_or(8).min(64), Default::default());
-                while let Some((k, v)) = m.next_entry::<String, Scalar>()? {
+                let mut ext = ExtFields::with_capacity_and_hasher(m.size_hint().unwrap_or(8).min(MAX_EXT_FIELDS), Default::default());
+                let mut count = 0usize;
+                while count < MAX_EXT_FIELDS {
+                    let Some((k, v)) = m.next_entry::<String, Scalar>()? else { return Ok(Ext(Ok(Some(ext)))) };
+                    count += 1;
                     if let Some(s) = v.0 {
                         ext.insert(k, s);
                     }
                 }
-                Ok(Ext(Some(ext)))
+                while m.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                Ok(Ext(if count > MAX_EXT_FIELDS { Err(count) } else { Ok(Some(ext)) }))
             }
         }
         d.deserialize_any(V)
@@ -110,7 +117,7 @@ struct Raw {
     flag: Option<Value>,
     language: Option<Value>,
     remark: Option<String>,
-    ext: Option<ExtFields>,
+    ext: Option<Result<Option<ExtFields>, usize>>,
 }
 
 struct RawVisitor;
@@ -130,7 +137,7 @@ impl<'de> Visitor<'de> for RawVisitor {
                 Field::Flag => r.flag = Some(m.next_value()?),
                 Field::Language => r.language = Some(m.next_value()?),
                 Field::Remark => r.remark = m.next_value::<Scalar>()?.0,
-                Field::ExtFields => r.ext = m.next_value::<Ext>()?.0,
+                Field::ExtFields => r.ext = Some(m.next_value::<Ext>()?.0),
                 Field::Other => {
                     m.next_value::<de::IgnoredAny>()?;
                 }
@@ -160,6 +167,11 @@ pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, CodecError> 
     let mut de = serde_json::Deserializer::from_slice(header);
     let raw = de.deserialize_map(RawVisitor).map_err(bad)?;
     de.end().map_err(bad)?;
+    let ext_fields = match raw.ext {
+        None => None,
+        Some(Ok(ext)) => ext,
+        Some(Err(count)) => return Err(CodecError::TooManyExtFields { count, max: MAX_EXT_FIELDS }),
+    };
     let language = match raw.language {
         Some(Value::String(s)) => s,
         Some(Value::Number(n)) => language_name(n.as_u64().unwrap_or(7).min(255) as u8).into(),
@@ -172,7 +184,7 @@ pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, CodecError> 
         opaque: json_i32(raw.opaque.as_ref(), "opaque")?,
         flag: json_i32(raw.flag.as_ref(), "flag")?,
         remark: raw.remark,
-        ext_fields: raw.ext,
+        ext_fields,
         body: Bytes::new(),
         serialize_type: SerializeType::Json,
     })

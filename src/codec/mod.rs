@@ -53,7 +53,7 @@ pub mod message;
 pub mod stored;
 
 pub use codes::{response_code, RequestCode};
-pub use command::{ExtFields, RemotingCommand, SerializeType};
+pub use command::{ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
 pub use error::CodecError;
 pub use frame::RemotingCodec;
 pub use header::CommandHeader;

@@ -92,7 +92,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     // topics, groups, features
     key!("autoCreateTopicEnable", true, |c, v| c.auto_create_topic_enable = parse_bool(v)?, |c| c.auto_create_topic_enable.to_string()),
     key!("autoCreateSubscriptionGroup", true, |c, v| c.auto_create_subscription_group = parse_bool(v)?, |c| c.auto_create_subscription_group.to_string()),
-    key!("defaultTopicQueueNums", true, |c, v| c.default_topic_queue_nums = parse_int(v, "a queue count 1..=1024")?, |c| c.default_topic_queue_nums.to_string()),
+    key!("defaultTopicQueueNums", false, |c, v| c.default_topic_queue_nums = parse_int(v, "a queue count 1..=1024")?, |c| c.default_topic_queue_nums.to_string()),
     key!("enablePropertyFilter", true, |c, v| c.enable_property_filter = parse_bool(v)?, |c| c.enable_property_filter.to_string()),
     key!("longPollingEnable", true, |c, v| c.long_polling_enable = parse_bool(v)?, |c| c.long_polling_enable.to_string()),
     key!("shortPollingTimeMills", true, |c, v| c.short_polling_time = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.short_polling_time, Bare::Millis)),
@@ -110,7 +110,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("channelExpiredTimeout", false, |c, v| c.channel_expired_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.channel_expired_timeout, Bare::Millis)),
     key!("brokerExpireTimeout", false, |c, v| c.broker_expire_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.broker_expire_timeout, Bare::Unit)),
     // logging
-    key!("logLevel", false, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
+    key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
 ];
 
 /// RocketMQ keys that ferrocket accepts in a file but does not use (a softer warning than an

@@ -41,7 +41,7 @@
 //! | `flushIntervalCommitLog` | `flush_interval_commit_log` | `500` | ms | rt |
 //! | `syncFlushTimeout` | `sync_flush_timeout` | `5000` | ms | |
 //! | `fileReservedTime` | `file_reserved_time` | `72` | hours | rt |
-//! | `deleteWhen` | `delete_when` | `04`; `;`-separated hours | | rt |
+//! | `deleteWhen` | `delete_when` | `04`; `;`-separated hours (UTC), each one honoured (`01;04`) | | rt |
 //! | `diskMaxUsedSpaceRatio` | `disk_max_used_space_ratio` | `75` % (10..=95) | | rt |
 //! | `maxMessageSize` | `max_message_size` | `4194304` bytes | | rt |
 //! | `messageDelayLevel` | `message_delay_level` | `1s 5s 10s 30s 1m 2m ... 1h 2h` | | |
@@ -53,7 +53,7 @@
 //! | `sledFlushEveryMs` *ours* | `sled_flush_every_ms` | `500` ms | | |
 //! | `autoCreateTopicEnable` | `auto_create_topic_enable` | `true` | | rt |
 //! | `autoCreateSubscriptionGroup` | `auto_create_subscription_group` | `true` | | rt |
-//! | `defaultTopicQueueNums` | `default_topic_queue_nums` | `8` (1..=1024) | | rt |
+//! | `defaultTopicQueueNums` | `default_topic_queue_nums` | `8` (1..=1024), queues of TBW102 when it is first created | | |
 //! | `enablePropertyFilter` | `enable_property_filter` | `false` | | rt |
 //! | `longPollingEnable` | `long_polling_enable` | `true` | | rt |
 //! | `shortPollingTimeMills` | `short_polling_time` | `1000` | ms | rt |
@@ -67,7 +67,7 @@
 //! | `clientIdleTimeout` *ours* (also `serverChannelMaxIdleTimeSeconds`, bare s) | `client_idle_timeout` | `120s` | | |
 //! | `channelExpiredTimeout` | `channel_expired_timeout` | `120000` | ms | |
 //! | `brokerExpireTimeout` *ours* | `broker_expire_timeout` | `120s` | | |
-//! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives) | | |
+//! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
 //! [`BrokerConfig::to_properties`] writes the canonical keys above (not the alternative
 //! spellings); durations of RocketMQ keys as bare numbers in the Java unit when exact, other
@@ -78,8 +78,23 @@
 //! Only the keys marked "rt" may change remotely: an allowlist, never paths, ports, names,
 //! identities, name-server lists or security switches (CVE-2023-33246, CVE-2023-37582).
 //! [`BrokerConfig::apply_runtime_update`] applies a request body all-or-nothing.
+//!
+//! Every "rt" key takes effect without a restart, and an accepted update is stored in the data
+//! directory and re-applied on start, before anything reads the config:
+//! - the request handlers read the broker's shared config on every request
+//!   (`autoCreate*`, `maxMessageSize` for the send check, `timerMaxDelay`, `enablePropertyFilter`,
+//!   `longPollingEnable`, `shortPollingTimeMills`, `transaction*`);
+//! - the store keeps its own copy of `flushIntervalCommitLog`, `fileReservedTime`, `deleteWhen`,
+//!   `diskMaxUsedSpaceRatio` and `maxMessageSize`, and the log filter of `logLevel`: the broker
+//!   pushes them with [`apply_live`] after each update (the flusher's next wait, the next put and
+//!   an immediate retention run use the new values).
+//!
+//! A key read once at startup is not "rt" (e.g. `defaultTopicQueueNums`, which only sizes TBW102
+//! when it is first created; auto-created topics take the client's `defaultTopicQueueNums`).
 
 mod keys;
+mod live;
+pub mod logging;
 mod properties;
 mod validate;
 mod value;
@@ -92,6 +107,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use live::{apply_live, store_runtime, RECORD_OVERHEAD};
 pub use validate::{MAX_DELAY_LEVELS, MAX_FRAME_SIZE_LIMIT};
 
 /// The shipped default `config/broker.conf`; parsing it yields [`BrokerConfig::default()`].

@@ -300,12 +300,12 @@ fn load_file_reads_latin1_and_reports_io_errors() {
 fn runtime_allowlist() {
     for key in ["storePathRootDir", "brokerName", "brokerClusterName", "brokerId", "brokerIP1", "brokerIp1",
         "listenPort", "namesrvAddr", "namesrvListenPort", "flushDiskType", "messageDelayLevel", "maxFrameSize",
-        "logLevel", "rocketmqHome", "configStorePath", "kvConfigPath", "brokerConfigPath", "aclEnable",
+        "defaultTopicQueueNums", "rocketmqHome", "configStorePath", "kvConfigPath", "brokerConfigPath", "aclEnable",
         "storePathCommitLog", "filterServerNums", "brokerRole", "fooBar", "", "BROKERNAME", "autocreatetopicenable"]
     {
         assert!(!BrokerConfig::runtime_updatable(key), "{key} must not be runtime-updatable");
     }
-    for key in ["autoCreateTopicEnable", "autoCreateSubscriptionGroup", "defaultTopicQueueNums", "maxMessageSize",
+    for key in ["autoCreateTopicEnable", "autoCreateSubscriptionGroup", "logLevel", "maxMessageSize",
         "flushIntervalCommitLog", "fileReservedTime", "deleteWhen", "diskMaxUsedSpaceRatio", "timerMaxDelay",
         "timerMaxDelaySec", "transactionCheckInterval", "transactionTimeOut", "transactionCheckMax",
         "enablePropertyFilter", "longPollingEnable", "shortPollingTimeMills"]
@@ -320,8 +320,8 @@ fn runtime_update_is_all_or_nothing() {
     let e = c.apply_runtime_update("autoCreateTopicEnable=false\nstorePathRootDir=/etc/cron.d\n").unwrap_err();
     assert!(matches!(e, ConfigError::NotUpdatable { ref key } if key == "storePathRootDir"), "{e}");
     assert!(e.to_string().contains("storePathRootDir"));
-    let e = c.apply_runtime_update("autoCreateTopicEnable=false\ndefaultTopicQueueNums=0\n").unwrap_err();
-    assert!(matches!(e, ConfigError::Invalid { ref key, .. } if key == "defaultTopicQueueNums"), "{e}");
+    let e = c.apply_runtime_update("autoCreateTopicEnable=false\ndiskMaxUsedSpaceRatio=5\n").unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { ref key, .. } if key == "diskMaxUsedSpaceRatio"), "{e}");
     assert_eq!(c, BrokerConfig::default());
     let changed = c.apply_runtime_update("autoCreateTopicEnable=false\nlongPollingEnable=true\ndeleteWhen=01;04").unwrap();
     assert_eq!(changed, vec!["deleteWhen", "autoCreateTopicEnable"]);
@@ -346,4 +346,28 @@ fn shipped_file_and_docs_match_the_key_table() {
         assert_eq!(marked, spec.runtime, "[runtime] marker for {}", spec.name);
         assert_eq!(marked, BrokerConfig::runtime_updatable(spec.name));
     }
+}
+
+/// The store's copy of its runtime keys is built from the whole config: every `deleteWhen` hour,
+/// and `maxMessageSize` plus the record overhead.
+#[test]
+fn store_runtime_carries_every_store_key() {
+    let mut c = BrokerConfig::default();
+    c.apply_runtime_update("deleteWhen=01;04;23\nfileReservedTime=2\nflushIntervalCommitLog=250\ndiskMaxUsedSpaceRatio=60\nmaxMessageSize=1000\n")
+        .unwrap();
+    let rt = super::store_runtime(&c);
+    assert_eq!(rt.delete_when, vec![1, 4, 23]);
+    assert_eq!(rt.file_reserved_time, std::time::Duration::from_secs(2 * 3600));
+    assert_eq!(rt.flush_interval, std::time::Duration::from_millis(250));
+    assert_eq!(rt.disk_max_used_ratio, 60);
+    assert_eq!(rt.max_message_size, 1000 + super::RECORD_OVERHEAD);
+}
+
+#[test]
+fn log_level_must_be_a_tracing_filter() {
+    let mut c = BrokerConfig::default();
+    c.apply_runtime_update("logLevel=debug,ferrocket::store=trace\n").unwrap();
+    assert_eq!(c.log_level, "debug,ferrocket::store=trace");
+    let e = c.apply_runtime_update("logLevel=ferrocket=loud\n").unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { ref key, .. } if key == "logLevel"), "{e}");
 }

@@ -109,7 +109,8 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
     positive("channelExpiredTimeout", c.channel_expired_timeout)?;
     positive("brokerExpireTimeout", c.broker_expire_timeout)?;
     let level_ok = !c.log_level.is_empty()
-        && c.log_level.chars().all(|ch| ch.is_ascii_alphanumeric() || "_:=,.-".contains(ch));
+        && c.log_level.chars().all(|ch| ch.is_ascii_alphanumeric() || "_:=,.-".contains(ch))
+        && super::logging::parse_filter(&c.log_level).is_ok();
     check(level_ok, "logLevel", &c.log_level, "expected a level (error, warn, info, debug, trace) or tracing filter directives")?;
     Ok(())
 }

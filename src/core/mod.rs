@@ -195,6 +195,20 @@ impl Core {
     }
 }
 
+/// The config the broker runs with: `cfg` plus the runtime overrides stored by
+/// UPDATE_BROKER_CONFIG. An override that no longer applies (key no longer runtime-changeable,
+/// value invalid) is skipped with a warning.
+pub fn with_overrides(cfg: &BrokerConfig, store: &MessageStore) -> BrokerConfig {
+    let mut live = cfg.clone();
+    for (key, line) in store.meta().config_overrides() {
+        match live.apply_runtime_update(&line) {
+            Ok(_) => tracing::info!(key = %key, "runtime config override re-applied"),
+            Err(e) => tracing::warn!(key = %key, error = %e, "stored config override skipped"),
+        }
+    }
+    live
+}
+
 /// Milliseconds since the epoch: read by the outer floors and passed into the logic.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

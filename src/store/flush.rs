@@ -67,6 +67,11 @@ impl FlushShared {
         FlushWait(rx)
     }
 
+    /// Wake the flusher from its wait (it flushes once, then waits with the current interval).
+    pub fn poke(&self) {
+        self.cv.notify_all();
+    }
+
     pub fn shutdown(&self) {
         self.lock().shutdown = true;
         self.cv.notify_all();

@@ -15,6 +15,7 @@ use super::cqueue::{ConsumeQueue, Entry};
 use super::flush::FlushShared;
 use super::keyindex::{KeyIndex, KeyIndexConfig};
 use super::meta::MetaStore;
+use super::runtime::{Live, StoreRuntime};
 use super::{offset_msg_id, FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
 use crate::codec::stored::{encode_stored_with, stored_size, StoredMessage, BLANK_MAGIC};
 
@@ -35,9 +36,12 @@ pub struct MessageStore {
     pub(crate) keys: Arc<KeyIndex>,
     /// Test hook: when non-zero, log writes write half their bytes then fail with this errno.
     fail_errno: AtomicI32,
-    flusher: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Flusher, flush-timeout and retention threads, joined on drop.
+    pub(crate) flusher: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Test hook: extra milliseconds before each log fsync.
     sync_delay_ms: Arc<AtomicU64>,
+    /// Runtime-changeable settings (see `runtime`), shared with the flusher and retention threads.
+    pub(crate) live: Arc<Live>,
 }
 
 pub(crate) struct Appender {
@@ -114,6 +118,7 @@ impl MessageStore {
             fail_errno: AtomicI32::new(0),
             flusher: Mutex::new(Vec::new()),
             sync_delay_ms: Arc::new(AtomicU64::new(0)),
+            live: Arc::new(Live::new(&StoreRuntime::of(&cfg))),
             cfg,
         };
         let end = store.recover().map_err(|e| open_failed(&root, e))?;
@@ -184,7 +189,7 @@ impl MessageStore {
     }
 
     fn validate(&self, msgs: &[NewMessage]) -> Result<(), StoreError> {
-        let limit = self.cfg.max_message_size.min((self.cfg.segment_size as usize).saturating_sub(8));
+        let limit = self.live.max_message_size().min((self.cfg.segment_size as usize).saturating_sub(8));
         for m in msgs {
             if m.topic.is_empty() || m.topic.len() > 127 {
                 return Err(StoreError::InvalidMessage(format!("topic length {} not in 1..=127", m.topic.len())));
@@ -371,6 +376,7 @@ impl MessageStore {
             sync_delay_ms: self.sync_delay_ms.clone(),
             root: self.cfg.root.clone(),
             keys: self.keys.clone(),
+            live: self.live.clone(),
         }
     }
 
@@ -384,6 +390,7 @@ impl MessageStore {
 
 impl Drop for MessageStore {
     fn drop(&mut self) {
+        self.live.stop_retention();
         self.flush.shutdown();
         for h in std::mem::take(&mut *self.flusher.lock().unwrap_or_else(|e| e.into_inner())) {
             let _ = h.join();
@@ -421,7 +428,7 @@ fn load_queues(root: &Path, per_file: i64) -> io::Result<Queues> {
     Ok(out)
 }
 
-fn all_queues(queues: &RwLock<Queues>) -> Vec<Arc<ConsumeQueue>> {
+pub(crate) fn all_queues(queues: &RwLock<Queues>) -> Vec<Arc<ConsumeQueue>> {
     let map = queues.read().unwrap_or_else(|e| e.into_inner());
     map.values().flat_map(|m| m.values().cloned()).collect()
 }
@@ -436,6 +443,7 @@ struct FlushHandles {
     sync_delay_ms: Arc<AtomicU64>,
     root: std::path::PathBuf,
     keys: Arc<KeyIndex>,
+    live: Arc<Live>,
 }
 
 impl FlushHandles {
@@ -486,16 +494,20 @@ impl FlushHandles {
 
 fn spawn_flusher(store: &MessageStore) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let h = store.flush_handles();
-    let interval = match store.cfg.flush_mode {
-        FlushMode::Async => store.cfg.flush_interval,
-        FlushMode::Sync => store.cfg.flush_interval.min(Duration::from_millis(100)),
-    };
-    let full_every = store.cfg.flush_interval;
-    let always_full = store.cfg.flush_mode == FlushMode::Async;
+    let mode = store.cfg.flush_mode;
     let flusher = std::thread::Builder::new().name("store-flush".into()).spawn(move || {
         let mut last_full = std::time::Instant::now();
-        while h.flush.wait_for_work(interval) {
-            let full = always_full || last_full.elapsed() >= full_every;
+        loop {
+            // Read every round: flushIntervalCommitLog may change at runtime (`apply_runtime`).
+            let full_every = h.live.flush_interval();
+            let interval = match mode {
+                FlushMode::Async => full_every,
+                FlushMode::Sync => full_every.min(Duration::from_millis(100)),
+            };
+            if !h.flush.wait_for_work(interval) {
+                break;
+            }
+            let full = mode == FlushMode::Async || last_full.elapsed() >= h.live.flush_interval();
             if full {
                 last_full = std::time::Instant::now();
             }

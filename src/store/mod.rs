@@ -39,7 +39,8 @@
 //!
 //! # Threads
 //! `put` serialises appends behind one mutex (queue offset assignment + write); a flusher thread does
-//! every fsync outside that lock. KEYS/UNIQ_KEY entries are buffered in the key index under the
+//! every fsync outside that lock. [`MessageStore::start_retention`] adds a thread deleting expired
+//! segments (see `retention`); the runtime settings it and the flusher read are in `runtime`. KEYS/UNIQ_KEY entries are buffered in the key index under the
 //! append lock and written in 64 KiB pieces (see `keyindex`).
 mod commitlog;
 mod cqueue;
@@ -52,6 +53,7 @@ mod recovery;
 mod retention;
 mod state;
 mod message_store;
+mod runtime;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +66,7 @@ pub use flush::FlushWait;
 pub use meta::{GroupConfig, MetaStore, TopicConfig};
 pub use state::TxDecision;
 pub use message_store::{tags_hash, MessageStore};
+pub use runtime::StoreRuntime;
 
 /// When the commit log is fsynced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +77,9 @@ pub enum FlushMode {
     Sync,
 }
 
-/// Store settings; [`StoreConfig::new`] gives RocketMQ's defaults.
+/// Store settings; [`StoreConfig::new`] gives RocketMQ's defaults. The fields of
+/// [`StoreRuntime`] (flush period, retention, record size) are the values at open: change them
+/// on a running store with [`MessageStore::apply_runtime`].
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     pub root: PathBuf,
@@ -87,8 +92,8 @@ pub struct StoreConfig {
     pub sync_flush_timeout: Duration,
     /// Keep segments this long (fileReservedTime), default 72 h.
     pub file_reserved_time: Duration,
-    /// Hour of day (UTC) when expired segments are deleted (deleteWhen), default 4.
-    pub delete_when: u8,
+    /// Hours of the day (UTC, 0..=23) when expired segments are deleted (deleteWhen), default `[4]`.
+    pub delete_when: Vec<u8>,
     /// Above this disk usage (percent) expired segments are deleted at any hour, default 75.
     pub disk_max_used_ratio: u8,
     /// The broker's reachable address (brokerIP1:listenPort): stored in each record and in msgIds.
@@ -116,7 +121,7 @@ impl StoreConfig {
             flush_interval: Duration::from_millis(500),
             sync_flush_timeout: Duration::from_secs(5),
             file_reserved_time: Duration::from_secs(72 * 3600),
-            delete_when: 4,
+            delete_when: vec![4],
             disk_max_used_ratio: 75,
             store_host,
             sled_cache_bytes: 64 << 20,

@@ -81,7 +81,7 @@ impl MessageStore {
 
     /// Largest record size accepted on read (guards allocations against a corrupt index entry).
     fn max_record(&self) -> usize {
-        self.cfg.max_message_size.max(64 << 20) + 4096
+        self.cfg.max_message_size.max(self.live.max_message_size()).max(64 << 20) + 4096
     }
 
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {

@@ -150,7 +150,7 @@ fn segment_rollover_and_retention_below_min() {
     assert_eq!(other / 65536, segs as i64 - 1);
     drop(s);
     let mut c = cfg(d.path());
-    c.delete_when = ((store_hour() + 12) % 24) as u8;
+    c.delete_when = vec![((store_hour() + 12) % 24) as u8];
     c.disk_max_used_ratio = 100;
     let s = MessageStore::open(c).unwrap();
     assert_eq!(s.min_offset("t", 0), min);
@@ -660,4 +660,133 @@ fn key_index_disabled_and_retention() {
     let after = std::fs::read_dir(d.path().join("index")).unwrap().count();
     assert!(after < before, "index files of deleted segments go too: {before} -> {after}");
     assert_eq!(s.query_by_key("t", &format!("k-{body}"), 100, 0, i64::MAX).len() as i64, (s.max_commit_log_offset() - s.min_commit_log_offset()) / s.read_message(s.min_commit_log_offset()).unwrap().len() as i64);
+}
+
+// ---- runtime settings (issue 16, item 3): their effect on a running store ----
+
+/// Ms since the epoch at `hour`:30 UTC of a day well after any test file was written.
+fn at_hour(hour: i64) -> i64 {
+    let day = message_store::now_ms() / 86_400_000 + 10;
+    day * 86_400_000 + hour * 3_600_000 + 30 * 60_000
+}
+
+/// A store with 64 KiB segments holding at least 3 of them.
+fn store_with_segments(dir: &std::path::Path, delete_when: Vec<u8>) -> Arc<MessageStore> {
+    let mut c = cfg(dir);
+    c.file_reserved_time = Duration::from_secs(3600);
+    c.delete_when = delete_when;
+    c.disk_max_used_ratio = 95;
+    let s = MessageStore::open(c).unwrap();
+    let body = "y".repeat(3000);
+    for _ in 0..60 {
+        s.put(vec![msg("t", 0, &body, "A")]).unwrap();
+    }
+    assert!(s.log.segments().len() >= 3);
+    s
+}
+
+#[test]
+fn delete_when_honours_every_listed_hour() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store_with_segments(d.path(), vec![1, 4]);
+    for h in 0..24 {
+        assert_eq!(s.retention_due(at_hour(h), 0), h == 1 || h == 4, "hour {h} with deleteWhen=01;04");
+    }
+    // Not a listed hour: nothing goes. The second listed hour deletes, like the first.
+    assert_eq!(s.run_retention_with(at_hour(3), 0), 0);
+    assert!(s.run_retention_with(at_hour(4), 0) > 0, "deleteWhen=01;04 deletes at 04");
+    let d = tempfile::tempdir().unwrap();
+    let s = store_with_segments(d.path(), vec![1, 4]);
+    assert!(s.run_retention_with(at_hour(1), 0) > 0, "deleteWhen=01;04 deletes at 01");
+}
+
+#[test]
+fn retention_settings_change_at_runtime() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store_with_segments(d.path(), vec![4]);
+    let mut rt = s.runtime();
+    assert_eq!((rt.delete_when.clone(), rt.disk_max_used_ratio), (vec![4], 95));
+    // deleteWhen: 02 is not a delete hour until it is listed.
+    assert!(!s.retention_due(at_hour(2), 0));
+    rt.delete_when = vec![2, 4];
+    s.apply_runtime(&rt);
+    assert!(s.retention_due(at_hour(2), 0));
+    // diskMaxUsedSpaceRatio: a disk 50 % full is full enough to clean at any hour only when the
+    // ratio is below 50.
+    rt.delete_when = vec![4];
+    s.apply_runtime(&rt);
+    assert!(!s.retention_due(at_hour(2), 50));
+    rt.disk_max_used_ratio = 40;
+    s.apply_runtime(&rt);
+    assert!(s.retention_due(at_hour(2), 50), "usage 50 % > ratio 40 %: clean now");
+    // fileReservedTime: nothing is older than 100 days until the reserve shrinks.
+    rt.file_reserved_time = Duration::from_secs(100 * 86_400);
+    s.apply_runtime(&rt);
+    assert_eq!(s.run_retention_with(at_hour(2), 50), 0, "nothing expired under a 100-day reserve");
+    rt.file_reserved_time = Duration::from_secs(3600);
+    s.apply_runtime(&rt);
+    assert!(s.run_retention_with(at_hour(2), 50) > 0, "expired under a 1 h reserve, disk over the ratio");
+    assert_eq!(s.runtime(), rt);
+}
+
+#[test]
+fn retention_thread_runs_when_a_setting_changes() {
+    let d = tempfile::tempdir().unwrap();
+    let hour = store_hour() as u8;
+    let s = store_with_segments(d.path(), vec![(hour + 12) % 24]);
+    s.start_retention(Duration::from_secs(3600)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(s.min_commit_log_offset(), 0, "not a delete hour, files younger than 1 h");
+    let mut rt = s.runtime();
+    rt.file_reserved_time = Duration::from_millis(1);
+    rt.delete_when = vec![hour, (hour + 1) % 24];
+    s.apply_runtime(&rt);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.min_commit_log_offset() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(s.min_commit_log_offset() > 0, "the retention thread ran with the new settings");
+}
+
+#[test]
+fn flush_interval_changes_at_runtime() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.flush_interval = Duration::from_secs(3600);
+    let s = MessageStore::open(c).unwrap();
+    let flushed = |s: &MessageStore| s.flush.flushed.load(std::sync::atomic::Ordering::Acquire);
+    let written = |s: &MessageStore| s.written.load(std::sync::atomic::Ordering::Acquire);
+    let wait_flushed = |s: &MessageStore, limit: Duration| {
+        let deadline = std::time::Instant::now() + limit;
+        while flushed(s) < written(s) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        flushed(s) >= written(s)
+    };
+    s.put(vec![msg("t", 0, "a", "A")]).unwrap();
+    assert!(!wait_flushed(&s, Duration::from_millis(300)), "a 1 h flush interval does not flush within 300 ms");
+    let mut rt = s.runtime();
+    rt.flush_interval = Duration::from_millis(20);
+    s.apply_runtime(&rt);
+    // The change wakes the sleeping flusher (one flush); later puts are flushed within the new
+    // period, which only holds if the flusher now waits 20 ms, not 1 h.
+    assert!(wait_flushed(&s, Duration::from_secs(5)));
+    for i in 0..3 {
+        s.put(vec![msg("t", 0, &format!("b{i}"), "A")]).unwrap();
+        assert!(wait_flushed(&s, Duration::from_secs(2)), "put {i} flushed under the 20 ms interval");
+    }
+}
+
+#[test]
+fn max_message_size_changes_at_runtime() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.max_message_size = 1024;
+    let s = MessageStore::open(c).unwrap();
+    let big = "z".repeat(4000);
+    assert!(matches!(s.put(vec![msg("t", 0, &big, "A")]), Err(StoreError::MessageTooLarge)));
+    let mut rt = s.runtime();
+    rt.max_message_size = 32 * 1024; // body, KEYS and UNIQ_KEY: about 12 KiB
+    s.apply_runtime(&rt);
+    s.put(vec![msg("t", 0, &big, "A")]).unwrap();
 }

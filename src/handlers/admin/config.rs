@@ -1,10 +1,10 @@
 //! Broker config and runtime info: GET_BROKER_RUNTIME_INFO (28), GET_BROKER_CONFIG (26),
 //! UPDATE_BROKER_CONFIG (25), and the persisted runtime overrides.
 //!
-//! Overrides live in the sled KV namespace [`OVERRIDE_NS`] inside the data directory, one entry
-//! per canonical key holding its `key=value` properties line. They are separate from the
+//! Overrides live in sled (`config_override`, see `store/state.rs`) inside the data directory, one
+//! entry per canonical key holding its `key=value` properties line. They are separate from the
 //! operator's file, fixed at startup (never a path taken from config), and re-applied by
-//! [`with_overrides`] when the broker starts. Only allowlisted keys ever get there.
+//! [`crate::core::with_overrides`] when the broker starts. Only allowlisted keys ever get there.
 use super::super::{success, Conn, HandlerError, HandlerResult};
 use crate::core::Core;
 use crate::codec::body::KvTable;
@@ -12,26 +12,8 @@ use crate::codec::codes::response_code as rc;
 use crate::codec::header::GetBrokerConfigResponseHeader;
 use crate::codec::RemotingCommand;
 use crate::config::{BrokerConfig, ConfigError};
-use crate::store::MessageStore;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// sled KV namespace of the runtime config overrides.
-pub const OVERRIDE_NS: &str = "config_override";
-
-/// The config the broker runs with: `cfg` plus the stored runtime overrides. An override that
-/// no longer applies (key no longer runtime-changeable, value invalid) is skipped with a warning.
-pub fn with_overrides(cfg: &BrokerConfig, store: &MessageStore) -> BrokerConfig {
-    let mut live = cfg.clone();
-    for (key, line) in store.meta().scan_kv(OVERRIDE_NS) {
-        let line = String::from_utf8_lossy(&line).into_owned();
-        match live.apply_runtime_update(&line) {
-            Ok(_) => tracing::info!(key = %key, "runtime config override re-applied"),
-            Err(e) => tracing::warn!(key = %key, error = %e, "stored config override skipped"),
-        }
-    }
-    live
-}
 
 /// UPDATE_BROKER_CONFIG (25): body = properties text; allowlisted keys only, all or nothing.
 pub fn update_config(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
@@ -58,7 +40,7 @@ pub fn update_config(core: &Core, conn: &Conn, req: &RemotingCommand) -> Handler
     let lines = properties_lines(&next);
     for key in &changed {
         let line = lines.get(*key).cloned().unwrap_or_default();
-        if let Err(e) = core.store.meta().put_kv(OVERRIDE_NS, key, line.as_bytes()) {
+        if let Err(e) = core.store.meta().set_config_override(key, &line) {
             tracing::error!(%caller, key, error = %e, "failed to persist config override");
             return Err(HandlerError::new(rc::SYSTEM_ERROR, format!("failed to persist the update: {e}")));
         }
@@ -67,6 +49,7 @@ pub fn update_config(core: &Core, conn: &Conn, req: &RemotingCommand) -> Handler
     if changed.is_empty() {
         tracing::info!(%caller, body = %text.trim(), "UPDATE_BROKER_CONFIG: nothing changed");
     }
+    crate::config::apply_live(&next, &core.store); // the store's settings and the log filter
     *guard = std::sync::Arc::new(next);
     Ok(success(req).into())
 }

@@ -6,7 +6,7 @@ mod relay;
 mod reset;
 mod stats;
 
-pub use config::{get_config, runtime_info, update_config, with_overrides};
+pub use config::{get_config, runtime_info, update_config};
 pub use relay::{all_producer_info, consume_directly, consumer_connections, consumer_running_info, consumer_status, producer_connections};
 pub use reset::reset_offset;
 pub use stats::{broker_consume_stats, clone_group_offset, consume_stats, consume_time_span, topic_stats};
