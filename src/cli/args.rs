@@ -1,0 +1,185 @@
+//! The server's command line: subcommands, shared flags, and the [`ServerOptions`] they build.
+use clap::{Args, Parser, Subcommand};
+use ferrocket::broker::ServerOptions;
+use ferrocket::config::BrokerConfig;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// A message broker that speaks Apache RocketMQ's remoting protocol.
+///
+/// With no subcommand, runs a name server (port 9876) and a broker (10911, plus 10909) in one
+/// process, with data under ./data.
+#[derive(Parser, Debug)]
+#[command(name = "ferrocket", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run only the name server.
+    Namesrv {
+        /// Port to listen on (default 9876).
+        #[arg(long, short = 'p')]
+        port: Option<u16>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run only a broker, registering with the name servers given by --namesrv or namesrvAddr.
+    Broker {
+        /// Name server addresses, `host:port;host:port`.
+        #[arg(long, short = 'n')]
+        namesrv: Option<String>,
+        /// Port to listen on (default 10911).
+        #[arg(long, short = 'p')]
+        port: Option<u16>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Name server and broker on ephemeral 127.0.0.1 ports, data in a fresh temp dir (for tests).
+    ///
+    /// Prints one JSON line when ready: {"namesrvAddr","brokerAddr","pid","dataDir"}. Exits on
+    /// SIGTERM/SIGINT, and when its standard input is a pipe that closes (so a test process that
+    /// dies takes it down).
+    Dev {
+        /// A topic to create before ready, `NAME:QUEUES` (repeatable).
+        #[arg(long = "topic", value_name = "NAME:QUEUES")]
+        topics: Vec<String>,
+        /// A subscription group to create before ready (repeatable).
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
+        /// Also write the ready line to this file.
+        #[arg(long, value_name = "PATH")]
+        ready_file: Option<PathBuf>,
+        /// Broker port (default: ephemeral).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Name-server port (default: ephemeral).
+        #[arg(long)]
+        namesrv_port: Option<u16>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Administer brokers through a name server: mqadmin's commands (`ferrocket admin --help`).
+    Admin {
+        /// The admin command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct Common {
+    /// A RocketMQ broker.conf (Java properties); unknown keys are warned about.
+    #[arg(long = "config", short = 'c', global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (storePathRootDir).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to bind listeners on (default 0.0.0.0; 127.0.0.1 in dev mode).
+    #[arg(long, global = true)]
+    pub bind: Option<IpAddr>,
+    /// Log level or filter (e.g. info, debug, ferrocket=trace); overrides logLevel from the
+    /// config file. FERROCKET_LOG or RUST_LOG, when set, win over both.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+}
+
+fn load_config(path: Option<&PathBuf>, base: BrokerConfig) -> Result<BrokerConfig, String> {
+    let Some(path) = path else { return Ok(base) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut cfg = base;
+    let warnings = cfg.apply_properties_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for w in warnings {
+        tracing::warn!("{}: {}", path.display(), w.0);
+    }
+    Ok(cfg)
+}
+
+/// Extra settings of `ferrocket dev`.
+#[derive(Default, Debug)]
+pub struct DevExtra {
+    pub temporary_data: bool,
+    pub ready_file: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub namesrv_port: Option<u16>,
+}
+
+/// The server's options from the command line and the config file it names.
+pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
+    let mut dev_extra = DevExtra::default();
+    let (mut opts, common, dev) = match cli.cmd {
+        None => (ServerOptions::standalone(BrokerConfig::default()), cli.common, false),
+        Some(Cmd::Admin { .. }) => return Err("admin must be the first argument: ferrocket admin <command>".into()),
+        Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, common }) => {
+            let mut o = ServerOptions::dev(None);
+            for t in topics {
+                let (name, q) = match t.rsplit_once(':') {
+                    Some((n, q)) => (n.to_string(), q.parse::<i32>().map_err(|_| format!("--topic {t}: queue count must be a number"))?),
+                    None => (t.clone(), 4),
+                };
+                o.topics.push((name, q));
+            }
+            o.groups = groups;
+            dev_extra = DevExtra { temporary_data: true, ready_file, port, namesrv_port };
+            (o, merge(cli.common, common), true)
+        }
+        Some(Cmd::Namesrv { port, common }) => {
+            let mut o = ServerOptions::standalone(BrokerConfig::default());
+            o.broker = false;
+            if let Some(p) = port {
+                o.config.namesrv_listen_port = p;
+            }
+            (o, merge(cli.common, common), false)
+        }
+        Some(Cmd::Broker { namesrv, port, common }) => {
+            let mut o = ServerOptions::standalone(BrokerConfig::default());
+            o.namesrv = false;
+            let common = merge(cli.common, common);
+            o.config = load_config(common.config.as_ref(), o.config)?;
+            if let Some(n) = namesrv {
+                o.config.namesrv_addr = Some(n);
+            }
+            if let Some(p) = port {
+                o.config.listen_port = p;
+            }
+            if o.config.namesrv_addrs().is_empty() {
+                return Err("a broker needs name servers: pass --namesrv host:port or set namesrvAddr".into());
+            }
+            (o, Common { config: None, ..common }, false)
+        }
+    };
+    let dev_data = opts.config.store_path_root_dir.clone();
+    opts.config = load_config(common.config.as_ref(), opts.config)?;
+    if dev {
+        // dev mode keeps its ephemeral loopback ports whatever the file says
+        opts.config.listen_port = dev_extra.port.unwrap_or(0);
+        opts.config.namesrv_listen_port = dev_extra.namesrv_port.unwrap_or(0);
+        opts.config.broker_ip1 = "127.0.0.1".into();
+        opts.config.store_path_root_dir = dev_data;
+    }
+    if let Some(d) = common.data_dir {
+        opts.config.store_path_root_dir = d;
+        dev_extra.temporary_data = false;
+    }
+    if let Some(b) = common.bind {
+        opts.bind_ip = b;
+    }
+    if let Some(l) = common.log {
+        opts.config.log_level = l;
+    }
+    Ok((opts, dev.then_some(dev_extra)))
+}
+
+fn merge(a: Common, b: Common) -> Common {
+    Common {
+        config: b.config.or(a.config),
+        data_dir: b.data_dir.or(a.data_dir),
+        bind: b.bind.or(a.bind),
+        log: b.log.or(a.log),
+    }
+}
+
