@@ -209,3 +209,36 @@ async fn committed_copy_carries_no_transaction_properties() {
     assert_eq!(prop(m, "PGROUP").as_deref(), Some("txg"));
     assert_eq!(m.topic, "tx");
 }
+
+/// Issue 16 (3): `transactionCheckInterval` is a runtime key: lowering it with
+/// UPDATE_BROKER_CONFIG makes the next check-back come at the new pace, not a long round later.
+#[tokio::test]
+async fn check_interval_update_takes_effect_at_once() {
+    let b = TestBroker::builder()
+        .topic("tx", 1)
+        .transaction_check(Duration::from_secs(3600), Duration::from_millis(300), 3)
+        .start()
+        .unwrap();
+    let mut producer = RawClient::connect(b.broker_addr()).await.unwrap();
+    let mut incoming = producer.incoming();
+    let hb = producer.request(req::heartbeat("127.0.0.1@txp3", &["txg3"], &[]), T).await.unwrap();
+    assert_eq!(hb.code, 0);
+    let h = half("tx", "checked after the update", "txg3");
+    let r = producer.request(h, T).await.unwrap();
+    assert_eq!(r.code, 0);
+    // An hour between rounds: no check-back now, although the half is past its 300 ms timeout.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), incoming.recv()).await.is_err(),
+        "a check-back came before the interval was lowered"
+    );
+    let update = RemotingCommand::request(25, 0).with_body(&b"transactionCheckInterval=200\n"[..]);
+    let resp = producer.request(update, T).await.unwrap();
+    assert_eq!(resp.code, 0, "{:?}", resp.remark);
+    let check = tokio::time::timeout(Duration::from_secs(5), incoming.recv())
+        .await
+        .expect("check-back after lowering transactionCheckInterval")
+        .expect("connection open");
+    assert_eq!(check.code, 39);
+    drop(incoming);
+    let _ = &mut producer;
+}

@@ -1,22 +1,29 @@
 //! The transaction-checker actor: finishes interrupted commits at start, then runs a check-back
-//! round every `transactionCheckInterval`, re-read from the live config before each round (so a
-//! runtime update takes effect at the next round).
+//! round every `transactionCheckInterval`. The interval is read from the live config on every
+//! 100 ms tick, so an UPDATE_BROKER_CONFIG of it takes effect within a tick, not a round later.
 use crate::core::{now_ms, transaction, Core};
 use actix::prelude::*;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_millis(100);
 
 pub struct TransactionActor {
-    pub core: Arc<Core>,
+    core: Arc<Core>,
+    last_round: Instant,
 }
 
 impl TransactionActor {
-    fn schedule(&self, ctx: &mut Context<Self>) {
-        let interval = self.core.config().transaction_check_interval.max(Duration::from_millis(100));
-        ctx.run_later(interval, |act, ctx| {
-            transaction::check_round(&act.core, now_ms());
-            act.schedule(ctx);
-        });
+    pub fn new(core: Arc<Core>) -> Self {
+        TransactionActor { core, last_round: Instant::now() }
+    }
+
+    fn tick(&mut self) {
+        let interval = self.core.config().transaction_check_interval.max(TICK);
+        if self.last_round.elapsed() >= interval {
+            self.last_round = Instant::now();
+            transaction::check_round(&self.core, now_ms());
+        }
     }
 }
 
@@ -24,6 +31,6 @@ impl Actor for TransactionActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
         transaction::recover(&self.core);
-        self.schedule(ctx);
+        ctx.run_interval(TICK, |act, _| act.tick());
     }
 }

@@ -458,7 +458,7 @@ fn wire_broker(
     for g in extra_groups {
         core.groups.get_or_create(g, true);
     }
-    TransactionActor { core: core.clone() }.start();
+    TransactionActor::new(core.clone()).start();
     Ok((core, queue))
 }
 

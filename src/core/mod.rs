@@ -115,8 +115,9 @@ impl Core {
             return self.store.put(msgs);
         };
         let (topic, queue_id) = (first.topic.clone(), first.queue_id);
-        // Properties only matter to SQL92 waiters; copied only when someone waits somewhere.
-        let arrivals: Vec<(i64, Option<Arc<str>>)> = if self.waiters.total() > 0 {
+        // Properties only matter to SQL92 waiters; copied only when a pull already waits on this
+        // queue (one that parks meanwhile gets a wake-up without them: its read applies the filter).
+        let arrivals: Vec<(i64, Option<Arc<str>>)> = if self.waiters.any(&topic, queue_id) {
             msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect()
         } else {
             msgs.iter().map(|m| (m.tags_code, None)).collect()

@@ -201,27 +201,34 @@ pub struct Arrived {
 #[derive(Default)]
 pub struct Waiters {
     total: AtomicUsize,
-    per_queue: Mutex<HashMap<(String, i32), usize>>,
+    /// topic -> queue id -> parked pulls (looked up by `&str`: no allocation on the send path).
+    per_queue: Mutex<HashMap<String, HashMap<i32, usize>>>,
 }
 
 impl Waiters {
     pub fn add(&self, topic: &str, queue_id: i32) {
         if let Ok(mut m) = self.per_queue.lock() {
-            *m.entry((topic.to_string(), queue_id)).or_insert(0) += 1;
+            let queues = match m.get_mut(topic) {
+                Some(q) => q,
+                None => m.entry(topic.to_string()).or_default(),
+            };
+            *queues.entry(queue_id).or_insert(0) += 1;
             self.total.fetch_add(1, Ordering::SeqCst);
         }
     }
 
     pub fn remove(&self, topic: &str, queue_id: i32) {
         if let Ok(mut m) = self.per_queue.lock() {
-            let key = (topic.to_string(), queue_id);
-            if let Some(n) = m.get_mut(&key) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&key);
+            let Some(queues) = m.get_mut(topic) else { return };
+            let Some(n) = queues.get_mut(&queue_id) else { return };
+            *n -= 1;
+            if *n == 0 {
+                queues.remove(&queue_id);
+                if queues.is_empty() {
+                    m.remove(topic);
                 }
-                self.total.fetch_sub(1, Ordering::SeqCst);
             }
+            self.total.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -232,7 +239,7 @@ impl Waiters {
         }
         self.per_queue
             .lock()
-            .map(|m| m.contains_key(&(topic.to_string(), queue_id)))
+            .map(|m| m.get(topic).is_some_and(|q| q.contains_key(&queue_id)))
             .unwrap_or(true)
     }
 

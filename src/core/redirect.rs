@@ -67,10 +67,18 @@ fn timer_due(props: &crate::codec::message::Properties, now_ms: i64) -> Option<i
     num(prop::TIMER_DELAY_MS).map(|ms| now_ms.saturating_add(ms))
 }
 
+/// A 5.x delivery time further away than `timerMaxDelay`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the delivery time is too far in the future: {ahead_ms} ms > timerMaxDelay {max_ms} ms")]
+pub struct TimerTooFar {
+    pub ahead_ms: i64,
+    pub max_ms: i64,
+}
+
 /// Park a message carrying a 5.x delivery time (`TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`,
 /// `TIMER_DELAY_MS`) in the timer topic. Times already past are delivered at once (not
 /// redirected); times beyond `max_delay` are refused with the reason.
-pub fn redirect_timer(msg: &mut NewMessage, now_ms: i64, max_delay: Duration) -> Result<bool, String> {
+pub fn redirect_timer(msg: &mut NewMessage, now_ms: i64, max_delay: Duration) -> Result<bool, TimerTooFar> {
     if !msg.properties.contains("TIMER_") {
         return Ok(false);
     }
@@ -80,11 +88,7 @@ pub fn redirect_timer(msg: &mut NewMessage, now_ms: i64, max_delay: Duration) ->
         return Ok(false);
     }
     if due - now_ms > max_delay.as_millis() as i64 {
-        return Err(format!(
-            "the delivery time is too far in the future: {} ms > timerMaxDelay {} ms",
-            due - now_ms,
-            max_delay.as_millis()
-        ));
+        return Err(TimerTooFar { ahead_ms: due - now_ms, max_ms: max_delay.as_millis() as i64 });
     }
     props.insert(prop::REAL_TOPIC, &msg.topic);
     props.insert(prop::REAL_QID, &msg.queue_id.to_string());

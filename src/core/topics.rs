@@ -36,21 +36,30 @@ pub const SEND_FORBIDDEN: [&str; 6] = [
     "OFFSET_MOVED_EVENT",
 ];
 
-/// Why a topic name is not acceptable, as the Java broker words it.
-pub fn validate_topic_name(topic: &str) -> Result<(), String> {
+/// Why a topic name is not acceptable; the text is the Java broker's wording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicNameError {
+    #[error("The specified topic is blank.")]
+    Blank,
+    #[error("The specified topic is longer than topic max length 127.")]
+    TooLong,
+    #[error("The specified topic[{0}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$")]
+    IllegalCharacters(String),
+}
+
+/// Whether `topic` is a legal topic name (it also names directories: no `/`, no `..`).
+pub fn validate_topic_name(topic: &str) -> Result<(), TopicNameError> {
     if topic.trim().is_empty() {
-        return Err("The specified topic is blank.".into());
+        return Err(TopicNameError::Blank);
     }
     if topic.len() > 127 {
-        return Err("The specified topic is longer than topic max length 127.".into());
+        return Err(TopicNameError::TooLong);
     }
     if !topic
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'%' || b == b'|' || b == b'_' || b == b'-')
     {
-        return Err(format!(
-            "The specified topic[{topic}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
-        ));
+        return Err(TopicNameError::IllegalCharacters(topic.to_string()));
     }
     Ok(())
 }

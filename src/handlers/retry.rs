@@ -13,8 +13,8 @@ use crate::codec::RemotingCommand;
 pub fn send_back(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h: ConsumerSendMsgBackRequestHeader = req.decode_header()?;
     // The group names topics (%RETRY%g, %DLQ%g) and so directories: no `/`, no `..`.
-    if let Err(remark) = validate_topic_name(&format!("{RETRY_PREFIX}{}", h.group)) {
-        return Err(HandlerError::new(rc::SUBSCRIPTION_GROUP_NOT_EXIST, remark));
+    if let Err(e) = validate_topic_name(&format!("{RETRY_PREFIX}{}", h.group)) {
+        return Err(HandlerError::new(rc::SUBSCRIPTION_GROUP_NOT_EXIST, e.to_string()));
     }
     let cfg = core.config();
     let Some(group) = core.groups.get_or_create(&h.group, cfg.auto_create_subscription_group) else {

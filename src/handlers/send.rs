@@ -35,7 +35,7 @@ fn region(r: &mut RemotingCommand) {
 fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h = SendMessageRequestHeader::from_command(req)
         .map_err(|e| HandlerError::system(format!("bad send request: {e}")))?;
-    validate_topic_name(&h.topic).map_err(HandlerError::system)?;
+    validate_topic_name(&h.topic).map_err(|e| HandlerError::system(e.to_string()))?;
     if SEND_FORBIDDEN.contains(&h.topic.as_str()) {
         return Err(HandlerError::new(rc::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
     }
@@ -66,7 +66,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         if let Some(m) = msgs.first_mut() {
             let now = now_ms();
             if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now) {
-                redirect_timer(m, now, cfg.timer_max_delay).map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
+                redirect_timer(m, now, cfg.timer_max_delay).map_err(|e| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string()))?;
             }
         }
     }

@@ -202,6 +202,7 @@ async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Unboun
         }
         gate.written(n);
     }
+    gate.writer_gone();
     let _ = w.shutdown().await;
 }
 

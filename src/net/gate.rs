@@ -5,7 +5,7 @@
 use futures_util::task::AtomicWaker;
 use futures_util::Stream;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -15,6 +15,8 @@ pub struct Gate {
     queued: AtomicUsize,
     max_in_flight: usize,
     max_queued: usize,
+    /// The writer is gone (peer closed or reset): reading resumes so that the end is seen.
+    writer_gone: AtomicBool,
     reader: AtomicWaker,
 }
 
@@ -25,13 +27,15 @@ impl Gate {
             queued: AtomicUsize::new(0),
             max_in_flight: max_in_flight.max(1),
             max_queued,
+            writer_gone: AtomicBool::new(false),
             reader: AtomicWaker::new(),
         })
     }
 
     /// Whether the connection may read another request.
     pub fn open(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) < self.max_in_flight && self.queued.load(Ordering::Acquire) <= self.max_queued
+        self.writer_gone.load(Ordering::Acquire)
+            || self.in_flight.load(Ordering::Acquire) < self.max_in_flight && self.queued.load(Ordering::Acquire) <= self.max_queued
     }
 
     pub fn begin(&self) {
@@ -49,6 +53,12 @@ impl Gate {
 
     pub fn written(&self, bytes: usize) {
         self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        self.reader.wake();
+    }
+
+    /// The socket can no longer be written: stop holding the reader back.
+    pub fn writer_gone(&self) {
+        self.writer_gone.store(true, Ordering::Release);
         self.reader.wake();
     }
 
@@ -108,5 +118,9 @@ mod tests {
         assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending(), "too many bytes queued: paused");
         gate.written(101);
         assert_eq!(s.next().await, Some(2));
+        gate.queue(500);
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending());
+        gate.writer_gone();
+        assert_eq!(s.next().await, Some(3), "a dead writer releases the reader");
     }
 }

@@ -61,8 +61,8 @@ pub(crate) fn now_ms() -> i64 {
 /// UPDATE_AND_CREATE_TOPIC (17).
 pub fn create_topic(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h = req.decode_header::<CreateTopicRequestHeader>()?;
-    if let Err(remark) = validate_topic_name(&h.topic) {
-        return Err(HandlerError::new(rc::SYSTEM_ERROR, remark));
+    if let Err(e) = validate_topic_name(&h.topic) {
+        return Err(HandlerError::system(e.to_string()));
     }
     if h.topic == h.default_topic {
         return Err(HandlerError::new(rc::SYSTEM_ERROR, format!("The topic[{}] is conflict with system topic.", h.topic)));
