@@ -25,6 +25,8 @@ pub mod redirect;
 pub mod schedule;
 pub mod topics;
 pub mod transaction;
+#[cfg(test)]
+pub(crate) mod tests;
 
 pub use conn::{Answer, ConnHandle, Outlet};
 pub use groups::{new_group, GroupTable};

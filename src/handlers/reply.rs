@@ -74,9 +74,8 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
 mod tests {
     use super::*;
     use crate::codec::body::HeartbeatData;
-    use crate::core::topics::{new_topic, BrokerIdentity, TopicTable};
     use crate::core::{Answer, ConnHandle, Outlet};
-    use crate::store::{FlushMode, MessageStore, StoreConfig};
+    use crate::store::FlushMode;
     use std::sync::{Arc, Mutex};
 
     /// A client connection that records what the broker sends it and acknowledges requests.
@@ -102,28 +101,15 @@ mod tests {
     #[test]
     fn sync_flush_reply_is_not_pushed_before_it_is_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let host: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
-        let mut sc = StoreConfig::new(dir.path().to_path_buf(), host);
-        sc.flush_mode = FlushMode::Sync;
-        sc.sync_flush_timeout = Duration::from_millis(50);
-        sc.sled_cache_bytes = 1 << 20;
-        let store = MessageStore::open(sc).unwrap();
-        let topics = Arc::new(TopicTable::load(store.clone()));
-        topics.put(new_topic("reply_t", 1, 6));
-        let id = BrokerIdentity {
-            cluster: "c".into(),
-            broker_name: "b".into(),
-            broker_id: 0,
-            broker_addr: host.to_string(),
-            ha_addr: String::new(),
-        };
-        let core = Core::new(Default::default(), id, host, store.clone(), topics);
+        let core = crate::core::tests::test_core(dir.path(), FlushMode::Sync);
+        let store = core.store.clone();
+        let host = core.store_host;
         let requester = Arc::new(Recorder::default());
         let hb = HeartbeatData::from_json(br#"{"clientID":"requester@1","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[]}"#).unwrap();
         let conn = ConnHandle { id: 1, peer: host, out: requester.clone() };
         core.clients.registry.write().unwrap().heartbeat(&conn, "JAVA", 0, &hb, std::time::Instant::now());
         let replier = Conn { handle: ConnHandle { id: 2, peer: host, out: Arc::new(Recorder::default()) }, language: "JAVA".into(), version: 0 };
-        let msg = crate::client::req::Msg::new("reply_t", "the answer").prop(prop::REPLY_TO_CLIENT, "requester@1");
+        let msg = crate::client::req::Msg::new("T", "the answer").prop(prop::REPLY_TO_CLIENT, "requester@1");
         let req = crate::client::req::send_v2("pg", &msg, 0);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 
