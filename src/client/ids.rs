@@ -48,7 +48,7 @@ pub fn offset_msg_id(addr: SocketAddr, commit_log_offset: i64) -> String {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -52,6 +52,9 @@ pub trait Hooks: Send + Sync {
     fn announce(&self, topics: Vec<TopicConfig>);
 }
 
+/// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
+type SqlCache = HashMap<(String, String), (i64, String, Arc<SqlFilter>)>;
+
 /// The broker's shared state, handed to every connection and actor.
 pub struct Core {
     /// The live config; replaced whole on a runtime update, so readers copy a pointer.
@@ -67,7 +70,7 @@ pub struct Core {
     hooks: OnceLock<Arc<dyn Hooks>>,
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
-    sql_filters: Mutex<HashMap<(String, String), (i64, String, Arc<SqlFilter>)>>,
+    sql_filters: Mutex<SqlCache>,
 }
 
 impl Core {

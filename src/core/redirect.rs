@@ -21,7 +21,7 @@ pub fn redirect_half(msg: &mut NewMessage) -> bool {
         return false;
     }
     props.insert(prop::REAL_TOPIC, &msg.topic);
-    props.insert(prop::REAL_QID, &msg.queue_id.to_string());
+    props.insert(prop::REAL_QID, msg.queue_id.to_string());
     msg.properties = props.encode();
     msg.sys_flag &= !sys_flag::TRANSACTION_MASK;
     msg.topic = TRANS_HALF_TOPIC.to_string();
@@ -46,8 +46,8 @@ pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: i64) 
         _ => return false,
     };
     props.insert(prop::REAL_TOPIC, &msg.topic);
-    props.insert(prop::REAL_QID, &msg.queue_id.to_string());
-    props.insert(prop::DELAY, &level.to_string());
+    props.insert(prop::REAL_QID, msg.queue_id.to_string());
+    props.insert(prop::DELAY, level.to_string());
     msg.properties = props.encode();
     msg.topic = SCHEDULE_TOPIC.to_string();
     msg.queue_id = level as i32 - 1;
@@ -91,8 +91,8 @@ pub fn redirect_timer(msg: &mut NewMessage, now_ms: i64, max_delay: Duration) ->
         return Err(TimerTooFar { ahead_ms: due - now_ms, max_ms: max_delay.as_millis() as i64 });
     }
     props.insert(prop::REAL_TOPIC, &msg.topic);
-    props.insert(prop::REAL_QID, &msg.queue_id.to_string());
-    props.insert(TIMER_OUT_MS, &due.to_string());
+    props.insert(prop::REAL_QID, msg.queue_id.to_string());
+    props.insert(TIMER_OUT_MS, due.to_string());
     msg.properties = props.encode();
     msg.topic = TIMER_TOPIC.to_string();
     msg.queue_id = 0;

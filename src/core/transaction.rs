@@ -96,7 +96,7 @@ pub fn committed_copy(half: &StoredMessage) -> Result<crate::store::NewMessage, 
     for k in [prop::REAL_TOPIC, prop::REAL_QID, prop::TRAN_MSG, prop::TRANSACTION_CHECK_TIMES] {
         props.remove(k);
     }
-    props.insert(prop::TRAN_PREPARED_QUEUE_OFFSET, &half.queue_offset.to_string());
+    props.insert(prop::TRAN_PREPARED_QUEUE_OFFSET, half.queue_offset.to_string());
     let mut msg = super::message::restore(half, topic, queue_id, &props);
     msg.sys_flag = (half.sys_flag & !sys_flag::TRANSACTION_MASK) | sys_flag::TRANSACTION_COMMIT;
     msg.prepared_transaction_offset = half.commit_log_offset;
@@ -223,7 +223,7 @@ fn maybe_check(core: &Core, m: &StoredMessage, now: i64, timeout_ms: i64, check_
 /// message (real topic and queue restored) as body.
 pub fn check_request(m: &StoredMessage, check_times: i32) -> RemotingCommand {
     let mut props = parse_properties(&m.properties);
-    props.insert(prop::TRANSACTION_CHECK_TIMES, &check_times.to_string());
+    props.insert(prop::TRANSACTION_CHECK_TIMES, check_times.to_string());
     let uniq = props.get(prop::UNIQ_KEY).map(String::from);
     let mut shown = m.clone();
     if let Some(t) = props.get(prop::REAL_TOPIC) {

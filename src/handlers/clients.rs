@@ -11,10 +11,7 @@ use std::time::Instant;
 /// HEART_BEAT: register producers and consumers of this connection; create `%RETRY%` topics for
 /// clustering consumer groups and announce them at once; notify members on membership change.
 pub fn heartbeat(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let hb = match HeartbeatData::from_json(&req.body) {
-        Ok(hb) => hb,
-        Err(e) => return Err(e.into()),
-    };
+    let hb = HeartbeatData::from_json(&req.body)?;
     let cfg = core.config();
     for c in &hb.consumer_data_set {
         // A group name that cannot make a legal `%RETRY%` topic gets no group and no retry topic.
@@ -67,10 +64,7 @@ pub fn consumer_list(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handle
 }
 
 pub fn lock(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let body = match LockBatchRequestBody::from_json(&req.body) {
-        Ok(b) => b,
-        Err(e) => return Err(e.into()),
-    };
+    let body = LockBatchRequestBody::from_json(&req.body)?;
     let expire = core.config().lock_expire;
     let ok = match core.clients.locks.lock() {
         Ok(mut l) => l.lock(&body.consumer_group, &body.client_id, &body.mq_set, Instant::now(), expire),
@@ -82,10 +76,7 @@ pub fn lock(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
 }
 
 pub fn unlock(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let body = match UnlockBatchRequestBody::from_json(&req.body) {
-        Ok(b) => b,
-        Err(e) => return Err(e.into()),
-    };
+    let body = UnlockBatchRequestBody::from_json(&req.body)?;
     if let Ok(mut l) = core.clients.locks.lock() {
         l.unlock(&body.consumer_group, &body.client_id, &body.mq_set);
     }
@@ -95,10 +86,7 @@ pub fn unlock(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult
 /// CHECK_CLIENT_CONFIG: TAG subscriptions are fine; SQL92 needs enablePropertyFilter and an
 /// expression that compiles (else SUBSCRIPTION_PARSE_FAILED, which `consumer.start()` reports).
 pub fn check_client_config(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let body = match CheckClientRequestBody::from_json(&req.body) {
-        Ok(b) => b,
-        Err(e) => return Err(e.into()),
-    };
+    let body = CheckClientRequestBody::from_json(&req.body)?;
     let Some(sub) = body.subscription_data else { return Ok(success(req).into()) };
     if !sub.expression_type.eq_ignore_ascii_case("SQL92") {
         return Ok(success(req).into());
@@ -108,6 +96,6 @@ pub fn check_client_config(core: &Core, _conn: &Conn, req: &RemotingCommand) -> 
     }
     match core.sql_filter(&body.group, &sub.topic, sub.sub_version, &sub.sub_string) {
         Ok(_) => Ok(success(req).into()),
-        Err(e) => return Err(HandlerError::new(rc::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{}] failed: {e}", sub.sub_string))),
+        Err(e) => Err(HandlerError::new(rc::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{}] failed: {e}", sub.sub_string))),
     }
 }

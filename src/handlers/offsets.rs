@@ -24,7 +24,7 @@ pub fn query_consumer_offset(core: &Core, _conn: &Conn, req: &RemotingCommand) -
             r.set_header(&QueryConsumerOffsetResponseHeader { offset });
             Ok(r.into())
         }
-        None => return Err(HandlerError::new(rc::QUERY_NOT_FOUND, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")),
+        None => Err(HandlerError::new(rc::QUERY_NOT_FOUND, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")),
     }
 }
 
@@ -33,7 +33,7 @@ pub fn update_consumer_offset(core: &Core, _conn: &Conn, req: &RemotingCommand) 
     let h = req.decode_header::<UpdateConsumerOffsetRequestHeader>()?;
     match core.store.meta().set_consumer_offset(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset) {
         Ok(()) => Ok(success(req).into()),
-        Err(e) => return Err(HandlerError::new(rc::SYSTEM_ERROR, format!("failed to store consumer offset: {e}"))),
+        Err(e) => Err(HandlerError::new(rc::SYSTEM_ERROR, format!("failed to store consumer offset: {e}"))),
     }
 }
 

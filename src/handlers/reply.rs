@@ -25,7 +25,7 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
         return Err(HandlerError::system(format!("push reply message fail, channel of <{client_id}> not found.")));
     };
     let mut push_props = props.clone();
-    push_props.insert(prop::PUSH_REPLY_TIME, &now_ms().to_string());
+    push_props.insert(prop::PUSH_REPLY_TIME, now_ms().to_string());
     let mut push = RemotingCommand::request(RequestCode::PushReplyMessageToClient.as_i32(), 0)
         .with_ext("producerGroup", &h.producer_group)
         .with_ext("topic", &h.topic)

@@ -35,7 +35,7 @@ pub fn send_back(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerRes
         props.insert(prop::RETRY_TOPIC, &m.topic);
     }
     if props.get(prop::ORIGIN_MESSAGE_ID).is_none() {
-        props.insert(prop::ORIGIN_MESSAGE_ID, &offset_msg_id(m.store_host, m.commit_log_offset));
+        props.insert(prop::ORIGIN_MESSAGE_ID, offset_msg_id(m.store_host, m.commit_log_offset));
     }
     let max = h.max_reconsume_times.unwrap_or(group.retry_max_times);
     let levels = &cfg.message_delay_level;
@@ -48,7 +48,7 @@ pub fn send_back(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerRes
     } else {
         let level = if h.delay_level > 0 { h.delay_level } else { 3 + m.reconsume_times };
         let level = (level.max(1) as usize).min(levels.len().max(1));
-        props.insert(prop::DELAY, &level.to_string());
+        props.insert(prop::DELAY, level.to_string());
         let q = (m.queue_offset.unsigned_abs() % retry.write_queue_nums.max(1) as u64) as i32;
         (retry.topic_name.clone(), q)
     };

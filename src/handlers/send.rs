@@ -20,10 +20,7 @@ const MAX_PROPERTIES_LEN: usize = 32767;
 /// the Java broker's does.
 pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let mut reply = send(core, conn, req).unwrap_or_else(|e| Reply::Now(e.response(req)));
-    match &mut reply {
-        Reply::Now(r) => region(r),
-        _ => {}
-    }
+    if let Reply::Now(r) = &mut reply { region(r) }
     Ok(reply)
 }
 

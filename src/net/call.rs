@@ -19,7 +19,7 @@ pub async fn call(
         framed
             .send(cmd)
             .await
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e.to_string()))?;
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         while let Some(item) = framed.next().await {
             let resp =
                 item.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;

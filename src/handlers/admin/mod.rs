@@ -26,7 +26,7 @@ pub fn view_message(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handler
     let h = req.decode_header::<ViewMessageRequestHeader>()?;
     match core.store.read_message(h.offset) {
         Some(bytes) => Ok(success(req).with_body(bytes).into()),
-        None => return Err(HandlerError::new(rc::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset))),
+        None => Err(HandlerError::new(rc::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset))),
     }
 }
 
@@ -112,7 +112,7 @@ pub fn topic_config(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handler
             }
             Ok(success(req).with_body(body.to_string()).into())
         }
-        None => return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("No topic in this broker. topic: {}", h.topic))),
+        None => Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("No topic in this broker. topic: {}", h.topic))),
     }
 }
 
@@ -124,12 +124,8 @@ pub fn topic_names(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerR
 
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200).
 pub fn create_group(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let w: SubscriptionGroupConfigWire = match crate::codec::json::parse_lenient(&req.body)
-        .and_then(|v| serde_json::from_value(v).map_err(|e| crate::codec::CodecError::BadBody(e.to_string())))
-    {
-        Ok(w) => w,
-        Err(e) => return Err(e.into()),
-    };
+    let w: SubscriptionGroupConfigWire = crate::codec::json::parse_lenient(&req.body)
+        .and_then(|v| serde_json::from_value(v).map_err(|e| crate::codec::CodecError::BadBody(e.to_string())))?;
     if w.group_name.trim().is_empty() {
         return Err(HandlerError::new(rc::SYSTEM_ERROR, "groupName is blank"));
     }

@@ -94,7 +94,7 @@ pub fn consumer_running_info(core: &Core, _conn: &Conn, req: &RemotingCommand) -
         return Err(HandlerError::new(rc::SYSTEM_ERROR, remark));
     };
     let cmd = forward(req, RequestCode::GetConsumerRunningInfo);
-    Ok(relay(req, conn, cmd, format!("<{}> <{}>", h.consumer_group, h.client_id)).into())
+    Ok(relay(req, conn, cmd, format!("<{}> <{}>", h.consumer_group, h.client_id)))
 }
 
 /// CONSUME_MESSAGE_DIRECTLY (309): the message named by the offset `msgId`, relayed to a client.
@@ -112,7 +112,7 @@ pub fn consume_directly(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Han
     let mut cmd = forward(req, RequestCode::ConsumeMessageDirectly);
     cmd.set_header(&ConsumeMessageDirectlyResultRequestHeader { broker_name: Some(core.identity.broker_name.clone()), ..h.clone() });
     cmd.body = msg;
-    Ok(relay(req, conn, cmd, format!("<{}> <{}>", h.consumer_group, client_id)).into())
+    Ok(relay(req, conn, cmd, format!("<{}> <{}>", h.consumer_group, client_id)))
 }
 
 /// INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223): ask each member (or the one named by
