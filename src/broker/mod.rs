@@ -186,7 +186,7 @@ impl Server {
             // changes how the store is opened) apply before anything reads the config: to the
             // shared config, the store's runtime settings and the log filter.
             cfg = crate::core::with_overrides(&cfg, &store);
-            crate::config::apply_live(&cfg, &store);
+            crate::core::apply_live(&cfg, &store);
             Some(store)
         } else {
             None
@@ -292,7 +292,7 @@ fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
     sc.index_entries_per_file = cfg.max_index_num;
     sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
     // flush interval, retention, record size: changeable later (`apply_live`)
-    Ok(sc.with_runtime(&crate::config::store_runtime(cfg)))
+    Ok(sc.with_runtime(&crate::core::settings::store_runtime(cfg)))
 }
 
 fn limits(cfg: &BrokerConfig) -> Limits {

@@ -86,14 +86,13 @@
 //!   `longPollingEnable`, `shortPollingTimeMills`, `transaction*`);
 //! - the store keeps its own copy of `flushIntervalCommitLog`, `fileReservedTime`, `deleteWhen`,
 //!   `diskMaxUsedSpaceRatio` and `maxMessageSize`, and the log filter of `logLevel`: the broker
-//!   pushes them with [`apply_live`] after each update (the flusher's next wait, the next put and
+//!   pushes them with `core::settings::apply_live` after each update (the flusher's next wait, the next put and
 //!   an immediate retention run use the new values).
 //!
 //! A key read once at startup is not "rt" (e.g. `defaultTopicQueueNums`, which only sizes TBW102
 //! when it is first created; auto-created topics take the client's `defaultTopicQueueNums`).
 
 mod keys;
-mod live;
 pub mod logging;
 mod properties;
 mod validate;
@@ -107,7 +106,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use live::{apply_live, store_runtime, RECORD_OVERHEAD};
 pub use validate::{MAX_DELAY_LEVELS, MAX_FRAME_SIZE_LIMIT};
 
 /// The shipped default `config/broker.conf`; parsing it yields [`BrokerConfig::default()`].

@@ -348,21 +348,6 @@ fn shipped_file_and_docs_match_the_key_table() {
     }
 }
 
-/// The store's copy of its runtime keys is built from the whole config: every `deleteWhen` hour,
-/// and `maxMessageSize` plus the record overhead.
-#[test]
-fn store_runtime_carries_every_store_key() {
-    let mut c = BrokerConfig::default();
-    c.apply_runtime_update("deleteWhen=01;04;23\nfileReservedTime=2\nflushIntervalCommitLog=250\ndiskMaxUsedSpaceRatio=60\nmaxMessageSize=1000\n")
-        .unwrap();
-    let rt = super::store_runtime(&c);
-    assert_eq!(rt.delete_when, vec![1, 4, 23]);
-    assert_eq!(rt.file_reserved_time, std::time::Duration::from_secs(2 * 3600));
-    assert_eq!(rt.flush_interval, std::time::Duration::from_millis(250));
-    assert_eq!(rt.disk_max_used_ratio, 60);
-    assert_eq!(rt.max_message_size, 1000 + super::RECORD_OVERHEAD);
-}
-
 #[test]
 fn log_level_must_be_a_tracing_filter() {
     let mut c = BrokerConfig::default();

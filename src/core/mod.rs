@@ -13,6 +13,7 @@
 //! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
+//! | `settings.rs` | the config in force: stored overrides, runtime keys pushed to the store and the log filter |
 //!
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
 pub mod clients;
@@ -23,6 +24,7 @@ pub mod namesrv;
 pub mod pull;
 pub mod redirect;
 pub mod schedule;
+pub mod settings;
 pub mod topics;
 pub mod transaction;
 #[cfg(test)]
@@ -30,6 +32,7 @@ pub(crate) mod tests;
 
 pub use conn::{Answer, ConnHandle, Outlet};
 pub use groups::{new_group, GroupTable};
+pub use settings::{apply_live, with_overrides};
 
 use crate::config::BrokerConfig;
 use crate::filter::sql92::{SqlFilter, SqlParseError};
@@ -199,20 +202,6 @@ impl Core {
         }
         Ok(f)
     }
-}
-
-/// The config the broker runs with: `cfg` plus the runtime overrides stored by
-/// UPDATE_BROKER_CONFIG. An override that no longer applies (key no longer runtime-changeable,
-/// value invalid) is skipped with a warning.
-pub fn with_overrides(cfg: &BrokerConfig, store: &MessageStore) -> BrokerConfig {
-    let mut live = cfg.clone();
-    for (key, line) in store.meta().config_overrides() {
-        match live.apply_runtime_update(&line) {
-            Ok(_) => tracing::info!(key = %key, "runtime config override re-applied"),
-            Err(e) => tracing::warn!(key = %key, error = %e, "stored config override skipped"),
-        }
-    }
-    live
 }
 
 /// Milliseconds since the epoch: read by the outer floors and passed into the logic.

@@ -536,3 +536,30 @@ fn _assert_send_sync() {
     fn f<T: Send + Sync>() {}
     f::<MessageStore>();
 }
+
+/// Runtime settings (see `runtime.rs`).
+impl MessageStore {
+    /// Replace the runtime settings. Takes effect at once: the flusher's next wait uses the new
+    /// period (a sleeping flusher is woken), the next put the new size limit, and a retention
+    /// change makes the retention thread (if started) run now.
+    pub fn apply_runtime(&self, rt: &StoreRuntime) {
+        let (flush, retention) = self.live.set(rt);
+        if flush {
+            self.flush.poke();
+        }
+        if retention {
+            self.live.wake_retention();
+        }
+    }
+
+    /// The runtime settings in force.
+    pub fn runtime(&self) -> StoreRuntime {
+        StoreRuntime {
+            flush_interval: self.live.flush_interval(),
+            file_reserved_time: self.live.file_reserved_time(),
+            delete_when: self.live.delete_hours(),
+            disk_max_used_ratio: self.live.disk_max_used_ratio(),
+            max_message_size: self.live.max_message_size(),
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Settings an admin may change while the store runs (UPDATE_BROKER_CONFIG): the flush period,
 //! retention (`fileReservedTime`, `deleteWhen`, `diskMaxUsedSpaceRatio`) and the largest record.
 //!
-//! [`StoreConfig`](super::StoreConfig) gives their values at open; [`MessageStore::apply_runtime`]
+//! [`StoreConfig`](super::StoreConfig) gives their values at open; [`MessageStore::apply_runtime`](super::MessageStore::apply_runtime)
 //! replaces them. They live in atomics read by the flusher thread (every wait), by retention
 //! (every run) and by the append path (every put), so a change needs no restart. Changing a
 //! retention setting also wakes the retention thread, so it runs at once with the new values.
@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::message_store::MessageStore;
 use super::StoreConfig;
 
 /// The store's runtime-changeable settings, as plain values.
@@ -93,7 +92,7 @@ impl Live {
     }
 
     /// Store `rt`; returns (flush interval changed, a retention setting changed).
-    fn set(&self, rt: &StoreRuntime) -> (bool, bool) {
+    pub(super) fn set(&self, rt: &StoreRuntime) -> (bool, bool) {
         let flush = swap_changed(&self.flush_interval_ns, nanos(rt.flush_interval).max(1));
         let reserve = swap_changed(&self.file_reserved_ns, nanos(rt.file_reserved_time));
         let hours = self.delete_hours.swap(hour_mask(&rt.delete_when), Ordering::AcqRel) != hour_mask(&rt.delete_when);
@@ -150,31 +149,5 @@ impl Live {
         }
         g.0 = false;
         !g.1
-    }
-}
-
-impl MessageStore {
-    /// Replace the runtime settings. Takes effect at once: the flusher's next wait uses the new
-    /// period (a sleeping flusher is woken), the next put the new size limit, and a retention
-    /// change makes the retention thread (if started) run now.
-    pub fn apply_runtime(&self, rt: &StoreRuntime) {
-        let (flush, retention) = self.live.set(rt);
-        if flush {
-            self.flush.poke();
-        }
-        if retention {
-            self.live.wake_retention();
-        }
-    }
-
-    /// The runtime settings in force.
-    pub fn runtime(&self) -> StoreRuntime {
-        StoreRuntime {
-            flush_interval: self.live.flush_interval(),
-            file_reserved_time: self.live.file_reserved_time(),
-            delete_when: self.live.delete_hours(),
-            disk_max_used_ratio: self.live.disk_max_used_ratio(),
-            max_message_size: self.live.max_message_size(),
-        }
     }
 }

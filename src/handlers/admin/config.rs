@@ -49,7 +49,7 @@ pub fn update_config(core: &Core, conn: &Conn, req: &RemotingCommand) -> Handler
     if changed.is_empty() {
         tracing::info!(%caller, body = %text.trim(), "UPDATE_BROKER_CONFIG: nothing changed");
     }
-    crate::config::apply_live(&next, &core.store); // the store's settings and the log filter
+    crate::core::apply_live(&next, &core.store); // the store's settings and the log filter
     *guard = std::sync::Arc::new(next);
     Ok(success(req).into())
 }
