@@ -39,7 +39,8 @@ impl From<RemotingCommand> for Reply {
 }
 
 /// A refused request: the response code and remark the client gets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused with code {code}: {remark}")]
 pub struct HandlerError {
     pub code: i32,
     pub remark: String,
