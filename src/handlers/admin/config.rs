@@ -73,7 +73,7 @@ pub fn get_config(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerRe
 
 /// GET_BROKER_RUNTIME_INFO (28): KVTable with every key mqadmin and exporters parse.
 pub fn runtime_info(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let table = runtime_table(core, super::now_ms());
+    let table = runtime_table(core, crate::core::now_ms());
     Ok(success(req).with_body(KvTable { table }.to_json()).into())
 }
 

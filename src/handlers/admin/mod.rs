@@ -11,7 +11,7 @@ pub use relay::{all_producer_info, consume_directly, consumer_connections, consu
 pub use reset::reset_offset;
 pub use stats::{broker_consume_stats, clone_group_offset, consume_stats, consume_time_span, topic_stats};
 use super::{success, Conn, HandlerError, HandlerResult};
-use crate::core::Core;
+use crate::core::{now_ms, Core};
 use crate::core::topics::{new_topic, to_wire, validate_topic_name};
 use crate::codec::body::{GroupList, SubscriptionGroupConfigWire, SubscriptionGroupWrapper, TopicConfigSerializeWrapper, TopicList};
 use crate::codec::codes::response_code as rc;
@@ -52,10 +52,6 @@ pub fn query_message(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handle
     });
     r.body = body.freeze();
     Ok(r.into())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// UPDATE_AND_CREATE_TOPIC (17).

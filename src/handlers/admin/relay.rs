@@ -166,7 +166,7 @@ fn status_table(resp: &RemotingCommand) -> Option<Vec<(MessageQueue, i64)>> {
 
 /// GET_ALL_PRODUCER_INFO (328, 5.x): `{"data":{"group":[ProducerInfo,...]}}`.
 pub fn all_producer_info(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let now = super::now_ms();
+    let now = crate::core::now_ms();
     let reg = core.clients.registry.read().unwrap_or_else(|e| e.into_inner());
     let data: serde_json::Map<String, serde_json::Value> = reg
         .producers
