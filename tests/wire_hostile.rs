@@ -107,7 +107,7 @@ async fn partial_frame_then_close_leaves_broker_serving() {
 fn route_with_fields(fields: usize, ty: ferrocket::codec::SerializeType) -> ferrocket::codec::RemotingCommand {
     let mut cmd = req::route("TBW102");
     for i in 1..fields {
-        cmd = cmd.with_ext(&format!("filler{i:03}"), "x");
+        cmd = cmd.with_ext(format!("filler{i:03}"), "x");
     }
     assert_eq!(cmd.ext_fields.as_ref().map(|e| e.len()), Some(fields));
     cmd.serialize_type = ty;

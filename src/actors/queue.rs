@@ -49,6 +49,15 @@ impl QueueActor {
         p.reply.answer(outcome);
     }
 
+    /// A pull leaves the table: answered if its client is still there, else forgotten.
+    fn release(&self, p: ParkedPull) {
+        if p.reply.alive() {
+            self.answer(p);
+        } else {
+            self.core.waiters.remove(&p.read.topic, p.read.queue_id);
+        }
+    }
+
     /// On a wake-up: answer if something matched, else keep waiting from past what was scanned
     /// (a wake-up without properties cannot apply an SQL92 filter; the read does).
     fn answer_or_repark(&mut self, mut p: ParkedPull, now: Instant) {
@@ -77,17 +86,8 @@ impl QueueActor {
         }
         self.held.retain(|_, v| !v.is_empty());
         for p in due {
-            if p.reply.alive() {
-                self.answer(p);
-            } else {
-                self.core.waiters.remove(&p.read.topic, p.read.queue_id);
-            }
+            self.release(p);
         }
-    }
-
-    /// Number of parked pulls.
-    pub fn held_count(&self) -> usize {
-        self.held.values().map(|v| v.len()).sum()
     }
 }
 
@@ -148,11 +148,7 @@ impl Handler<Drain> for QueueActor {
         let all: Vec<ParkedPull> = self.held.drain().flat_map(|(_, v)| v).collect();
         let n = all.len();
         for p in all {
-            if p.reply.alive() {
-                self.answer(p);
-            } else {
-                self.core.waiters.remove(&p.read.topic, p.read.queue_id);
-            }
+            self.release(p);
         }
         n
     }

@@ -9,8 +9,9 @@
 //! [`TestBroker`] (in `embedded`) adds a builder, temporary data, restart and crash for tests.
 //!
 //! Everything runs on its own thread with its own actix System, so any test runtime can use it.
-//! Worker arbiters (one per core) carry the connections; the System thread runs the topic, queue,
-//! consumer-group and name-server actors and the accept loops.
+//! Worker arbiters (one per core) carry the connections; the System thread runs the actors
+//! (`crate::actors`: queue, scheduler, transaction checker, group expiry, registrar, name-server
+//! expiry) and the accept loops.
 use crate::actors::group_expiry::GroupExpiryActor;
 use crate::actors::namesrv::NamesrvActor;
 use crate::actors::queue::{Drain, QueueActor};

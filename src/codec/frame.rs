@@ -104,30 +104,31 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
 
 pub use super::frame_json::decode_json_header;
 
-/// Number of `i16 key length | key | i32 value length | value` entries in `b` (each length
-/// checked against what is left).
-fn count_binary_fields(mut b: &[u8]) -> Result<usize, CodecError> {
-    let mut n = 0;
-    while !b.is_empty() {
-        if b.len() < 2 {
-            return Err(CodecError::BadBinaryHeader("truncated key length"));
+/// Split one `i16 key length | key | i32 value length | value` entry off the front of `b`, each
+/// length checked against what is left.
+fn next_binary_field<'a>(b: &mut &'a [u8]) -> Result<(&'a [u8], &'a [u8]), CodecError> {
+    fn take<'a>(b: &mut &'a [u8], len: i64, negative: &'static str, overrun: &'static str) -> Result<&'a [u8], CodecError> {
+        if len < 0 {
+            return Err(CodecError::BadBinaryHeader(negative));
         }
-        let kl = b.get_i16();
-        if kl < 0 || kl as usize > b.len() {
-            return Err(CodecError::BadBinaryHeader("key overruns header"));
+        if len as usize > b.len() {
+            return Err(CodecError::BadBinaryHeader(overrun));
         }
-        b.advance(kl as usize);
-        if b.len() < 4 {
-            return Err(CodecError::BadBinaryHeader("truncated value length"));
-        }
-        let vl = b.get_i32();
-        if vl < 0 || vl as usize > b.len() {
-            return Err(CodecError::BadBinaryHeader("value overruns header"));
-        }
-        b.advance(vl as usize);
-        n += 1;
+        let (part, rest) = b.split_at(len as usize);
+        *b = rest;
+        Ok(part)
     }
-    Ok(n)
+    if b.len() < 2 {
+        return Err(CodecError::BadBinaryHeader("truncated key length"));
+    }
+    let kl = b.get_i16() as i64;
+    let key = take(b, kl, "negative key length", "key overruns header")?;
+    if b.len() < 4 {
+        return Err(CodecError::BadBinaryHeader("truncated value length"));
+    }
+    let vl = b.get_i32() as i64;
+    let value = take(b, vl, "negative value length", "value overruns header")?;
+    Ok((key, value))
 }
 
 /// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header, and at most
@@ -156,6 +157,9 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
         h.advance(len);
         Ok(Some(s))
     }
+    fn utf8(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
     need(h, 17, "fixed part shorter than 17 bytes")?;
     let code = h.get_i16() as i32;
     let language = language_name(h.get_u8()).to_string();
@@ -181,26 +185,15 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
         let mut ext = ExtFields::default();
         let mut count = 0usize;
         while !ext_bytes.is_empty() {
+            let (k, v) = next_binary_field(&mut ext_bytes)?;
             count += 1;
-            if count > MAX_EXT_FIELDS {
-                // Count the rest without hashing (or allocating) them, for the error.
-                return Err(CodecError::TooManyExtFields { count: count - 1 + count_binary_fields(ext_bytes)?, max: MAX_EXT_FIELDS });
+            // Past the limit the rest is only walked (to report the count), not hashed.
+            if count <= MAX_EXT_FIELDS && !k.is_empty() && !v.is_empty() {
+                ext.insert(utf8(k), utf8(v));
             }
-            need(ext_bytes, 2, "truncated key length")?;
-            let kl = ext_bytes.get_i16();
-            if kl < 0 {
-                return Err(CodecError::BadBinaryHeader("negative key length"));
-            }
-            let k = read_str(&mut ext_bytes, kl as usize, "key overruns header")?;
-            need(ext_bytes, 4, "truncated value length")?;
-            let vl = ext_bytes.get_i32();
-            if vl < 0 {
-                return Err(CodecError::BadBinaryHeader("negative value length"));
-            }
-            let v = read_str(&mut ext_bytes, vl as usize, "value overruns header")?;
-            if let (Some(k), Some(v)) = (k, v) {
-                ext.insert(k, v);
-            }
+        }
+        if count > MAX_EXT_FIELDS {
+            return Err(CodecError::TooManyExtFields { count, max: MAX_EXT_FIELDS });
         }
         Some(ext)
     };

@@ -110,29 +110,24 @@ impl Core {
         self.cfg.read().map(|c| Arc::clone(&c)).unwrap_or_default()
     }
 
-    /// Replace the live config.
-    pub fn set_config(&self, cfg: BrokerConfig) {
-        if let Ok(mut c) = self.cfg.write() {
-            *c = Arc::new(cfg);
-        }
-    }
-
     /// Store messages (all of one queue), then wake the pulls parked on that queue, if any.
     pub fn append(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
         let Some(first) = msgs.first() else {
             return self.store.put(msgs);
         };
         let (topic, queue_id) = (first.topic.clone(), first.queue_id);
-        // Properties only matter to SQL92 waiters; copied only when a pull already waits on this
-        // queue (one that parks meanwhile gets a wake-up without them: its read applies the filter).
-        let arrivals: Vec<(i64, Option<Arc<str>>)> = if self.waiters.any(&topic, queue_id) {
-            msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect()
-        } else {
-            msgs.iter().map(|m| (m.tags_code, None)).collect()
-        };
+        // What a waiter's filter needs (tags code, properties for SQL92), copied only when a pull
+        // already waits on this queue: the common send allocates nothing for wake-ups.
+        let arrivals: Option<Vec<(i64, Option<Arc<str>>)>> = self
+            .waiters
+            .any(&topic, queue_id)
+            .then(|| msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect());
         let outcome = self.store.put(msgs)?;
         if self.waiters.any(&topic, queue_id) {
             if let Some(h) = self.hooks.get() {
+                // A pull that parked during the put gets one wake-up that matches any filter
+                // (tags code 0, no properties): its read applies the real filter and re-parks it.
+                let arrivals = arrivals.unwrap_or_else(|| vec![(0, None)]);
                 for (tags_code, properties) in arrivals {
                     h.arrived(Arrived { topic: topic.clone(), queue_id, tags_code, properties });
                 }

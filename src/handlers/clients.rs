@@ -27,7 +27,7 @@ pub fn heartbeat(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResu
         }
     }
     let notify = match core.clients.registry.write() {
-        Ok(mut r) => r.heartbeat(&conn.handle, &conn.language, conn.version, &hb, Instant::now()),
+        Ok(mut r) => r.heartbeat(&conn.handle, &req.language, req.version, &hb, Instant::now()),
         Err(_) => Vec::new(),
     };
     let notify = notify

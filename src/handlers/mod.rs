@@ -83,11 +83,10 @@ pub type HandlerResult = Result<Reply, HandlerError>;
 /// The one handler shape.
 pub type HandlerFn = fn(&Core, &Conn, &RemotingCommand) -> HandlerResult;
 
-/// The connection as handlers see it.
+/// The connection as handlers see it (made once per connection; the request's own `language`
+/// and `version` say which client sent it).
 pub struct Conn {
     pub handle: ConnHandle,
-    pub language: String,
-    pub version: i32,
 }
 
 /// A response with a code and remark.

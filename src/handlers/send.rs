@@ -19,9 +19,11 @@ const MAX_PROPERTIES_LEN: usize = 32767;
 /// The send handler. Every answer, refusals included, carries the region and trace switch, as
 /// the Java broker's does.
 pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let mut reply = send(core, conn, req).unwrap_or_else(|e| Reply::Now(e.response(req)));
-    if let Reply::Now(r) = &mut reply { region(r) }
-    Ok(reply)
+    send(core, conn, req).or_else(|e| {
+        let mut r = e.response(req);
+        region(&mut r);
+        Ok(Reply::Now(r))
+    })
 }
 
 fn region(r: &mut RemotingCommand) {

@@ -38,7 +38,6 @@ pub struct Limits {
 #[derive(Default)]
 pub struct Totals {
     pub in_flight: AtomicUsize,
-    pub open: AtomicUsize,
 }
 
 /// A command for a connection to write: a response, or a broker-to-client request.
@@ -76,8 +75,8 @@ impl Outlet for ActorOutlet {
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 pub struct Connection {
-    id: u64,
-    peer: SocketAddr,
+    /// This connection as handlers and the rest of the broker see it (id, peer, outlet).
+    conn: Conn,
     service: Service,
     limits: Limits,
     totals: Arc<Totals>,
@@ -86,7 +85,6 @@ pub struct Connection {
     writer: Option<tokio::task::JoinHandle<()>>,
     pending: HashMap<i32, oneshot::Sender<RemotingCommand>>,
     last_activity: Instant,
-    handle: Option<ConnHandle>,
 }
 
 impl Connection {
@@ -106,10 +104,13 @@ impl Connection {
             ctx.add_stream(Gated::new(FramedRead::new(r, RemotingCodec::new(limits.max_frame)), gate.clone()));
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = actix_rt::spawn(write_loop(w, rx, gate.clone()));
-            totals.open.fetch_add(1, Ordering::AcqRel);
-            Connection {
+            let handle = ConnHandle {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 peer,
+                out: Arc::new(ActorOutlet(ctx.address().recipient())),
+            };
+            Connection {
+                conn: Conn { handle },
                 service,
                 limits,
                 totals,
@@ -118,7 +119,6 @@ impl Connection {
                 writer: Some(writer),
                 pending: HashMap::new(),
                 last_activity: Instant::now(),
-                handle: None,
             }
         });
     }
@@ -142,16 +142,7 @@ impl Connection {
 
     fn handle_request(&mut self, cmd: RemotingCommand, ctx: &mut Context<Self>) {
         let oneway = cmd.is_oneway();
-        let handle = self
-            .handle
-            .get_or_insert_with(|| ConnHandle {
-                id: self.id,
-                peer: self.peer,
-                out: Arc::new(ActorOutlet(ctx.address().recipient())),
-            })
-            .clone();
-        let conn = Conn { handle, language: cmd.language.clone(), version: cmd.version };
-        match self.service.handle(&conn, cmd) {
+        match self.service.handle(&self.conn, cmd) {
             Reply::Now(resp) => {
                 if !oneway {
                     self.write(&resp);
@@ -210,18 +201,18 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::debug!(conn = self.id, peer = %self.peer, "connection opened");
+        tracing::debug!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, "connection opened");
         let check = Duration::from_secs(5).min(self.limits.idle_timeout);
         ctx.run_interval(check, |act, ctx| {
             if act.last_activity.elapsed() > act.limits.idle_timeout {
-                tracing::info!(conn = act.id, peer = %act.peer, queued = act.gate.queued(), in_flight = act.gate.in_flight(), "closing idle or stuck connection");
+                tracing::info!(conn = act.conn.handle.id, peer = %act.conn.handle.peer, queued = act.gate.queued(), in_flight = act.gate.in_flight(), "closing idle or stuck connection");
                 ctx.stop();
             }
         });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        tracing::debug!(conn = self.id, peer = %self.peer, "connection closed");
+        tracing::debug!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, "connection closed");
         if let Some(w) = self.writer.take() {
             // Let queued responses drain briefly, then give up on a peer that does not read.
             let gate = self.gate.clone();
@@ -236,8 +227,7 @@ impl Actor for Connection {
         // Whatever this connection still had in flight will never be answered here.
         let left = self.gate.in_flight();
         let _ = self.totals.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(left)));
-        self.totals.open.fetch_sub(1, Ordering::AcqRel);
-        self.service.closed(self.id);
+        self.service.closed(self.conn.handle.id);
     }
 }
 
@@ -249,12 +239,12 @@ impl StreamHandler<Result<RemotingCommand, CodecError>> for Connection {
                 if let Some(tx) = self.pending.remove(&cmd.opaque) {
                     let _ = tx.send(cmd);
                 } else {
-                    tracing::debug!(conn = self.id, opaque = cmd.opaque, "response matches no request");
+                    tracing::debug!(conn = self.conn.handle.id, opaque = cmd.opaque, "response matches no request");
                 }
             }
             Ok(cmd) => self.handle_request(cmd, ctx),
             Err(e) => {
-                tracing::warn!(conn = self.id, peer = %self.peer, error = %e, "undecodable frame; closing the connection");
+                tracing::warn!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, error = %e, "undecodable frame; closing the connection");
                 ctx.stop();
             }
         }

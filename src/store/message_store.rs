@@ -507,7 +507,7 @@ fn spawn_flusher(store: &MessageStore) -> io::Result<Vec<std::thread::JoinHandle
             if !h.flush.wait_for_work(interval) {
                 break;
             }
-            let full = mode == FlushMode::Async || last_full.elapsed() >= h.live.flush_interval();
+            let full = mode == FlushMode::Async || last_full.elapsed() >= full_every;
             if full {
                 last_full = std::time::Instant::now();
             }

@@ -28,18 +28,39 @@ pub struct DevBroker {
     pub broker: SocketAddr,
     pub data_dir: PathBuf,
     log_path: PathBuf,
+    launch: Launch,
     _tmp: tempfile::TempDir,
+}
+
+/// How a [`DevBroker`] is started beyond the defaults.
+#[derive(Clone, Default)]
+pub struct Launch {
+    /// A `broker.conf` written to the temporary directory and passed with `--config`.
+    pub config: Option<String>,
+    /// `RUST_LOG` for the broker: `None` is `FERROCKET_TEST_LOG` or `info`; `Some("")` leaves
+    /// both `RUST_LOG` and `FERROCKET_LOG` unset (the config's `logLevel` then decides).
+    pub rust_log: Option<String>,
 }
 
 impl DevBroker {
     /// Start a broker in a fresh temporary data directory and wait for its ready line.
     pub fn start() -> DevBroker {
+        Self::start_with(Launch::default())
+    }
+
+    /// [`DevBroker::start`] with a config file and/or a log filter of the test's choice.
+    pub fn start_with(mut launch: Launch) -> DevBroker {
         let tmp = tempfile::Builder::new().prefix("ferrocket-test-").tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = tmp.path().join("ferrocket.stderr.log");
-        let (child, namesrv, broker) = spawn(&data_dir, &log_path, None);
-        DevBroker { child: Some(child), namesrv, broker, data_dir, log_path, _tmp: tmp }
+        if let Some(text) = launch.config.take() {
+            let path = tmp.path().join("broker.conf");
+            std::fs::write(&path, text).expect("write broker.conf");
+            launch.config = Some(path.display().to_string());
+        }
+        let (child, namesrv, broker) = spawn(&data_dir, &log_path, None, &launch);
+        DevBroker { child: Some(child), namesrv, broker, data_dir, log_path, launch, _tmp: tmp }
     }
 
     /// Stop gracefully (SIGTERM, up to 15 s, then SIGKILL) and start again on the same data and
@@ -57,7 +78,7 @@ impl DevBroker {
 
     fn start_again(&mut self) {
         let ports = (self.namesrv.port(), self.broker.port());
-        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports));
+        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch);
         self.child = Some(child);
         self.namesrv = namesrv;
         self.broker = broker;
@@ -133,17 +154,32 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrocket"))
 }
 
-fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>) -> (Child, SocketAddr, SocketAddr) {
+/// `launch.config` holds the path of the written config file here.
+fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &Launch) -> (Child, SocketAddr, SocketAddr) {
     let log = OpenOptions::new().create(true).append(true).open(log_path).expect("open log");
     let mut cmd = Command::new(bin());
     cmd.arg("dev");
     if let Some((ns, br)) = ports {
         cmd.arg("--namesrv-port").arg(ns.to_string()).arg("--port").arg(br.to_string());
     }
+    if let Some(path) = &launch.config {
+        cmd.arg("--config").arg(path);
+    }
+    cmd.env_remove("FERROCKET_LOG");
+    match launch.rust_log.as_deref() {
+        Some("") => {
+            cmd.env_remove("RUST_LOG");
+        }
+        Some(filter) => {
+            cmd.env("RUST_LOG", filter);
+        }
+        None => {
+            cmd.env("RUST_LOG", std::env::var("FERROCKET_TEST_LOG").unwrap_or_else(|_| "info".into()));
+        }
+    }
     let mut child = cmd
         .arg("--data-dir")
         .arg(data_dir)
-        .env("RUST_LOG", std::env::var("FERROCKET_TEST_LOG").unwrap_or_else(|_| "info".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
