@@ -15,7 +15,7 @@
 use crate::actors::group_expiry::GroupExpiryActor;
 use crate::actors::namesrv::NamesrvActor;
 use crate::actors::queue::{Drain, QueueActor};
-use crate::actors::registrar::RegistrarActor;
+use crate::actors::registrar::{RegisterNow, RegistrarActor, Unregister};
 use crate::actors::scheduler::SchedulerActor;
 use crate::actors::transaction::TransactionActor;
 use crate::actors::ActorHooks;
@@ -354,7 +354,7 @@ async fn run(
     }
     let mut broker = None;
     if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
-        let (core, queue) = match wire_broker(&cfg, store, &topics, &groups) {
+        let wired = match wire_broker(&cfg, store, &topics, &groups) {
             Ok(c) => c,
             Err(e) => {
                 let _ = ready.send(Err(e.to_string()));
@@ -362,7 +362,7 @@ async fn run(
             }
         };
         for l in std::iter::once(l).chain(bound.vip) {
-            match spawn_listener(l, Service::Broker(core.clone()), lim, totals.clone(), handles.clone()) {
+            match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone()) {
                 Ok(t) => accepting.push(t),
                 Err(e) => {
                     let _ = ready.send(Err(format!("broker listener: {e}")));
@@ -370,7 +370,8 @@ async fn run(
                 }
             }
         }
-        register_all(&core, &cfg).await;
+        register_all(&wired.registrar, &cfg).await;
+        let core = &wired.core;
         if let Err(e) = core.store.start_retention(Duration::from_secs(60)) {
             tracing::error!(error = %e, "cannot start the retention thread; expired files are not deleted");
         }
@@ -378,7 +379,7 @@ async fn run(
             broker = %core.identity.broker_addr, name = %core.identity.broker_name,
             cluster = %core.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
         );
-        broker = Some((core, queue));
+        broker = Some(wired);
     }
     let _ = ready.send(Ok(()));
     let mode = stop.await.unwrap_or(StopMode::Graceful);
@@ -386,9 +387,10 @@ async fn run(
     for t in &accepting {
         t.abort();
     }
-    if let (Some((core, queue)), StopMode::Graceful) = (&broker, mode) {
-        drain(queue, &totals, SHUTDOWN_DRAIN).await;
-        unregister_all(core, &cfg).await;
+    if let (Some(w), StopMode::Graceful) = (&broker, mode) {
+        drain(&w.queue, &totals, SHUTDOWN_DRAIN).await;
+        // Over the registration connections, which then close.
+        let _ = w.registrar.send(Unregister).await;
     }
     for a in arbiters {
         a.stop();
@@ -421,12 +423,19 @@ async fn drain(queue: &Addr<QueueActor>, totals: &Totals, deadline: Duration) {
     tracing::info!(parked, "shutdown: in-flight requests drained");
 }
 
+/// What `run` keeps of a wired broker.
+struct Wired {
+    core: Arc<Core>,
+    queue: Addr<QueueActor>,
+    registrar: Addr<RegistrarActor>,
+}
+
 fn wire_broker(
     cfg: &BrokerConfig,
     store: Arc<MessageStore>,
     extra_topics: &[(String, i32)],
     extra_groups: &[String],
-) -> Result<(Arc<Core>, Addr<QueueActor>), BrokerError> {
+) -> Result<Wired, BrokerError> {
     let store_host = cfg.store_host()?;
     let identity = BrokerIdentity {
         cluster: cfg.broker_cluster_name.clone(),
@@ -447,12 +456,14 @@ fn wire_broker(
     }
     // `cfg` already holds the stored runtime overrides (applied in `Server::start`)
     let core = Arc::new(Core::new(cfg.clone(), identity.clone(), store_host, store, topics.clone()));
-    let registrar = RegistrarActor { topics, identity, namesrvs: cfg.namesrv_addrs(), interval: cfg.register_broker_interval }.start();
+    let registrar =
+        RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout).start();
     let queue = QueueActor::new(core.clone()).start();
     core.set_hooks(Arc::new(ActorHooks {
         park: queue.clone().recipient(),
         wake: queue.clone().recipient(),
-        register: registrar.recipient(),
+        register: registrar.clone().recipient(),
+        register_timeout: cfg.register_broker_timeout,
     }));
     SchedulerActor::new(core.clone(), cfg.message_delay_level.clone()).start();
     GroupExpiryActor { state: core.clients.clone(), expire: cfg.channel_expired_timeout }.start();
@@ -460,32 +471,15 @@ fn wire_broker(
         core.groups.get_or_create(g, true);
     }
     TransactionActor::new(core.clone()).start();
-    Ok((core, queue))
+    Ok(Wired { core, queue, registrar })
 }
 
-/// The first full registration, awaited so that routes exist when `start` returns.
-async fn register_all(core: &Core, cfg: &BrokerConfig) {
-    let cmd = topic::registration(&core.topics, &core.identity, None);
-    for addr in cfg.namesrv_addrs() {
-        match crate::net::call(&addr, cmd.clone(), Duration::from_secs(3)).await {
-            Ok(r) if r.code == 0 => tracing::info!(namesrv = %addr, "registered with name server"),
-            Ok(r) => tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused"),
-            Err(e) => tracing::warn!(namesrv = %addr, error = %e, "name server unreachable; will retry every {:?}", cfg.register_broker_interval),
-        }
-    }
-}
-
-async fn unregister_all(core: &Core, cfg: &BrokerConfig) {
-    use crate::codec::codes::RequestCode;
-    use crate::codec::header::UnregisterBrokerRequestHeader;
-    let mut cmd = crate::codec::RemotingCommand::request(RequestCode::UnregisterBroker.as_i32(), topic::next_opaque());
-    cmd.set_header(&UnregisterBrokerRequestHeader {
-        broker_name: core.identity.broker_name.clone(),
-        broker_addr: core.identity.broker_addr.clone(),
-        cluster_name: core.identity.cluster.clone(),
-        broker_id: core.identity.broker_id,
-    });
-    for addr in cfg.namesrv_addrs() {
-        let _ = crate::net::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
+/// The first full registration, awaited (up to `registerBrokerTimeoutMills`) so that routes exist
+/// when `start` returns.
+async fn register_all(registrar: &Addr<RegistrarActor>, cfg: &BrokerConfig) {
+    let (done, registered) = oneshot::channel();
+    registrar.do_send(RegisterNow { full: true, up_to: (0, 0), done: Some(done) });
+    if tokio::time::timeout(cfg.register_broker_timeout, registered).await.is_err() {
+        tracing::warn!("first registration not answered by every name server within {:?}", cfg.register_broker_timeout);
     }
 }

@@ -71,6 +71,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("namesrvAddr", false, |c, v| c.namesrv_addr = (!v.is_empty()).then(|| v.to_string()), |c| c.namesrv_addr.clone().unwrap_or_default()),
     key!("namesrvListenPort", false, |c, v| c.namesrv_listen_port = parse_int(v, PORT)?, |c| c.namesrv_listen_port.to_string()),
     key!("registerNameServerPeriod", false, |c, v| c.register_broker_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_interval, Bare::Millis)),
+    key!("registerBrokerTimeoutMills", false, |c, v| c.register_broker_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_timeout, Bare::Millis)),
     // storage
     key!("storePathRootDir", false, |c, v| c.store_path_root_dir = PathBuf::from(v), |c| c.store_path_root_dir.to_string_lossy().into_owned()),
     key!("mappedFileSizeCommitLog", false, |c, v| c.mapped_file_size_commit_log = parse_int(v, "a size in bytes")?, |c| c.mapped_file_size_commit_log.to_string()),
@@ -142,7 +143,7 @@ pub(crate) static IGNORED: &[&str] = &[
     "fetchNamesrvAddrByAddressServer", "enableCalcFilterBitMap", "highSpeedMode", "commercialEnable",
     "autoDeleteUnusedStats", "isEnableBatchPush", "enableSlaveActingMaster", "enableControllerMode",
     "controllerAddr", "brokerHeartbeatInterval", "sendHeartbeatTimeoutMillis", "forceRegister",
-    "registerBrokerTimeoutMills", "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
+    "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
     "maxErrorRateOfBloomFilter", "expectConsumerNumUseFilter", "bitMapLengthConsumeQueueExt",
     "enableConsumeQueueExt", "duplicationEnable", "diskFallRecorded", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haTransferBatchSize", "haSlaveFallbehindMax", "syncFlushTimeoutMills",

@@ -35,6 +35,7 @@
 //! | `namesrvAddr` | `namesrv_addr` | empty = none; `host:port;host:port` | | |
 //! | `namesrvListenPort` *ours* | `namesrv_listen_port` | `9876`, embedded name server | | |
 //! | `registerNameServerPeriod` | `register_broker_interval` | `30000` | ms | |
+//! | `registerBrokerTimeoutMills` | `register_broker_timeout` | `6000`: the longest a name server may take to answer a registration, and the longest a topic change waits for it | ms | |
 //! | `storePathRootDir` | `store_path_root_dir` | `./data` | | |
 //! | `mappedFileSizeCommitLog` | `mapped_file_size_commit_log` | `1073741824` bytes | | |
 //! | `flushDiskType` | `flush_disk_type` | `ASYNC_FLUSH` (or `SYNC_FLUSH`) | | |
@@ -179,6 +180,7 @@ pub struct BrokerConfig {
     pub channel_expired_timeout: Duration,
     pub broker_expire_timeout: Duration,
     pub register_broker_interval: Duration,
+    pub register_broker_timeout: Duration,
     pub message_index_enable: bool,
     pub max_hash_slot_num: u32,
     pub max_index_num: u32,
@@ -230,6 +232,7 @@ impl Default for BrokerConfig {
             channel_expired_timeout: s(120),
             broker_expire_timeout: s(120),
             register_broker_interval: s(30),
+            register_broker_timeout: s(6),
             message_index_enable: true,
             max_hash_slot_num: 1 << 20,
             max_index_num: 4 << 20,

@@ -52,6 +52,7 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         }
     }
     positive("registerNameServerPeriod", c.register_broker_interval)?;
+    positive("registerBrokerTimeoutMills", c.register_broker_timeout)?;
     check(!c.store_path_root_dir.as_os_str().is_empty(), "storePathRootDir", "", "must not be empty")?;
     check(
         c.mapped_file_size_commit_log > c.max_message_size as u64,

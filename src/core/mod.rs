@@ -36,6 +36,7 @@ pub use settings::{apply_live, with_overrides};
 
 use crate::config::BrokerConfig;
 use crate::filter::sql92::{SqlFilter, SqlParseError};
+use crate::codec::body::DataVersion;
 use crate::store::{MessageStore, NewMessage, PutOutcome, StoreError, TopicConfig};
 use clients::ClientState;
 use pull::{Arrived, ParkedPull, Waiters};
@@ -51,9 +52,15 @@ pub trait Hooks: Send + Sync {
     fn park(&self, pull: ParkedPull);
     /// Messages were stored in a queue that has parked pulls.
     fn arrived(&self, a: Arrived);
-    /// Register these topics with the name servers now.
-    fn announce(&self, topics: Vec<TopicConfig>);
+    /// The topic table changed (its data version is now at least `up_to`): register the changes
+    /// with the name servers now. The future completes when a registration carrying version
+    /// `up_to` or later has been answered by every name server, or has failed, or after a bounded
+    /// wait; dropping it does not cancel the registration.
+    fn announce(&self, up_to: DataVersion) -> Announced;
 }
+
+/// Completes when a topic change has been registered with the name servers (see [`Hooks::announce`]).
+pub type Announced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
 type SqlCache = HashMap<(String, String), (i64, String, Arc<SqlFilter>)>;
@@ -147,10 +154,13 @@ impl Core {
         }
     }
 
-    /// Register a topic change with the name servers at once.
-    pub fn announce(&self, t: TopicConfig) {
-        if let Some(h) = self.hooks.get() {
-            h.announce(vec![t]);
+    /// Register the topic table's changes with the name servers at once. Await the result to
+    /// answer only once the name servers know the change (UPDATE_AND_CREATE_TOPIC), or drop it
+    /// (auto-created and retry topics, as the Java broker's one-way registration).
+    pub fn announce(&self) -> Announced {
+        match self.hooks.get() {
+            Some(h) => h.announce(self.topics.data_version()),
+            None => Box::pin(std::future::ready(())),
         }
     }
 
@@ -164,7 +174,7 @@ impl Core {
     pub fn ensure_topic(&self, name: &str, queues: i32) -> TopicConfig {
         let (tc, created) = self.topics.ensure(name, queues, topics::perm::READ_WRITE);
         if created {
-            self.announce(tc.clone());
+            drop(self.announce());
         }
         tc
     }
