@@ -47,7 +47,13 @@ pub struct RegistrarActor {
 }
 
 impl RegistrarActor {
-    pub fn new(topics: Arc<TopicTable>, identity: BrokerIdentity, namesrvs: Vec<String>, interval: Duration, timeout: Duration) -> Self {
+    pub fn new(
+        topics: Arc<TopicTable>,
+        identity: BrokerIdentity,
+        namesrvs: Vec<String>,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
         RegistrarActor {
             topics,
             identity,
@@ -112,7 +118,9 @@ impl RegistrarActor {
 
     /// Release the waiters a registration at `version` covers.
     fn release(&mut self, version: (i64, i64)) {
-        let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters).into_iter().partition(|(v, _)| *v <= version);
+        let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(v, _)| *v <= version);
         self.waiters = left;
         for (_, tx) in done {
             let _ = tx.send(());
@@ -124,9 +132,18 @@ impl Actor for RegistrarActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
         let me = ctx.address().recipient::<RegisterNow>();
-        let on_reconnect: crate::net::namesrv_link::OnReconnect =
-            Arc::new(move |_addr: &str| me.do_send(RegisterNow { full: true, up_to: (0, 0), done: None }));
-        self.links = self.namesrvs.iter().map(|a| NamesrvLink::spawn(a, on_reconnect.clone())).collect();
+        let on_reconnect: crate::net::namesrv_link::OnReconnect = Arc::new(move |_addr: &str| {
+            me.do_send(RegisterNow {
+                full: true,
+                up_to: (0, 0),
+                done: None,
+            })
+        });
+        self.links = self
+            .namesrvs
+            .iter()
+            .map(|a| NamesrvLink::spawn(a, on_reconnect.clone()))
+            .collect();
         self.registered = vec![false; self.links.len()];
         ctx.run_interval(self.interval, |act, ctx| {
             act.full_due = true;
@@ -168,9 +185,15 @@ impl Handler<Unregister> for RegistrarActor {
             let results = join_all(links.iter().map(|l| l.request(cmd.clone(), timeout))).await;
             for (link, r) in links.iter().zip(results) {
                 match r {
-                    Ok(resp) if resp.code == 0 => tracing::info!(namesrv = %link.addr(), "unregistered from name server"),
-                    Ok(resp) => tracing::warn!(namesrv = %link.addr(), code = resp.code, remark = ?resp.remark, "unregistration refused"),
-                    Err(e) => tracing::warn!(namesrv = %link.addr(), error = %e, "unregistration failed"),
+                    Ok(resp) if resp.code == 0 => {
+                        tracing::info!(namesrv = %link.addr(), "unregistered from name server")
+                    }
+                    Ok(resp) => {
+                        tracing::warn!(namesrv = %link.addr(), code = resp.code, remark = ?resp.remark, "unregistration refused")
+                    }
+                    Err(e) => {
+                        tracing::warn!(namesrv = %link.addr(), error = %e, "unregistration failed")
+                    }
                 }
             }
         })

@@ -6,7 +6,7 @@ use super::topics::{new_topic, BrokerIdentity, SCHEDULE_TOPIC, TopicTable};
 use super::{now_ms, Core, Hooks};
 use crate::codec::body::DataVersion;
 use crate::codec::message::{parse_properties, prop, Properties};
-use crate::store::{FlushMode, MessageStore, NewMessage, StoreConfig, TopicConfig};
+use crate::store::{FlushMode, MessageStore, NewMessage, StoreConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

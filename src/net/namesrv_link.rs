@@ -53,15 +53,25 @@ impl NamesrvLink {
     }
 
     /// Send a request over the connection and wait (at most `timeout`) for its answer.
-    pub async fn request(&self, cmd: RemotingCommand, timeout: Duration) -> io::Result<RemotingCommand> {
+    pub async fn request(
+        &self,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> io::Result<RemotingCommand> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job { cmd, done })
             .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "name-server link stopped"))?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "connection to the name server lost")),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {timeout:?}"))),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection to the name server lost",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}"),
+            )),
         }
     }
 }
