@@ -390,3 +390,54 @@ async fn a_create_is_answered_when_a_name_server_is_down() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn query_data_version_and_the_registration_connection_on_the_wire() {
+    use ferrocket::codec::body::DataVersion;
+    use ferrocket::core::topics::{new_topic, registration, BrokerIdentity, RegistrationData};
+    let mut o = ServerOptions::dev(None);
+    o.broker = false;
+    let namesrv = Server::start(o).unwrap();
+    let ns_addr = namesrv.namesrv_addr().unwrap();
+    let name = unique("wire");
+    let id = BrokerIdentity {
+        cluster: "DefaultCluster".into(),
+        broker_name: name.clone(),
+        broker_id: 0,
+        broker_addr: "127.0.0.1:1".into(),
+        ha_addr: "127.0.0.1:2".into(),
+    };
+    let version = DataVersion { timestamp: 1_000, counter: 3 };
+    let data = RegistrationData { version: version.clone(), topics: vec![new_topic(&name, 2, 6)] };
+    let broker_conn = RawClient::connect(ns_addr).await.unwrap();
+    assert_code(&broker_conn.request(registration(&id, &data), T).await.unwrap(), codes::SUCCESS);
+    let query = |v: &DataVersion| {
+        RemotingCommand::request(322, 0)
+            .with_ext("brokerName", &name)
+            .with_ext("brokerAddr", "127.0.0.1:1")
+            .with_ext("clusterName", "DefaultCluster")
+            .with_ext("brokerId", 0)
+            .with_body(v.to_json())
+    };
+    let same = broker_conn.request(query(&version), T).await.unwrap();
+    assert_code(&same, codes::SUCCESS);
+    assert_eq!(same.ext("changed"), Some("false"));
+    assert_eq!(DataVersion::from_json(&same.body).unwrap(), version);
+    let other = broker_conn.request(query(&DataVersion { timestamp: 1_000, counter: 4 }), T).await.unwrap();
+    assert_eq!(other.ext("changed"), Some("true"));
+    let bad = broker_conn.request(query(&version).with_body(b"not json".to_vec()), T).await.unwrap();
+    assert_code(&bad, codes::SYSTEM_ERROR);
+    // an older registration does not replace the topic's queues
+    let older = RegistrationData { version: DataVersion { timestamp: 1_000, counter: 2 }, topics: vec![new_topic(&name, 9, 6)] };
+    assert_code(&broker_conn.request(registration(&id, &older), T).await.unwrap(), codes::SUCCESS);
+    let ns = RawClient::connect(ns_addr).await.unwrap();
+    assert_eq!(write_queues(&ns, &name).await, Some(2));
+    // closing the registration connection removes the broker
+    broker_conn.shutdown().await;
+    bounded(Duration::from_secs(5), "the broker leaves with its connection", async {
+        while write_queues(&ns, &name).await.is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

@@ -124,6 +124,20 @@ impl RouteInfo {
         applied
     }
 
+    /// QUERY_DATA_VERSION: whether `version` differs from the newest seen from `broker_addr`
+    /// (then the broker registers); an unchanged version counts as a sign of life. Returns that
+    /// answer and the version known here, if any.
+    pub fn query_data_version(&mut self, broker_addr: &str, version: (i64, i64), now: Instant) -> (bool, Option<(i64, i64)>) {
+        match self.live.get_mut(broker_addr) {
+            Some(l) if l.data_version == version => {
+                l.last_update = now;
+                (false, Some(version))
+            }
+            Some(l) => (true, Some(l.data_version)),
+            None => (true, None),
+        }
+    }
+
     /// A connection closed: drop every broker whose latest registration arrived on it (a broker
     /// that re-registered over a newer connection stays). Returns the addresses dropped.
     pub fn connection_closed(&mut self, conn: u64) -> Vec<String> {
@@ -377,6 +391,18 @@ mod tests {
         periodic.data_version = (10, 3);
         assert_eq!(r.register(periodic, t0 + Duration::from_secs(30)), Applied::Same);
         assert!(r.route("A").is_some() && r.route("B").is_some() && r.route("SYS").is_some());
+    }
+
+    #[test]
+    fn query_data_version_answers_changed_and_refreshes_liveness() {
+        let mut r = RouteInfo::default();
+        let t0 = Instant::now();
+        assert_eq!(r.query_data_version("h:1", (1, 1), t0), (true, None), "unknown broker: register");
+        r.register(reg("a", "h:1", &[("T", 4)]), t0);
+        assert_eq!(r.query_data_version("h:1", (1, 2), t0), (true, Some((1, 1))));
+        let later = t0 + Duration::from_secs(100);
+        assert_eq!(r.query_data_version("h:1", (1, 1), later), (false, Some((1, 1))));
+        assert!(r.expire(t0 + Duration::from_secs(130), Duration::from_secs(120)).is_empty(), "the query kept it alive");
     }
 
     #[test]

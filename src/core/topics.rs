@@ -1,8 +1,9 @@
 //! The broker's topic table, system topic names and permissions, and the REGISTER_BROKER request.
 //!
 //! Reads (every send and pull) go to [`TopicTable`] directly under a read lock; changes are
-//! persisted in sled and announced through [`super::Core::announce`] to the registrar actor, which
-//! registers them with every name server at once and re-registers everything periodically.
+//! persisted in sled, raise the data version and are announced through [`super::Core::announce`]
+//! to the registrar actor, which registers them with every name server at once (taking them with
+//! [`TopicTable::take_registration`]) and re-registers everything periodically.
 use crate::codec::body::{DataVersion, RegisterBrokerBody, TopicConfigSerializeWrapper, TopicConfigWire};
 use crate::codec::codes::RequestCode;
 use crate::codec::header::RegisterBrokerRequestHeader;

@@ -1,7 +1,7 @@
 //! Name-server requests: registration, routes, cluster info, topic lists, KV config.
 use super::{answer, not_supported, success, HandlerError, HandlerResult, Reply};
 use crate::core::namesrv::{Applied, NamesrvContext, Registration};
-use crate::codec::body::{KvTable, RegisterBrokerBody, TopicList};
+use crate::codec::body::{DataVersion, KvTable, RegisterBrokerBody, TopicList};
 use crate::codec::codes::{response_code as rc, RequestCode};
 use crate::codec::header::*;
 use crate::codec::RemotingCommand;
@@ -14,6 +14,7 @@ pub fn handle(ctx: &NamesrvContext, conn: u64, req: &RemotingCommand) -> Handler
     let resp = match RequestCode::from_i32(req.code) {
         C::RegisterBroker => register_broker(ctx, conn, req)?,
         C::UnregisterBroker => unregister_broker(ctx, req)?,
+        C::QueryDataVersion => query_data_version(ctx, req)?,
         C::GetRouteinfoByTopic => route(ctx, req)?,
         C::GetBrokerClusterInfo => cluster_info(ctx, req),
         C::GetAllTopicListFromNameserver => {
@@ -154,6 +155,19 @@ fn register_broker(ctx: &NamesrvContext, conn: u64, req: &RemotingCommand) -> Re
     r.set_header(&RegisterBrokerResponseHeader { ha_server_addr: master_ha, master_addr });
     if let Some(table) = order {
         r.body = KvTable { table }.to_json().into();
+    }
+    Ok(r)
+}
+
+/// QUERY_DATA_VERSION (322): sent by Java brokers with `forceRegister=false` before registering.
+fn query_data_version(ctx: &NamesrvContext, req: &RemotingCommand) -> Result<RemotingCommand, HandlerError> {
+    let h = req.decode_header::<QueryDataVersionRequestHeader>()?;
+    let v = DataVersion::from_json(&req.body).map_err(|e| HandlerError::system(format!("bad data version body: {e}")))?;
+    let (changed, known) = lock(ctx).query_data_version(&h.broker_addr, (v.timestamp, v.counter), Instant::now());
+    let mut r = success(req);
+    r.set_header(&QueryDataVersionResponseHeader { changed });
+    if let Some((timestamp, counter)) = known {
+        r.body = DataVersion { timestamp, counter }.to_json().into();
     }
     Ok(r)
 }
