@@ -264,6 +264,40 @@ async fn a_killed_broker_leaves_the_routes_when_its_connection_closes() {
     );
 }
 
+/// A TCP proxy to `upstream` that holds every chunk bound upstream for `delay`: registrations
+/// reach the name server late, so an answer given before the name server acknowledged one shows.
+async fn slow_proxy(upstream: SocketAddr, delay: Duration) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = sw.shutdown().await;
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+        }
+    });
+    addr
+}
+
 fn create(topic: &str, queues: i32) -> RemotingCommand {
     RemotingCommand::request(17, 0)
         .with_ext("topic", topic)
@@ -285,19 +319,20 @@ async fn write_queues(ns: &RawClient, topic: &str) -> Option<i32> {
     route.queue_datas.first().map(|q| q.write_queue_nums)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_creates_are_routable_when_answered_and_later() {
     let mut o = ServerOptions::dev(None);
     o.broker = false;
     let namesrv = Server::start(o).unwrap();
     let ns_addr = namesrv.namesrv_addr().unwrap();
-    // a short period: several full re-registrations happen during the test
-    let broker = Server::start(broker_options(
-        &unique("create"),
-        ns_addr,
-        Duration::from_millis(200),
-    ))
-    .unwrap();
+    // The broker registers through a proxy that delays its registrations (an answer given before
+    // the name server acknowledged shows), with a short period: several full re-registrations
+    // happen during the test.
+    let proxy = slow_proxy(ns_addr, Duration::from_millis(100)).await;
+    let o = broker_options(&unique("create"), proxy, Duration::from_millis(200));
+    let broker = tokio::task::spawn_blocking(move || Server::start(o).unwrap())
+        .await
+        .unwrap();
     let broker_addr = broker.broker_addr().unwrap();
     let prefix = unique("c50");
     let mut tasks = Vec::new();
@@ -358,7 +393,9 @@ async fn fifty_concurrent_creates_are_routable_when_answered_and_later() {
         ),
         (7, 4)
     );
-    drop(broker);
+    tokio::task::spawn_blocking(move || drop(broker))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,10 +444,22 @@ async fn query_data_version_and_the_registration_connection_on_the_wire() {
         broker_addr: "127.0.0.1:1".into(),
         ha_addr: "127.0.0.1:2".into(),
     };
-    let version = DataVersion { timestamp: 1_000, counter: 3 };
-    let data = RegistrationData { version: version.clone(), topics: vec![new_topic(&name, 2, 6)] };
+    let version = DataVersion {
+        timestamp: 1_000,
+        counter: 3,
+    };
+    let data = RegistrationData {
+        version: version.clone(),
+        topics: vec![new_topic(&name, 2, 6)],
+    };
     let broker_conn = RawClient::connect(ns_addr).await.unwrap();
-    assert_code(&broker_conn.request(registration(&id, &data), T).await.unwrap(), codes::SUCCESS);
+    assert_code(
+        &broker_conn
+            .request(registration(&id, &data), T)
+            .await
+            .unwrap(),
+        codes::SUCCESS,
+    );
     let query = |v: &DataVersion| {
         RemotingCommand::request(322, 0)
             .with_ext("brokerName", &name)
@@ -423,21 +472,49 @@ async fn query_data_version_and_the_registration_connection_on_the_wire() {
     assert_code(&same, codes::SUCCESS);
     assert_eq!(same.ext("changed"), Some("false"));
     assert_eq!(DataVersion::from_json(&same.body).unwrap(), version);
-    let other = broker_conn.request(query(&DataVersion { timestamp: 1_000, counter: 4 }), T).await.unwrap();
+    let other = broker_conn
+        .request(
+            query(&DataVersion {
+                timestamp: 1_000,
+                counter: 4,
+            }),
+            T,
+        )
+        .await
+        .unwrap();
     assert_eq!(other.ext("changed"), Some("true"));
-    let bad = broker_conn.request(query(&version).with_body(b"not json".to_vec()), T).await.unwrap();
+    let bad = broker_conn
+        .request(query(&version).with_body(b"not json".to_vec()), T)
+        .await
+        .unwrap();
     assert_code(&bad, codes::SYSTEM_ERROR);
     // an older registration does not replace the topic's queues
-    let older = RegistrationData { version: DataVersion { timestamp: 1_000, counter: 2 }, topics: vec![new_topic(&name, 9, 6)] };
-    assert_code(&broker_conn.request(registration(&id, &older), T).await.unwrap(), codes::SUCCESS);
+    let older = RegistrationData {
+        version: DataVersion {
+            timestamp: 1_000,
+            counter: 2,
+        },
+        topics: vec![new_topic(&name, 9, 6)],
+    };
+    assert_code(
+        &broker_conn
+            .request(registration(&id, &older), T)
+            .await
+            .unwrap(),
+        codes::SUCCESS,
+    );
     let ns = RawClient::connect(ns_addr).await.unwrap();
     assert_eq!(write_queues(&ns, &name).await, Some(2));
     // closing the registration connection removes the broker
     broker_conn.shutdown().await;
-    bounded(Duration::from_secs(5), "the broker leaves with its connection", async {
-        while write_queues(&ns, &name).await.is_some() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+    bounded(
+        Duration::from_secs(5),
+        "the broker leaves with its connection",
+        async {
+            while write_queues(&ns, &name).await.is_some() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        },
+    )
     .await;
 }
