@@ -72,6 +72,8 @@ pub fn create_topic(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
     tc.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
     tc.order = h.order;
     tracing::info!(caller = %conn.handle.peer, topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created or updated");
+    // Waits even when nothing changed: the same create from another connection may have made the
+    // change and still be waiting for its registration.
     core.topics.put(tc);
     Ok(after_registration(core, success(req)))
 }
