@@ -453,7 +453,10 @@ fn wire_broker(
         park: queue.clone().recipient(),
         wake: queue.clone().recipient(),
         register: registrar.recipient(),
+        park_pop: queue.clone().recipient(),
+        wake_pops: queue.clone().recipient(),
     }));
+    crate::actors::pop::PopReviveActor { core: core.clone() }.start();
     SchedulerActor::new(core.clone(), cfg.message_delay_level.clone()).start();
     GroupExpiryActor { state: core.clients.clone(), expire: cfg.channel_expired_timeout }.start();
     for g in extra_groups {
