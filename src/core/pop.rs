@@ -1057,3 +1057,143 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::message::Properties;
+    use crate::core::tests::{message, test_core};
+    use crate::store::FlushMode;
+
+    fn req(group: &str, order: bool) -> PopRequest {
+        PopRequest {
+            group: group.into(),
+            topic: "T".into(),
+            queue_id: 0,
+            max: 32,
+            invisible_ms: 500,
+            order,
+            filter: Filter::All,
+            init_mode: 0,
+            retry_max: 2,
+        }
+    }
+
+    fn send(core: &Core, n: usize) {
+        for i in 0..n {
+            core.append(vec![message("T", 0, &format!("m{i}"), &Properties::new())]).unwrap();
+        }
+    }
+
+    fn bodies(b: &PopBatch) -> Vec<String> {
+        b.queues
+            .iter()
+            .flat_map(|q| q.messages.iter())
+            .map(|m| String::from_utf8_lossy(&decode_stored(m).unwrap().0.body).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn pop_ack_revive_with_time_passed_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = test_core(dir.path(), FlushMode::Async);
+        send(&core, 3);
+        let b = core.pop(&req("g", false), 1_000).unwrap();
+        assert_eq!(bodies(&b), ["m0", "m1", "m2"]);
+        assert_eq!(b.msg_offset_info("g"), "0 0 0,1,2");
+        assert_eq!(b.start_offset_info("g"), "0 0 0");
+        assert!(core.pop(&req("g", false), 1_001).unwrap().is_empty(), "invisible messages are not handed out again");
+        assert_eq!(core.pop_ack("g", "T", 0, &[(1, 1_000)]).unwrap(), 1);
+        assert_eq!(core.pop_ack("g", "T", 0, &[(2, 999)]).unwrap(), 0, "a stale receipt acks nothing");
+        assert!(core.pop_revive(1_400, &|_| 16).is_empty(), "nothing due before the invisible time ends");
+        assert_eq!(core.pop_revive(1_600, &|_| 16), ["T"]);
+        let again = core.pop(&req("g", false), 1_700).unwrap();
+        assert_eq!(bodies(&again), ["m0", "m2"]);
+        assert_eq!(again.queues[0].topic, retry_topic("g", "T"));
+        let m = decode_stored(&again.queues[0].messages[0]).unwrap().0;
+        assert_eq!((m.topic.as_str(), m.reconsume_times), ("T", 1));
+        let ck = parse_properties(&m.properties).get(PROP_POP_CK).map(String::from).unwrap();
+        assert!(Receipt::parse(&ck).unwrap().retry == "1");
+        // The consumer offset of the normal queue is past everything now (all acked or moved).
+        assert_eq!(core.store.meta().consumer_offset("g", "T", 0), Some(3));
+    }
+
+    #[test]
+    fn deliveries_past_the_budget_go_to_the_dlq() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = test_core(dir.path(), FlushMode::Async);
+        send(&core, 1);
+        let mut now = 10_000;
+        for attempt in 0..=2 {
+            let b = core.pop(&req("g", false), now).unwrap();
+            assert_eq!(b.count(), 1, "delivery {attempt}");
+            now += 1_000;
+            core.pop_revive(now, &|_| 2);
+        }
+        assert!(core.pop(&req("g", false), now + 1).unwrap().is_empty());
+        assert_eq!(core.store.max_offset("%DLQ%g", 0), 1);
+    }
+
+    #[test]
+    fn fifo_blocks_then_redelivers_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = test_core(dir.path(), FlushMode::Async);
+        send(&core, 3);
+        let mut r = req("g", true);
+        r.max = 2;
+        let b = core.pop(&r, 1_000).unwrap();
+        assert_eq!(bodies(&b), ["m0", "m1"]);
+        assert_eq!(b.revive_qid, ORDER_REVIVE_QID);
+        core.pop_ack("g", "T", 0, &[(1, 1_000)]).unwrap();
+        assert!(core.pop(&r, 1_200).unwrap().is_empty(), "blocked while m0 is in flight");
+        let again = core.pop(&r, 1_600).unwrap();
+        assert_eq!(bodies(&again), ["m0"]);
+        assert_eq!(again.order_count_info("g"), "0 qo0%0 1;0 0 1");
+        core.pop_ack("g", "T", 0, &[(0, 1_600)]).unwrap();
+        assert_eq!(bodies(&core.pop(&r, 1_700).unwrap()), ["m2"]);
+    }
+
+    #[test]
+    fn state_survives_reopen_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let core = test_core(dir.path(), FlushMode::Async);
+            send(&core, 4);
+            core.pop(&req("g", false), 1_000).unwrap();
+            core.pop_ack("g", "T", 0, &[(0, 1_000), (2, 1_000)]).unwrap();
+            core.pop_change_invisible("g", "T", 0, 3, 1_000, 5_000, false, 1_100).unwrap().unwrap();
+        }
+        // Reopen (the journal is replayed, then compacted).
+        let core = test_core(dir.path(), FlushMode::Async);
+        assert_eq!(core.pop.inflight("g", "T", 0), (2, 4));
+        core.pop_revive(2_000, &|_| 16);
+        assert_eq!(bodies(&core.pop(&req("g", false), 2_100).unwrap()), ["m1"], "only m1 is due; m3 was extended");
+        drop(core);
+        let core = test_core(dir.path(), FlushMode::Async);
+        assert_eq!(core.pop.inflight("g", "T", 0), (1, 4), "m3 still in flight after a second reopen");
+    }
+
+    #[test]
+    fn in_flight_cap_stops_a_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = test_core(dir.path(), FlushMode::Async);
+        core.pop.limits.inflight_per_queue = 2;
+        send(&core, 5);
+        assert_eq!(core.pop(&req("g", false), 1).unwrap().count(), 2);
+        let b = core.pop(&req("g", false), 2).unwrap();
+        assert!(b.is_empty());
+        assert_eq!(b.rest, 3, "the backlog is reported");
+        core.pop_ack("g", "T", 0, &[(0, 1)]).unwrap();
+        assert_eq!(core.pop(&req("g", false), 3).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn receipts_round_trip() {
+        let r = Receipt::parse("12 1700000000000 60000 0 1 broker-a 3 15").unwrap();
+        assert_eq!(r.to_string(), "12 1700000000000 60000 0 1 broker-a 3 15");
+        assert!(Receipt::parse("1 2 3").is_err());
+        assert!(Receipt::parse("a b c d e f g").is_err());
+        assert_eq!(origin_topic("g", "%RETRY%g_T"), "T");
+        assert_eq!(topic_of_mark("g", "T", "2"), "%RETRY%g+T");
+    }
+}
