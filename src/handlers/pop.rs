@@ -58,6 +58,11 @@ fn check(core: &Core, group: &str, topic: &str, queue_id: i32) -> Result<(TopicC
     if tc.perm & perm::READ == 0 {
         return Err(HandlerError::new(rc::NO_PERMISSION, format!("the topic[{topic}] peeking message is forbidden")));
     }
+    // The group's %RETRY% topic routes admin tools (consumerProgress) to this broker, as the
+    // heartbeat of a Java consumer would have created it.
+    if core.topics.get(&format!("{RETRY_PREFIX}{group}")).is_none() {
+        core.ensure_retry_topic(group, g.retry_queue_nums.max(1));
+    }
     if queue_id >= tc.read_queue_nums.max(1) || queue_id < -1 {
         return Err(HandlerError::new(
             rc::INVALID_PARAMETER,
