@@ -46,7 +46,7 @@ impl Hooks for ActorHooks {
     fn announce(&self, topics: Vec<TopicConfig>) {
         self.register.do_send(registrar::RegisterNow(Some(topics)));
     }
-    fn park_pop(&self, pop: ParkedPop) {
+    fn park_pop(&self, pop: Box<ParkedPop>) {
         self.park_pop.do_send(queue::ParkPop(pop));
     }
     fn wake_pops(&self, topics: Vec<String>) {

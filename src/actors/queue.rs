@@ -28,7 +28,7 @@ pub struct Wake(pub Arrived);
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ParkPop(pub ParkedPop);
+pub struct ParkPop(pub Box<ParkedPop>);
 
 /// Parked pops of these topics look again.
 #[derive(Message)]
@@ -45,8 +45,10 @@ pub struct Drain;
 pub struct QueueActor {
     core: Arc<Core>,
     held: HashMap<(String, i32), Vec<ParkedPull>>,
-    /// Parked pops by topic.
-    pops: HashMap<String, Vec<ParkedPop>>,
+    /// Parked pops by topic (boxed: they move between the mailbox, this table and `core`
+    /// without being copied).
+    #[allow(clippy::vec_box)]
+    pops: HashMap<String, Vec<Box<ParkedPop>>>,
 }
 
 impl QueueActor {
@@ -220,7 +222,7 @@ impl Handler<Drain> for QueueActor {
     type Result = usize;
     fn handle(&mut self, _: Drain, _: &mut Self::Context) -> usize {
         let all: Vec<ParkedPull> = self.held.drain().flat_map(|(_, v)| v).collect();
-        let pops: Vec<ParkedPop> = self.pops.drain().flat_map(|(_, v)| v).collect();
+        let pops: Vec<Box<ParkedPop>> = self.pops.drain().flat_map(|(_, v)| v).collect();
         let n = all.len() + pops.len();
         for p in all {
             self.release(p);

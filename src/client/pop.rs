@@ -201,7 +201,9 @@ pub fn ack(group: &str, p: &Popped) -> RemotingCommand {
 /// BATCH_ACK_MESSAGE for popped messages of one pop (grouped as the Java client does).
 pub fn batch_ack(group: &str, topic: &str, popped: &[&Popped]) -> RemotingCommand {
     use base64::Engine;
-    let mut groups: std::collections::BTreeMap<(String, i32, i64, i64), (i64, i64, i32, Vec<i64>)> = Default::default();
+    // (retry, queue, checkpoint, pop time) -> (pop time, invisible time, revive queue, offsets)
+    type Ack = (i64, i64, i32, Vec<i64>);
+    let mut groups: std::collections::BTreeMap<(String, i32, i64, i64), Ack> = Default::default();
     for p in popped {
         let f: Vec<&str> = p.receipt.split(' ').collect();
         let (ck, pt, it, rq) = (f[0].parse::<i64>().unwrap(), f[1].parse::<i64>().unwrap(), f[2].parse::<i64>().unwrap(), f[3].parse::<i32>().unwrap());

@@ -62,7 +62,7 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
     positive("flushIntervalCommitLog", c.flush_interval_commit_log)?;
     check(c.pop_inflight_message_threshold >= 1, "popInflightMessageThreshold", c.pop_inflight_message_threshold, "must be >= 1")?;
     check(
-        !c.region_id.is_empty() && !c.region_id.contains(|ch: char| ch == '\u{1}' || ch == '\u{2}'),
+        !c.region_id.is_empty() && !c.region_id.contains(['\u{1}', '\u{2}']),
         "regionId",
         &c.region_id,
         "must be a non-empty name (it is stored in message properties)",

@@ -56,7 +56,7 @@ pub trait Hooks: Send + Sync {
     /// Register these topics with the name servers now.
     fn announce(&self, topics: Vec<TopicConfig>);
     /// Hold a pop (long polling) until a message arrives in its topic or its deadline passes.
-    fn park_pop(&self, pop: pop::ParkedPop);
+    fn park_pop(&self, pop: Box<pop::ParkedPop>);
     /// Parked pops of these topics should look again.
     fn wake_pops(&self, topics: Vec<String>);
 }

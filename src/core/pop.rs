@@ -260,6 +260,20 @@ impl PopBatch {
     }
 }
 
+/// A change of invisible time: which message (by its receipt's pop time) and for how long.
+#[derive(Clone, Debug)]
+pub struct ChangeInvisible {
+    pub group: String,
+    pub topic: String,
+    pub queue_id: i32,
+    pub offset: i64,
+    /// The pop time of the receipt presented.
+    pub pop_time: i64,
+    pub invisible_ms: i64,
+    /// A FIFO receipt (revive queue 999): the pop time is kept.
+    pub order: bool,
+}
+
 /// Limits of the engine (broker.conf keys, see `docs/pop.md`).
 #[derive(Clone, Copy, Debug)]
 pub struct PopLimits {
@@ -403,7 +417,9 @@ impl PopState {
         for ((g, t, q), pq) in &self.queues {
             out.push(Event::Cursor { g: g.clone(), t: t.clone(), q: *q, c: pq.cursor });
             // One record per (pop time, visible time, checkpoint) group of messages.
-            let mut groups: BTreeMap<(i64, i64, i64, bool), (Vec<i64>, Vec<i32>)> = BTreeMap::new();
+            // (pop time, visible time, checkpoint, FIFO) -> (offsets, attempts)
+            type Slot = (Vec<i64>, Vec<i32>);
+            let mut groups: BTreeMap<(i64, i64, i64, bool), Slot> = BTreeMap::new();
             for (o, e) in &pq.inflight {
                 let slot = groups.entry((e.pop_time, e.visible_at, e.ck, e.order)).or_default();
                 slot.0.push(*o);
@@ -825,17 +841,10 @@ impl Core {
 
     /// Give a message a new invisible time (from `now`). Returns the new pop time and the
     /// invisible time of the new receipt, or `None` when the receipt is stale (no effect).
-    pub fn pop_change_invisible(
-        &self,
-        group: &str,
-        topic: &str,
-        queue_id: i32,
-        offset: i64,
-        pop_time: i64,
-        invisible_ms: i64,
-        order: bool,
-        now: i64,
-    ) -> Result<Option<(i64, i64)>, PopError> {
+    pub fn pop_change_invisible(&self, c: &ChangeInvisible, now: i64) -> Result<Option<(i64, i64)>, PopError> {
+        let ChangeInvisible { group, topic, queue_id, offset, pop_time, invisible_ms, order } = c;
+        let (group, topic, queue_id, offset, pop_time, invisible_ms, order) =
+            (group.as_str(), topic.as_str(), *queue_id, *offset, *pop_time, *invisible_ms, *order);
         let mut st = lock(&self.pop.state);
         let key = (group.to_string(), topic.to_string(), queue_id);
         let Some(e) = st.queues.get(&key).and_then(|q| q.inflight.get(&offset)).copied() else { return Ok(None) };
@@ -1003,7 +1012,7 @@ pub struct ParkedPop {
 impl Core {
     /// Hold a pop until a message arrives in its topic (or its deadline passes); false when it
     /// cannot be parked (not wired).
-    pub fn park_pop(&self, p: ParkedPop) -> bool {
+    pub fn park_pop(&self, p: Box<ParkedPop>) -> bool {
         match self.hooks.get() {
             Some(h) => {
                 self.pop.polling_add(&p.req.group, &p.req.topic, p.req.queue_id, 1);
@@ -1031,30 +1040,25 @@ impl Core {
         }
     }
 
-    /// Answer a parked pop now, or say it should keep waiting (`Err(p)`).
-    pub fn try_answer_pop(&self, p: ParkedPop, now: i64, deadline_passed: bool) -> Result<(), ParkedPop> {
-        if p.notify_only {
+    /// Answer a parked pop now, or hand it back to keep waiting (`Err(p)`).
+    pub fn try_answer_pop(&self, p: Box<ParkedPop>, now: i64, deadline_passed: bool) -> Result<(), Box<ParkedPop>> {
+        let answer = if p.notify_only {
             let has = self.pop_has_message(&p.req, now);
-            if has || deadline_passed {
-                self.unpark_pop(&p.req);
-                p.reply.answer(PopAnswer::Notified(has));
-                return Ok(());
+            if !has && !deadline_passed {
+                return Err(p);
             }
-            return Err(p);
-        }
-        match self.pop(&p.req, now) {
-            Ok(b) if !b.is_empty() || deadline_passed => {
-                self.unpark_pop(&p.req);
-                p.reply.answer(PopAnswer::Batch(b));
-                Ok(())
+            PopAnswer::Notified(has)
+        } else {
+            match self.pop(&p.req, now) {
+                Ok(b) if b.is_empty() && !deadline_passed => return Err(p),
+                Ok(b) => PopAnswer::Batch(b),
+                Err(e) => PopAnswer::Failed(e),
             }
-            Ok(_) => Err(p),
-            Err(e) => {
-                self.unpark_pop(&p.req);
-                p.reply.answer(PopAnswer::Failed(e));
-                Ok(())
-            }
-        }
+        };
+        let ParkedPop { req, reply, .. } = *p;
+        self.unpark_pop(&req);
+        reply.answer(answer);
+        Ok(())
     }
 }
 
@@ -1161,7 +1165,16 @@ mod tests {
             send(&core, 4);
             core.pop(&req("g", false), 1_000).unwrap();
             core.pop_ack("g", "T", 0, &[(0, 1_000), (2, 1_000)]).unwrap();
-            core.pop_change_invisible("g", "T", 0, 3, 1_000, 5_000, false, 1_100).unwrap().unwrap();
+            let c = ChangeInvisible {
+                group: "g".into(),
+                topic: "T".into(),
+                queue_id: 0,
+                offset: 3,
+                pop_time: 1_000,
+                invisible_ms: 5_000,
+                order: false,
+            };
+            core.pop_change_invisible(&c, 1_100).unwrap().unwrap();
         }
         // Reopen (the journal is replayed, then compacted).
         let core = test_core(dir.path(), FlushMode::Async);

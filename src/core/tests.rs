@@ -64,7 +64,7 @@ impl Hooks for Recorded {
     fn announce(&self, topics: Vec<TopicConfig>) {
         self.announced.lock().unwrap().extend(topics.into_iter().map(|t| t.topic_name));
     }
-    fn park_pop(&self, _: super::pop::ParkedPop) {}
+    fn park_pop(&self, _: Box<super::pop::ParkedPop>) {}
     fn wake_pops(&self, _: Vec<String>) {}
 }
 

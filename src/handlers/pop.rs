@@ -18,7 +18,7 @@ use crate::codec::header::{
 };
 use crate::codec::RemotingCommand;
 use crate::core::pop::{
-    topic_of_mark, ParkedPop, PopAnswer, PopBatch, PopError, PopReply, PopRequest, Receipt, MAX_POP_NUMS,
+    topic_of_mark, ChangeInvisible, ParkedPop, PopAnswer, PopBatch, PopError, PopReply, PopRequest, Receipt, MAX_POP_NUMS,
 };
 use crate::core::pull::Filter;
 use crate::core::topics::{perm, validate_topic_name, RETRY_PREFIX};
@@ -122,7 +122,7 @@ pub fn pop(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         }
         let hold = Duration::from_millis(h.poll_time as u64).min(MAX_POLL);
         let reply = Box::new(ParkedPopReply { conn: conn.handle.clone(), req: req.clone(), group: h.consumer_group.clone(), order: h.order });
-        if core.park_pop(ParkedPop { req: preq, notify_only: false, deadline: Instant::now() + hold, reply }) {
+        if core.park_pop(Box::new(ParkedPop { req: preq, notify_only: false, deadline: Instant::now() + hold, reply })) {
             return Ok(Reply::Nothing);
         }
     }
@@ -225,8 +225,16 @@ pub fn change_invisible(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Han
     }
     let now = now_ms();
     let offset = receipt.offset.unwrap_or(h.offset);
-    let changed =
-        core.pop_change_invisible(&h.consumer_group, &topic, h.queue_id, offset, receipt.pop_time, h.invisible_time, receipt.is_order(), now)?;
+    let change = ChangeInvisible {
+        group: h.consumer_group.clone(),
+        topic,
+        queue_id: h.queue_id,
+        offset,
+        pop_time: receipt.pop_time,
+        invisible_ms: h.invisible_time,
+        order: receipt.is_order(),
+    };
+    let changed = core.pop_change_invisible(&change, now)?;
     // A stale receipt changes nothing; as in Java the answer is still SUCCESS (acking the new
     // receipt is then a no-op too).
     let (pop_time, invisible_time) = changed.unwrap_or((now, h.invisible_time));
@@ -265,7 +273,7 @@ pub fn notification(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
     }
     let hold = Duration::from_millis(h.poll_time as u64).min(MAX_POLL);
     let reply = Box::new(ParkedPopReply { conn: conn.handle.clone(), req: req.clone(), group: h.consumer_group, order: h.order });
-    if core.park_pop(ParkedPop { req: preq, notify_only: true, deadline: Instant::now() + hold, reply }) {
+    if core.park_pop(Box::new(ParkedPop { req: preq, notify_only: true, deadline: Instant::now() + hold, reply })) {
         return Ok(Reply::Nothing);
     }
     Ok(notification_response(req, false, false).into())
