@@ -651,7 +651,7 @@ impl Core {
                 if req.order { pq.inflight.iter().take(max).map(|(o, e)| (*o, *e)).collect() } else { Vec::new() };
             (pq.cursor, blocked, redeliver, pq.inflight.len())
         };
-        let visible_at = now + req.invisible_ms.max(0);
+        let visible_at = now.saturating_add(req.invisible_ms.max(0));
         let max_offset = store.max_offset(topic, qid);
         if req.order && inflight_n > 0 {
             // FIFO: nothing new while messages are in flight; once visible again they come back
@@ -851,7 +851,7 @@ impl Core {
         if e.pop_time != pop_time {
             return Ok(None);
         }
-        let visible = now + invisible_ms.max(0);
+        let visible = now.saturating_add(invisible_ms.max(0));
         // FIFO keeps its pop time (the client's attempt bookkeeping hangs on it).
         let new_pt = if order { pop_time } else { now.max(pop_time + 1) };
         let ev = Event::Change { g: group.into(), t: topic.into(), q: queue_id, o: offset, pt: pop_time, npt: new_pt, v: visible };
