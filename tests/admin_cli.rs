@@ -202,3 +202,36 @@ async fn failures_exit_non_zero_with_the_remark() {
     assert!(!out.status.success());
     assert!(!out.stderr.is_empty());
 }
+
+#[tokio::test]
+async fn set_consume_mode_and_pop_progress() {
+    use ferrocket::client::pop::{self as pop, Pop};
+    let b = DevBroker::start();
+    let (cluster, _) = identity(&b);
+    let c = b.client().await;
+    let topic = unique("cli_pop");
+    for i in 0..6 {
+        send_ok(&c, &Msg::new(&topic, format!("m{i}")), 0).await;
+    }
+    let group = unique("cli_popg");
+    let out = admin_ok(&b, &["setConsumeMode", "-c", &cluster, "-t", &topic, "-g", &group, "-m", "POP"]);
+    assert!(out.contains("success"), "{out}");
+    admin_err(&b, &["setConsumeMode", "-c", &cluster, "-t", &topic, "-g", &group, "-m", "PUSH"]);
+    // Pop 4 of 6 and ack 1: 3 in flight.
+    let r = c.request(Pop::new(&group, &topic).queue(0).max(4).build(), T).await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    let got = pop::read_pop(&r, &group, &topic, "broker-a").unwrap();
+    assert_eq!(got.len(), 4);
+    assert_code(&c.request(pop::ack(&group, &got[0]), T).await.unwrap(), codes::SUCCESS);
+    let v = eventually(Duration::from_secs(10), "3 in flight", || {
+        let v = admin_json(&b, &["consumerProgress", "-g", &group]);
+        async move { (v["inflightTotal"] == 3).then_some(v) }
+    })
+    .await;
+    assert_eq!(v["requestModes"][&topic], "POP");
+    let row = v["queues"].as_array().unwrap().iter().find(|q| q["topic"] == topic.as_str()).unwrap().clone();
+    assert_eq!((row["brokerOffset"].as_i64(), row["consumerOffset"].as_i64(), row["inflight"].as_i64()), (Some(6), Some(1), Some(3)));
+    let text = admin_ok(&b, &["consumerProgress", "-g", &group]);
+    assert!(text.contains(&format!("Request Mode: {topic} POP")), "{text}");
+    assert!(text.contains("Consume Inflight Total: 3"), "{text}");
+}

@@ -207,3 +207,22 @@ async fn long_poll_on_empty_queue_wakes_on_first_message() {
     assert_code(&resp, codes::SUCCESS);
     assert_eq!(common::stored::decode_all(&resp.body).unwrap()[0].body, b"first in q3");
 }
+
+#[tokio::test]
+async fn stored_messages_carry_region_and_trace_switch() {
+    // As the 5.x broker: every stored message (single and batch) carries MSG_REGION and TRACE_ON
+    // (the 5.x client drops consume-trace records of messages without MSG_REGION).
+    let b = DevBroker::start();
+    let c = b.client().await;
+    let topic = unique("stamp");
+    send_ok(&c, &Msg::new(&topic, "one"), 0).await;
+    let r = c.request(req::send_batch("pg", &topic, 0, &[Msg::new(&topic, "b0"), Msg::new(&topic, "b1")]), T).await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    let (resp, msgs) = pull(&c, &req::Pull::new("cg_stamp", &topic, 0, 0)).await;
+    assert_code(&resp, codes::SUCCESS);
+    assert_eq!(msgs.len(), 3);
+    for m in &msgs {
+        assert_eq!(m.prop("MSG_REGION"), Some("DefaultRegion"));
+        assert_eq!(m.prop("TRACE_ON"), Some("true"));
+    }
+}

@@ -308,6 +308,7 @@ fn bodies_exact_bytes() {
                 broker_offset: 10,
                 consumer_offset: 5,
                 last_timestamp: 1,
+                pull_offset: 7,
             },
         )],
         consume_tps: 2.25,
@@ -316,7 +317,7 @@ fn bodies_exact_bytes() {
         &cs,
         ConsumeStats::to_json,
         ConsumeStats::from_json,
-        r#"{"consumeTps":2.25,"offsetTable":{{"brokerName":"b","queueId":1,"topic":"t"}:{"brokerOffset":10,"consumerOffset":5,"lastTimestamp":1}}}"#,
+        r#"{"consumeTps":2.25,"offsetTable":{{"brokerName":"b","queueId":1,"topic":"t"}:{"brokerOffset":10,"consumerOffset":5,"lastTimestamp":1,"pullOffset":7}}}"#,
     );
     let ro = ResetOffsetBody {
         offset_table: vec![(mq.clone(), 42)],

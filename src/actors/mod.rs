@@ -3,7 +3,8 @@
 //!
 //! | actor | file | does |
 //! |---|---|---|
-//! | queue | `queue.rs` | holds long-polling pulls; answers them when a message arrives or time is up |
+//! | queue | `queue.rs` | holds long-polling pulls and pops; answers them when a message arrives or time is up |
+//! | POP revive | `pop.rs` | brings back POP messages not acked in time (every 100 ms) |
 //! | scheduler | `scheduler.rs` | delivers delayed and timer messages when due (every 20 ms) |
 //! | transaction checker | `transaction.rs` | finishes interrupted commits; check-back rounds |
 //! | group expiry | `group_expiry.rs` | drops clients whose heartbeats stopped; notifies their groups |
@@ -14,12 +15,14 @@
 //! never names an actor type.
 pub mod group_expiry;
 pub mod namesrv;
+pub mod pop;
 pub mod queue;
 pub mod registrar;
 pub mod scheduler;
 pub mod transaction;
 
 use crate::codec::body::DataVersion;
+use crate::core::pop::ParkedPop;
 use crate::core::pull::{Arrived, ParkedPull};
 use crate::core::{Announced, Hooks};
 use actix::prelude::*;
@@ -32,6 +35,8 @@ pub struct ActorHooks {
     pub register: Recipient<registrar::RegisterNow>,
     /// The longest an announcement is waited for (`registerBrokerTimeoutMills`).
     pub register_timeout: Duration,
+    pub park_pop: Recipient<queue::ParkPop>,
+    pub wake_pops: Recipient<queue::WakePops>,
 }
 
 impl Hooks for ActorHooks {
@@ -51,5 +56,11 @@ impl Hooks for ActorHooks {
                 tracing::warn!("topic change not yet acknowledged by every name server after {limit:?}; answering anyway");
             }
         })
+    }
+    fn park_pop(&self, pop: Box<ParkedPop>) {
+        self.park_pop.do_send(queue::ParkPop(pop));
+    }
+    fn wake_pops(&self, topics: Vec<String>) {
+        self.wake_pops.do_send(queue::WakePops(topics));
     }
 }

@@ -4,8 +4,13 @@
 //! a matching message is stored in its queue ([`Core::append`] sends [`Arrived`] for queues with a
 //! waiter), or when its deadline passes, whichever comes first. The per-queue waiter count in
 //! [`Core::waiters`] is kept here: added before the queue is looked at, removed when answered.
+//!
+//! Long-polling pops ([`ParkPop`]) wait here too, keyed by topic: any arrival in the topic, a
+//! revive or an ack of a FIFO message ([`WakePops`]) makes them pop again
+//! ([`Core::try_answer_pop`]); they are answered empty when their time is up.
+use crate::core::pop::ParkedPop;
 use crate::core::pull::{read_queue, Arrived, ParkedPull};
-use crate::core::Core;
+use crate::core::{now_ms, Core};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +26,15 @@ pub struct Park(pub ParkedPull);
 #[rtype(result = "()")]
 pub struct Wake(pub Arrived);
 
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ParkPop(pub Box<ParkedPop>);
+
+/// Parked pops of these topics look again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WakePops(pub Vec<String>);
+
 /// Answer every parked pull now with what its queue holds (shutdown).
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -31,11 +45,15 @@ pub struct Drain;
 pub struct QueueActor {
     core: Arc<Core>,
     held: HashMap<(String, i32), Vec<ParkedPull>>,
+    /// Parked pops by topic (boxed: they move between the mailbox, this table and `core`
+    /// without being copied).
+    #[allow(clippy::vec_box)]
+    pops: HashMap<String, Vec<Box<ParkedPop>>>,
 }
 
 impl QueueActor {
     pub fn new(core: Arc<Core>) -> Self {
-        QueueActor { core, held: HashMap::new() }
+        QueueActor { core, held: HashMap::new(), pops: HashMap::new() }
     }
 
     fn hold(&mut self, p: ParkedPull) {
@@ -88,6 +106,41 @@ impl QueueActor {
         for p in due {
             self.release(p);
         }
+        let mut due_pops = Vec::new();
+        for list in self.pops.values_mut() {
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].deadline <= now || !list[i].reply.alive() {
+                    due_pops.push(list.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.pops.retain(|_, v| !v.is_empty());
+        let ms = now_ms();
+        for p in due_pops {
+            if p.reply.alive() {
+                let _ = self.core.try_answer_pop(p, ms, true);
+            } else {
+                self.core.unpark_pop(&p.req);
+            }
+        }
+    }
+
+    /// Parked pops of `topic` pop again; those that found nothing keep waiting.
+    fn retry_pops(&mut self, topic: &str) {
+        let Some(list) = self.pops.remove(topic) else { return };
+        let ms = now_ms();
+        let mut keep = Vec::new();
+        for p in list {
+            if let Err(p) = self.core.try_answer_pop(p, ms, false) {
+                keep.push(p);
+            }
+        }
+        if !keep.is_empty() {
+            self.pops.entry(topic.to_string()).or_default().extend(keep);
+        }
     }
 }
 
@@ -115,10 +168,33 @@ impl Handler<Park> for QueueActor {
     }
 }
 
+impl Handler<ParkPop> for QueueActor {
+    type Result = ();
+    fn handle(&mut self, msg: ParkPop, _: &mut Self::Context) {
+        let p = msg.0;
+        // A message may have arrived between the pop and the parking: look once more.
+        if let Err(p) = self.core.try_answer_pop(p, now_ms(), false) {
+            self.pops.entry(p.req.topic.clone()).or_default().push(p);
+        }
+    }
+}
+
+impl Handler<WakePops> for QueueActor {
+    type Result = ();
+    fn handle(&mut self, msg: WakePops, _: &mut Self::Context) {
+        for t in msg.0 {
+            self.retry_pops(&t);
+        }
+    }
+}
+
 impl Handler<Wake> for QueueActor {
     type Result = ();
     fn handle(&mut self, msg: Wake, _: &mut Self::Context) {
         let a = msg.0;
+        if self.pops.contains_key(&a.topic) {
+            self.retry_pops(&a.topic);
+        }
         let key = (a.topic, a.queue_id);
         let Some(list) = self.held.get_mut(&key) else { return };
         let max = self.core.store.max_offset(&key.0, key.1);
@@ -146,9 +222,14 @@ impl Handler<Drain> for QueueActor {
     type Result = usize;
     fn handle(&mut self, _: Drain, _: &mut Self::Context) -> usize {
         let all: Vec<ParkedPull> = self.held.drain().flat_map(|(_, v)| v).collect();
-        let n = all.len();
+        let pops: Vec<Box<ParkedPop>> = self.pops.drain().flat_map(|(_, v)| v).collect();
+        let n = all.len() + pops.len();
         for p in all {
             self.release(p);
+        }
+        let ms = now_ms();
+        for p in pops {
+            let _ = self.core.try_answer_pop(p, ms, true);
         }
         n
     }

@@ -464,7 +464,10 @@ fn wire_broker(
         wake: queue.clone().recipient(),
         register: registrar.clone().recipient(),
         register_timeout: cfg.register_broker_timeout,
+        park_pop: queue.clone().recipient(),
+        wake_pops: queue.clone().recipient(),
     }));
+    crate::actors::pop::PopReviveActor { core: core.clone() }.start();
     SchedulerActor::new(core.clone(), cfg.message_delay_level.clone()).start();
     GroupExpiryActor { state: core.clients.clone(), expire: cfg.channel_expired_timeout }.start();
     for g in extra_groups {

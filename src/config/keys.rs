@@ -110,6 +110,11 @@ pub(crate) static KEYS: &[KeySpec] = &[
     alias!("serverChannelMaxIdleTimeSeconds" => "clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Secs)?),
     key!("channelExpiredTimeout", false, |c, v| c.channel_expired_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.channel_expired_timeout, Bare::Millis)),
     key!("brokerExpireTimeout", false, |c, v| c.broker_expire_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.broker_expire_timeout, Bare::Unit)),
+    // POP consumption, 5.x message stamps
+    key!("popInflightMessageThreshold", false, |c, v| c.pop_inflight_message_threshold = parse_int(v, "a message count >= 1")?, |c| c.pop_inflight_message_threshold.to_string()),
+    key!("maxPopPollingSize", true, |c, v| c.max_pop_polling_size = parse_int(v, "a count of parked pops")?, |c| c.max_pop_polling_size.to_string()),
+    key!("regionId", false, |c, v| c.region_id = v.to_string(), |c| c.region_id.clone()),
+    key!("traceOn", false, |c, v| c.trace_on = parse_bool(v)?, |c| c.trace_on.to_string()),
     // logging
     key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
 ];
@@ -130,7 +135,7 @@ pub(crate) static IGNORED: &[&str] = &[
     "transientStorePoolEnable", "transientStorePoolSize", "warmMapedFileEnable", "enableDLegerCommitLog",
     "dLegerGroup", "dLegerPeers", "dLegerSelfId", "useReentrantLockWhenPutMessage", "clusterTopicEnable",
     "brokerTopicEnable", "notifyConsumerIdsChangedEnable", "filterSupportRetry", "rejectTransactionMessage",
-    "traceTopicEnable", "msgTraceTopicName", "traceOn", "regionId", "storeReplyMessageEnable",
+    "traceTopicEnable", "msgTraceTopicName", "storeReplyMessageEnable",
     "slaveReadEnable", "litePullMessageEnable", "timerWheelEnable", "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums", "queryMessageThreadPoolNums", "adminBrokerThreadPoolNums",
     "clientManageThreadPoolNums", "consumerManageThreadPoolNums", "endTransactionThreadPoolNums",

@@ -68,6 +68,10 @@
 //! | `clientIdleTimeout` *ours* (also `serverChannelMaxIdleTimeSeconds`, bare s) | `client_idle_timeout` | `120s` | | |
 //! | `channelExpiredTimeout` | `channel_expired_timeout` | `120000` | ms | |
 //! | `brokerExpireTimeout` *ours* | `broker_expire_timeout` | `120s` | | |
+//! | `popInflightMessageThreshold` | `pop_inflight_message_threshold` | `10000` POP messages in flight per group and queue before the queue hands out no more | | |
+//! | `maxPopPollingSize` | `max_pop_polling_size` | `100000` parked POP requests (more answer POLLING_FULL) | | rt |
+//! | `regionId` | `region_id` | `DefaultRegion`, stamped as `MSG_REGION` on stored messages | | |
+//! | `traceOn` | `trace_on` | `true`, stamped as `TRACE_ON` on stored messages | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
 //! [`BrokerConfig::to_properties`] writes the canonical keys above (not the alternative
@@ -187,6 +191,10 @@ pub struct BrokerConfig {
     pub sled_cache_bytes: u64,
     pub sled_flush_every_ms: u64,
     pub lock_expire: Duration,
+    pub pop_inflight_message_threshold: u32,
+    pub max_pop_polling_size: usize,
+    pub region_id: String,
+    pub trace_on: bool,
     pub log_level: String,
 }
 
@@ -239,6 +247,10 @@ impl Default for BrokerConfig {
             sled_cache_bytes: 64 * MIB as u64,
             sled_flush_every_ms: 500,
             lock_expire: s(60),
+            pop_inflight_message_threshold: 10_000,
+            max_pop_polling_size: 100_000,
+            region_id: "DefaultRegion".to_string(),
+            trace_on: true,
             log_level: "info".to_string(),
         }
     }

@@ -61,6 +61,13 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         "must be larger than maxMessageSize (a message never spans two segments)",
     )?;
     positive("flushIntervalCommitLog", c.flush_interval_commit_log)?;
+    check(c.pop_inflight_message_threshold >= 1, "popInflightMessageThreshold", c.pop_inflight_message_threshold, "must be >= 1")?;
+    check(
+        !c.region_id.is_empty() && !c.region_id.contains(['\u{1}', '\u{2}']),
+        "regionId",
+        &c.region_id,
+        "must be a non-empty name (it is stored in message properties)",
+    )?;
     positive("syncFlushTimeout", c.sync_flush_timeout)?;
     positive("fileReservedTime", c.file_reserved_time)?;
     let hours = super::value::fmt_delete_when(&c.delete_when);

@@ -7,6 +7,7 @@
 //! | `topics.rs` | the topic table, system topic names, permissions, the registration request |
 //! | `groups.rs` | subscription group configs |
 //! | `clients.rs` | client registry (heartbeats), membership notifications, queue locks |
+//! | `pop.rs` | POP consumption: pop, ack, change of invisible time, revive, FIFO, the journal |
 //! | `pull.rs` | filters, [`pull::read_queue`] with a typed outcome, parked pulls, per-queue waiters |
 //! | `redirect.rs` | where a message really goes: half (transaction), delay level, 5.x timer |
 //! | `schedule.rs` | delivery of delayed and timer messages when due |
@@ -21,6 +22,7 @@ pub mod conn;
 pub mod groups;
 pub mod message;
 pub mod namesrv;
+pub mod pop;
 pub mod pull;
 pub mod redirect;
 pub mod schedule;
@@ -57,6 +59,10 @@ pub trait Hooks: Send + Sync {
     /// `up_to` or later has been answered by every name server, or has failed, or after a bounded
     /// wait; dropping it does not cancel the registration.
     fn announce(&self, up_to: DataVersion) -> Announced;
+    /// Hold a pop (long polling) until a message arrives in its topic or its deadline passes.
+    fn park_pop(&self, pop: Box<pop::ParkedPop>);
+    /// Parked pops of these topics should look again.
+    fn wake_pops(&self, topics: Vec<String>);
 }
 
 /// Completes when a topic change has been registered with the name servers (see [`Hooks::announce`]).
@@ -75,8 +81,10 @@ pub struct Core {
     pub topics: Arc<TopicTable>,
     pub groups: GroupTable,
     pub clients: Arc<ClientState>,
-    /// Parked pulls per queue (maintained by the parking side).
+    /// Parked pulls per queue (maintained by the parking side; parked pops count on queue -1).
     pub waiters: Waiters,
+    /// POP consumption state.
+    pub pop: pop::PopEngine,
     hooks: OnceLock<Arc<dyn Hooks>>,
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
@@ -91,7 +99,9 @@ impl Core {
         store: Arc<MessageStore>,
         topics: Arc<TopicTable>,
     ) -> Core {
+        let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
+            pop: pop::PopEngine::open(&store, limits),
             cfg: RwLock::new(Arc::new(cfg)),
             identity,
             store_host,

@@ -232,14 +232,15 @@ impl Waiters {
         }
     }
 
-    /// Whether a pull is parked on this queue. One atomic load when nothing is parked anywhere.
+    /// Whether a pull is parked on this queue (or a pop on its topic: queue -1). One atomic load
+    /// when nothing is parked anywhere.
     pub fn any(&self, topic: &str, queue_id: i32) -> bool {
         if self.total.load(Ordering::SeqCst) == 0 {
             return false;
         }
         self.per_queue
             .lock()
-            .map(|m| m.get(topic).is_some_and(|q| q.contains_key(&queue_id)))
+            .map(|m| m.get(topic).is_some_and(|q| q.contains_key(&queue_id) || q.contains_key(&-1)))
             .unwrap_or(true)
     }
 

@@ -66,6 +66,8 @@ impl Hooks for Recorded {
         self.announced.lock().unwrap().push(up_to);
         Box::pin(std::future::ready(()))
     }
+    fn park_pop(&self, _: Box<super::pop::ParkedPop>) {}
+    fn wake_pops(&self, _: Vec<String>) {}
 }
 
 fn hooked(core: &Core) -> Arc<Recorded> {

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod clients;
 pub mod namesrv;
 pub mod offsets;
+pub mod pop;
 pub mod pull;
 pub mod reply;
 pub mod retry;
@@ -178,6 +179,15 @@ pub fn broker_handler(code: RequestCode) -> Option<HandlerFn> {
         C::InvokeBrokerToGetConsumerStatus => admin::consumer_status,
         C::InvokeBrokerToResetOffset => admin::reset_offset,
         C::GetAllProducerInfo => admin::all_producer_info,
+        C::PopMessage => pop::pop,
+        C::AckMessage => pop::ack,
+        C::BatchAckMessage => pop::batch_ack,
+        C::ChangeMessageInvisibletime => pop::change_invisible,
+        C::Notification => pop::notification,
+        C::PollingInfo => pop::polling_info,
+        C::QueryAssignment => pop::query_assignment,
+        C::SetMessageRequestMode => pop::set_request_mode,
+        C::GetAllMessageRequestMode => pop::all_request_modes,
         _ => return None,
     })
 }

@@ -21,14 +21,15 @@ const MAX_PROPERTIES_LEN: usize = 32767;
 pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     send(core, conn, req).or_else(|e| {
         let mut r = e.response(req);
-        region(&mut r);
+        region(core, &mut r);
         Ok(Reply::Now(r))
     })
 }
 
-fn region(r: &mut RemotingCommand) {
-    r.set_ext("MSG_REGION", "DefaultRegion");
-    r.set_ext("TRACE_ON", "true");
+fn region(core: &Core, r: &mut RemotingCommand) {
+    let cfg = core.config();
+    r.set_ext("MSG_REGION", &cfg.region_id);
+    r.set_ext("TRACE_ON", cfg.trace_on);
 }
 
 fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
@@ -71,7 +72,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     }
     let outcome = core.append(msgs)?;
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
-    region(&mut resp);
+    region(core, &mut resp);
     fill_response(&mut resp, &outcome, queue_id);
     match outcome.flush {
         // Under SYNC_FLUSH the answer waits for the group commit (a oneway send waits for nothing).
@@ -150,10 +151,21 @@ fn retry_target(
     Ok((h.topic.clone(), queue_id))
 }
 
-/// Properties as stored: the message's own, plus CLUSTER, without WAIT.
-fn stored_properties(mut p: Properties, cluster: &str) -> Result<String, String> {
+/// What the broker stamps on every stored message: CLUSTER, and as the 5.x broker does,
+/// MSG_REGION (`regionId`) and TRACE_ON (`traceOn`); the 5.x client drops consume-trace records
+/// of messages without MSG_REGION.
+struct Stamps {
+    cluster: String,
+    region: String,
+    trace_on: &'static str,
+}
+
+/// Properties as stored: the message's own plus the stamps, without WAIT.
+fn stored_properties(mut p: Properties, st: &Stamps) -> Result<String, String> {
     p.remove(prop::WAIT);
-    p.insert(prop::CLUSTER, cluster);
+    p.insert(prop::CLUSTER, st.cluster.as_str());
+    p.insert(prop::MSG_REGION, st.region.as_str());
+    p.insert(prop::TRACE_SWITCH, st.trace_on);
     let s = p.encode();
     if s.len() > MAX_PROPERTIES_LEN {
         return Err(format!("the message properties length {} is longer than 32767", s.len()));
@@ -170,7 +182,12 @@ fn build_messages(
     topic: &str,
     queue_id: i32,
 ) -> Result<Vec<NewMessage>, String> {
-    let cluster = core.identity.cluster.clone();
+    let cfg = core.config();
+    let stamps = Stamps {
+        cluster: core.identity.cluster.clone(),
+        region: cfg.region_id.clone(),
+        trace_on: if cfg.trace_on { "true" } else { "false" },
+    };
     let base = |body, props: Properties, flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields(&props);
         let mut props = props;
@@ -188,7 +205,7 @@ fn build_messages(
             reconsume_times: h.reconsume_times.unwrap_or(0),
             prepared_transaction_offset: 0,
             body,
-            properties: stored_properties(props, &cluster)?,
+            properties: stored_properties(props, &stamps)?,
             tags_code,
             keys,
             uniq_key,

@@ -144,6 +144,11 @@ impl MessageStore {
         &self.meta
     }
 
+    /// Open the POP journal of this store (`pop/journal`): the journal and its records.
+    pub fn open_pop_journal(&self) -> Result<(super::Journal, Vec<Vec<u8>>), StoreError> {
+        super::Journal::open(&self.cfg.root.join("pop").join("journal"))
+    }
+
     pub(crate) fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
         self.queues.read().unwrap_or_else(|e| e.into_inner()).get(topic)?.get(&queue_id).cloned()
     }

@@ -9,6 +9,7 @@
 //! checkpoint                            log offset below which log and indexes are known fsynced
 //! index/<seq>.keys, index/<seq>.slots    key index (KEYS, UNIQ_KEY): hash-chained entry files
 //! meta/                                 sled: topics, groups, consumer offsets, generic kv
+//! pop/journal                           POP checkpoints, acks and cursors (see `journal`)
 //! ```
 //!
 //! A commit-log record is exactly the stored-message layout of [`crate::codec::stored`], so a read
@@ -46,6 +47,7 @@ mod commitlog;
 mod cqueue;
 mod error;
 mod flush;
+mod journal;
 mod keyindex;
 mod meta;
 mod read;
@@ -63,6 +65,7 @@ use bytes::Bytes;
 
 pub use error::StoreError;
 pub use flush::FlushWait;
+pub use journal::Journal;
 pub use meta::{GroupConfig, MetaStore, TopicConfig};
 pub use state::TxDecision;
 pub use message_store::{tags_hash, MessageStore};

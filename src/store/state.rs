@@ -10,6 +10,7 @@
 //! | `timer_index` | due ms (20 digits) + commit log offset (20 digits) | empty |
 //! | `timer_cursor` | `0` | next timer-queue offset to index, i64 big-endian |
 //! | `config_override` | config key | `key=value` line (runtime broker config updates) |
+//! | `request_mode` | topic + NUL + group | `SetMessageRequestModeRequestBody` JSON (PULL/POP per group) |
 //! | `store.deleted_topics` | topic | commit log position at deletion, i64 big-endian |
 use super::meta::MetaStore;
 use super::StoreError;
@@ -20,6 +21,7 @@ const TX_CURSOR: &str = "tx_cursor";
 const DELAY_CURSOR: &str = "delay_offset";
 const TIMER_INDEX: &str = "timer_index";
 const TIMER_CURSOR: &str = "timer_cursor";
+const REQUEST_MODE: &str = "request_mode";
 /// Runtime config overrides (UPDATE_BROKER_CONFIG).
 pub const CONFIG_OVERRIDE: &str = "config_override";
 
@@ -144,6 +146,21 @@ impl MetaStore {
 
     pub fn set_config_override(&self, key: &str, line: &str) -> Result<(), StoreError> {
         self.put_kv(CONFIG_OVERRIDE, key, line.as_bytes())
+    }
+
+    /// Message request modes set by SET_MESSAGE_REQUEST_MODE: (topic, group, JSON body).
+    pub fn request_modes(&self) -> Vec<(String, String, Vec<u8>)> {
+        self.scan_kv(REQUEST_MODE)
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let (t, g) = k.split_once('\0')?;
+                Some((t.to_string(), g.to_string(), v))
+            })
+            .collect()
+    }
+
+    pub fn set_request_mode(&self, topic: &str, group: &str, json: &[u8]) -> Result<(), StoreError> {
+        self.put_kv(REQUEST_MODE, &format!("{topic}\0{group}"), json)
     }
 }
 

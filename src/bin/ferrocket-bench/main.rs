@@ -35,6 +35,9 @@ enum Cmd {
     Produce(ProduceArgs),
     /// Drain a topic from its first offsets to its current max offsets and report msg/s.
     Consume(ConsumeArgs),
+    /// POP consumers (5.x): pop batches from any queue and batch-ack them (or hold them in
+    /// flight with --no-ack) until --total messages; report msg/s, broker CPU and RSS.
+    Pop(PopArgs),
     /// Open-loop producer plus long-polling consumers: end-to-end latency.
     E2e(ProduceArgs),
     /// Create (or update) a topic with UPDATE_AND_CREATE_TOPIC.
@@ -111,6 +114,26 @@ struct ConsumeArgs {
 }
 
 #[derive(Args, Clone)]
+struct PopArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    #[arg(long, default_value_t = 32)]
+    max_msgs: i32,
+    #[arg(long, default_value = "bench_pop")]
+    group: String,
+    /// Stop after this many messages were popped.
+    #[arg(long)]
+    total: u64,
+    /// Hold popped messages in flight (no acks): the broker's RSS growth per message.
+    #[arg(long)]
+    no_ack: bool,
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(Args, Clone)]
 struct TopicArgs {
     #[command(flatten)]
     target: Target,
@@ -160,6 +183,7 @@ async fn run(cmd: Cmd) -> Value {
         Cmd::Produce(a) => produce_cmd(a, false).await,
         Cmd::E2e(a) => produce_cmd(a, true).await,
         Cmd::Consume(a) => consume_cmd(a).await,
+        Cmd::Pop(a) => pop_cmd(a).await,
         Cmd::CreateTopic(a) => match create_topic(&a.target).await {
             Ok(()) => json!({"created": a.target.topic}),
             Err(e) => json!({"error": e}),
@@ -350,6 +374,33 @@ async fn consume_cmd(a: ConsumeArgs) -> Value {
         out["broker"] = json!({"cpu_us": cpu,
             "cpu_us_per_msg": if rep.msgs > 0 { (cpu as f64 / rep.msgs as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
             "rss_kb": rss.rss_kb, "rss_anon_kb": rss.anon_kb});
+    }
+    out
+}
+
+async fn pop_cmd(a: PopArgs) -> Value {
+    let t = &a.target;
+    let c0 = t.pid.and_then(proc_stats::cpu_us);
+    let rss0 = t.pid.and_then(proc_stats::rss).unwrap_or_default();
+    let rep = crate::gen::pop::run(crate::gen::pop::PopCfg {
+        addr: t.broker,
+        topic: t.topic.clone(),
+        group: a.group.clone(),
+        conns: a.conns,
+        max_msgs: a.max_msgs,
+        total: a.total,
+        ack: !a.no_ack,
+        deadline: Instant::now() + a.timeout,
+    })
+    .await;
+    let mut out = json!({"mode": if a.no_ack { "pop-hold" } else { "pop-ack" }, "pop": rep, "load": loadavg()});
+    if let (Some(pid), Some(c0)) = (t.pid, c0) {
+        let cpu = proc_stats::cpu_us(pid).unwrap_or(c0) - c0;
+        let rss = proc_stats::rss(pid).unwrap_or_default();
+        let per = |x: f64| if rep.msgs > 0 { (x / rep.msgs as f64 * 1000.0).round() / 1000.0 } else { 0.0 };
+        out["broker"] = json!({"cpu_us": cpu, "cpu_us_per_msg": per(cpu as f64),
+            "rss_kb_before": rss0.rss_kb, "rss_kb": rss.rss_kb, "rss_anon_kb": rss.anon_kb,
+            "rss_growth_bytes_per_msg": per((rss.anon_kb as f64 - rss0.anon_kb as f64) * 1024.0)});
     }
     out
 }

@@ -1,11 +1,11 @@
-//! updateSubGroup, deleteSubGroup, consumerProgress, consumerConnection, producerConnection,
+//! updateSubGroup, deleteSubGroup, setConsumeMode, consumerProgress, consumerConnection, producerConnection,
 //! resetOffsetByTime.
 use super::net::{request, route_masters, Failure, Res};
 use super::{out, Ctx};
 use ferrocket::client::req;
 use ferrocket::codec::body::{
-    ConsumeStats, ConsumerConnection, MessageQueue, OffsetWrapper, ProducerConnection, ResetOffsetBody,
-    SubscriptionGroupConfigWire, TopicList,
+    ConsumeStats, ConsumerConnection, MessageQueue, MessageRequestModeSerializeWrapper, OffsetWrapper, ProducerConnection,
+    ResetOffsetBody, SetMessageRequestModeRequestBody, SubscriptionGroupConfigWire, TopicList,
 };
 use ferrocket::codec::codes::{response_code, RequestCode};
 use serde_json::json;
@@ -96,20 +96,47 @@ async fn consume_stats(ctx: &Ctx, group: &str, topic: Option<&str>) -> Res<(Vec<
     Ok((rows, tps))
 }
 
+/// Messages handed out and not yet acked (POP), as mqadmin 5.x computes it.
+fn inflight(o: &OffsetWrapper) -> i64 {
+    (o.pull_offset - o.consumer_offset).max(0)
+}
+
+/// The group's request modes (topic -> PULL/POP) on the brokers of its %RETRY% route.
+async fn request_modes(ctx: &Ctx, group: &str) -> Res<Vec<(String, String)>> {
+    let route = ctx.net.route(&format!("{RETRY}{group}")).await?;
+    let mut modes = Vec::new();
+    for (_, addr) in route_masters(&route) {
+        let r = ctx.net.call(&addr, request(RequestCode::GetAllMessageRequestMode)).await?;
+        let w = MessageRequestModeSerializeWrapper::from_json(&r.body)?;
+        for (topic, groups) in w.message_request_mode_map {
+            if let Some(b) = groups.get(group) {
+                modes.push((topic, b.mode.clone()));
+            }
+        }
+    }
+    modes.sort();
+    modes.dedup();
+    Ok(modes)
+}
+
 pub async fn consumer_progress(ctx: &Ctx, group: Option<&str>, topic: Option<&str>) -> Res<()> {
     let Some(group) = group else { return all_groups_progress(ctx).await };
     let (rows, tps) = consume_stats(ctx, group, topic).await?;
     let diff: i64 = rows.iter().map(|(_, o)| o.broker_offset - o.consumer_offset).sum();
+    let inflight_total: i64 = rows.iter().map(|(_, o)| inflight(o)).sum();
+    let modes = request_modes(ctx, group).await.unwrap_or_default();
     if ctx.json {
         let q: Vec<_> = rows
             .iter()
             .map(|(mq, o)| {
                 json!({"topic": mq.topic, "brokerName": mq.broker_name, "queueId": mq.queue_id,
-                    "brokerOffset": o.broker_offset, "consumerOffset": o.consumer_offset,
-                    "diff": o.broker_offset - o.consumer_offset, "lastTimestamp": o.last_timestamp})
+                    "brokerOffset": o.broker_offset, "consumerOffset": o.consumer_offset, "pullOffset": o.pull_offset,
+                    "diff": o.broker_offset - o.consumer_offset, "inflight": inflight(o), "lastTimestamp": o.last_timestamp})
             })
             .collect();
-        out::json(&json!({"group": group, "consumeTps": tps, "diffTotal": diff, "queues": q}));
+        let m: serde_json::Map<String, serde_json::Value> = modes.iter().map(|(t, m)| (t.clone(), json!(m))).collect();
+        out::json(&json!({"group": group, "consumeTps": tps, "diffTotal": diff, "inflightTotal": inflight_total,
+            "requestModes": m, "queues": q}));
         return Ok(());
     }
     let table: Vec<Vec<String>> = rows
@@ -122,15 +149,64 @@ pub async fn consumer_progress(ctx: &Ctx, group: Option<&str>, topic: Option<&st
                 o.broker_offset.to_string(),
                 o.consumer_offset.to_string(),
                 (o.broker_offset - o.consumer_offset).to_string(),
+                inflight(o).to_string(),
                 out::time(o.last_timestamp),
             ]
         })
         .collect();
-    out::table(&["#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff", "#LastTime"], &table);
+    out::table(&["#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff", "#Inflight", "#LastTime"], &table);
     println!();
+    for (t, m) in &modes {
+        println!("Request Mode: {t} {m}");
+    }
     println!("Consume TPS: {tps:.2}");
+    println!("Consume Inflight Total: {inflight_total}");
     println!("Diff Total: {diff}");
     Ok(())
+}
+
+/// setConsumeMode: a group's request mode for a topic (PULL or POP), on a broker or every master
+/// of a cluster.
+pub async fn set_consume_mode(ctx: &Ctx, a: SetConsumeMode) -> Res<()> {
+    let mode = a.mode.to_ascii_uppercase();
+    if mode != "PULL" && mode != "POP" {
+        return Err(Failure(format!("-m must be PULL or POP, not {}", a.mode)));
+    }
+    let body = SetMessageRequestModeRequestBody {
+        topic: a.topic.clone(),
+        consumer_group: a.group.clone(),
+        mode: mode.clone(),
+        pop_share_queue_num: a.pop_share_queue_num.unwrap_or(0),
+    };
+    let targets = ctx.net.targets(a.broker.as_deref(), a.cluster.as_deref()).await?;
+    for addr in &targets {
+        ctx.net.call(addr, request(RequestCode::SetMessageRequestMode).with_body(body.to_json())).await?;
+        if !ctx.json {
+            println!("set consume mode to {addr} success.");
+        }
+    }
+    if ctx.json {
+        out::json(&json!({"brokers": targets, "topic": a.topic, "group": a.group, "mode": mode}));
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SetConsumeMode {
+    #[arg(short = 'b', long = "brokerAddr")]
+    broker: Option<String>,
+    #[arg(short = 'c', long = "clusterName")]
+    cluster: Option<String>,
+    #[arg(short = 't', long = "topicName")]
+    topic: String,
+    #[arg(short = 'g', long = "groupName")]
+    group: String,
+    /// PULL or POP.
+    #[arg(short = 'm', long = "mode")]
+    mode: String,
+    /// Consumers that may pop one queue at once (stored; ferrocket hands POP clients queue -1).
+    #[arg(short = 'q', long = "popShareQueueNum")]
+    pop_share_queue_num: Option<i32>,
 }
 
 async fn all_groups_progress(ctx: &Ctx) -> Res<()> {

@@ -63,6 +63,8 @@ pub enum Command {
     },
     /// Create or update a subscription group.
     UpdateSubGroup(group::UpdateSubGroup),
+    /// Set a group's request mode for a topic: PULL (default) or POP (5.x).
+    SetConsumeMode(group::SetConsumeMode),
     /// Delete a subscription group.
     DeleteSubGroup {
         #[arg(short = 'g', long = "groupName")]
@@ -243,6 +245,7 @@ async fn run(ctx: &Ctx, cmd: Command) -> Res<()> {
         C::UpdateTopic(a) => topic::update_topic(ctx, a).await,
         C::DeleteTopic { topic, cluster } => topic::delete_topic(ctx, &topic, cluster.as_deref()).await,
         C::UpdateSubGroup(a) => group::update_sub_group(ctx, a).await,
+        C::SetConsumeMode(a) => group::set_consume_mode(ctx, a).await,
         C::DeleteSubGroup { group, broker, cluster, remove_offset } => {
             group::delete_sub_group(ctx, &group, broker.as_deref(), cluster.as_deref(), parse_bool(&remove_offset)?).await
         }

@@ -18,6 +18,9 @@ pub struct OffsetWrapper {
     pub consumer_offset: i64,
     #[serde(deserialize_with = "de::i64")]
     pub last_timestamp: i64,
+    /// 5.x: how far the group has been handed messages (POP: the pop cursor); 4.x tools ignore it.
+    #[serde(deserialize_with = "de::i64")]
+    pub pull_offset: i64,
 }
 
 /// `ConsumeStats` (208 response): an object-keyed map, see `docs/protocol/json-quirks.md`.

@@ -165,6 +165,12 @@ pub fn message_model<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
 pub fn consume_from_where<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     java_enum(d, &CONSUME_FROM_WHERE)
 }
+/// Java `MessageRequestMode` ordinals.
+pub const REQUEST_MODES: [&str; 2] = ["PULL", "POP"];
+/// `MessageRequestMode` by name or ordinal.
+pub fn request_mode<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    java_enum(d, &REQUEST_MODES)
+}
 /// `LanguageCode` by name or ordinal.
 pub fn language<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     java_enum(d, &LANGUAGES)

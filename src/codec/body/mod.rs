@@ -12,10 +12,12 @@ use std::cmp::Ordering;
 mod admin;
 mod client;
 pub mod de;
+mod pop;
 mod route;
 
 pub use admin::*;
 pub use client::*;
+pub use pop::*;
 pub use route::*;
 
 /// Deserialize a parsed value into a body type.

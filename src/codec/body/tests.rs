@@ -30,10 +30,15 @@ fn cluster_info_fastjson_form() {
 
 #[test]
 fn consume_stats_fastjson_form() {
-    let want = br#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"t"}:{"brokerOffset":10,"consumerOffset":5,"lastTimestamp":1700000000000}}}"#;
-    let s = ConsumeStats::from_json(want).unwrap();
+    // 4.x form (no pullOffset) reads; 5.x form (with it) reads and writes back the same.
+    let v4 = br#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"t"}:{"brokerOffset":10,"consumerOffset":5,"lastTimestamp":1700000000000}}}"#;
+    let s = ConsumeStats::from_json(v4).unwrap();
     assert_eq!(s.consume_tps, 1.5);
     assert_eq!(s.offset_table[0].0, MessageQueue::new("t", "broker-a", 0));
+    assert_eq!(s.offset_table[0].1.pull_offset, 0);
+    let want = br#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"t"}:{"brokerOffset":10,"consumerOffset":5,"lastTimestamp":1700000000000,"pullOffset":8}}}"#;
+    let s = ConsumeStats::from_json(want).unwrap();
+    assert_eq!(s.offset_table[0].1.pull_offset, 8);
     assert_eq!(s.to_json(), want.to_vec());
     let zero = ConsumeStats::default().to_json();
     assert_eq!(zero, br#"{"consumeTps":0.0,"offsetTable":{}}"#.to_vec());

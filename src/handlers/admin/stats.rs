@@ -56,7 +56,11 @@ fn consume_rows(core: &Core, group: &str, tc: &TopicConfig) -> Vec<(MessageQueue
             let consumer_offset = store.meta().consumer_offset(group, topic, q).unwrap_or(0).max(0);
             let last_timestamp =
                 if consumer_offset > 0 { store.store_time_at(topic, q, consumer_offset - 1).unwrap_or(0) } else { 0 };
-            (mq(core, topic, q), OffsetWrapper { broker_offset, consumer_offset, last_timestamp })
+            // POP: handed out up to the pop cursor (in flight = pullOffset - consumerOffset, as
+            // mqadmin 5.x computes it); PULL: the consumer offset.
+            let (_, cursor) = core.pop.inflight(group, topic, q);
+            let pull_offset = if cursor >= 0 { cursor.max(consumer_offset) } else { consumer_offset };
+            (mq(core, topic, q), OffsetWrapper { broker_offset, consumer_offset, last_timestamp, pull_offset })
         })
         .collect()
 }
