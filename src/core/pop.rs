@@ -646,7 +646,9 @@ impl Core {
             if pq.cursor < 0 {
                 pq.cursor = initial_offset(store, &req.group, topic, qid, req.init_mode);
             }
-            let blocked = pq.inflight.values().map(|e| e.visible_at).max();
+            // Only FIFO needs the latest visible time (a scan of the queue's in-flight entries,
+            // which FIFO keeps few: nothing new is handed out while any is in flight).
+            let blocked = if req.order { pq.inflight.values().map(|e| e.visible_at).max() } else { None };
             let redeliver: Vec<(i64, Entry)> =
                 if req.order { pq.inflight.iter().take(max).map(|(o, e)| (*o, *e)).collect() } else { Vec::new() };
             (pq.cursor, blocked, redeliver, pq.inflight.len())
