@@ -366,3 +366,51 @@ async fn bad_pop_requests_get_clear_errors() {
     assert_code(&r, codes::SUCCESS);
     assert_eq!(got.len(), 1);
 }
+
+#[tokio::test]
+async fn pop_filters_by_tag_and_sql92() {
+    let b = DevBroker::start_with(Launch { config: Some("enablePropertyFilter=true\n".into()), ..Default::default() });
+    let c = b.client().await;
+    let topic = unique("pop_filter");
+    admin_support::create_topic(&b, &c, &topic, 1).await;
+    for (i, (tag, color)) in [("A", "red"), ("B", "blue"), ("A", "blue"), ("C", "red")].iter().enumerate() {
+        send_ok(&c, &Msg::new(&topic, format!("m{i}")).tags(tag).prop("color", color), 0).await;
+    }
+    let tag = Pop::new(&unique("gtag"), &topic).tags("A || C");
+    assert_eq!(bodies(&pop_until(&c, &tag, 3, T).await), BTreeSet::from(["m0".into(), "m2".into(), "m3".into()]));
+    let mut sql = Pop::new(&unique("gsql"), &topic);
+    sql.exp = Some(("SQL92".into(), "color = 'blue'".into()));
+    assert_eq!(bodies(&pop_until(&c, &sql, 2, T).await), BTreeSet::from(["m1".into(), "m2".into()]));
+    // The filtered-out messages are skipped for good: nothing more for either group.
+    let (_, none) = pop_msgs(&c, &sql).await;
+    assert!(none.is_empty());
+    let mut bad = Pop::new(&unique("gbadsql"), &topic);
+    bad.exp = Some(("SQL92".into(), "color = ".into()));
+    let r = c.request(bad.build(), T).await.unwrap();
+    assert_code(&r, 23);
+}
+
+#[tokio::test]
+async fn notification_long_polls_and_polling_full() {
+    let b = DevBroker::start_with(Launch { config: Some("maxPopPollingSize=1\n".into()), ..Default::default() });
+    let c = b.client().await;
+    let topic = topic_with(&b, &c, "pop_notify", 1, 0).await;
+    let g = unique("gnotify");
+    let notify = RemotingCommand::request(codes::NOTIFICATION, 0)
+        .with_ext("consumerGroup", &g)
+        .with_ext("topic", &topic)
+        .with_ext("queueId", -1)
+        .with_ext("pollTime", 20_000)
+        .with_ext("bornTime", req::now_ms());
+    let c2 = b.client().await;
+    let waiter = tokio::spawn(async move { c2.request(notify, Duration::from_secs(30)).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The one parking slot is taken: a long-polled pop answers POLLING_FULL.
+    let r = c.request(Pop::new(&g, &topic).poll(5_000).build(), T).await.unwrap();
+    assert_eq!(r.code, codes::POLLING_FULL, "{:?}", r.remark);
+    assert!(r.ext("popTime").is_some(), "POLLING_FULL carries the mandatory header");
+    send_ok(&c, &Msg::new(&topic, "x"), 0).await;
+    let r = waiter.await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    assert_eq!(r.ext("hasMsg"), Some("true"));
+}
