@@ -8,7 +8,8 @@
 //! 3. [`core`]: the broker's logic without sockets, actors or clocks: tables, clients, `read_queue`,
 //!    `append` (store, then wake), redirects, transaction and schedule decisions.
 //! 4. [`handlers`]: one small file per request family, one signature, typed errors.
-//! 5. [`net`]: listener, connection (framed codec, back-pressure), registration client.
+//! 5. [`net`]: listener, connection (framed codec, back-pressure), registration client;
+//!    [`http`]: `/metrics`, `/healthz`, `/readyz` (an edge beside `net`, reading `core`).
 //! 6. [`actors`]: thin shells over `core` that own timers, parked pulls and expiry.
 //! 7. [`broker`]: wiring, and the embedding API used by tests and other programs.
 //!
@@ -20,6 +21,7 @@ pub mod store;
 pub mod core;
 pub mod handlers;
 pub mod net;
+pub mod http;
 pub mod actors;
 pub mod broker;
 pub mod client;

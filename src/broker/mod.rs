@@ -120,6 +120,7 @@ fn fresh_temp_dir() -> PathBuf {
 /// A running name server and/or broker.
 pub struct Server {
     namesrv_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     broker_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     stop: Option<oneshot::Sender<StopMode>>,
@@ -130,6 +131,8 @@ struct Bound {
     namesrv: Option<TcpListener>,
     broker: Option<TcpListener>,
     vip: Option<TcpListener>,
+    /// `/metrics`, `/healthz`, `/readyz` (metricsExporterType=PROM).
+    metrics: Option<std::net::TcpListener>,
 }
 
 fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, BrokerError> {
@@ -155,6 +158,7 @@ impl Server {
             namesrv: if opts.namesrv { Some(bind(opts.bind_ip, cfg.namesrv_listen_port)?) } else { None },
             broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
             vip: None,
+            metrics: None,
         };
         let namesrv_addr = match &bound.namesrv {
             Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
@@ -174,6 +178,16 @@ impl Server {
                 Some(local(a))
             }
             None => None,
+        };
+        let metrics_addr = if opts.broker && cfg.metrics_exporter_type == "PROM" {
+            let ip: IpAddr = cfg.metrics_prom_exporter_host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            let addr = SocketAddr::new(ip, cfg.metrics_prom_exporter_port);
+            let l = std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+            let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+            bound.metrics = Some(l);
+            Some(a)
+        } else {
+            None
         };
         if let (Some(ns), None) = (namesrv_addr, cfg.namesrv_addr.as_ref()) {
             cfg.namesrv_addr = Some(ns.to_string());
@@ -209,7 +223,7 @@ impl Server {
             Ok(Err(e)) => return Err(BrokerError::Other(e)),
             Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
         }
-        Ok(Server { namesrv_addr, broker_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Server { namesrv_addr, broker_addr, metrics_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Address of the embedded name server (loopback when bound to all interfaces).
@@ -220,6 +234,11 @@ impl Server {
     /// Address of the broker (what clients connect to).
     pub fn broker_addr(&self) -> Option<SocketAddr> {
         self.broker_addr
+    }
+
+    /// Address of `/metrics`, `/healthz`, `/readyz` (when `metricsExporterType=PROM`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -341,6 +360,9 @@ async fn run(
     let lim = limits(&cfg);
     let totals = Arc::new(Totals::default());
     let mut accepting = Vec::new();
+    let mut metrics_listener = bound.metrics;
+    let http_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut http_server: Option<actix_web::dev::ServerHandle> = None;
     if let Some(l) = bound.namesrv {
         let ns = NamesrvContext::new(cfg.broker_expire_timeout);
         NamesrvActor { ctx: ns.clone() }.start();
@@ -372,6 +394,17 @@ async fn run(
         }
         register_all(&wired.registrar, &cfg).await;
         let core = &wired.core;
+        if let Some(l) = metrics_listener.take() {
+            let addr = l.local_addr().ok();
+            match crate::http::serve(l, core.clone(), http_ready.clone()) {
+                Ok(server) => {
+                    tracing::info!(addr = ?addr, "metrics at /metrics, health at /healthz and /readyz");
+                    http_server = Some(server.handle());
+                    actix_rt::spawn(server);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot serve /metrics"),
+            }
+        }
         if let Err(e) = core.store.start_retention(Duration::from_secs(60)) {
             tracing::error!(error = %e, "cannot start the retention thread; expired files are not deleted");
         }
@@ -381,8 +414,12 @@ async fn run(
         );
         broker = Some(wired);
     }
+    http_ready.store(true, std::sync::atomic::Ordering::Release);
     let _ = ready.send(Ok(()));
     let mode = stop.await.unwrap_or(StopMode::Graceful);
+    if let Some(h) = http_server.take() {
+        h.stop(false).await;
+    }
     tracing::info!(?mode, "shutting down");
     for t in &accepting {
         t.abort();

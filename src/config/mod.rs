@@ -72,6 +72,9 @@
 //! | `maxPopPollingSize` | `max_pop_polling_size` | `100000` parked POP requests (more answer POLLING_FULL) | | rt |
 //! | `regionId` | `region_id` | `DefaultRegion`, stamped as `MSG_REGION` on stored messages | | |
 //! | `traceOn` | `trace_on` | `true`, stamped as `TRACE_ON` on stored messages | | |
+//! | `metricsExporterType` | `metrics_exporter_type` | `DISABLE` (or `PROM`: serve `/metrics`, `/healthz`, `/readyz` over HTTP) | | |
+//! | `metricsPromExporterHost` | `metrics_prom_exporter_host` | `127.0.0.1` (loopback unless set) | | |
+//! | `metricsPromExporterPort` | `metrics_prom_exporter_port` | `5557` (0: any free port) | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
 //! [`BrokerConfig::to_properties`] writes the canonical keys above (not the alternative
@@ -195,6 +198,9 @@ pub struct BrokerConfig {
     pub max_pop_polling_size: usize,
     pub region_id: String,
     pub trace_on: bool,
+    pub metrics_exporter_type: String,
+    pub metrics_prom_exporter_host: String,
+    pub metrics_prom_exporter_port: u16,
     pub log_level: String,
 }
 
@@ -251,6 +257,9 @@ impl Default for BrokerConfig {
             max_pop_polling_size: 100_000,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
+            metrics_exporter_type: "DISABLE".to_string(),
+            metrics_prom_exporter_host: "127.0.0.1".to_string(),
+            metrics_prom_exporter_port: 5557,
             log_level: "info".to_string(),
         }
     }

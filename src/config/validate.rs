@@ -61,6 +61,12 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         "must be larger than maxMessageSize (a message never spans two segments)",
     )?;
     positive("flushIntervalCommitLog", c.flush_interval_commit_log)?;
+    check(
+        c.metrics_prom_exporter_host.parse::<IpAddr>().is_ok(),
+        "metricsPromExporterHost",
+        &c.metrics_prom_exporter_host,
+        "must be an IP address to listen on (127.0.0.1 keeps /metrics on loopback)",
+    )?;
     check(c.pop_inflight_message_threshold >= 1, "popInflightMessageThreshold", c.pop_inflight_message_threshold, "must be >= 1")?;
     check(
         !c.region_id.is_empty() && !c.region_id.contains(['\u{1}', '\u{2}']),

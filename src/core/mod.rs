@@ -14,6 +14,7 @@
 //! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
+//! | `stats.rs` | traffic counters for metrics (stored, handed out, dead-lettered) |
 //! | `settings.rs` | the config in force: stored overrides, runtime keys pushed to the store and the log filter |
 //!
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
@@ -27,6 +28,7 @@ pub mod pull;
 pub mod redirect;
 pub mod schedule;
 pub mod settings;
+pub mod stats;
 pub mod topics;
 pub mod transaction;
 #[cfg(test)]
@@ -85,6 +87,8 @@ pub struct Core {
     pub waiters: Waiters,
     /// POP consumption state.
     pub pop: pop::PopEngine,
+    /// Traffic counters (metrics).
+    pub stats: Arc<stats::Stats>,
     hooks: OnceLock<Arc<dyn Hooks>>,
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
@@ -102,6 +106,7 @@ impl Core {
         let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
             pop: pop::PopEngine::open(&store, limits),
+            stats: Default::default(),
             cfg: RwLock::new(Arc::new(cfg)),
             identity,
             store_host,
@@ -140,6 +145,8 @@ impl Core {
             .any(&topic, queue_id)
             .then(|| msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect());
         let outcome = self.store.put(msgs)?;
+        let bytes: i64 = outcome.results.iter().map(|r| r.size as i64).sum();
+        self.stats.stored(&topic, outcome.results.len() as u64, bytes.max(0) as u64);
         if self.waiters.any(&topic, queue_id) {
             if let Some(h) = self.hooks.get() {
                 // A pull that parked during the put gets one wake-up that matches any filter

@@ -622,6 +622,10 @@ impl Core {
         }
         drop(st);
         self.pop_commit_offsets(req.group.as_str(), &batch);
+        for q in &batch.queues {
+            let bytes: usize = q.messages.iter().map(|m| m.len()).sum();
+            self.stats.handed_out(&req.group, &req.topic, q.messages.len() as u64, bytes as u64);
+        }
         Ok(batch)
     }
 
@@ -961,6 +965,7 @@ impl Core {
             let dlq = format!("{DLQ_PREFIX}{group}");
             self.ensure_topic(&dlq, 1);
             tracing::info!(group, topic = %origin, offset, deliveries = delivered + 1, "POP message moved to the dead-letter queue");
+            self.stats.to_dlq(group);
             (dlq, delivered)
         } else {
             let retry = retry_topic(group, &origin);
