@@ -13,9 +13,9 @@ use std::process::ExitCode;
 
 /// Log to stderr with `level` until the config is read (see `config::logging` for precedence:
 /// FERROCKET_LOG or RUST_LOG, when set, win over `--log` and `logLevel`).
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: ferrocket::config::logging::Format) {
     use std::io::IsTerminal;
-    ferrocket::config::logging::init(level, std::io::stderr().is_terminal());
+    ferrocket::config::logging::init(level, std::io::stderr().is_terminal(), format);
 }
 
 fn main() -> ExitCode {
@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let level = cli.common.log.clone().unwrap_or_else(|| "info".into());
-    init_logging(&level);
+    let format = cli.common.log_format.as_deref().and_then(|f| f.parse().ok()).unwrap_or(ferrocket::config::logging::Format::Text);
+    init_logging(&level, format);
     let (opts, dev) = match build(cli) {
         Ok(x) => x,
         Err(e) => {
@@ -34,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // logLevel from the file (or --log); a broker re-applies it with any stored override.
+    // logFormat from the file (or --log-format), then logLevel (or --log); a broker re-applies
+    // the level with any stored override.
+    if let Ok(f) = opts.config.log_format.parse() {
+        let _ = ferrocket::config::logging::set_format(f);
+    }
     if let Err(e) = ferrocket::config::logging::set_level(&opts.config.log_level) {
         tracing::warn!(log_level = %opts.config.log_level, error = %e, "logLevel not applied");
     }

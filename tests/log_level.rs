@@ -61,3 +61,28 @@ async fn update_broker_config_changes_the_log_level_live() {
     let text = stop(b);
     assert!(text.contains(DEBUG_LINE), "debug lines after UPDATE_BROKER_CONFIG logLevel=debug:\n{text}");
 }
+
+#[tokio::test]
+async fn json_log_lines_carry_the_connection_span() {
+    // logFormat=json: one JSON object per line; a line logged while serving a request names the
+    // connection's peer and, after its heartbeat, its client id.
+    let b = start("logFormat=json\nlogLevel=info\n", None);
+    let c = b.client().await;
+    let hb = req::heartbeat("10.1.2.3@json-test", &[], &[req::ConsumerSpec::push("bad/group", "T", "*")]);
+    assert_eq!(c.request(hb, T).await.unwrap().code, 0);
+    let log = stop(b);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|v| v["fields"]["message"] == "broker started"), "{log}");
+    let warn = lines
+        .iter()
+        .find(|v| v["fields"]["message"].as_str().is_some_and(|m| m.contains("illegal group name")))
+        .unwrap_or_else(|| panic!("no warning for the illegal group: {log}"));
+    assert_eq!(warn["level"], "WARN");
+    assert_eq!(warn["span"]["name"], "conn");
+    assert_eq!(warn["span"]["client_id"], "10.1.2.3@json-test");
+    assert!(warn["span"]["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{warn}");
+}

@@ -87,6 +87,9 @@ pub struct Common {
     /// config file. FERROCKET_LOG or RUST_LOG, when set, win over both.
     #[arg(long, global = true)]
     pub log: Option<String>,
+    /// Log line format: text (default) or json (one object per line); overrides logFormat.
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
 }
 
 fn load_config(path: Option<&PathBuf>, base: BrokerConfig) -> Result<BrokerConfig, String> {
@@ -172,6 +175,9 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
     if let Some(l) = common.log {
         opts.config.log_level = l;
     }
+    if let Some(f) = common.log_format {
+        opts.config.log_format = f;
+    }
     Ok((opts, dev.then_some(dev_extra)))
 }
 
@@ -181,6 +187,7 @@ fn merge(a: Common, b: Common) -> Common {
         data_dir: b.data_dir.or(a.data_dir),
         bind: b.bind.or(a.bind),
         log: b.log.or(a.log),
+        log_format: b.log_format.or(a.log_format),
     }
 }
 

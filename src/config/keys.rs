@@ -120,6 +120,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("metricsPromExporterHost", false, |c, v| c.metrics_prom_exporter_host = v.trim().to_string(), |c| c.metrics_prom_exporter_host.clone()),
     key!("metricsPromExporterPort", false, |c, v| c.metrics_prom_exporter_port = parse_int(v, "a port 0..=65535")?, |c| c.metrics_prom_exporter_port.to_string()),
     // logging
+    key!("logFormat", false, |c, v| c.log_format = v.trim().parse::<super::logging::Format>().map(|f| if f == super::logging::Format::Json { "json" } else { "text" }.to_string())?, |c| c.log_format.clone()),
     key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
 ];
 

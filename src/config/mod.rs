@@ -75,6 +75,7 @@
 //! | `metricsExporterType` | `metrics_exporter_type` | `DISABLE` (or `PROM`: serve `/metrics`, `/healthz`, `/readyz` over HTTP) | | |
 //! | `metricsPromExporterHost` | `metrics_prom_exporter_host` | `127.0.0.1` (loopback unless set) | | |
 //! | `metricsPromExporterPort` | `metrics_prom_exporter_port` | `5557` (0: any free port) | | |
+//! | `logFormat` *ours* | `log_format` | `text` (or `json`: one JSON object per line); `--log-format` overrides it | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
 //! [`BrokerConfig::to_properties`] writes the canonical keys above (not the alternative
@@ -201,6 +202,7 @@ pub struct BrokerConfig {
     pub metrics_exporter_type: String,
     pub metrics_prom_exporter_host: String,
     pub metrics_prom_exporter_port: u16,
+    pub log_format: String,
     pub log_level: String,
 }
 
@@ -260,6 +262,7 @@ impl Default for BrokerConfig {
             metrics_exporter_type: "DISABLE".to_string(),
             metrics_prom_exporter_host: "127.0.0.1".to_string(),
             metrics_prom_exporter_port: 5557,
+            log_format: "text".to_string(),
             log_level: "info".to_string(),
         }
     }

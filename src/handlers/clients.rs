@@ -12,6 +12,8 @@ use std::time::Instant;
 /// clustering consumer groups and announce them at once; notify members on membership change.
 pub fn heartbeat(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let hb = HeartbeatData::from_json(&req.body)?;
+    // The connection's span (net) names its client from now on.
+    tracing::Span::current().record("client_id", hb.client_id.as_str());
     let cfg = core.config();
     for c in &hb.consumer_data_set {
         // A group name that cannot make a legal `%RETRY%` topic gets no group and no retry topic.

@@ -85,6 +85,9 @@ pub struct Connection {
     writer: Option<tokio::task::JoinHandle<()>>,
     pending: HashMap<i32, oneshot::Sender<RemotingCommand>>,
     last_activity: Instant,
+    /// `conn{id, peer, client_id}`: requests are handled inside it, so their log lines carry
+    /// the connection (the heartbeat handler records the client id).
+    span: tracing::Span,
 }
 
 impl Connection {
@@ -109,7 +112,9 @@ impl Connection {
                 peer,
                 out: Arc::new(ActorOutlet(ctx.address().recipient())),
             };
+            let span = tracing::info_span!("conn", id = handle.id, peer = %peer, client_id = tracing::field::Empty);
             Connection {
+                span,
                 conn: Conn { handle },
                 service,
                 limits,
@@ -142,7 +147,11 @@ impl Connection {
 
     fn handle_request(&mut self, cmd: RemotingCommand, ctx: &mut Context<Self>) {
         let oneway = cmd.is_oneway();
-        match self.service.handle(&self.conn, cmd) {
+        let reply = {
+            let _in_conn = self.span.enter();
+            self.service.handle(&self.conn, cmd)
+        };
+        match reply {
             Reply::Now(resp) => {
                 if !oneway {
                     self.write(&resp);
