@@ -512,6 +512,18 @@ impl PopEngine {
         st.queues.get(&(group.into(), topic.into(), queue_id)).map(|q| (q.inflight.len(), q.cursor)).unwrap_or((0, -1))
     }
 
+    /// Messages in flight per (group, topic), every queue summed (one lock for a metrics scrape).
+    pub fn inflight_by_group_topic(&self) -> HashMap<(String, String), usize> {
+        let st = lock(&self.state);
+        let mut out: HashMap<(String, String), usize> = HashMap::new();
+        for ((g, t, _), q) in &st.queues {
+            if !q.inflight.is_empty() {
+                *out.entry((g.clone(), t.clone())).or_default() += q.inflight.len();
+            }
+        }
+        out
+    }
+
     /// Messages in flight in every queue.
     pub fn inflight_total(&self) -> usize {
         lock(&self.state).queues.values().map(|q| q.inflight.len()).sum()

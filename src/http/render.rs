@@ -141,32 +141,48 @@ pub fn render(core: &Core, now: i64) -> String {
     gauge_family(&mut reg, "rocketmq_producer_connections", "Producer connections", None, [(node.clone(), producers)]);
     gauge_family(&mut reg, "rocketmq_consumer_connections", "Consumer connections", None, [(node.clone(), consumers)]);
 
-    // Lag of online groups (a consumer heartbeat), per subscribed topic.
+    // Lag of online groups (a consumer heartbeat), per subscribed topic. Offsets and in-flight
+    // counts are read in bulk (one scan, one lock), store times once per (topic, queue, offset).
     let queues: HashMap<&str, i32> = topics.iter().map(|t| (t.topic_name.as_str(), t.read_queue_nums.max(t.write_queue_nums))).collect();
     let store = &core.store;
+    let online_keys: std::collections::HashSet<(&str, &str)> =
+        online.iter().flat_map(|(g, subs)| subs.iter().map(move |t| (g.as_str(), t.as_str()))).collect();
+    let mut offsets: HashMap<(String, String), HashMap<i32, i64>> = HashMap::new();
+    for (g, t, q, o) in store.meta().consumer_offsets() {
+        if online_keys.contains(&(g.as_str(), t.as_str())) {
+            offsets.entry((g, t)).or_default().insert(q, o);
+        }
+    }
+    let held_by = core.pop.inflight_by_group_topic();
+    let mut max_offsets: HashMap<(&str, i32), i64> = HashMap::new();
+    let mut times: HashMap<(&str, i32, i64), Option<i64>> = HashMap::new();
     let mut lag = Vec::new();
     let mut latency = Vec::new();
     let mut inflight = Vec::new();
     let mut ready = Vec::new();
+    let none = HashMap::new();
     for (g, subs) in &online {
         for t in subs {
             let Some(n) = queues.get(t.as_str()) else { continue };
-            let (mut msgs, mut oldest, mut held) = (0i64, 0i64, 0i64);
+            let key = (g.clone(), t.clone());
+            let consumed_of = offsets.get(&key).unwrap_or(&none);
+            let (mut msgs, mut oldest) = (0i64, 0i64);
             for q in 0..*n {
-                let max = store.max_offset(t, q).max(0);
-                let consumed = store.meta().consumer_offset(g, t, q).unwrap_or(0).clamp(0, max);
+                let max = *max_offsets.entry((t.as_str(), q)).or_insert_with(|| store.max_offset(t, q).max(0));
+                let consumed = consumed_of.get(&q).copied().unwrap_or(0).clamp(0, max);
                 if max > consumed {
                     msgs += max - consumed;
-                    if let Some(ts) = store.store_time_at(t, q, consumed) {
+                    if let Some(ts) = *times.entry((t.as_str(), q, consumed)).or_insert_with(|| store.store_time_at(t, q, consumed)) {
                         oldest = oldest.max(now - ts);
                     }
                 }
-                held += core.pop.inflight(g, t, q).0 as i64;
             }
-            lag.push((gt_labels(g, t), msgs));
-            latency.push((gt_labels(g, t), oldest.max(0)));
-            inflight.push((gt_labels(g, t), held));
-            ready.push((gt_labels(g, t), (msgs - held).max(0)));
+            let held = held_by.get(&key).copied().unwrap_or(0) as i64;
+            let labels = gt_labels(g, t);
+            lag.push((labels.clone(), msgs));
+            latency.push((labels.clone(), oldest.max(0)));
+            inflight.push((labels.clone(), held));
+            ready.push((labels, (msgs - held).max(0)));
         }
     }
     gauge_family(&mut reg, "rocketmq_consumer_lag_messages", "Messages not yet consumed, per online group and topic", None, lag);
