@@ -68,6 +68,9 @@ pub struct ServerOptions {
     pub topics: Vec<(String, i32)>,
     /// Subscription groups created at start.
     pub groups: Vec<String>,
+    /// The gRPC port, overriding `grpcServerPort`: `Some(0)` = ephemeral (tests, `ferrocket dev`);
+    /// `None` = the config's (where 0 = no gRPC endpoint).
+    pub grpc_port: Option<u16>,
 }
 
 impl ServerOptions {
@@ -80,6 +83,7 @@ impl ServerOptions {
             workers: default_workers(),
             topics: Vec::new(),
             groups: Vec::new(),
+            grpc_port: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl ServerOptions {
             workers: default_workers(),
             topics: Vec::new(),
             groups: Vec::new(),
+            grpc_port: Some(0),
         }
     }
 }
@@ -121,6 +126,7 @@ fn fresh_temp_dir() -> PathBuf {
 pub struct Server {
     namesrv_addr: Option<SocketAddr>,
     broker_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     stop: Option<oneshot::Sender<StopMode>>,
     thread: Option<JoinHandle<()>>,
@@ -130,6 +136,7 @@ struct Bound {
     namesrv: Option<TcpListener>,
     broker: Option<TcpListener>,
     vip: Option<TcpListener>,
+    grpc: Option<TcpListener>,
 }
 
 fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, BrokerError> {
@@ -155,6 +162,7 @@ impl Server {
             namesrv: if opts.namesrv { Some(bind(opts.bind_ip, cfg.namesrv_listen_port)?) } else { None },
             broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
             vip: None,
+            grpc: None,
         };
         let namesrv_addr = match &bound.namesrv {
             Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
@@ -171,6 +179,17 @@ impl Server {
                         Err(e) => tracing::warn!("VIP channel not available: {e}"),
                     }
                 }
+                Some(local(a))
+            }
+            None => None,
+        };
+        let grpc_port = opts.grpc_port.or(Some(cfg.grpc_server_port).filter(|p| *p > 0));
+        let grpc_addr = match grpc_port.filter(|_| opts.broker) {
+            Some(p) => {
+                let l = bind(opts.bind_ip, p)?;
+                let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+                cfg.grpc_server_port = a.port();
+                bound.grpc = Some(l);
                 Some(local(a))
             }
             None => None,
@@ -209,7 +228,7 @@ impl Server {
             Ok(Err(e)) => return Err(BrokerError::Other(e)),
             Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
         }
-        Ok(Server { namesrv_addr, broker_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Server { namesrv_addr, broker_addr, grpc_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Address of the embedded name server (loopback when bound to all interfaces).
@@ -220,6 +239,11 @@ impl Server {
     /// Address of the broker (what clients connect to).
     pub fn broker_addr(&self) -> Option<SocketAddr> {
         self.broker_addr
+    }
+
+    /// Address of the 5.x gRPC endpoint, when it runs.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -353,6 +377,7 @@ async fn run(
         }
     }
     let mut broker = None;
+    let mut grpc = None;
     if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
         let (core, queue) = match wire_broker(&cfg, store, &topics, &groups) {
             Ok(c) => c,
@@ -366,6 +391,15 @@ async fn run(
                 Ok(t) => accepting.push(t),
                 Err(e) => {
                     let _ = ready.send(Err(format!("broker listener: {e}")));
+                    return;
+                }
+            }
+        }
+        if let Some(l) = bound.grpc {
+            match start_grpc(core.clone(), &cfg, l) {
+                Ok(g) => grpc = Some(g),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("gRPC listener: {e}")));
                     return;
                 }
             }
@@ -386,6 +420,9 @@ async fn run(
     for t in &accepting {
         t.abort();
     }
+    if let Some(g) = grpc {
+        g.stop(mode, SHUTDOWN_DRAIN).await;
+    }
     if let (Some((core, queue)), StopMode::Graceful) = (&broker, mode) {
         drain(queue, &totals, SHUTDOWN_DRAIN).await;
         unregister_all(core, &cfg).await;
@@ -401,6 +438,50 @@ async fn run(
     }
     drop(broker);
     System::current().stop();
+}
+
+/// The gRPC server on an arbiter (a tokio runtime thread) of its own.
+struct GrpcServer {
+    arbiter: Arbiter,
+    stop: oneshot::Sender<()>,
+    done: oneshot::Receiver<()>,
+}
+
+fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Result<GrpcServer, BrokerError> {
+    let ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| BrokerError::Other(format!("brokerIP1 {} is not an IP address", cfg.broker_ip1)))?;
+    let advertised = SocketAddr::new(ip, cfg.grpc_server_port);
+    let addr = listener.local_addr().ok();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let arbiter = Arbiter::new();
+    let grpc = crate::grpc::Grpc::new(core, advertised);
+    let spawned = arbiter.spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        if let Err(e) = crate::grpc::serve(grpc, listener, shutdown).await {
+            tracing::error!(error = %e, "gRPC server stopped");
+        }
+        let _ = done_tx.send(());
+    });
+    if !spawned {
+        return Err(BrokerError::Other("cannot start the gRPC arbiter".into()));
+    }
+    tracing::info!(addr = ?addr, %advertised, "gRPC endpoint (5.x SDKs) listening");
+    Ok(GrpcServer { arbiter, stop: stop_tx, done: done_rx })
+}
+
+impl GrpcServer {
+    /// Stop accepting; gracefully, let RPCs in flight finish (up to `deadline`; a Telemetry
+    /// stream a client keeps open does not hold the shutdown longer).
+    async fn stop(self, mode: StopMode, deadline: Duration) {
+        let _ = self.stop.send(());
+        if mode == StopMode::Graceful {
+            let _ = tokio::time::timeout(deadline.min(Duration::from_secs(2)), self.done).await;
+        }
+        self.arbiter.stop();
+        let _ = self.arbiter.join();
+    }
 }
 
 /// Graceful shutdown, once no new connection is accepted: answer every parked pull with what its

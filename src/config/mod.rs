@@ -34,6 +34,7 @@
 //! | `vipChannelEnabled` *ours* | `vip_channel_enabled` | `true`: also listen on `listenPort - 2` | | |
 //! | `namesrvAddr` | `namesrv_addr` | empty = none; `host:port;host:port` | | |
 //! | `namesrvListenPort` *ours* | `namesrv_listen_port` | `9876`, embedded name server | | |
+//! | `grpcServerPort` | `grpc_server_port` | `8081`: the 5.x gRPC endpoint (`docs/grpc.md`); 0 = disabled | | |
 //! | `registerNameServerPeriod` | `register_broker_interval` | `30000` | ms | |
 //! | `storePathRootDir` | `store_path_root_dir` | `./data` | | |
 //! | `mappedFileSizeCommitLog` | `mapped_file_size_commit_log` | `1073741824` bytes | | |
@@ -154,6 +155,8 @@ pub struct BrokerConfig {
     pub vip_channel_enabled: bool,
     pub namesrv_addr: Option<String>,
     pub namesrv_listen_port: u16,
+    /// Port of the 5.x gRPC endpoint (`apache.rocketmq.v2.MessagingService`); 0 = disabled.
+    pub grpc_server_port: u16,
     pub store_path_root_dir: PathBuf,
     pub auto_create_topic_enable: bool,
     pub auto_create_subscription_group: bool,
@@ -208,6 +211,7 @@ impl Default for BrokerConfig {
             vip_channel_enabled: true,
             namesrv_addr: None,
             namesrv_listen_port: 9876,
+            grpc_server_port: 8081,
             store_path_root_dir: PathBuf::from("./data"),
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,

@@ -19,6 +19,7 @@
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
 pub mod clients;
 pub mod conn;
+pub mod consume;
 pub mod groups;
 pub mod message;
 pub mod namesrv;
@@ -26,6 +27,7 @@ pub mod pop;
 pub mod pull;
 pub mod redirect;
 pub mod schedule;
+pub mod send;
 pub mod settings;
 pub mod topics;
 pub mod transaction;

@@ -1,0 +1,207 @@
+//! Where to send and read (QueryRoute, QueryAssignment), who is there (Heartbeat,
+//! NotifyClientTermination), and the Telemetry stream that hands each client the server's
+//! Settings (the SDKs wait for them before they start).
+use super::pb::{self, Code, MessageType, Permission};
+use super::{status, BoxStream, Grpc};
+use crate::core::topics::perm;
+use crate::store::TopicConfig;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+
+/// Largest batch a consumer is told to receive.
+const RECEIVE_BATCH_SIZE: i32 = 32;
+/// The long-polling timeout the server's Settings give consumers (the proxy's maximum).
+pub const LONG_POLLING: Duration = Duration::from_secs(20);
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
+}
+
+/// The message types a topic accepts: FIFO for an ordered topic, else NORMAL (the 5.x default of
+/// a topic without a `message.type` attribute).
+fn accepted_types(tc: &TopicConfig) -> Vec<i32> {
+    if tc.order {
+        vec![MessageType::Fifo as i32]
+    } else {
+        vec![MessageType::Normal as i32]
+    }
+}
+
+/// The endpoints published in routes: those the client reached us at (as the proxy does), or
+/// `brokerIP1:grpcServerPort`.
+fn endpoints(g: &Grpc, asked: Option<pb::Endpoints>) -> pb::Endpoints {
+    match asked {
+        Some(e) if !e.addresses.is_empty() => e,
+        _ => pb::Endpoints {
+            scheme: if g.advertised.is_ipv4() { 1 } else { 2 },
+            addresses: vec![pb::Address { host: g.advertised.ip().to_string(), port: g.advertised.port() as i32 }],
+        },
+    }
+}
+
+fn broker(g: &Grpc, asked: Option<pb::Endpoints>) -> pb::Broker {
+    pb::Broker { name: g.core.identity.broker_name.clone(), id: 0, endpoints: Some(endpoints(g, asked)) }
+}
+
+/// The queues of a topic as the proxy lists them: read-only, then write-only, then read-write
+/// ones, numbered from 0.
+fn queues(tc: &TopicConfig, resource: &pb::Resource, broker: &pb::Broker) -> Vec<pb::MessageQueue> {
+    let (r, w) = (tc.read_queue_nums.max(0), tc.write_queue_nums.max(0));
+    let (readable, writable) = (tc.perm & perm::READ != 0, tc.perm & perm::WRITE != 0);
+    let (ro, wo, rw) = match (readable, writable) {
+        (true, true) => (r - r.min(w), w - r.min(w), r.min(w)),
+        (false, true) => (0, w, 0),
+        (true, false) => (r, 0, 0),
+        (false, false) => (0, 0, 0),
+    };
+    let mut out = Vec::new();
+    let mut id = 0;
+    for (n, p) in [(ro, Permission::Read), (wo, Permission::Write), (rw, Permission::ReadWrite)] {
+        for _ in 0..n {
+            out.push(pb::MessageQueue {
+                topic: Some(resource.clone()),
+                id,
+                permission: p as i32,
+                broker: Some(broker.clone()),
+                accept_message_types: accepted_types(tc),
+            });
+            id += 1;
+        }
+    }
+    out
+}
+
+/// A topic named by a request: it must be given and exist (gRPC never auto-creates topics).
+pub fn topic_of(g: &Grpc, res: Option<&pb::Resource>) -> Result<(pb::Resource, TopicConfig), pb::Status> {
+    let Some(res) = res.filter(|r| !r.name.is_empty()) else {
+        return Err(status::of(Code::IllegalTopic, "topic is required"));
+    };
+    if let Err(e) = crate::core::topics::validate_topic_name(&res.name) {
+        return Err(status::of(Code::IllegalTopic, e.to_string()));
+    }
+    match g.core.topics.get(&res.name) {
+        Some(tc) => Ok((res.clone(), tc)),
+        None => Err(status::of(Code::TopicNotFound, format!("topic[{}] not exist", res.name))),
+    }
+}
+
+/// A group named by a request: it must be given.
+pub fn group_of(res: Option<&pb::Resource>) -> Result<String, pb::Status> {
+    match res.filter(|r| !r.name.is_empty()) {
+        Some(r) => Ok(r.name.clone()),
+        None => Err(status::of(Code::IllegalConsumerGroup, "consumer group is required")),
+    }
+}
+
+pub fn query_route(g: &Grpc, req: pb::QueryRouteRequest) -> pb::QueryRouteResponse {
+    match topic_of(g, req.topic.as_ref()) {
+        Ok((res, tc)) => {
+            let b = broker(g, req.endpoints);
+            pb::QueryRouteResponse { status: Some(status::ok()), message_queues: queues(&tc, &res, &b) }
+        }
+        Err(st) => pb::QueryRouteResponse { status: Some(st), message_queues: Vec::new() },
+    }
+}
+
+/// POP consumption: one assignment per broker, queue -1 (the broker spreads the queues).
+pub fn query_assignment(g: &Grpc, req: pb::QueryAssignmentRequest) -> pb::QueryAssignmentResponse {
+    let fail = |st| pb::QueryAssignmentResponse { status: Some(st), assignments: Vec::new() };
+    let (res, tc) = match topic_of(g, req.topic.as_ref()) {
+        Ok(t) => t,
+        Err(st) => return fail(st),
+    };
+    let group = match group_of(req.group.as_ref()) {
+        Ok(gr) => gr,
+        Err(st) => return fail(st),
+    };
+    if let Err(e) = g.core.pop_target(&group, &res.name, -1) {
+        return fail(status::consume(&e));
+    }
+    if tc.perm & perm::READ == 0 {
+        return pb::QueryAssignmentResponse { status: Some(status::ok()), assignments: Vec::new() };
+    }
+    let mq = pb::MessageQueue {
+        topic: Some(res),
+        id: -1,
+        permission: Permission::ReadWrite as i32,
+        broker: Some(broker(g, req.endpoints)),
+        accept_message_types: accepted_types(&tc),
+    };
+    pb::QueryAssignmentResponse { status: Some(status::ok()), assignments: vec![pb::Assignment { message_queue: Some(mq) }] }
+}
+
+/// A heartbeat: consumers' groups are checked (and created when `autoCreateSubscriptionGroup`).
+pub fn heartbeat(g: &Grpc, client_id: &str, req: pb::HeartbeatRequest) -> pb::HeartbeatResponse {
+    let consumer = matches!(
+        pb::ClientType::try_from(req.client_type),
+        Ok(pb::ClientType::PushConsumer | pb::ClientType::SimpleConsumer | pb::ClientType::PullConsumer)
+    );
+    if consumer {
+        if let Some(group) = req.group.as_ref().filter(|r| !r.name.is_empty()) {
+            let auto = g.core.config().auto_create_subscription_group;
+            if g.core.groups.get_or_create(&group.name, auto).is_none() {
+                let st = status::of(Code::ConsumerGroupNotFound, format!("subscription group [{}] does not exist", group.name));
+                return pb::HeartbeatResponse { status: Some(st) };
+            }
+        }
+    }
+    tracing::trace!(client = client_id, client_type = req.client_type, "gRPC heartbeat");
+    pb::HeartbeatResponse { status: Some(status::ok()) }
+}
+
+/// The server's answer to a client's Settings.
+pub fn server_settings(g: &Grpc, client: &pb::Settings) -> pb::Settings {
+    let cfg = g.core.config();
+    let mut s = client.clone();
+    match &mut s.pub_sub {
+        Some(pb::settings::PubSub::Publishing(p)) => {
+            p.max_body_size = cfg.max_message_size.min(i32::MAX as usize) as i32;
+            p.validate_message_type = true;
+            let attempts = client.backoff_policy.as_ref().map(|b| b.max_attempts).filter(|n| *n > 0).unwrap_or(3);
+            s.backoff_policy = Some(pb::RetryPolicy {
+                max_attempts: attempts,
+                strategy: Some(pb::retry_policy::Strategy::ExponentialBackoff(pb::ExponentialBackoff {
+                    initial: Some(duration(Duration::from_millis(10))),
+                    max: Some(duration(Duration::from_secs(1))),
+                    multiplier: 2.0,
+                })),
+            });
+        }
+        Some(pb::settings::PubSub::Subscription(sub)) => {
+            let retry_max = sub.group.as_ref().and_then(|r| g.core.groups.get(&r.name)).map(|gc| gc.retry_max_times).unwrap_or(16);
+            sub.fifo = Some(false);
+            sub.receive_batch_size = Some(RECEIVE_BATCH_SIZE);
+            sub.long_polling_timeout = Some(duration(LONG_POLLING));
+            // Redelivery waits as the delay levels from the third one (10 s, 30 s, 1 m, ...).
+            let next = cfg.message_delay_level.iter().skip(2).map(|d| duration(*d)).collect();
+            s.backoff_policy = Some(pb::RetryPolicy {
+                max_attempts: retry_max.max(0) + 1,
+                strategy: Some(pb::retry_policy::Strategy::CustomizedBackoff(pb::CustomizedBackoff { next })),
+            });
+        }
+        None => {}
+    }
+    s
+}
+
+/// Telemetry: every Settings from the client is answered with the server's Settings; the other
+/// commands (thread stack traces, verify results) are accepted and dropped.
+pub fn telemetry(g: &Grpc, mut inbound: tonic::Streaming<pb::TelemetryCommand>) -> BoxStream<pb::TelemetryCommand> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let g = g.clone();
+    tokio::spawn(async move {
+        while let Some(cmd) = inbound.next().await {
+            let Ok(cmd) = cmd else { break };
+            if let Some(pb::telemetry_command::Command::Settings(s)) = cmd.command {
+                let answer = pb::TelemetryCommand {
+                    status: Some(status::ok()),
+                    command: Some(pb::telemetry_command::Command::Settings(server_settings(&g, &s))),
+                };
+                if tx.send(Ok(answer)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,277 @@
+//! The 5.x gRPC endpoint through the wire, with a tonic client generated from the same protos:
+//! routes, Settings over Telemetry, send / receive / ack / change invisible duration, interop with
+//! a remoting send, and the bad-input answers (unknown topic and group, malformed receipt
+//! handle, oversized message, bad filter).
+use ferrocket::broker::TestBroker;
+use ferrocket::client::req::{self, Msg};
+use ferrocket::client::RawClient;
+use ferrocket::grpc::pb::{self, messaging_service_client::MessagingServiceClient, receive_message_response::Content, Code};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+const T: Duration = Duration::from_secs(10);
+
+async fn client(b: &TestBroker) -> MessagingServiceClient<Channel> {
+    MessagingServiceClient::connect(format!("http://{}", b.grpc_addr())).await.expect("connect to the gRPC endpoint")
+}
+
+fn res(name: &str) -> Option<pb::Resource> {
+    Some(pb::Resource { resource_namespace: String::new(), name: name.into() })
+}
+
+fn code(st: &Option<pb::Status>) -> Code {
+    Code::try_from(st.as_ref().expect("a status").code).expect("a known code")
+}
+
+fn message(topic: &str, id: &str, body: &[u8], tag: Option<&str>) -> pb::Message {
+    pb::Message {
+        topic: res(topic),
+        user_properties: [("k".to_string(), "v".to_string())].into(),
+        system_properties: Some(pb::SystemProperties {
+            tag: tag.map(str::to_string),
+            keys: vec!["key1".into()],
+            message_id: id.into(),
+            message_type: pb::MessageType::Normal as i32,
+            born_timestamp: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+            ..Default::default()
+        }),
+        body: body.to_vec(),
+    }
+}
+
+async fn send(c: &mut MessagingServiceClient<Channel>, m: pb::Message) -> pb::SendMessageResponse {
+    c.send_message(pb::SendMessageRequest { messages: vec![m] }).await.expect("SendMessage answered").into_inner()
+}
+
+fn receive_req(group: &str, topic: &str, filter: Option<pb::FilterExpression>, poll_ms: u64) -> pb::ReceiveMessageRequest {
+    pb::ReceiveMessageRequest {
+        group: res(group),
+        message_queue: Some(pb::MessageQueue { topic: res(topic), id: -1, ..Default::default() }),
+        filter_expression: filter,
+        batch_size: 16,
+        invisible_duration: Some(prost_types::Duration { seconds: 30, nanos: 0 }),
+        auto_renew: false,
+        long_polling_timeout: Some(prost_types::Duration { seconds: 0, nanos: (poll_ms * 1_000_000) as i32 }),
+        attempt_id: None,
+    }
+}
+
+/// The status, the messages and whether a delivery timestamp came, in stream order.
+async fn receive(c: &mut MessagingServiceClient<Channel>, r: pb::ReceiveMessageRequest) -> (pb::Status, Vec<pb::Message>, bool) {
+    let mut stream = tokio::time::timeout(T, c.receive_message(r)).await.expect("in time").expect("ReceiveMessage answered").into_inner();
+    let (mut status, mut msgs, mut ts) = (None, Vec::new(), false);
+    while let Some(item) = tokio::time::timeout(T, stream.message()).await.expect("in time").expect("stream item") {
+        match item.content.expect("content") {
+            Content::Status(s) => {
+                assert!(status.is_none() && msgs.is_empty(), "the status comes first, once");
+                status = Some(s);
+            }
+            Content::Message(m) => msgs.push(m),
+            Content::DeliveryTimestamp(_) => ts = true,
+        }
+    }
+    (status.expect("a status"), msgs, ts)
+}
+
+fn receipt(m: &pb::Message) -> String {
+    m.system_properties.as_ref().unwrap().receipt_handle.clone().unwrap()
+}
+
+fn ack_req(group: &str, topic: &str, handle: &str) -> pb::AckMessageRequest {
+    pb::AckMessageRequest {
+        group: res(group),
+        topic: res(topic),
+        entries: vec![pb::AckMessageEntry { message_id: "x".into(), receipt_handle: handle.into(), lite_topic: None }],
+    }
+}
+
+#[tokio::test]
+async fn route_settings_send_receive_ack() {
+    let b = TestBroker::builder().topic("GT", 4).group("GG").start().unwrap();
+    let mut c = client(&b).await;
+
+    let route = c
+        .query_route(pb::QueryRouteRequest { topic: res("GT"), endpoints: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&route.status), Code::Ok);
+    assert_eq!(route.message_queues.len(), 4);
+    for q in &route.message_queues {
+        assert_eq!(q.permission, pb::Permission::ReadWrite as i32);
+        assert_eq!(q.accept_message_types, vec![pb::MessageType::Normal as i32]);
+        let addr = &q.broker.as_ref().unwrap().endpoints.as_ref().unwrap().addresses[0];
+        assert_eq!(addr.port as u16, b.grpc_addr().port(), "the route names the gRPC endpoint");
+    }
+
+    // Settings over Telemetry: a producer learns the body limit.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let settings = pb::Settings {
+        client_type: Some(pb::ClientType::Producer as i32),
+        pub_sub: Some(pb::settings::PubSub::Publishing(pb::Publishing { topics: vec![res("GT").unwrap()], ..Default::default() })),
+        ..Default::default()
+    };
+    tx.send(pb::TelemetryCommand { status: None, command: Some(pb::telemetry_command::Command::Settings(settings)) }).await.unwrap();
+    let mut tel = c.telemetry(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let answer = tokio::time::timeout(T, tel.message()).await.expect("settings in time").unwrap().expect("an answer");
+    match answer.command {
+        Some(pb::telemetry_command::Command::Settings(s)) => match s.pub_sub {
+            Some(pb::settings::PubSub::Publishing(p)) => assert_eq!(p.max_body_size, 4 * 1024 * 1024),
+            other => panic!("publishing settings expected, got {other:?}"),
+        },
+        other => panic!("settings expected, got {other:?}"),
+    }
+    drop(tx);
+
+    let hb = c.heartbeat(pb::HeartbeatRequest { group: res("GG"), client_type: pb::ClientType::SimpleConsumer as i32 }).await.unwrap().into_inner();
+    assert_eq!(code(&hb.status), Code::Ok);
+
+    let id = "01AABBCCDDEEFF00112233445566778899";
+    let sent = send(&mut c, message("GT", id, b"hello grpc", Some("TagA"))).await;
+    assert_eq!(code(&sent.status), Code::Ok, "{:?}", sent.status);
+    assert_eq!(sent.entries[0].message_id, id);
+
+    let assign = c
+        .query_assignment(pb::QueryAssignmentRequest { topic: res("GT"), group: res("GG"), endpoints: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&assign.status), Code::Ok);
+    assert_eq!(assign.assignments.len(), 1);
+
+    // a tag filter that does not match: nothing
+    let tag_b = Some(pb::FilterExpression { r#type: pb::FilterType::Tag as i32, expression: "TagB".into() });
+    let (st, msgs, _) = receive(&mut c, receive_req("GG", "GT", tag_b, 300)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound);
+    assert!(msgs.is_empty());
+
+    let tag_a = Some(pb::FilterExpression { r#type: pb::FilterType::Tag as i32, expression: "TagA || TagC".into() });
+    let (st, msgs, ts) = receive(&mut c, receive_req("GG2", "GT", tag_a, 1000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok, "{st:?}");
+    assert!(ts, "a delivery timestamp closes the stream");
+    assert_eq!(msgs.len(), 1);
+    let m = &msgs[0];
+    let sp = m.system_properties.as_ref().unwrap();
+    assert_eq!(m.body, b"hello grpc");
+    assert_eq!(sp.message_id, id, "the 5.x message id is kept");
+    assert_eq!(sp.tag.as_deref(), Some("TagA"));
+    assert_eq!(sp.keys, vec!["key1".to_string()]);
+    assert_eq!(sp.delivery_attempt, Some(1));
+    assert_eq!(m.user_properties.get("k").map(String::as_str), Some("v"));
+    assert_eq!(sp.body_digest.as_ref().unwrap().checksum, format!("{:08X}", crc32fast_hash(b"hello grpc")));
+
+    // change invisible duration: a new handle; the old one is stale, the new one acks
+    let changed = c
+        .change_invisible_duration(pb::ChangeInvisibleDurationRequest {
+            group: res("GG2"),
+            topic: res("GT"),
+            receipt_handle: receipt(m),
+            invisible_duration: Some(prost_types::Duration { seconds: 60, nanos: 0 }),
+            message_id: id.into(),
+            lite_topic: None,
+            suspend: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&changed.status), Code::Ok);
+    assert_ne!(changed.receipt_handle, receipt(m));
+    let acked = c.ack_message(ack_req("GG2", "GT", &changed.receipt_handle)).await.unwrap().into_inner();
+    assert_eq!(code(&acked.status), Code::Ok, "{:?}", acked.status);
+    let (st, _, _) = receive(&mut c, receive_req("GG2", "GT", None, 200)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound);
+}
+
+fn crc32fast_hash(b: &[u8]) -> u32 {
+    // the same CRC-32 (IEEE) the SDKs check
+    let mut crc = !0u32;
+    for &x in b {
+        crc ^= x as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn remoting_send_is_received_over_grpc_and_long_polling_wakes() {
+    let b = TestBroker::builder().topic("IT", 2).group("IG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    let msg = Msg::new("IT", "from remoting").tags("R").keys("rk");
+    let r = raw.request(req::send_v2("pg", &msg, 1), T).await.unwrap();
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let (st, msgs, _) = receive(&mut c, receive_req("IG", "IT", None, 1000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    assert_eq!(msgs.len(), 1);
+    let sp = msgs[0].system_properties.as_ref().unwrap();
+    assert_eq!(msgs[0].body, b"from remoting");
+    assert_eq!(sp.message_id, msg.unique_id, "the remoting UNIQ_KEY is the gRPC message id");
+    assert_eq!(sp.tag.as_deref(), Some("R"));
+    let acked = c.ack_message(ack_req("IG", "IT", &receipt(&msgs[0]))).await.unwrap().into_inner();
+    assert_eq!(code(&acked.status), Code::Ok);
+
+    // a parked receive is answered by a later send
+    let mut c2 = c.clone();
+    let waiting = tokio::spawn(async move { receive(&mut c2, receive_req("IG", "IT", None, 8000)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = send(&mut c, message("IT", "01FFEEDDCCBBAA00112233445566778899", b"later", None)).await;
+    assert_eq!(code(&sent.status), Code::Ok);
+    let (st, msgs, _) = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken before the poll ends").unwrap();
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    assert_eq!(msgs[0].body, b"later");
+}
+
+#[tokio::test]
+async fn bad_input_gets_precise_codes() {
+    let b = TestBroker::builder().topic("BT", 1).group("BG").configure(|c| c.max_message_size = 1024).start().unwrap();
+    let mut c = client(&b).await;
+
+    let route = c.query_route(pb::QueryRouteRequest { topic: res("NoSuchTopic"), endpoints: None }).await.unwrap().into_inner();
+    assert_eq!(code(&route.status), Code::TopicNotFound);
+    let route = c.query_route(pb::QueryRouteRequest { topic: None, endpoints: None }).await.unwrap().into_inner();
+    assert_eq!(code(&route.status), Code::IllegalTopic);
+
+    let sent = send(&mut c, message("NoSuchTopic", "01AA", b"x", None)).await;
+    assert_eq!(code(&sent.status), Code::TopicNotFound);
+    let sent = send(&mut c, message("BT", "01AB", &vec![7u8; 1025], None)).await;
+    assert_eq!(code(&sent.status), Code::MessageBodyTooLarge);
+    assert_eq!(code(&sent.entries[0].status), Code::MessageBodyTooLarge);
+    let sent = send(&mut c, message("BT", "01AC", b"", None)).await;
+    assert_eq!(code(&sent.status), Code::MessageBodyEmpty);
+    let sent = send(&mut c, message("BT", "01AD", b"x", Some("a|b"))).await;
+    assert_eq!(code(&sent.status), Code::IllegalMessageTag);
+
+    let (st, _, _) = receive(&mut c, receive_req("BG", "NoSuchTopic", None, 0)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::TopicNotFound);
+    let (st, _, _) = receive(&mut c, receive_req("", "BT", None, 0)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::IllegalConsumerGroup);
+    let sql = Some(pb::FilterExpression { r#type: pb::FilterType::Sql as i32, expression: "a >>> (".into() });
+    let (st, _, _) = receive(&mut c, receive_req("BG", "BT", sql, 0)).await;
+    assert!(
+        [Code::IllegalFilterExpression, Code::Unsupported].contains(&Code::try_from(st.code).unwrap()),
+        "a broken SQL filter: {st:?}"
+    );
+
+    for bad in ["", "garbage", "1 2 3", "a b c d e f g h"] {
+        let acked = c.ack_message(ack_req("BG", "BT", bad)).await.unwrap().into_inner();
+        assert_eq!(code(&acked.status), Code::InvalidReceiptHandle, "ack with {bad:?}");
+        let changed = c
+            .change_invisible_duration(pb::ChangeInvisibleDurationRequest {
+                group: res("BG"),
+                topic: res("BT"),
+                receipt_handle: bad.into(),
+                invisible_duration: Some(prost_types::Duration { seconds: 10, nanos: 0 }),
+                message_id: "x".into(),
+                lite_topic: None,
+                suspend: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(code(&changed.status), Code::InvalidReceiptHandle, "change with {bad:?}");
+    }
+    let acked = c.ack_message(ack_req("BG", "NoSuchTopic", "0 1 2 3 0 broker-a 0 0")).await.unwrap().into_inner();
+    assert_eq!(code(&acked.status), Code::TopicNotFound);
+}
