@@ -275,3 +275,47 @@ async fn bad_input_gets_precise_codes() {
     let acked = c.ack_message(ack_req("BG", "NoSuchTopic", "0 1 2 3 0 broker-a 0 0")).await.unwrap().into_inner();
     assert_eq!(code(&acked.status), Code::TopicNotFound);
 }
+
+async fn pull_one(raw: &RawClient, group: &str, topic: &str) -> ferrocket::codec::stored::StoredMessage {
+    let r = raw.request(req::Pull::new(group, topic, 0, 0).build(), T).await.unwrap();
+    assert_eq!(r.code, 0, "pull of {topic}: {:?}", r.remark);
+    ferrocket::codec::stored::decode_stored(&r.body).expect("a stored message").0
+}
+
+#[tokio::test]
+async fn grpc_send_is_pulled_over_remoting_and_forward_to_dlq() {
+    let b = TestBroker::builder().topic("DT", 1).group("DG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    let id = "01DDEEFF00112233445566778899AABBCC";
+    let sent = send(&mut c, message("DT", id, b"to the dlq", Some("TagD"))).await;
+    assert_eq!(code(&sent.status), Code::Ok);
+
+    let m = pull_one(&raw, "PG", "DT").await;
+    let props = ferrocket::codec::message::parse_properties(&m.properties);
+    assert_eq!(props.get("UNIQ_KEY"), Some(id), "the 5.x id is the remoting UNIQ_KEY");
+    assert_eq!(props.get("TAGS"), Some("TagD"));
+    assert_eq!(props.get("k"), Some("v"));
+    assert_eq!(&m.body[..], b"to the dlq");
+
+    let (st, msgs, _) = receive(&mut c, receive_req("DG", "DT", None, 1000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    let fwd = c
+        .forward_message_to_dead_letter_queue(pb::ForwardMessageToDeadLetterQueueRequest {
+            group: res("DG"),
+            topic: res("DT"),
+            receipt_handle: receipt(&msgs[0]),
+            message_id: id.into(),
+            delivery_attempt: 1,
+            max_delivery_attempts: 1,
+            lite_topic: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&fwd.status), Code::Ok);
+    let d = pull_one(&raw, "PG", "%DLQ%DG").await;
+    assert_eq!(&d.body[..], b"to the dlq");
+    let (st, _, _) = receive(&mut c, receive_req("DG", "DT", None, 200)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound, "forwarded means done");
+}

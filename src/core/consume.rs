@@ -1,9 +1,12 @@
 //! The checks before a POP-style read, shared by the remoting (POP_MESSAGE, NOTIFICATION, ...)
 //! and the gRPC (ReceiveMessage) front ends: group, topic, permission, queue id, and the
 //! subscription's filter. Each front end maps a [`ConsumeRefusal`] to its own codes.
+use super::pop::{origin_topic, read_one, PopError, PROP_POP_CK};
 use super::pull::Filter;
-use super::topics::{perm, validate_topic_name, RETRY_PREFIX};
+use super::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX};
 use super::Core;
+use crate::codec::message::{offset_msg_id, parse_properties, prop};
+use crate::codec::stored::decode_stored;
 use crate::store::TopicConfig;
 
 /// Why a consumer may not read what it asked for.
@@ -68,5 +71,35 @@ impl Core {
             return Err(ConsumeRefusal::SqlDisabled);
         }
         self.sql_filter(group, topic, 0, expr).map(Filter::Sql).map_err(|e| ConsumeRefusal::BadFilter(expr.to_string(), e.to_string()))
+    }
+}
+
+impl Core {
+    /// A consumer gives up on a popped message (gRPC ForwardMessageToDeadLetterQueue): the
+    /// in-flight entry of its receipt is acked, then the message is stored in `%DLQ%<group>`
+    /// with its origin. `Ok(false)` when the receipt is stale (nothing moved).
+    pub fn pop_to_dlq(&self, group: &str, topic: &str, queue_id: i32, offset: i64, pop_time: i64) -> Result<bool, PopError> {
+        if self.pop_ack(group, topic, queue_id, &[(offset, pop_time)])? == 0 {
+            return Ok(false);
+        }
+        let Some(raw) = read_one(&self.store, topic, queue_id, offset) else {
+            return Ok(true);
+        };
+        let (m, _) = decode_stored(&raw).map_err(|e| PopError::Store(e.to_string()))?;
+        let mut props = parse_properties(&m.properties);
+        props.remove(PROP_POP_CK);
+        if props.get(prop::ORIGIN_MESSAGE_ID).is_none() {
+            props.insert(prop::ORIGIN_MESSAGE_ID, offset_msg_id(m.store_host, m.commit_log_offset));
+        }
+        if props.get(prop::RETRY_TOPIC).is_none() {
+            props.insert(prop::RETRY_TOPIC, origin_topic(group, topic));
+        }
+        let dlq = format!("{DLQ_PREFIX}{group}");
+        self.ensure_topic(&dlq, 1);
+        let mut msg = super::message::restore(&m, dlq, 0, &props);
+        msg.prepared_transaction_offset = 0;
+        self.append(vec![msg]).map_err(|e| PopError::Store(e.to_string()))?;
+        tracing::info!(group, topic = %origin_topic(group, topic), offset, "message forwarded to the dead-letter queue by its consumer");
+        Ok(true)
     }
 }

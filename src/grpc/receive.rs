@@ -226,6 +226,24 @@ pub fn change_invisible_duration(g: &Grpc, req: pb::ChangeInvisibleDurationReque
     }
 }
 
-pub fn forward_to_dlq(_g: &Grpc, _req: pb::ForwardMessageToDeadLetterQueueRequest) -> pb::ForwardMessageToDeadLetterQueueResponse {
-    pb::ForwardMessageToDeadLetterQueueResponse { status: Some(status::not_implemented("ForwardMessageToDeadLetterQueue")) }
+/// ForwardMessageToDeadLetterQueue: a push consumer out of attempts moves the message itself.
+pub fn forward_to_dlq(g: &Grpc, req: pb::ForwardMessageToDeadLetterQueueRequest) -> pb::ForwardMessageToDeadLetterQueueResponse {
+    let answer = |st| pb::ForwardMessageToDeadLetterQueueResponse { status: Some(st) };
+    let group = match group_of(req.group.as_ref()) {
+        Ok(gr) => gr,
+        Err(st) => return answer(st),
+    };
+    let (res, _) = match topic_of(g, req.topic.as_ref()) {
+        Ok(t) => t,
+        Err(st) => return answer(st),
+    };
+    let (r, offset) = match receipt_of(&req.receipt_handle) {
+        Ok(v) => v,
+        Err(st) => return answer(st),
+    };
+    let topic = topic_of_mark(&group, &res.name, &r.retry);
+    match g.core.pop_to_dlq(&group, &topic, r.queue_id, offset, r.pop_time) {
+        Ok(_) => answer(status::ok()),
+        Err(e) => answer(status::pop(&e)),
+    }
 }
