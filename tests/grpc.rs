@@ -319,3 +319,116 @@ async fn grpc_send_is_pulled_over_remoting_and_forward_to_dlq() {
     let (st, _, _) = receive(&mut c, receive_req("DG", "DT", None, 200)).await;
     assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound, "forwarded means done");
 }
+
+async fn create_typed_topic(raw: &RawClient, topic: &str, attributes: &str) -> i32 {
+    let cmd = ferrocket::codec::RemotingCommand::request(17, 0)
+        .with_ext("topic", topic)
+        .with_ext("defaultTopic", "TBW102")
+        .with_ext("readQueueNums", 2)
+        .with_ext("writeQueueNums", 2)
+        .with_ext("perm", 6)
+        .with_ext("topicFilterType", "SINGLE_TAG")
+        .with_ext("topicSysFlag", 0)
+        .with_ext("order", false)
+        .with_ext("attributes", attributes);
+    raw.request(cmd, T).await.unwrap().code
+}
+
+fn typed(mut m: pb::Message, t: pb::MessageType) -> pb::Message {
+    m.system_properties.as_mut().unwrap().message_type = t as i32;
+    m
+}
+
+#[tokio::test]
+async fn message_type_attribute_fifo_and_delay() {
+    let b = TestBroker::builder().group("TG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    assert_eq!(create_typed_topic(&raw, "FifoT", "+message.type=FIFO").await, 0);
+    assert_eq!(create_typed_topic(&raw, "DelayT", "+message.type=DELAY").await, 0);
+    assert_ne!(create_typed_topic(&raw, "BadT", "+message.type=NOPE").await, 0, "an unknown type is refused");
+
+    let route = c.query_route(pb::QueryRouteRequest { topic: res("FifoT"), endpoints: None }).await.unwrap().into_inner();
+    assert!(route.message_queues.iter().all(|q| q.accept_message_types == vec![pb::MessageType::Fifo as i32]));
+
+    let sent = send(&mut c, message("FifoT", "01F0", b"normal", None)).await;
+    assert_eq!(code(&sent.status), Code::MessagePropertyConflictWithType);
+    let mut fifo = typed(message("FifoT", "01F1", b"fifo", None), pb::MessageType::Fifo);
+    fifo.system_properties.as_mut().unwrap().message_group = Some("order-42".into());
+    let sent = send(&mut c, fifo).await;
+    assert_eq!(code(&sent.status), Code::Ok, "{:?}", sent.status);
+    let (st, msgs, _) = receive(&mut c, receive_req("TG", "FifoT", None, 1000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    let sp = msgs[0].system_properties.as_ref().unwrap();
+    assert_eq!(sp.message_group.as_deref(), Some("order-42"));
+    assert_eq!(sp.message_type, pb::MessageType::Fifo as i32);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut delayed = typed(message("DelayT", "01D1", b"later", None), pb::MessageType::Delay);
+    let at = now + 2500;
+    delayed.system_properties.as_mut().unwrap().delivery_timestamp = Some(prost_types::Timestamp { seconds: at / 1000, nanos: ((at % 1000) * 1_000_000) as i32 });
+    let sent = send(&mut c, delayed).await;
+    assert_eq!(code(&sent.status), Code::Ok, "{:?}", sent.status);
+    let (st, _, _) = receive(&mut c, receive_req("TG", "DelayT", None, 500)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound, "not before its delivery time");
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let (_, msgs, _) = receive(&mut c, receive_req("TG", "DelayT", None, 1000)).await;
+        got.extend(msgs);
+        if !got.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 1, "delivered at its time");
+    assert_eq!(got[0].body, b"later");
+    let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - now;
+    assert!(elapsed >= 2000, "delivered after {elapsed} ms");
+}
+
+async fn end_tx(c: &mut MessagingServiceClient<Channel>, topic: &str, id: &str, tx: &str, r: pb::TransactionResolution) -> Code {
+    let resp = c
+        .end_transaction(pb::EndTransactionRequest {
+            topic: res(topic),
+            message_id: id.into(),
+            transaction_id: tx.into(),
+            resolution: r as i32,
+            source: pb::TransactionSource::SourceClient as i32,
+            trace_context: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    code(&resp.status)
+}
+
+#[tokio::test]
+async fn transaction_commit_and_rollback() {
+    let b = TestBroker::builder().group("XG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    assert_eq!(create_typed_topic(&raw, "TxT", "+message.type=TRANSACTION").await, 0);
+
+    let commit_id = "01C0111111111111111111111111111111";
+    let sent = send(&mut c, typed(message("TxT", commit_id, b"commit me", None), pb::MessageType::Transaction)).await;
+    assert_eq!(code(&sent.status), Code::Ok, "{:?}", sent.status);
+    let tx_commit = sent.entries[0].transaction_id.clone();
+    assert!(!tx_commit.is_empty(), "a transaction id");
+    let rollback_id = "01C0222222222222222222222222222222";
+    let sent = send(&mut c, typed(message("TxT", rollback_id, b"roll me back", None), pb::MessageType::Transaction)).await;
+    let tx_rollback = sent.entries[0].transaction_id.clone();
+
+    let (st, _, _) = receive(&mut c, receive_req("XG", "TxT", None, 300)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound, "half messages are invisible");
+
+    assert_eq!(end_tx(&mut c, "TxT", rollback_id, &tx_rollback, pb::TransactionResolution::Rollback).await, Code::Ok);
+    assert_eq!(end_tx(&mut c, "TxT", commit_id, &tx_commit, pb::TransactionResolution::Commit).await, Code::Ok);
+    assert_eq!(end_tx(&mut c, "TxT", commit_id, "not-an-id", pb::TransactionResolution::Commit).await, Code::InvalidTransactionId);
+
+    let (st, msgs, _) = receive(&mut c, receive_req("XG", "TxT", None, 2000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    assert_eq!(msgs.len(), 1, "only the committed one");
+    let sp = msgs[0].system_properties.as_ref().unwrap();
+    assert_eq!(sp.message_id, commit_id);
+    assert_eq!(sp.message_type, pb::MessageType::Transaction as i32);
+    assert_eq!(msgs[0].body, b"commit me");
+}

@@ -43,7 +43,8 @@ pub fn to_pb(record: &[u8], d: Delivery) -> Option<pb::Message> {
     let group = props.get(SHARDING_KEY).map(str::to_string);
     let delayed = props.get(prop::TIMER_DELIVER_MS).or(props.get(prop::DELAY)).is_some()
         || props.get(prop::TIMER_DELAY_SEC).or(props.get(prop::TIMER_DELAY_MS)).is_some();
-    let message_type = if props.get(prop::TRAN_MSG).is_some_and(|v| v == "true") {
+    let committed = m.sys_flag & sys_flag::TRANSACTION_MASK == sys_flag::TRANSACTION_COMMIT;
+    let message_type = if committed || props.get(prop::TRAN_MSG).is_some_and(|v| v == "true") {
         MessageType::Transaction
     } else if group.is_some() {
         MessageType::Fifo

@@ -5,7 +5,7 @@
 //! handlers. `docs/grpc.md` lists what is served and what is not.
 //!
 //! * `route.rs`: QueryRoute, QueryAssignment, Heartbeat, NotifyClientTermination, Telemetry.
-//! * `send.rs`: SendMessage (a `pb::Message` becomes a [`crate::store::NewMessage`]).
+//! * `send.rs`: SendMessage (a `pb::Message` becomes a [`crate::store::NewMessage`]), EndTransaction.
 //! * `receive.rs`: ReceiveMessage over [`Core::pop`] (long polling through [`Core::park_pop`]),
 //!   AckMessage, ChangeInvisibleDuration, ForwardMessageToDeadLetterQueue.
 //! * `convert.rs`: a stored message as a `pb::Message`; `status.rs`: answers and codes.
@@ -133,8 +133,8 @@ impl MessagingService for Grpc {
         Ok(Response::new(pb::QueryOffsetResponse { status: Some(status::not_implemented("QueryOffset")), offset: 0 }))
     }
 
-    async fn end_transaction(&self, _req: Request<pb::EndTransactionRequest>) -> RpcResult<pb::EndTransactionResponse> {
-        Ok(Response::new(pb::EndTransactionResponse { status: Some(status::not_implemented("EndTransaction")) }))
+    async fn end_transaction(&self, req: Request<pb::EndTransactionRequest>) -> RpcResult<pb::EndTransactionResponse> {
+        Ok(Response::new(send::end_transaction(self, req.into_inner())))
     }
 
     type TelemetryStream = BoxStream<pb::TelemetryCommand>;

@@ -17,13 +17,17 @@ fn duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
 }
 
-/// The message types a topic accepts: FIFO for an ordered topic, else NORMAL (the 5.x default of
-/// a topic without a `message.type` attribute).
-fn accepted_types(tc: &TopicConfig) -> Vec<i32> {
-    if tc.order {
-        vec![MessageType::Fifo as i32]
-    } else {
-        vec![MessageType::Normal as i32]
+/// The message types a topic accepts, from its `message.type` attribute (MIXED: all four); without
+/// one, FIFO for an ordered topic, else NORMAL (the 5.x default).
+pub fn accepted_types(tc: &TopicConfig) -> Vec<i32> {
+    let one = |t: MessageType| vec![t as i32];
+    match tc.message_type.as_deref() {
+        Some("FIFO") => one(MessageType::Fifo),
+        Some("DELAY") => one(MessageType::Delay),
+        Some("TRANSACTION") => one(MessageType::Transaction),
+        Some("MIXED") => [MessageType::Normal, MessageType::Fifo, MessageType::Delay, MessageType::Transaction].iter().map(|t| *t as i32).collect(),
+        _ if tc.order => one(MessageType::Fifo),
+        _ => one(MessageType::Normal),
     }
 }
 

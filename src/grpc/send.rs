@@ -3,7 +3,7 @@
 //! time as `TIMER_DELIVER_MS` (the timer redirect), a FIFO message group as `__SHARDINGKEY` (and
 //! the queue chosen by its hash); then one [`crate::core::Core::append`].
 use super::pb::{self, Code, MessageType};
-use super::route::topic_of;
+use super::route::{accepted_types, topic_of};
 use super::{status, Grpc};
 use crate::codec::message::{prop, Properties};
 use crate::core::send::{pick_queue, stored_properties};
@@ -67,9 +67,23 @@ fn build(g: &Grpc, peer: SocketAddr, m: &pb::Message) -> Result<(NewMessage, Top
         props.insert(prop::KEYS, sp.keys.join(" "));
     }
     props.insert(prop::UNIQ_KEY, sp.message_id.as_str());
-    let mtype = MessageType::try_from(sp.message_type).unwrap_or(MessageType::Unspecified);
+    let mtype = match MessageType::try_from(sp.message_type) {
+        Ok(MessageType::Unspecified) | Err(_) => MessageType::Normal,
+        Ok(t) => t,
+    };
+    if !accepted_types(&tc).contains(&(mtype as i32)) {
+        return Err(status::of(
+            Code::MessagePropertyConflictWithType,
+            format!("topic [{}] does not accept {} messages (its message.type is {})", res.name, mtype.as_str_name(), tc.message_type.as_deref().unwrap_or("NORMAL")),
+        ));
+    }
+    let mut sys_flag = 0;
     if mtype == MessageType::Transaction {
-        return Err(status::of(Code::Unsupported, "transactional messages over gRPC are not supported by ferrocket yet"));
+        // A half message: parked in the half topic until EndTransaction (the producer group is the
+        // topic: EndTransaction names only the topic).
+        props.insert(prop::TRAN_MSG, "true");
+        props.insert(prop::PGROUP, res.name.as_str());
+        sys_flag = crate::codec::message::sys_flag::TRANSACTION_PREPARED;
     }
     let mut queue_id = pick_queue(tc.write_queue_nums);
     if let Some(group) = sp.message_group.as_deref() {
@@ -89,7 +103,7 @@ fn build(g: &Grpc, peer: SocketAddr, m: &pb::Message) -> Result<(NewMessage, Top
         topic: res.name,
         queue_id,
         flag: 0,
-        sys_flag: 0,
+        sys_flag,
         born_timestamp: born,
         born_host: peer,
         reconsume_times: 0,
@@ -127,6 +141,10 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
     if msgs.iter().any(|m| m.topic != msgs[0].topic) {
         return refused(msgs.len(), ids, status::of(Code::BadRequest, "the messages of one request must share a topic"));
     }
+    let half = msgs[0].sys_flag != 0;
+    if half && msgs.len() > 1 {
+        return refused(msgs.len(), ids, status::of(Code::BadRequest, "transactional messages are sent one by one"));
+    }
     if msgs.len() == 1 {
         if let Err(e) = g.core.redirect_single(&mut msgs[0], now_ms()) {
             return refused(1, ids, status::of(Code::IllegalDeliveryTime, e.to_string()));
@@ -145,7 +163,58 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         .results
         .iter()
         .zip(ids)
-        .map(|(r, id)| pb::SendResultEntry { status: Some(status::ok()), message_id: id, transaction_id: String::new(), offset: r.queue_offset, recall_handle: String::new() })
+        .map(|(r, id)| pb::SendResultEntry {
+            status: Some(status::ok()),
+            message_id: id,
+            // the half's offset id: EndTransaction finds the half by it
+            transaction_id: if half { r.msg_id.clone() } else { String::new() },
+            offset: r.queue_offset,
+            recall_handle: String::new(),
+        })
         .collect();
     pb::SendMessageResponse { status: Some(status::ok()), entries }
+}
+
+/// EndTransaction: the producer's decision on a half message named by its transaction id (the
+/// half's offset message id), applied once by [`crate::core::transaction::end_transaction`].
+pub fn end_transaction(g: &Grpc, req: pb::EndTransactionRequest) -> pb::EndTransactionResponse {
+    let answer = |st| pb::EndTransactionResponse { status: Some(st) };
+    let (res, _) = match topic_of(g, req.topic.as_ref()) {
+        Ok(t) => t,
+        Err(st) => return answer(st),
+    };
+    // upper-case hex: store ip (4 or 16 bytes) + port (4) + commit log offset (8)
+    let id = req.transaction_id.as_str();
+    let clog = (id.len() >= 32 && id.is_ascii())
+        .then(|| i64::from_str_radix(&id[id.len() - 16..], 16).ok())
+        .flatten()
+        .filter(|o| *o >= 0);
+    let Some(clog) = clog else {
+        return answer(status::of(Code::InvalidTransactionId, format!("illegal transaction id [{}]", id.chars().take(80).collect::<String>())));
+    };
+    let decision = match pb::TransactionResolution::try_from(req.resolution) {
+        Ok(pb::TransactionResolution::Commit) => crate::codec::message::sys_flag::TRANSACTION_COMMIT,
+        Ok(pb::TransactionResolution::Rollback) => crate::codec::message::sys_flag::TRANSACTION_ROLLBACK,
+        _ => return answer(status::ok()), // unknown: left to the check
+    };
+    let h = crate::codec::header::EndTransactionRequestHeader {
+        producer_group: res.name.clone(),
+        tran_state_table_offset: 0,
+        commit_log_offset: clog,
+        commit_or_rollback: decision,
+        from_transaction_check: req.source == pb::TransactionSource::SourceServerCheck as i32,
+        msg_id: req.message_id.clone(),
+        transaction_id: Some(req.transaction_id.clone()),
+    };
+    match crate::core::transaction::end_transaction(&g.core, &h) {
+        Ok(()) => answer(status::ok()),
+        Err(e) => {
+            use crate::core::transaction::TxError;
+            let code = match e {
+                TxError::NoHalf(_) | TxError::NotHalf(_) | TxError::Undecodable(..) | TxError::WrongGroup(_) => Code::InvalidTransactionId,
+                _ => Code::InternalServerError,
+            };
+            answer(status::of(code, e.to_string()))
+        }
+    }
 }

@@ -19,6 +19,10 @@ pub struct TopicConfig {
     pub topic_filter_type: String,
     pub topic_sys_flag: i32,
     pub order: bool,
+    /// The 5.x `message.type` attribute (NORMAL, FIFO, DELAY, TRANSACTION, MIXED); `None` when
+    /// the topic has none (records written before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
 }
 
 /// A consumer group's configuration (RocketMQ SubscriptionGroupConfig).

@@ -202,6 +202,7 @@ fn restart_keeps_everything() {
                 topic_filter_type: "SINGLE_TAG".into(),
                 topic_sys_flag: 0,
                 order: false,
+                message_type: None,
             })
             .unwrap();
         s.flush().unwrap();

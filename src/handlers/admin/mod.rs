@@ -71,6 +71,11 @@ pub fn create_topic(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
     tc.topic_filter_type = h.topic_filter_type.clone();
     tc.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
     tc.order = h.order;
+    let old_type = core.topics.get(&h.topic).and_then(|t| t.message_type);
+    tc.message_type = match req.ext("attributes") {
+        Some(a) => crate::core::topics::apply_attributes(old_type, a).map_err(|e| HandlerError::new(rc::INVALID_PARAMETER, e))?,
+        None => old_type,
+    };
     tracing::info!(caller = %conn.handle.peer, topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created or updated");
     core.topics.put(tc.clone());
     core.announce(tc);
@@ -103,7 +108,11 @@ pub fn topic_config(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handler
             // TopicConfigAndQueueMapping: the TopicConfig members plus attributes and mappingDetail.
             let mut body = serde_json::to_value(to_wire(&t)).unwrap_or_default();
             if let Some(o) = body.as_object_mut() {
-                o.insert("attributes".into(), serde_json::json!({}));
+                let attrs = match &t.message_type {
+                    Some(mt) => serde_json::json!({ "message.type": mt }),
+                    None => serde_json::json!({}),
+                };
+                o.insert("attributes".into(), attrs);
                 o.insert("mappingDetail".into(), serde_json::Value::Null);
             }
             Ok(success(req).with_body(body.to_string()).into())
