@@ -5,7 +5,8 @@
 #   bash scripts/test.sh rust python     # only these stages
 #
 # Stages: build, rust (cargo nextest: unit + wire tests), python (C++ client via PyPI rocketmq),
-# pygrpc (the official 5.x Python SDK, PyPI rocketmq-python-client, over gRPC), node (ali-ons), rustclient (rocketmq-client-rust; FERROCKET_TEST_RUST_CLIENT=0 skips it).
+# pygrpc (the official 5.x Python SDK, PyPI rocketmq-python-client, over gRPC), node (ali-ons),
+# nodegrpc (the official 5.x Node SDK, npm rocketmq-client-nodejs, over gRPC), rustclient (rocketmq-client-rust; FERROCKET_TEST_RUST_CLIENT=0 skips it).
 # Installs what it needs (.venv, .venv-grpc, node_modules) on a fresh machine. Prints a header per stage, a
 # summary per stage and, last, one line "N passed, N failed" (tests; a stage that fails without
 # reporting tests counts as one failure). Exits non-zero if anything failed.
@@ -21,7 +22,7 @@ trap 'rm -rf "$LOGDIR"' EXIT
 if [ "$#" -gt 0 ]; then
   STAGES="$*"
 else
-  STAGES="build rust python pygrpc node"
+  STAGES="build rust python pygrpc node nodegrpc"
   # rocketmq-client-rust builds in ~5 CPU-minutes the first time; FERROCKET_TEST_RUST_CLIENT=0 skips it.
   if [ "${FERROCKET_TEST_RUST_CLIENT:-1}" = "1" ]; then STAGES="$STAGES rustclient"; fi
 fi
@@ -149,6 +150,22 @@ stage_node() {
   record node "$rc" "${passed:-0}" "${failed:-0}"
 }
 
+stage_nodegrpc() {
+  header "nodegrpc (official 5.x Node.js SDK rocketmq-client-nodejs over gRPC)"
+  local log="$LOGDIR/nodegrpc.log" rc
+  if ! command -v node >/dev/null 2>&1; then
+    echo "node not found; installing nodejs"
+    apt-get update -qq && apt-get install -y -qq nodejs npm || { record nodegrpc 1 0 0; return 1; }
+  fi
+  (cd tests/clients/node5 && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)) || { record nodegrpc 1 0 0; return 1; }
+  (cd tests/clients/node5 && timeout 600 node --test --test-force-exit --test-concurrency=1 test/) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(grep -E '^# pass [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
+  failed=$(grep -E '^# (fail|cancelled) [0-9]+' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  record nodegrpc "$rc" "${passed:-0}" "${failed:-0}"
+}
+
 stage_rustclient() {
   header "rustclient (rocketmq-client-rust 1.0.0; separate crate, long first build)"
   local log="$LOGDIR/rustclient.log" rc
@@ -164,7 +181,7 @@ BUILD_OK=1
 for s in $STAGES; do
   case "$s" in
     build) stage_build || BUILD_OK=0 ;;
-    rust|python|pygrpc|node|rustclient)
+    rust|python|pygrpc|node|nodegrpc|rustclient)
       if [ "$BUILD_OK" -eq 0 ]; then
         header "$s"
         echo "skipped: the build failed"
@@ -173,7 +190,7 @@ for s in $STAGES; do
         "stage_$s"
       fi
       ;;
-    *) echo "unknown stage: $s (build rust python pygrpc node rustclient)"; record "$s" 2 0 0 ;;
+    *) echo "unknown stage: $s (build rust python pygrpc node nodegrpc rustclient)"; record "$s" 2 0 0 ;;
   esac
 done
 

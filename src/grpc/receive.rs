@@ -43,7 +43,9 @@ fn pop_request(g: &Grpc, req: &pb::ReceiveMessageRequest) -> Result<PopRequest, 
     let group = group_of(req.group.as_ref())?;
     let mq = req.message_queue.as_ref().ok_or_else(|| status::of(Code::BadRequest, "message queue is required"))?;
     let (res, _) = topic_of(g, mq.topic.as_ref())?;
-    let (_, retry_max) = g.core.pop_target(&group, &res.name, mq.id.max(-1)).map_err(|e| status::consume(&e))?;
+    // As the proxy: the queue only names the broker; a receive pops from every queue (-1). Some
+    // SDKs (Node) always name queue 0.
+    let (_, retry_max) = g.core.pop_target(&group, &res.name, -1).map_err(|e| status::consume(&e))?;
     let (sql, expr) = match req.filter_expression.as_ref() {
         Some(f) if f.r#type == FilterType::Sql as i32 => (true, f.expression.as_str()),
         Some(f) if !f.expression.trim().is_empty() => (false, f.expression.as_str()),
@@ -63,7 +65,7 @@ fn pop_request(g: &Grpc, req: &pb::ReceiveMessageRequest) -> Result<PopRequest, 
     Ok(PopRequest {
         group,
         topic: res.name,
-        queue_id: mq.id.max(-1),
+        queue_id: -1,
         max: (req.batch_size as usize).min(MAX_POP_NUMS),
         invisible_ms: invisible.max(MIN_INVISIBLE).as_millis() as i64,
         order: false,

@@ -67,6 +67,13 @@ class DevBroker:
     def namesrv(self):
         return self.info["namesrvAddr"]
 
+    def admin(self, *args):
+        """`ferrocket admin ARGS -n <this name server>`; returns its stdout."""
+        binary = os.environ.get("FERROCKET_BIN", os.path.join(REPO, "target", "debug", "ferrocket"))
+        out = subprocess.run([binary, "admin"] + list(args) + ["-n", self.namesrv], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -1,12 +1,12 @@
 """The official 5.x Python SDK (rocketmq-python-client) against `ferrocket dev`'s gRPC endpoint:
-send, receive, ack, change invisible duration, redelivery with the attempt count, and a message
-sent over remoting (the broker's own raw client is not in Python: `ferrocket admin` is not
-needed, the Rust suite covers remoting -> gRPC; here a second producer run covers the reverse
-order of start-up)."""
+send, receive with a tag filter, ack, change invisible duration, redelivery with the attempt count,
+a delay message on a DELAY topic, transaction commit and rollback (topics typed with
+`ferrocket admin updateTopic -a +message.type=...`). Remoting <-> gRPC interop: tests/grpc.rs."""
 import time
 
 from conftest import TOPIC
-from rocketmq import ClientConfiguration, Credentials, FilterExpression, Message, Producer, SimpleConsumer
+from rocketmq import (ClientConfiguration, Credentials, FilterExpression, Message, Producer, SimpleConsumer,
+                      TransactionChecker, TransactionResolution)
 
 
 def config(broker):
@@ -76,6 +76,69 @@ def test_change_invisible_and_redelivery_with_attempt(broker, group):
         assert again[0].delivery_attempt == 2
         assert again[0].body == b"redeliver me"
         consumer.ack(again[0])
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
+
+
+def typed_topic(broker, topic, message_type):
+    broker.admin("updateTopic", "-c", "DefaultCluster", "-t", topic, "-r", "2", "-w", "2", "-a", "+message.type=" + message_type)
+
+
+def test_delay_message_on_a_delay_topic(broker, group):
+    topic = "GrpcDelay"
+    typed_topic(broker, topic, "DELAY")
+    producer = Producer(config(broker), (topic,))
+    producer.startup()
+    consumer = SimpleConsumer(config(broker), group, {topic: FilterExpression("*")}, await_duration=2)
+    consumer.startup()
+    try:
+        m = Message()
+        m.topic = topic
+        m.body = b"later"
+        start = time.time()
+        m.delivery_timestamp = int(start * 1000) + 4000  # milliseconds, as the SDK documents
+        sent = producer.send(m)
+        assert consumer.receive(16, 20) == [], "not before its delivery time"
+        got = []
+        while not got and time.time() < start + 30:
+            got = consumer.receive(16, 20)
+        assert [x.message_id for x in got] == [sent.message_id]
+        assert time.time() - start >= 3.5
+        consumer.ack(got[0])
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
+
+
+class Checker(TransactionChecker):
+    def check(self, message):
+        return TransactionResolution.COMMIT
+
+
+def test_transaction_commit_and_rollback(broker, group):
+    topic = "GrpcTx"
+    typed_topic(broker, topic, "TRANSACTION")
+    producer = Producer(config(broker), (topic,), checker=Checker())
+    producer.startup()
+    consumer = SimpleConsumer(config(broker), group, {topic: FilterExpression("*")}, await_duration=2)
+    consumer.startup()
+    try:
+        ids, txs = {}, {}
+        for body in (b"commit", b"rollback"):
+            txs[body] = producer.begin_transaction()
+            m = Message()
+            m.topic = topic
+            m.body = body
+            ids[body] = producer.send(m, txs[body]).message_id
+        assert consumer.receive(16, 20) == [], "half messages are invisible"
+        txs[b"rollback"].rollback()
+        txs[b"commit"].commit()
+        got = receive_until(consumer, 1, 20, deadline_s=10)
+        assert [x.message_id for x in got] == [ids[b"commit"]]
+        assert got[0].body == b"commit"
+        consumer.ack(got[0])
+        assert consumer.receive(16, 20) == []
     finally:
         consumer.shutdown()
         producer.shutdown()
