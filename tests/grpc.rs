@@ -432,3 +432,22 @@ async fn transaction_commit_and_rollback() {
     assert_eq!(sp.message_type, pb::MessageType::Transaction as i32);
     assert_eq!(msgs[0].body, b"commit me");
 }
+
+#[tokio::test]
+async fn shutdown_with_open_streams_is_prompt() {
+    let b = TestBroker::builder().topic("ST", 1).group("SG").start().unwrap();
+    let mut c = client(&b).await;
+    // a Telemetry stream the client keeps open, and a receive parked for 15 s
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let settings = pb::Settings { client_type: Some(pb::ClientType::SimpleConsumer as i32), ..Default::default() };
+    tx.send(pb::TelemetryCommand { status: None, command: Some(pb::telemetry_command::Command::Settings(settings)) }).await.unwrap();
+    let _tel = c.telemetry(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap();
+    let mut c2 = c.clone();
+    let parked = tokio::spawn(async move { c2.receive_message(receive_req("SG", "ST", None, 15_000)).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || drop(b)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "shutdown took {:?}", started.elapsed());
+    let _ = tokio::time::timeout(Duration::from_secs(5), parked).await.expect("the parked receive ends with the server");
+    drop(tx);
+}

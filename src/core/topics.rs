@@ -261,3 +261,18 @@ pub fn next_opaque() -> i32 {
     OPAQUE.fetch_add(1, Ordering::Relaxed) & 0x7FFF_FFFF
 }
 
+
+#[cfg(test)]
+mod attribute_tests {
+    use super::apply_attributes;
+
+    #[test]
+    fn message_type_attribute_is_set_kept_and_removed() {
+        assert_eq!(apply_attributes(None, "+message.type=fifo"), Ok(Some("FIFO".into())));
+        assert_eq!(apply_attributes(Some("DELAY".into()), ""), Ok(Some("DELAY".into())));
+        assert_eq!(apply_attributes(Some("DELAY".into()), "-message.type"), Ok(None));
+        assert!(apply_attributes(None, "+message.type=NOPE").is_err());
+        assert!(apply_attributes(None, "+queue.type=Standard").is_err());
+        assert!(apply_attributes(None, "message.type=FIFO").is_err());
+    }
+}

@@ -218,3 +218,23 @@ pub fn end_transaction(g: &Grpc, req: pb::EndTransactionRequest) -> pb::EndTrans
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{fifo_queue, timestamp_ms};
+
+    #[test]
+    fn delivery_timestamps_in_seconds_or_milliseconds() {
+        let secs = prost_types::Timestamp { seconds: 1_700_000_000, nanos: 250_000_000 };
+        assert_eq!(timestamp_ms(&secs), 1_700_000_000_250);
+        let ms_in_seconds = prost_types::Timestamp { seconds: 1_700_000_000_250, nanos: 0 };
+        assert_eq!(timestamp_ms(&ms_in_seconds), 1_700_000_000_250);
+    }
+
+    #[test]
+    fn a_message_group_always_lands_on_one_queue() {
+        assert_eq!(fifo_queue("order-42", 4), fifo_queue("order-42", 4));
+        assert!((0..4).contains(&fifo_queue("x", 4)));
+        assert_eq!(fifo_queue("anything", 0), 0);
+    }
+}
