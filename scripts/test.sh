@@ -6,7 +6,9 @@
 #
 # Stages: build, rust (cargo nextest: unit + wire tests), python (C++ client via PyPI rocketmq),
 # pygrpc (the official 5.x Python SDK, PyPI rocketmq-python-client, over gRPC), node (ali-ons),
-# nodegrpc (the official 5.x Node SDK, npm rocketmq-client-nodejs, over gRPC), rustclient (rocketmq-client-rust; FERROCKET_TEST_RUST_CLIENT=0 skips it).
+# nodegrpc (the official 5.x Node SDK, npm rocketmq-client-nodejs, over gRPC), rustclient (rocketmq-client-rust),
+# rustgrpc (the official 5.x Rust SDK, crates.io rocketmq 5.0.0, over gRPC); FERROCKET_TEST_RUST_CLIENT=0 skips
+# the last two (separate crates, long first builds).
 # Installs what it needs (.venv, .venv-grpc, node_modules) on a fresh machine. Prints a header per stage, a
 # summary per stage and, last, one line "N passed, N failed" (tests; a stage that fails without
 # reporting tests counts as one failure). Exits non-zero if anything failed.
@@ -24,7 +26,7 @@ if [ "$#" -gt 0 ]; then
 else
   STAGES="build rust python pygrpc node nodegrpc"
   # rocketmq-client-rust builds in ~5 CPU-minutes the first time; FERROCKET_TEST_RUST_CLIENT=0 skips it.
-  if [ "${FERROCKET_TEST_RUST_CLIENT:-1}" = "1" ]; then STAGES="$STAGES rustclient"; fi
+  if [ "${FERROCKET_TEST_RUST_CLIENT:-1}" = "1" ]; then STAGES="$STAGES rustclient rustgrpc"; fi
 fi
 
 TOTAL_PASSED=0
@@ -177,11 +179,22 @@ stage_rustclient() {
   record rustclient "$rc" "${passed:-0}" "${failed:-0}"
 }
 
+stage_rustgrpc() {
+  header "rustgrpc (official 5.x Rust SDK rocketmq 5.0.0 over gRPC; separate crate)"
+  local log="$LOGDIR/rustgrpc.log" rc
+  (cd tests/clients/rust5 && timeout 2400 cargo test --tests) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(sum_matches "$log" '[0-9]+ passed')
+  failed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ failed' | grep -oE '^[0-9]+' | awk '{s+=$1} END {print s+0}')
+  record rustgrpc "$rc" "${passed:-0}" "${failed:-0}"
+}
+
 BUILD_OK=1
 for s in $STAGES; do
   case "$s" in
     build) stage_build || BUILD_OK=0 ;;
-    rust|python|pygrpc|node|nodegrpc|rustclient)
+    rust|python|pygrpc|node|nodegrpc|rustclient|rustgrpc)
       if [ "$BUILD_OK" -eq 0 ]; then
         header "$s"
         echo "skipped: the build failed"
@@ -190,7 +203,7 @@ for s in $STAGES; do
         "stage_$s"
       fi
       ;;
-    *) echo "unknown stage: $s (build rust python pygrpc node nodegrpc rustclient)"; record "$s" 2 0 0 ;;
+    *) echo "unknown stage: $s (build rust python pygrpc node nodegrpc rustclient rustgrpc)"; record "$s" 2 0 0 ;;
   esac
 done
 

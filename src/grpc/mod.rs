@@ -67,6 +67,22 @@ pub async fn serve(
         .map_err(|e| e.to_string())
 }
 
+/// The deadline the client gave the call (`grpc-timeout`: digits and a unit H, M, S, m, u, n).
+fn deadline<T>(req: &Request<T>) -> Option<std::time::Duration> {
+    let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (n, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "H" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+        "M" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        "S" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_millis(n),
+        "u" => std::time::Duration::from_micros(n),
+        "n" => std::time::Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// The client id of a request (`x-mq-client-id`), empty when absent.
 fn client_id<T>(req: &Request<T>) -> String {
     req.metadata().get("x-mq-client-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
@@ -98,7 +114,8 @@ impl MessagingService for Grpc {
     type ReceiveMessageStream = BoxStream<pb::ReceiveMessageResponse>;
 
     async fn receive_message(&self, req: Request<pb::ReceiveMessageRequest>) -> RpcResult<Self::ReceiveMessageStream> {
-        let answers = receive::receive_message(self, req.into_inner()).await;
+        let within = deadline(&req);
+        let answers = receive::receive_message(self, req.into_inner(), within).await;
         Ok(Response::new(Box::pin(tokio_stream::iter(answers.into_iter().map(Ok)))))
     }
 

@@ -75,14 +75,22 @@ fn pop_request(g: &Grpc, req: &pb::ReceiveMessageRequest) -> Result<PopRequest, 
     })
 }
 
+/// What a receive keeps of the client's deadline to send its answer (the proxy's
+/// `longPollingReserveTimeInMillis`, with room for a slow machine).
+const DEADLINE_RESERVE: Duration = Duration::from_millis(300);
+
 /// ReceiveMessage: a status, the messages, then the delivery timestamp; MESSAGE_NOT_FOUND when
-/// nothing came within the long-polling timeout.
-pub async fn receive_message(g: &Grpc, req: pb::ReceiveMessageRequest) -> Vec<pb::ReceiveMessageResponse> {
+/// nothing came within the long-polling timeout. The poll ends before the call's deadline
+/// (`within`): some SDKs (Rust) give the call exactly their long-polling timeout.
+pub async fn receive_message(g: &Grpc, req: pb::ReceiveMessageRequest, within: Option<Duration>) -> Vec<pb::ReceiveMessageResponse> {
     let preq = match pop_request(g, &req) {
         Ok(p) => p,
         Err(st) => return only_status(st),
     };
-    let poll = req.long_polling_timeout.as_ref().and_then(duration_of).unwrap_or(LONG_POLLING).min(LONG_POLLING);
+    let mut poll = req.long_polling_timeout.as_ref().and_then(duration_of).unwrap_or(LONG_POLLING).min(LONG_POLLING);
+    if let Some(d) = within {
+        poll = poll.min(d.saturating_sub(DEADLINE_RESERVE));
+    }
     let batch = match g.core.pop(&preq, now_ms()) {
         Ok(b) => b,
         Err(e) => return only_status(status::pop(&e)),
