@@ -451,3 +451,58 @@ async fn shutdown_with_open_streams_is_prompt() {
     let _ = tokio::time::timeout(Duration::from_secs(5), parked).await.expect("the parked receive ends with the server");
     drop(tx);
 }
+
+#[tokio::test]
+async fn fifo_group_receives_in_order_one_batch_at_a_time() {
+    let b = TestBroker::builder().start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    assert_eq!(create_typed_topic(&raw, "FifoQ", "+message.type=FIFO").await, 0);
+    let body = serde_json::json!({"groupName": "FifoG", "consumeMessageOrderly": true, "retryMaxTimes": 3}).to_string();
+    let r = raw.request(ferrocket::codec::RemotingCommand::request(200, 0).with_body(body.into_bytes()), T).await.unwrap();
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+
+    let send_fifo = |i: usize| {
+        let mut m = typed(message("FifoQ", &format!("01F1F0{i:028}"), format!("m{i}").as_bytes(), None), pb::MessageType::Fifo);
+        m.system_properties.as_mut().unwrap().message_group = Some("g1".into());
+        m
+    };
+    for i in 0..3 {
+        let sent = send(&mut c, send_fifo(i)).await;
+        assert_eq!(code(&sent.status), Code::Ok);
+    }
+    // the server's Settings tell the consumer it is FIFO
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let sub = pb::Subscription { group: res("FifoG"), ..Default::default() };
+    let settings = pb::Settings { client_type: Some(pb::ClientType::PushConsumer as i32), pub_sub: Some(pb::settings::PubSub::Subscription(sub)), ..Default::default() };
+    tx.send(pb::TelemetryCommand { status: None, command: Some(pb::telemetry_command::Command::Settings(settings)) }).await.unwrap();
+    let mut tel = c.telemetry(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    match tokio::time::timeout(T, tel.message()).await.unwrap().unwrap().unwrap().command {
+        Some(pb::telemetry_command::Command::Settings(s)) => match s.pub_sub {
+            Some(pb::settings::PubSub::Subscription(sub)) => {
+                assert_eq!(sub.fifo, Some(true));
+                assert_eq!(s.backoff_policy.unwrap().max_attempts, 4);
+            }
+            other => panic!("subscription settings expected, got {other:?}"),
+        },
+        other => panic!("settings expected, got {other:?}"),
+    }
+
+    let (st, msgs, _) = receive(&mut c, receive_req("FifoG", "FifoQ", None, 1000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body.as_slice()).collect();
+    assert_eq!(bodies, vec![b"m0".as_slice(), b"m1", b"m2"], "in send order");
+    let (st, _, _) = receive(&mut c, receive_req("FifoG", "FifoQ", None, 300)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound, "nothing more while the group's messages are in flight");
+    for m in &msgs {
+        let acked = c.ack_message(ack_req("FifoG", "FifoQ", &receipt(m))).await.unwrap().into_inner();
+        assert_eq!(code(&acked.status), Code::Ok);
+    }
+    let sent = send(&mut c, send_fifo(3)).await;
+    assert_eq!(code(&sent.status), Code::Ok);
+    let (st, msgs, _) = receive(&mut c, receive_req("FifoG", "FifoQ", None, 1000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].body, b"m3");
+    drop(tx);
+}

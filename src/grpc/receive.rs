@@ -62,13 +62,16 @@ fn pop_request(g: &Grpc, req: &pb::ReceiveMessageRequest) -> Result<PopRequest, 
     if invisible > MAX_INVISIBLE {
         return Err(status::of(Code::IllegalInvisibleTime, format!("invisible duration {invisible:?} exceeds {MAX_INVISIBLE:?}")));
     }
+    // a FIFO group (`consumeMessageOrderly`) pops in order: a queue with a message in flight
+    // hands out nothing more until it is acked or comes back
+    let orderly = g.core.groups.get(&group).is_some_and(|gc| gc.consume_message_orderly);
     Ok(PopRequest {
         group,
         topic: res.name,
         queue_id: -1,
         max: (req.batch_size as usize).min(MAX_POP_NUMS),
         invisible_ms: invisible.max(MIN_INVISIBLE).as_millis() as i64,
-        order: false,
+        order: orderly,
         filter,
         init_mode: 0,
         retry_max,

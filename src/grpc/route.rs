@@ -172,8 +172,9 @@ pub fn server_settings(g: &Grpc, client: &pb::Settings) -> pb::Settings {
             });
         }
         Some(pb::settings::PubSub::Subscription(sub)) => {
-            let retry_max = sub.group.as_ref().and_then(|r| g.core.groups.get(&r.name)).map(|gc| gc.retry_max_times).unwrap_or(16);
-            sub.fifo = Some(false);
+            let group = sub.group.as_ref().and_then(|r| g.core.groups.get(&r.name));
+            let retry_max = group.as_ref().map(|gc| gc.retry_max_times).unwrap_or(16);
+            sub.fifo = Some(group.is_some_and(|gc| gc.consume_message_orderly));
             sub.receive_batch_size = Some(RECEIVE_BATCH_SIZE);
             sub.long_polling_timeout = Some(duration(LONG_POLLING));
             // Redelivery waits as the delay levels from the third one (10 s, 30 s, 1 m, ...).

@@ -37,6 +37,9 @@ pub struct GroupConfig {
     pub broker_id: i64,
     pub which_broker_when_consume_slowly: i64,
     pub notify_consumer_ids_changed_enable: bool,
+    /// 5.x `consumeMessageOrderly`: gRPC consumers of the group receive in order (FIFO).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consume_message_orderly: bool,
 }
 
 /// Small keyed state: topics, groups, consumer offsets, generic kv (and the key index tree).

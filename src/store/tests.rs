@@ -342,6 +342,7 @@ fn meta_round_trips() {
         broker_id: 0,
         which_broker_when_consume_slowly: 1,
         notify_consumer_ids_changed_enable: true,
+        consume_message_orderly: true,
     };
     m.put_group(&g).unwrap();
     assert_eq!(m.groups(), vec![g]);

@@ -145,6 +145,7 @@ pub fn create_group(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
         broker_id: w.broker_id,
         which_broker_when_consume_slowly: w.which_broker_when_consume_slowly,
         notify_consumer_ids_changed_enable: w.notify_consumer_ids_changed_enable,
+        consume_message_orderly: w.consume_message_orderly,
     });
     Ok(success(req).into())
 }
@@ -184,6 +185,7 @@ fn group_wire(g: &GroupConfig) -> SubscriptionGroupConfigWire {
         broker_id: g.broker_id,
         which_broker_when_consume_slowly: g.which_broker_when_consume_slowly,
         notify_consumer_ids_changed_enable: g.notify_consumer_ids_changed_enable,
+        consume_message_orderly: g.consume_message_orderly,
         ..Default::default()
     }
 }
