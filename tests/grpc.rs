@@ -506,3 +506,17 @@ async fn fifo_group_receives_in_order_one_batch_at_a_time() {
     assert_eq!(msgs[0].body, b"m3");
     drop(tx);
 }
+
+#[tokio::test]
+async fn unknown_group_without_auto_create() {
+    let b = TestBroker::builder().topic("UT", 1).group("Known").configure(|c| c.auto_create_subscription_group = false).start().unwrap();
+    let mut c = client(&b).await;
+    let (st, _, _) = receive(&mut c, receive_req("Unknown", "UT", None, 0)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::ConsumerGroupNotFound);
+    let a = c.query_assignment(pb::QueryAssignmentRequest { topic: res("UT"), group: res("Unknown"), endpoints: None }).await.unwrap().into_inner();
+    assert_eq!(code(&a.status), Code::ConsumerGroupNotFound);
+    let hb = c.heartbeat(pb::HeartbeatRequest { group: res("Unknown"), client_type: pb::ClientType::SimpleConsumer as i32 }).await.unwrap().into_inner();
+    assert_eq!(code(&hb.status), Code::ConsumerGroupNotFound);
+    let (st, _, _) = receive(&mut c, receive_req("Known", "UT", None, 0)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound);
+}
