@@ -96,7 +96,11 @@ TOPIC = "GrpcTopic"
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    b = DevBroker(str(tmp_path_factory.mktemp("ferrocket")), ["--topic", TOPIC + ":4"]).start()
+    work = str(tmp_path_factory.mktemp("ferrocket"))
+    conf = os.path.join(work, "broker.conf")
+    with open(conf, "w") as f:
+        f.write("enablePropertyFilter=true\n")  # SQL92 filters
+    b = DevBroker(work, ["--topic", TOPIC + ":4", "--config", conf]).start()
     yield b
     b.stop()
 

@@ -1,12 +1,15 @@
 """The official 5.x Python SDK (rocketmq-python-client) against `ferrocket dev`'s gRPC endpoint:
 send, receive with a tag filter, ack, change invisible duration, redelivery with the attempt count,
 a delay message on a DELAY topic, transaction commit and rollback (topics typed with
-`ferrocket admin updateTopic -a +message.type=...`). Remoting <-> gRPC interop: tests/grpc.rs."""
+`ferrocket admin updateTopic -a +message.type=...`), a PushConsumer with an SQL92 filter and a
+retried delivery. Remoting <-> gRPC interop: tests/grpc.rs."""
+import threading
 import time
 
 from conftest import TOPIC
 from rocketmq import (ClientConfiguration, Credentials, FilterExpression, Message, Producer, SimpleConsumer,
-                      TransactionChecker, TransactionResolution)
+                      TransactionChecker, TransactionResolution, PushConsumer, MessageListener, ConsumeResult)
+from rocketmq.grpc_protocol import FilterType
 
 
 def config(broker):
@@ -139,6 +142,52 @@ def test_transaction_commit_and_rollback(broker, group):
         assert got[0].body == b"commit"
         consumer.ack(got[0])
         assert consumer.receive(16, 20) == []
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
+
+
+class Recorder(MessageListener):
+    """Fails the first delivery of bodies starting with b"retry", accepts everything else."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = []
+
+    def consume(self, message):
+        with self.lock:
+            self.seen.append((message.body, message.delivery_attempt, message.properties.get("n")))
+        if message.body.startswith(b"retry") and message.delivery_attempt == 1:
+            return ConsumeResult.FAILURE
+        return ConsumeResult.SUCCESS
+
+
+def test_push_consumer_sql_filter_and_retry(broker, group):
+    topic = "GrpcPush"
+    broker.admin("updateTopic", "-c", "DefaultCluster", "-t", topic, "-r", "2", "-w", "2")
+    producer = Producer(config(broker), (topic,))
+    producer.startup()
+    listener = Recorder()
+    consumer = PushConsumer(config(broker), group, listener, {topic: FilterExpression("n >= 5", FilterType.SQL)})
+    consumer.startup()
+    try:
+        for n in range(8):
+            m = Message()
+            m.topic = topic
+            m.body = (b"retry %d" if n == 6 else b"body %d") % n
+            m.add_property("n", str(n))
+            producer.send(m)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with listener.lock:
+                if sum(1 for s in listener.seen if s[1] == 2) >= 1 and len(listener.seen) >= 4:
+                    break
+            time.sleep(0.5)
+        with listener.lock:
+            seen = list(listener.seen)
+        assert sorted({s[2] for s in seen}) == ["5", "6", "7"], seen
+        retried = [s for s in seen if s[0] == b"retry 6"]
+        assert [s[1] for s in retried] == [1, 2], "redelivered once after FAILURE, attempt 2: %r" % seen
     finally:
         consumer.shutdown()
         producer.shutdown()
