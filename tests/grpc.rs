@@ -520,3 +520,63 @@ async fn unknown_group_without_auto_create() {
     let (st, _, _) = receive(&mut c, receive_req("Known", "UT", None, 0)).await;
     assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound);
 }
+
+#[tokio::test]
+async fn transaction_check_back_over_telemetry() {
+    let b = TestBroker::builder()
+        .group("CG")
+        .transaction_check(Duration::from_millis(300), Duration::from_millis(500), 20)
+        .start()
+        .unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    assert_eq!(create_typed_topic(&raw, "CkT", "+message.type=TRANSACTION").await, 0);
+
+    // the producer's Telemetry stream, publishing to the topic
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let publishing = pb::Publishing { topics: vec![res("CkT").unwrap()], ..Default::default() };
+    let settings = pb::Settings {
+        client_type: Some(pb::ClientType::Producer as i32),
+        pub_sub: Some(pb::settings::PubSub::Publishing(publishing)),
+        ..Default::default()
+    };
+    tx.send(pb::TelemetryCommand { status: None, command: Some(pb::telemetry_command::Command::Settings(settings)) }).await.unwrap();
+    let mut tel = c.telemetry(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let first = tokio::time::timeout(T, tel.message()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(first.command, Some(pb::telemetry_command::Command::Settings(_))));
+
+    let id = "01C4ECB4C4ECB4C4ECB4C4ECB4C4ECB4C4";
+    let sent = send(&mut c, typed(message("CkT", id, b"checked", None), pb::MessageType::Transaction)).await;
+    assert_eq!(code(&sent.status), Code::Ok);
+    let tx_id = sent.entries[0].transaction_id.clone();
+
+    // never ended by the producer: the broker asks through the stream
+    let check = tokio::time::timeout(Duration::from_secs(15), tel.message()).await.expect("a check-back in time").unwrap().unwrap();
+    let Some(pb::telemetry_command::Command::RecoverOrphanedTransactionCommand(rc)) = check.command else {
+        panic!("a RecoverOrphanedTransactionCommand expected, got {check:?}")
+    };
+    assert_eq!(rc.transaction_id, tx_id);
+    let m = rc.message.unwrap();
+    assert_eq!(m.topic.unwrap().name, "CkT");
+    assert_eq!(m.system_properties.unwrap().message_id, id);
+    assert_eq!(m.body, b"checked");
+
+    // the checker's answer
+    let resp = c
+        .end_transaction(pb::EndTransactionRequest {
+            topic: res("CkT"),
+            message_id: id.into(),
+            transaction_id: tx_id,
+            resolution: pb::TransactionResolution::Commit as i32,
+            source: pb::TransactionSource::SourceServerCheck as i32,
+            trace_context: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&resp.status), Code::Ok);
+    let (st, msgs, _) = receive(&mut c, receive_req("CG", "CkT", None, 2000)).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    assert_eq!(msgs[0].body, b"checked");
+    drop(tx);
+}

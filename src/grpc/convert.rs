@@ -29,7 +29,7 @@ pub struct Delivery {
 }
 
 /// Decode a stored record; `None` when it is corrupt (it is skipped, with a warning).
-pub fn to_pb(record: &[u8], d: Delivery) -> Option<pb::Message> {
+pub fn to_pb(record: &[u8], d: Option<Delivery>) -> Option<pb::Message> {
     let (m, _) = match decode_stored(record) {
         Ok(v) => v,
         Err(e) => {
@@ -66,11 +66,11 @@ pub fn to_pb(record: &[u8], d: Delivery) -> Option<pb::Message> {
         store_timestamp: Some(timestamp(m.store_timestamp)),
         store_host: m.store_host.to_string(),
         delivery_timestamp: props.get(prop::TIMER_DELIVER_MS).and_then(|v| v.parse::<i64>().ok()).map(timestamp),
-        receipt_handle: Some(d.receipt_handle),
+        receipt_handle: d.as_ref().map(|d| d.receipt_handle.clone()),
         queue_id: m.queue_id,
         queue_offset: Some(m.queue_offset),
-        invisible_duration: Some(prost_types::Duration { seconds: d.invisible.as_secs() as i64, nanos: d.invisible.subsec_nanos() as i32 }),
-        delivery_attempt: Some(d.attempt),
+        invisible_duration: d.as_ref().map(|d| prost_types::Duration { seconds: d.invisible.as_secs() as i64, nanos: d.invisible.subsec_nanos() as i32 }),
+        delivery_attempt: d.as_ref().map(|d| d.attempt),
         message_group: group,
         trace_context: props.get("TRACE_CONTEXT").map(str::to_string),
         ..Default::default()

@@ -4,7 +4,8 @@
 //! the remoting front end) and answers with the `Code` the SDKs map; it never calls the remoting
 //! handlers. `docs/grpc.md` lists what is served and what is not.
 //!
-//! * `route.rs`: QueryRoute, QueryAssignment, Heartbeat, NotifyClientTermination, Telemetry.
+//! * `route.rs`: QueryRoute, QueryAssignment, Heartbeat, NotifyClientTermination, the server's
+//!   Settings; `telemetry.rs`: the Telemetry stream (Settings, transaction check-backs).
 //! * `send.rs`: SendMessage (a `pb::Message` becomes a [`crate::store::NewMessage`]), EndTransaction.
 //! * `receive.rs`: ReceiveMessage over [`Core::pop`] (long polling through [`Core::park_pop`]),
 //!   AckMessage, ChangeInvisibleDuration, ForwardMessageToDeadLetterQueue.
@@ -22,6 +23,7 @@ mod receive;
 mod route;
 mod send;
 mod status;
+mod telemetry;
 
 /// The generated types and stubs of `proto/apache/rocketmq/v2/*.proto` (client included, for
 /// tests and tools).
@@ -157,7 +159,8 @@ impl MessagingService for Grpc {
     type TelemetryStream = BoxStream<pb::TelemetryCommand>;
 
     async fn telemetry(&self, req: Request<Streaming<pb::TelemetryCommand>>) -> RpcResult<Self::TelemetryStream> {
-        Ok(Response::new(route::telemetry(self, req.into_inner())))
+        let (id, peer) = (client_id(&req), req.remote_addr());
+        Ok(Response::new(telemetry::telemetry(self, id, peer, req.into_inner())))
     }
 
     async fn notify_client_termination(

@@ -135,7 +135,7 @@ fn answer(g: &Grpc, preq: &PopRequest, b: &PopBatch) -> Vec<pb::ReceiveMessageRe
             let reconsume = crate::codec::stored::decode_stored(record).map(|(m, _)| m.reconsume_times).unwrap_or(0);
             let attempt = q.attempts.get(i).map(|a| a + 1).unwrap_or(reconsume + 1);
             let d = Delivery { receipt_handle: receipt.to_string(), invisible: Duration::from_millis(b.invisible_ms as u64), attempt };
-            if let Some(m) = to_pb(record, d) {
+            if let Some(m) = to_pb(record, Some(d)) {
                 out.push(pb::ReceiveMessageResponse { content: Some(Content::Message(m)) });
             }
         }

@@ -2,11 +2,10 @@
 //! NotifyClientTermination), and the Telemetry stream that hands each client the server's
 //! Settings (the SDKs wait for them before they start).
 use super::pb::{self, Code, MessageType, Permission};
-use super::{status, BoxStream, Grpc};
+use super::{status, Grpc};
 use crate::core::topics::perm;
 use crate::store::TopicConfig;
 use std::time::Duration;
-use tokio_stream::StreamExt;
 
 /// Largest batch a consumer is told to receive.
 const RECEIVE_BATCH_SIZE: i32 = 32;
@@ -149,6 +148,9 @@ pub fn heartbeat(g: &Grpc, client_id: &str, req: pb::HeartbeatRequest) -> pb::He
             }
         }
     }
+    if let Ok(mut r) = g.core.clients.registry.write() {
+        r.touch(client_id, std::time::Instant::now());
+    }
     tracing::trace!(client = client_id, client_type = req.client_type, "gRPC heartbeat");
     pb::HeartbeatResponse { status: Some(status::ok()) }
 }
@@ -187,26 +189,4 @@ pub fn server_settings(g: &Grpc, client: &pb::Settings) -> pb::Settings {
         None => {}
     }
     s
-}
-
-/// Telemetry: every Settings from the client is answered with the server's Settings; the other
-/// commands (thread stack traces, verify results) are accepted and dropped.
-pub fn telemetry(g: &Grpc, mut inbound: tonic::Streaming<pb::TelemetryCommand>) -> BoxStream<pb::TelemetryCommand> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let g = g.clone();
-    tokio::spawn(async move {
-        while let Some(cmd) = inbound.next().await {
-            let Ok(cmd) = cmd else { break };
-            if let Some(pb::telemetry_command::Command::Settings(s)) = cmd.command {
-                let answer = pb::TelemetryCommand {
-                    status: Some(status::ok()),
-                    command: Some(pb::telemetry_command::Command::Settings(server_settings(&g, &s))),
-                };
-                if tx.send(Ok(answer)).await.is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
