@@ -100,6 +100,7 @@ def broker(tmp_path_factory):
     conf = os.path.join(work, "broker.conf")
     with open(conf, "w") as f:
         f.write("enablePropertyFilter=true\n")  # SQL92 filters
+        f.write("transactionCheckInterval=1000\ntransactionTimeOut=1000\n")  # quick check-backs
     b = DevBroker(work, ["--topic", TOPIC + ":4", "--config", conf]).start()
     yield b
     b.stop()

@@ -115,8 +115,10 @@ def test_delay_message_on_a_delay_topic(broker, group):
 
 
 class Checker(TransactionChecker):
+    """Leaves every check-back undecided: the test decides itself."""
+
     def check(self, message):
-        return TransactionResolution.COMMIT
+        return TransactionResolution.TRANSACTION_RESOLUTION_UNSPECIFIED
 
 
 def test_transaction_commit_and_rollback(broker, group):
@@ -188,6 +190,39 @@ def test_push_consumer_sql_filter_and_retry(broker, group):
         assert sorted({s[2] for s in seen}) == ["5", "6", "7"], seen
         retried = [s for s in seen if s[0] == b"retry 6"]
         assert [s[1] for s in retried] == [1, 2], "redelivered once after FAILURE, attempt 2: %r" % seen
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
+
+
+class CommitChecker(TransactionChecker):
+    def __init__(self):
+        self.checked = []
+
+    def check(self, message):
+        self.checked.append(message.message_id)
+        return TransactionResolution.COMMIT
+
+
+def test_transaction_check_back_commits(broker, group):
+    topic = "GrpcTxCheck"
+    typed_topic(broker, topic, "TRANSACTION")
+    checker = CommitChecker()
+    producer = Producer(config(broker), (topic,), checker=checker)
+    producer.startup()
+    consumer = SimpleConsumer(config(broker), group, {topic: FilterExpression("*")}, await_duration=2)
+    consumer.startup()
+    try:
+        tx = producer.begin_transaction()
+        m = Message()
+        m.topic = topic
+        m.body = b"decided by the checker"
+        sent = producer.send(m, tx)
+        # neither committed nor rolled back: the broker asks the producer's checker
+        got = receive_until(consumer, 1, 20, deadline_s=30)
+        assert [x.message_id for x in got] == [sent.message_id]
+        assert sent.message_id in checker.checked
+        consumer.ack(got[0])
     finally:
         consumer.shutdown()
         producer.shutdown()
