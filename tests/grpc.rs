@@ -580,3 +580,69 @@ async fn transaction_check_back_over_telemetry() {
     assert_eq!(msgs[0].body, b"checked");
     drop(tx);
 }
+
+/// Raw bytes as a gRPC message: to send what no generated client would.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        let mut v = vec![0; src.remaining()];
+        src.copy_to_slice(&mut v);
+        Ok(Some(v))
+    }
+}
+
+#[tokio::test]
+async fn malformed_protobuf_and_a_client_that_never_reads() {
+    let b = TestBroker::builder().topic("MT", 1).start().unwrap();
+    let channel = Channel::from_shared(format!("http://{}", b.grpc_addr())).unwrap().connect().await.unwrap();
+    let mut raw = tonic::client::Grpc::new(channel.clone());
+    raw.ready().await.unwrap();
+    // field 1 (topic) as a length-delimited field whose length runs past the end
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/apache.rocketmq.v2.MessagingService/QueryRoute");
+    let err = raw.unary(tonic::Request::new(vec![0x0a, 0x7f, 0x01]), path, RawCodec).await.expect_err("undecodable request refused");
+    assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
+
+    // a Telemetry stream whose answers are never read: the broker stays responsive
+    let mut c = MessagingServiceClient::new(channel);
+    let settings = pb::Settings { client_type: Some(pb::ClientType::Producer as i32), ..Default::default() };
+    let flood = tokio_stream::iter(
+        (0..2000).map(move |_| pb::TelemetryCommand { status: None, command: Some(pb::telemetry_command::Command::Settings(settings.clone())) }),
+    );
+    let _unread = tokio::time::timeout(T, c.telemetry(flood)).await.expect("stream opened").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut fresh = client(&b).await;
+    let route = tokio::time::timeout(T, fresh.query_route(pb::QueryRouteRequest { topic: res("MT"), endpoints: None }))
+        .await
+        .expect("answered while another stream is not read")
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&route.status), Code::Ok);
+}
