@@ -646,3 +646,43 @@ async fn malformed_protobuf_and_a_client_that_never_reads() {
         .into_inner();
     assert_eq!(code(&route.status), Code::Ok);
 }
+
+fn ns_res(ns: &str, name: &str) -> Option<pb::Resource> {
+    Some(pb::Resource { resource_namespace: ns.into(), name: name.into() })
+}
+
+#[tokio::test]
+async fn namespaces_wrap_topics_and_groups() {
+    let b = TestBroker::builder().topic("ns1%NT", 2).start().unwrap();
+    let mut c = client(&b).await;
+    let route = c.query_route(pb::QueryRouteRequest { topic: ns_res("ns1", "NT"), endpoints: None }).await.unwrap().into_inner();
+    assert_eq!(code(&route.status), Code::Ok);
+    assert_eq!(route.message_queues[0].topic, ns_res("ns1", "NT"), "the route names the topic as the client does");
+    let route = c.query_route(pb::QueryRouteRequest { topic: res("NT"), endpoints: None }).await.unwrap().into_inner();
+    assert_eq!(code(&route.status), Code::TopicNotFound, "outside the namespace it does not exist");
+
+    let mut m = message("NT", "01AAAA0000000000000000000000000001", b"in ns1", None);
+    m.topic = ns_res("ns1", "NT");
+    assert_eq!(code(&send(&mut c, m).await.status), Code::Ok);
+    let mut r = receive_req("G", "NT", None, 1000);
+    r.group = ns_res("ns1", "G");
+    r.message_queue.as_mut().unwrap().topic = ns_res("ns1", "NT");
+    let (st, msgs, _) = receive(&mut c, r).await;
+    assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
+    assert_eq!(msgs[0].topic, ns_res("ns1", "NT"));
+    assert!(b.data_dir().exists());
+    let acked = c
+        .ack_message(pb::AckMessageRequest {
+            group: ns_res("ns1", "G"),
+            topic: ns_res("ns1", "NT"),
+            entries: vec![pb::AckMessageEntry { message_id: "x".into(), receipt_handle: receipt(&msgs[0]), lite_topic: None }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&acked.status), Code::Ok);
+    // the group lives in the namespace too: the remoting name is ns1%G
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    let r = raw.request(ferrocket::codec::RemotingCommand::request(201, 0), T).await.unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("ns1%G"), "groups: {}", String::from_utf8_lossy(&r.body));
+}

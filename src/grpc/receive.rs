@@ -3,7 +3,7 @@
 //! `extraInfo` string), opaque to the SDKs.
 use super::convert::{to_pb, Delivery};
 use super::pb::{self, receive_message_response::Content, Code, FilterType};
-use super::route::{group_of, topic_of, LONG_POLLING};
+use super::route::{group_of, topic_of, unwrapped, LONG_POLLING};
 use super::{status, Grpc};
 use crate::core::pop::{topic_of_mark, ChangeInvisible, ParkedPop, PopAnswer, PopBatch, PopReply, PopRequest, Receipt, MAX_POP_NUMS};
 use crate::core::now_ms;
@@ -100,7 +100,10 @@ pub async fn receive_message(g: &Grpc, req: pb::ReceiveMessageRequest, within: O
     };
     let batch = if batch.is_empty() && !poll.is_zero() { park(g, preq.clone(), poll).await } else { Ok(batch) };
     match batch {
-        Ok(b) if !b.is_empty() => answer(g, &preq, &b),
+        Ok(b) if !b.is_empty() => {
+            let ns = req.group.as_ref().map(|r| r.resource_namespace.as_str()).unwrap_or_default();
+            answer(g, &preq, &b, ns)
+        }
         Ok(_) => only_status(status::of(Code::MessageNotFound, "no new message")),
         Err(st) => only_status(st),
     }
@@ -124,7 +127,8 @@ async fn park(g: &Grpc, preq: PopRequest, poll: Duration) -> Result<PopBatch, pb
     }
 }
 
-fn answer(g: &Grpc, preq: &PopRequest, b: &PopBatch) -> Vec<pb::ReceiveMessageResponse> {
+/// The found messages as the stream sends them; topics in the client's namespace `ns`.
+fn answer(g: &Grpc, preq: &PopRequest, b: &PopBatch, ns: &str) -> Vec<pb::ReceiveMessageResponse> {
     let receipts = b.receipts(&g.core.identity.broker_name, &preq.group);
     let mut out = Vec::with_capacity(b.count() + 2);
     out.push(pb::ReceiveMessageResponse { content: Some(Content::Status(status::ok())) });
@@ -135,7 +139,10 @@ fn answer(g: &Grpc, preq: &PopRequest, b: &PopBatch) -> Vec<pb::ReceiveMessageRe
             let reconsume = crate::codec::stored::decode_stored(record).map(|(m, _)| m.reconsume_times).unwrap_or(0);
             let attempt = q.attempts.get(i).map(|a| a + 1).unwrap_or(reconsume + 1);
             let d = Delivery { receipt_handle: receipt.to_string(), invisible: Duration::from_millis(b.invisible_ms as u64), attempt };
-            if let Some(m) = to_pb(record, Some(d)) {
+            if let Some(mut m) = to_pb(record, Some(d)) {
+                if let Some(t) = m.topic.as_mut().filter(|_| !ns.is_empty()) {
+                    *t = unwrapped(&t.name, ns);
+                }
                 out.push(pb::ReceiveMessageResponse { content: Some(Content::Message(m)) });
             }
         }

@@ -74,33 +74,54 @@ fn queues(tc: &TopicConfig, resource: &pb::Resource, broker: &pb::Broker) -> Vec
     out
 }
 
-/// A topic named by a request: it must be given and exist (gRPC never auto-creates topics).
+/// The broker-side name of a resource: `namespace%name` in a namespace (as the proxy wraps it),
+/// else the name.
+pub fn wrapped(r: &pb::Resource) -> String {
+    if r.resource_namespace.is_empty() {
+        r.name.clone()
+    } else {
+        format!("{}%{}", r.resource_namespace, r.name)
+    }
+}
+
+/// A resource as its client names it: the namespace taken off a wrapped name.
+pub fn unwrapped(full: &str, namespace: &str) -> pb::Resource {
+    match full.strip_prefix(namespace).and_then(|rest| rest.strip_prefix('%')).filter(|_| !namespace.is_empty()) {
+        Some(name) => pb::Resource { resource_namespace: namespace.to_string(), name: name.to_string() },
+        None => pb::Resource { resource_namespace: String::new(), name: full.to_string() },
+    }
+}
+
+/// A topic named by a request: it must be given and exist (gRPC never auto-creates topics). The
+/// resource returned carries the broker-side (namespace-wrapped) name.
 pub fn topic_of(g: &Grpc, res: Option<&pb::Resource>) -> Result<(pb::Resource, TopicConfig), pb::Status> {
     let Some(res) = res.filter(|r| !r.name.is_empty()) else {
         return Err(status::of(Code::IllegalTopic, "topic is required"));
     };
-    if let Err(e) = crate::core::topics::validate_topic_name(&res.name) {
+    let name = wrapped(res);
+    if let Err(e) = crate::core::topics::validate_topic_name(&name) {
         return Err(status::of(Code::IllegalTopic, e.to_string()));
     }
-    match g.core.topics.get(&res.name) {
-        Some(tc) => Ok((res.clone(), tc)),
-        None => Err(status::of(Code::TopicNotFound, format!("topic[{}] not exist", res.name))),
+    match g.core.topics.get(&name) {
+        Some(tc) => Ok((pb::Resource { resource_namespace: String::new(), name }, tc)),
+        None => Err(status::of(Code::TopicNotFound, format!("topic[{name}] not exist"))),
     }
 }
 
-/// A group named by a request: it must be given.
+/// A group named by a request (namespace-wrapped): it must be given.
 pub fn group_of(res: Option<&pb::Resource>) -> Result<String, pb::Status> {
     match res.filter(|r| !r.name.is_empty()) {
-        Some(r) => Ok(r.name.clone()),
+        Some(r) => Ok(wrapped(r)),
         None => Err(status::of(Code::IllegalConsumerGroup, "consumer group is required")),
     }
 }
 
 pub fn query_route(g: &Grpc, req: pb::QueryRouteRequest) -> pb::QueryRouteResponse {
     match topic_of(g, req.topic.as_ref()) {
-        Ok((res, tc)) => {
+        Ok((_, tc)) => {
             let b = broker(g, req.endpoints);
-            pb::QueryRouteResponse { status: Some(status::ok()), message_queues: queues(&tc, &res, &b) }
+            let asked = req.topic.unwrap_or_default();
+            pb::QueryRouteResponse { status: Some(status::ok()), message_queues: queues(&tc, &asked, &b) }
         }
         Err(st) => pb::QueryRouteResponse { status: Some(st), message_queues: Vec::new() },
     }
@@ -124,7 +145,7 @@ pub fn query_assignment(g: &Grpc, req: pb::QueryAssignmentRequest) -> pb::QueryA
         return pb::QueryAssignmentResponse { status: Some(status::ok()), assignments: Vec::new() };
     }
     let mq = pb::MessageQueue {
-        topic: Some(res),
+        topic: req.topic.clone(),
         id: -1,
         permission: Permission::ReadWrite as i32,
         broker: Some(broker(g, req.endpoints)),
@@ -142,8 +163,9 @@ pub fn heartbeat(g: &Grpc, client_id: &str, req: pb::HeartbeatRequest) -> pb::He
     if consumer {
         if let Some(group) = req.group.as_ref().filter(|r| !r.name.is_empty()) {
             let auto = g.core.config().auto_create_subscription_group;
-            if g.core.groups.get_or_create(&group.name, auto).is_none() {
-                let st = status::of(Code::ConsumerGroupNotFound, format!("subscription group [{}] does not exist", group.name));
+            let name = wrapped(group);
+            if g.core.groups.get_or_create(&name, auto).is_none() {
+                let st = status::of(Code::ConsumerGroupNotFound, format!("subscription group [{name}] does not exist"));
                 return pb::HeartbeatResponse { status: Some(st) };
             }
         }
@@ -174,7 +196,7 @@ pub fn server_settings(g: &Grpc, client: &pb::Settings) -> pb::Settings {
             });
         }
         Some(pb::settings::PubSub::Subscription(sub)) => {
-            let group = sub.group.as_ref().and_then(|r| g.core.groups.get(&r.name));
+            let group = sub.group.as_ref().and_then(|r| g.core.groups.get(&wrapped(r)));
             let retry_max = group.as_ref().map(|gc| gc.retry_max_times).unwrap_or(16);
             sub.fifo = Some(group.is_some_and(|gc| gc.consume_message_orderly));
             sub.receive_batch_size = Some(RECEIVE_BATCH_SIZE);

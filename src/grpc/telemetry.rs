@@ -71,7 +71,7 @@ fn register(g: &Grpc, conn: &ConnHandle, client_id: &str, s: &pb::Settings) {
     let Some(pb::settings::PubSub::Publishing(p)) = &s.pub_sub else { return };
     let Ok(mut r) = g.core.clients.registry.write() else { return };
     for t in p.topics.iter().filter(|t| !t.name.is_empty()) {
-        r.add_producer(&t.name, conn, client_id, &language(s), Instant::now());
+        r.add_producer(&super::route::wrapped(t), conn, client_id, &language(s), Instant::now());
     }
 }
 

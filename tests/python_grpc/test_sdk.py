@@ -226,3 +226,25 @@ def test_transaction_check_back_commits(broker, group):
     finally:
         consumer.shutdown()
         producer.shutdown()
+
+
+def test_namespace(broker, group):
+    broker.admin("updateTopic", "-c", "DefaultCluster", "-t", "nsA%GrpcNs", "-r", "2", "-w", "2")
+    cfg = ClientConfiguration(broker.grpc, Credentials(), namespace="nsA", request_timeout=5)
+    producer = Producer(cfg, ("GrpcNs",))
+    producer.startup()
+    consumer = SimpleConsumer(cfg, group, {"GrpcNs": FilterExpression("*")}, await_duration=2)
+    consumer.startup()
+    try:
+        m = Message()
+        m.topic = "GrpcNs"
+        m.body = b"namespaced"
+        sent = producer.send(m)
+        got = receive_until(consumer, 1, 20)
+        assert [x.message_id for x in got] == [sent.message_id]
+        assert got[0].topic == "GrpcNs"
+        consumer.ack(got[0])
+        assert consumer.receive(16, 20) == []
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
