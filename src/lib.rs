@@ -8,7 +8,8 @@
 //! 3. [`core`]: the broker's logic without sockets, actors or clocks: tables, clients, `read_queue`,
 //!    `append` (store, then wake), redirects, transaction and schedule decisions.
 //! 4. [`handlers`]: one small file per request family, one signature, typed errors.
-//! 5. [`net`]: listener, connection (framed codec, back-pressure), registration client; beside it
+//! 5. [`net`]: listener, connection (framed codec, back-pressure), registration client;
+//!    [`http`]: `/metrics`, `/healthz`, `/readyz` (an edge beside `net`, reading `core`);
 //!    [`grpc`], the 5.x gRPC front end (`apache.rocketmq.v2.MessagingService`), which calls `core`
 //!    and never the remoting handlers.
 //! 6. [`actors`]: thin shells over `core` that own timers, parked pulls and expiry.
@@ -23,6 +24,7 @@ pub mod core;
 pub mod handlers;
 pub mod net;
 pub mod grpc;
+pub mod http;
 pub mod actors;
 pub mod broker;
 pub mod client;

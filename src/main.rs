@@ -54,14 +54,17 @@ fn main() -> ExitCode {
     // `ferrocket dev` without --data-dir keeps its data in a temporary directory.
     let remove_data = dev.as_ref().is_some_and(|d| d.temporary_data);
     if let Some(extra) = &dev {
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "namesrvAddr": ns,
             "brokerAddr": br,
             "grpcAddr": grpc,
             "pid": std::process::id(),
             "dataDir": server.data_dir().display().to_string(),
-        })
-        .to_string();
+        });
+        if let Some(m) = server.metrics_addr() {
+            line["metricsAddr"] = m.to_string().into();
+        }
+        let line = line.to_string();
         if let Some(path) = &extra.ready_file {
             if let Err(e) = std::fs::write(path, format!("{line}\n")) {
                 eprintln!("ferrocket: cannot write ready file {}: {e}", path.display());

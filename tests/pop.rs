@@ -1,5 +1,6 @@
 //! POP consumption through the wire (5.x remoting codes), read the way the 5.x Java client reads
 //! it (`ferrocket::client::pop`: receipts from startOffsetInfo/msgOffsetInfo or POP_CK).
+mod admin_support;
 mod common;
 
 use common::*;
@@ -31,32 +32,13 @@ async fn ack_ok(c: &RawClient, group: &str, p: &Popped) {
 }
 
 /// A topic with `queues` queues and `n` messages ("m0".."m{n-1}") spread over them.
-async fn topic_with(c: &RawClient, prefix: &str, queues: i32, n: usize) -> String {
+async fn topic_with(b: &DevBroker, c: &RawClient, prefix: &str, queues: i32, n: usize) -> String {
     let topic = unique(prefix);
-    create_topic(c, &topic, queues).await;
+    admin_support::create_topic(b, c, &topic, queues).await;
     for i in 0..n {
         send_ok(c, &Msg::new(&topic, format!("m{i}")), i as i32 % queues).await;
     }
     topic
-}
-
-async fn create_topic(c: &RawClient, topic: &str, queues: i32) {
-    let r = c
-        .request(
-            RemotingCommand::request(17, 0)
-                .with_ext("topic", topic)
-                .with_ext("defaultTopic", "TBW102")
-                .with_ext("readQueueNums", queues)
-                .with_ext("writeQueueNums", queues)
-                .with_ext("perm", 6)
-                .with_ext("topicFilterType", "SINGLE_TAG")
-                .with_ext("topicSysFlag", 0)
-                .with_ext("order", false),
-            T,
-        )
-        .await
-        .unwrap();
-    assert_code(&r, codes::SUCCESS);
 }
 
 async fn create_group(c: &RawClient, group: &str, retry_max: i32) {
@@ -89,7 +71,7 @@ async fn pop_until(c: &RawClient, p: &Pop, want: usize, limit: Duration) -> Vec<
 async fn pop_ack_then_never_again() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_ack", 4, 12).await;
+    let topic = topic_with(&b, &c, "pop_ack", 4, 12).await;
     let g = unique("gpop");
     let p = Pop::new(&g, &topic).invisible(1500);
     let got = pop_until(&c, &p, 12, T).await;
@@ -112,7 +94,7 @@ async fn pop_ack_then_never_again() {
 async fn unacked_comes_back_with_attempt_two_and_change_invisible_extends() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_revive", 1, 2).await;
+    let topic = topic_with(&b, &c, "pop_revive", 1, 2).await;
     let g = unique("gpop");
     let p = Pop::new(&g, &topic).invisible(1000);
     let first = pop_until(&c, &p, 2, T).await;
@@ -152,7 +134,7 @@ async fn unacked_comes_back_with_attempt_two_and_change_invisible_extends() {
 async fn too_many_deliveries_go_to_the_dlq() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_dlq", 1, 1).await;
+    let topic = topic_with(&b, &c, "pop_dlq", 1, 1).await;
     let g = unique("gpop");
     create_group(&c, &g, 1).await;
     let p = Pop::new(&g, &topic).invisible(500);
@@ -182,7 +164,7 @@ async fn too_many_deliveries_go_to_the_dlq() {
 async fn fifo_pop_keeps_order_with_a_redelivered_message() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_fifo", 1, 4).await;
+    let topic = topic_with(&b, &c, "pop_fifo", 1, 4).await;
     let g = unique("gfifo");
     let p = Pop::new(&g, &topic).queue(0).order().max(2).invisible(1000);
     let (r, first) = pop_msgs(&c, &p).await;
@@ -207,7 +189,7 @@ async fn fifo_pop_keeps_order_with_a_redelivered_message() {
 async fn long_polled_pop_is_answered_by_a_send() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_poll", 2, 0).await;
+    let topic = topic_with(&b, &c, "pop_poll", 2, 0).await;
     let g = unique("gpoll");
     let p = Pop::new(&g, &topic).poll(20_000);
     let c2 = b.client().await;
@@ -235,7 +217,7 @@ fn pop_polling_info(group: &str, topic: &str) -> RemotingCommand {
 async fn two_consumers_never_share_an_invisible_message() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_share", 4, 200).await;
+    let topic = topic_with(&b, &c, "pop_share", 4, 200).await;
     let g = unique("gshare");
     let (c1, c2) = (b.client().await, b.client().await);
     let run = |c: RawClient, g: String, t: String| async move {
@@ -259,7 +241,7 @@ async fn two_consumers_never_share_an_invisible_message() {
 async fn batch_ack_and_notification() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_batch", 2, 10).await;
+    let topic = topic_with(&b, &c, "pop_batch", 2, 10).await;
     let g = unique("gbatch");
     let notify = |q: i32| {
         RemotingCommand::request(codes::NOTIFICATION, 0)
@@ -292,7 +274,7 @@ async fn kill_9_keeps_pop_state() {
     let g = unique("gcrash");
     {
         let c = b.client().await;
-        topic = topic_with(&c, "pop_crash", 2, 6).await;
+        topic = topic_with(&b, &c, "pop_crash", 2, 6).await;
         let p = Pop::new(&g, &topic).invisible(2000);
         let got = pop_until(&c, &p, 6, T).await;
         assert_eq!(got.len(), 6);
@@ -323,7 +305,7 @@ async fn kill_9_keeps_pop_state() {
 async fn pop_mode_assignment_and_request_modes() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_mode", 4, 0).await;
+    let topic = topic_with(&b, &c, "pop_mode", 4, 0).await;
     let g = unique("gmode");
     let cid = "127.0.0.1@pop-test";
     let hb = req::heartbeat(cid, &[], &[req::ConsumerSpec::push(&g, &topic, "*")]);
@@ -363,7 +345,7 @@ async fn pop_mode_assignment_and_request_modes() {
 async fn bad_pop_requests_get_clear_errors() {
     let b = DevBroker::start();
     let c = b.client().await;
-    let topic = topic_with(&c, "pop_bad", 1, 1).await;
+    let topic = topic_with(&b, &c, "pop_bad", 1, 1).await;
     let g = unique("gbad");
     let r = c.request(Pop::new(&g, &topic).max(33).build(), T).await.unwrap();
     assert_code(&r, codes::INVALID_PARAMETER);
@@ -383,4 +365,52 @@ async fn bad_pop_requests_get_clear_errors() {
     let (r, got) = pop_msgs(&c, &Pop::new(&g, &topic)).await;
     assert_code(&r, codes::SUCCESS);
     assert_eq!(got.len(), 1);
+}
+
+#[tokio::test]
+async fn pop_filters_by_tag_and_sql92() {
+    let b = DevBroker::start_with(Launch { config: Some("enablePropertyFilter=true\n".into()), ..Default::default() });
+    let c = b.client().await;
+    let topic = unique("pop_filter");
+    admin_support::create_topic(&b, &c, &topic, 1).await;
+    for (i, (tag, color)) in [("A", "red"), ("B", "blue"), ("A", "blue"), ("C", "red")].iter().enumerate() {
+        send_ok(&c, &Msg::new(&topic, format!("m{i}")).tags(tag).prop("color", color), 0).await;
+    }
+    let tag = Pop::new(&unique("gtag"), &topic).tags("A || C");
+    assert_eq!(bodies(&pop_until(&c, &tag, 3, T).await), BTreeSet::from(["m0".into(), "m2".into(), "m3".into()]));
+    let mut sql = Pop::new(&unique("gsql"), &topic);
+    sql.exp = Some(("SQL92".into(), "color = 'blue'".into()));
+    assert_eq!(bodies(&pop_until(&c, &sql, 2, T).await), BTreeSet::from(["m1".into(), "m2".into()]));
+    // The filtered-out messages are skipped for good: nothing more for either group.
+    let (_, none) = pop_msgs(&c, &sql).await;
+    assert!(none.is_empty());
+    let mut bad = Pop::new(&unique("gbadsql"), &topic);
+    bad.exp = Some(("SQL92".into(), "color = ".into()));
+    let r = c.request(bad.build(), T).await.unwrap();
+    assert_code(&r, 23);
+}
+
+#[tokio::test]
+async fn notification_long_polls_and_polling_full() {
+    let b = DevBroker::start_with(Launch { config: Some("maxPopPollingSize=1\n".into()), ..Default::default() });
+    let c = b.client().await;
+    let topic = topic_with(&b, &c, "pop_notify", 1, 0).await;
+    let g = unique("gnotify");
+    let notify = RemotingCommand::request(codes::NOTIFICATION, 0)
+        .with_ext("consumerGroup", &g)
+        .with_ext("topic", &topic)
+        .with_ext("queueId", -1)
+        .with_ext("pollTime", 20_000)
+        .with_ext("bornTime", req::now_ms());
+    let c2 = b.client().await;
+    let waiter = tokio::spawn(async move { c2.request(notify, Duration::from_secs(30)).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The one parking slot is taken: a long-polled pop answers POLLING_FULL.
+    let r = c.request(Pop::new(&g, &topic).poll(5_000).build(), T).await.unwrap();
+    assert_eq!(r.code, codes::POLLING_FULL, "{:?}", r.remark);
+    assert!(r.ext("popTime").is_some(), "POLLING_FULL carries the mandatory header");
+    send_ok(&c, &Msg::new(&topic, "x"), 0).await;
+    let r = waiter.await.unwrap();
+    assert_code(&r, codes::SUCCESS);
+    assert_eq!(r.ext("hasMsg"), Some("true"));
 }

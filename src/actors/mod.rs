@@ -8,7 +8,7 @@
 //! | scheduler | `scheduler.rs` | delivers delayed and timer messages when due (every 20 ms) |
 //! | transaction checker | `transaction.rs` | finishes interrupted commits; check-back rounds |
 //! | group expiry | `group_expiry.rs` | drops clients whose heartbeats stopped; notifies their groups |
-//! | registrar | `registrar.rs` | registers the topics with the name servers |
+//! | registrar | `registrar.rs` | registers the broker with the name servers over one connection each; releases answers that wait for a registration |
 //! | name server | `namesrv.rs` | drops brokers whose registrations stopped |
 //!
 //! [`ActorHooks`] is how `core` reaches them: it implements [`Hooks`] with `Recipient`s, so `core`
@@ -21,17 +21,20 @@ pub mod registrar;
 pub mod scheduler;
 pub mod transaction;
 
+use crate::codec::body::DataVersion;
 use crate::core::pop::ParkedPop;
 use crate::core::pull::{Arrived, ParkedPull};
-use crate::core::Hooks;
-use crate::store::TopicConfig;
+use crate::core::{Announced, Hooks};
 use actix::prelude::*;
+use std::time::Duration;
 
 /// The actors' side of [`Hooks`].
 pub struct ActorHooks {
     pub park: Recipient<queue::Park>,
     pub wake: Recipient<queue::Wake>,
     pub register: Recipient<registrar::RegisterNow>,
+    /// The longest an announcement is waited for (`registerBrokerTimeoutMills`).
+    pub register_timeout: Duration,
     pub park_pop: Recipient<queue::ParkPop>,
     pub wake_pops: Recipient<queue::WakePops>,
 }
@@ -43,8 +46,16 @@ impl Hooks for ActorHooks {
     fn arrived(&self, a: Arrived) {
         self.wake.do_send(queue::Wake(a));
     }
-    fn announce(&self, topics: Vec<TopicConfig>) {
-        self.register.do_send(registrar::RegisterNow(Some(topics)));
+    fn announce(&self, up_to: DataVersion) -> Announced {
+        let (done, registered) = tokio::sync::oneshot::channel();
+        let up_to = (up_to.timestamp, up_to.counter);
+        self.register.do_send(registrar::RegisterNow { full: false, up_to, done: Some(done) });
+        let limit = self.register_timeout;
+        Box::pin(async move {
+            if tokio::time::timeout(limit, registered).await.is_err() {
+                tracing::warn!("topic change not yet acknowledged by every name server after {limit:?}; answering anyway");
+            }
+        })
     }
     fn park_pop(&self, pop: Box<ParkedPop>) {
         self.park_pop.do_send(queue::ParkPop(pop));

@@ -1,38 +1,129 @@
-//! The registrar actor: registers this broker's topics with every name server, all of them every
-//! `registerBrokerInterval`, and a changed topic at once ([`RegisterNow`], sent by
-//! [`crate::core::Core::announce`] through the hooks).
-use crate::codec::codes::response_code;
-use crate::core::topics::{registration, BrokerIdentity, TopicTable};
-use crate::net::call;
-use crate::store::TopicConfig;
+//! The registrar: registers this broker with every name server over one long-lived connection
+//! each ([`NamesrvLink`]), everything every `registerNameServerPeriod` and the topic table's
+//! changes at once ([`RegisterNow`], sent by [`crate::core::Core::announce`] through the hooks).
+//!
+//! One registration is in flight at a time, so every name server sees them in data-version order;
+//! announcements that arrive meanwhile are coalesced into the next one. A waiter (a create-topic
+//! answer) is released once a registration carrying its version or a later one has been answered
+//! by every name server, or has failed there.
+use crate::core::topics::{registration, unregistration, BrokerIdentity, TopicTable};
+use crate::net::namesrv_link::NamesrvLink;
 use actix::prelude::*;
+use futures_util::future::join_all;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
-/// Register now: `Some(topics)` for an incremental registration, `None` for everything.
+/// Register now: everything (`full`) or the changes since the last registration; `done` is
+/// released once a registration at data version `up_to` or later has been answered.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RegisterNow(pub Option<Vec<TopicConfig>>);
+pub struct RegisterNow {
+    pub full: bool,
+    pub up_to: (i64, i64),
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// Unregister from every name server (graceful shutdown); registers nothing afterwards.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unregister;
 
 pub struct RegistrarActor {
-    pub topics: Arc<TopicTable>,
-    pub identity: BrokerIdentity,
-    pub namesrvs: Vec<String>,
-    pub interval: Duration,
+    topics: Arc<TopicTable>,
+    identity: BrokerIdentity,
+    namesrvs: Vec<String>,
+    interval: Duration,
+    /// `registerBrokerTimeoutMills`: how long one name server may take to answer.
+    timeout: Duration,
+    links: Vec<NamesrvLink>,
+    /// Per link: whether its last registration succeeded (to log changes, not every period).
+    registered: Vec<bool>,
+    in_flight: bool,
+    full_due: bool,
+    changes_due: bool,
+    waiters: Vec<((i64, i64), oneshot::Sender<()>)>,
+    stopped: bool,
 }
 
 impl RegistrarActor {
-    fn spawn_register(&self, topics: Option<Vec<TopicConfig>>) {
-        let cmd = registration(&self.topics, &self.identity, topics);
-        for addr in self.namesrvs.clone() {
+    pub fn new(
+        topics: Arc<TopicTable>,
+        identity: BrokerIdentity,
+        namesrvs: Vec<String>,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        RegistrarActor {
+            topics,
+            identity,
+            namesrvs,
+            interval,
+            timeout,
+            links: Vec::new(),
+            registered: Vec::new(),
+            in_flight: false,
+            full_due: false,
+            changes_due: false,
+            waiters: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    /// Start the next registration unless one is in flight or nothing is due.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight || self.stopped || !(self.full_due || self.changes_due) {
+            return;
+        }
+        let full = self.full_due;
+        self.full_due = false;
+        self.changes_due = false;
+        let data = self.topics.take_registration(full);
+        let version = (data.version.timestamp, data.version.counter);
+        let cmd = registration(&self.identity, &data);
+        let (links, timeout) = (self.links.clone(), self.timeout);
+        self.in_flight = true;
+        let all = join_all(links.into_iter().map(move |link| {
             let cmd = cmd.clone();
-            actix_rt::spawn(async move {
-                match call(&addr, cmd, Duration::from_secs(6)).await {
-                    Ok(resp) if resp.code == response_code::SUCCESS => {}
-                    Ok(resp) => tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "broker registration refused"),
-                    Err(e) => tracing::warn!(namesrv = %addr, error = %e, "broker registration failed"),
+            async move { link.request(cmd, timeout).await }
+        }));
+        ctx.spawn(all.into_actor(self).map(move |results, act, ctx| {
+            act.in_flight = false;
+            act.log_outcomes(results);
+            act.release(version);
+            act.pump(ctx);
+        }));
+    }
+
+    fn log_outcomes(&mut self, results: Vec<std::io::Result<crate::codec::RemotingCommand>>) {
+        for (i, r) in results.into_iter().enumerate() {
+            let addr = self.links[i].addr();
+            let ok = match r {
+                Ok(resp) if resp.code == crate::codec::codes::response_code::SUCCESS => true,
+                Ok(resp) => {
+                    tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "the name server refused this broker's registration");
+                    false
                 }
-            });
+                Err(e) => {
+                    tracing::warn!(namesrv = %addr, error = %e, "broker registration failed");
+                    false
+                }
+            };
+            if ok && !self.registered[i] {
+                tracing::info!(namesrv = %addr, "registered with name server");
+            }
+            self.registered[i] = ok;
+        }
+    }
+
+    /// Release the waiters a registration at `version` covers.
+    fn release(&mut self, version: (i64, i64)) {
+        let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(v, _)| *v <= version);
+        self.waiters = left;
+        for (_, tx) in done {
+            let _ = tx.send(());
         }
     }
 }
@@ -40,13 +131,71 @@ impl RegistrarActor {
 impl Actor for RegistrarActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.interval, |act, _| act.spawn_register(None));
+        let me = ctx.address().recipient::<RegisterNow>();
+        let on_reconnect: crate::net::namesrv_link::OnReconnect = Arc::new(move |_addr: &str| {
+            me.do_send(RegisterNow {
+                full: true,
+                up_to: (0, 0),
+                done: None,
+            })
+        });
+        self.links = self
+            .namesrvs
+            .iter()
+            .map(|a| NamesrvLink::spawn(a, on_reconnect.clone()))
+            .collect();
+        self.registered = vec![false; self.links.len()];
+        ctx.run_interval(self.interval, |act, ctx| {
+            act.full_due = true;
+            act.pump(ctx);
+        });
     }
 }
 
 impl Handler<RegisterNow> for RegistrarActor {
     type Result = ();
-    fn handle(&mut self, msg: RegisterNow, _: &mut Self::Context) {
-        self.spawn_register(msg.0);
+    fn handle(&mut self, msg: RegisterNow, ctx: &mut Self::Context) {
+        if msg.full {
+            self.full_due = true;
+        } else {
+            self.changes_due = true;
+        }
+        if let Some(done) = msg.done {
+            if self.stopped {
+                let _ = done.send(());
+            } else {
+                self.waiters.push((msg.up_to, done));
+            }
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Unregister> for RegistrarActor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: Unregister, _: &mut Self::Context) -> Self::Result {
+        self.stopped = true;
+        for (_, tx) in self.waiters.drain(..) {
+            let _ = tx.send(());
+        }
+        let cmd = unregistration(&self.identity);
+        let (links, timeout) = (self.links.clone(), self.timeout);
+        Box::pin(async move {
+            // Over the registration connection, behind any registration still in flight.
+            let results = join_all(links.iter().map(|l| l.request(cmd.clone(), timeout))).await;
+            for (link, r) in links.iter().zip(results) {
+                match r {
+                    Ok(resp) if resp.code == 0 => {
+                        tracing::info!(namesrv = %link.addr(), "unregistered from name server")
+                    }
+                    Ok(resp) => {
+                        tracing::warn!(namesrv = %link.addr(), code = resp.code, remark = ?resp.remark, "unregistration refused")
+                    }
+                    Err(e) => {
+                        tracing::warn!(namesrv = %link.addr(), error = %e, "unregistration failed")
+                    }
+                }
+            }
+        })
     }
 }

@@ -15,7 +15,7 @@
 use crate::actors::group_expiry::GroupExpiryActor;
 use crate::actors::namesrv::NamesrvActor;
 use crate::actors::queue::{Drain, QueueActor};
-use crate::actors::registrar::RegistrarActor;
+use crate::actors::registrar::{RegisterNow, RegistrarActor, Unregister};
 use crate::actors::scheduler::SchedulerActor;
 use crate::actors::transaction::TransactionActor;
 use crate::actors::ActorHooks;
@@ -125,6 +125,7 @@ fn fresh_temp_dir() -> PathBuf {
 /// A running name server and/or broker.
 pub struct Server {
     namesrv_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     broker_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     data_dir: PathBuf,
@@ -136,6 +137,8 @@ struct Bound {
     namesrv: Option<TcpListener>,
     broker: Option<TcpListener>,
     vip: Option<TcpListener>,
+    /// `/metrics`, `/healthz`, `/readyz` (metricsExporterType=PROM).
+    metrics: Option<std::net::TcpListener>,
     grpc: Option<TcpListener>,
 }
 
@@ -162,6 +165,7 @@ impl Server {
             namesrv: if opts.namesrv { Some(bind(opts.bind_ip, cfg.namesrv_listen_port)?) } else { None },
             broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
             vip: None,
+            metrics: None,
             grpc: None,
         };
         let namesrv_addr = match &bound.namesrv {
@@ -182,6 +186,16 @@ impl Server {
                 Some(local(a))
             }
             None => None,
+        };
+        let metrics_addr = if opts.broker && cfg.metrics_exporter_type == "PROM" {
+            let ip: IpAddr = cfg.metrics_prom_exporter_host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            let addr = SocketAddr::new(ip, cfg.metrics_prom_exporter_port);
+            let l = std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+            let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+            bound.metrics = Some(l);
+            Some(a)
+        } else {
+            None
         };
         let grpc_port = opts.grpc_port.or(Some(cfg.grpc_server_port).filter(|p| *p > 0));
         let grpc_addr = match grpc_port.filter(|_| opts.broker) {
@@ -228,7 +242,7 @@ impl Server {
             Ok(Err(e)) => return Err(BrokerError::Other(e)),
             Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
         }
-        Ok(Server { namesrv_addr, broker_addr, grpc_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Server { namesrv_addr, broker_addr, metrics_addr, grpc_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Address of the embedded name server (loopback when bound to all interfaces).
@@ -239,6 +253,11 @@ impl Server {
     /// Address of the broker (what clients connect to).
     pub fn broker_addr(&self) -> Option<SocketAddr> {
         self.broker_addr
+    }
+
+    /// Address of `/metrics`, `/healthz`, `/readyz` (when `metricsExporterType=PROM`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Address of the 5.x gRPC endpoint, when it runs.
@@ -365,6 +384,9 @@ async fn run(
     let lim = limits(&cfg);
     let totals = Arc::new(Totals::default());
     let mut accepting = Vec::new();
+    let mut metrics_listener = bound.metrics;
+    let http_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut http_server: Option<actix_web::dev::ServerHandle> = None;
     if let Some(l) = bound.namesrv {
         let ns = NamesrvContext::new(cfg.broker_expire_timeout);
         NamesrvActor { ctx: ns.clone() }.start();
@@ -379,7 +401,7 @@ async fn run(
     let mut broker = None;
     let mut grpc = None;
     if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
-        let (core, queue) = match wire_broker(&cfg, store, &topics, &groups) {
+        let wired = match wire_broker(&cfg, store, &topics, &groups) {
             Ok(c) => c,
             Err(e) => {
                 let _ = ready.send(Err(e.to_string()));
@@ -387,7 +409,7 @@ async fn run(
             }
         };
         for l in std::iter::once(l).chain(bound.vip) {
-            match spawn_listener(l, Service::Broker(core.clone()), lim, totals.clone(), handles.clone()) {
+            match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone()) {
                 Ok(t) => accepting.push(t),
                 Err(e) => {
                     let _ = ready.send(Err(format!("broker listener: {e}")));
@@ -396,7 +418,7 @@ async fn run(
             }
         }
         if let Some(l) = bound.grpc {
-            match start_grpc(core.clone(), &cfg, l) {
+            match start_grpc(wired.core.clone(), &cfg, l) {
                 Ok(g) => grpc = Some(g),
                 Err(e) => {
                     let _ = ready.send(Err(format!("gRPC listener: {e}")));
@@ -404,7 +426,19 @@ async fn run(
                 }
             }
         }
-        register_all(&core, &cfg).await;
+        register_all(&wired.registrar, &cfg).await;
+        let core = &wired.core;
+        if let Some(l) = metrics_listener.take() {
+            let addr = l.local_addr().ok();
+            match crate::http::serve(l, core.clone(), http_ready.clone()) {
+                Ok(server) => {
+                    tracing::info!(addr = ?addr, "metrics at /metrics, health at /healthz and /readyz");
+                    http_server = Some(server.handle());
+                    actix_rt::spawn(server);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot serve /metrics"),
+            }
+        }
         if let Err(e) = core.store.start_retention(Duration::from_secs(60)) {
             tracing::error!(error = %e, "cannot start the retention thread; expired files are not deleted");
         }
@@ -412,10 +446,14 @@ async fn run(
             broker = %core.identity.broker_addr, name = %core.identity.broker_name,
             cluster = %core.identity.cluster, namesrv = ?cfg.namesrv_addrs(), "broker started"
         );
-        broker = Some((core, queue));
+        broker = Some(wired);
     }
+    http_ready.store(true, std::sync::atomic::Ordering::Release);
     let _ = ready.send(Ok(()));
     let mode = stop.await.unwrap_or(StopMode::Graceful);
+    if let Some(h) = http_server.take() {
+        h.stop(false).await;
+    }
     tracing::info!(?mode, "shutting down");
     for t in &accepting {
         t.abort();
@@ -423,9 +461,10 @@ async fn run(
     if let Some(g) = grpc {
         g.stop(mode, SHUTDOWN_DRAIN).await;
     }
-    if let (Some((core, queue)), StopMode::Graceful) = (&broker, mode) {
-        drain(queue, &totals, SHUTDOWN_DRAIN).await;
-        unregister_all(core, &cfg).await;
+    if let (Some(w), StopMode::Graceful) = (&broker, mode) {
+        drain(&w.queue, &totals, SHUTDOWN_DRAIN).await;
+        // Over the registration connections, which then close.
+        let _ = w.registrar.send(Unregister).await;
     }
     for a in arbiters {
         a.stop();
@@ -472,8 +511,8 @@ fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Res
 }
 
 impl GrpcServer {
-    /// Stop accepting; gracefully, let RPCs in flight finish (up to `deadline`; a Telemetry
-    /// stream a client keeps open does not hold the shutdown longer).
+    /// Stop accepting; gracefully, let RPCs in flight finish (up to `deadline`, at most 2 s: a
+    /// Telemetry stream a client keeps open does not hold the shutdown longer).
     async fn stop(self, mode: StopMode, deadline: Duration) {
         let _ = self.stop.send(());
         if mode == StopMode::Graceful {
@@ -502,12 +541,19 @@ async fn drain(queue: &Addr<QueueActor>, totals: &Totals, deadline: Duration) {
     tracing::info!(parked, "shutdown: in-flight requests drained");
 }
 
+/// What `run` keeps of a wired broker.
+struct Wired {
+    core: Arc<Core>,
+    queue: Addr<QueueActor>,
+    registrar: Addr<RegistrarActor>,
+}
+
 fn wire_broker(
     cfg: &BrokerConfig,
     store: Arc<MessageStore>,
     extra_topics: &[(String, i32)],
     extra_groups: &[String],
-) -> Result<(Arc<Core>, Addr<QueueActor>), BrokerError> {
+) -> Result<Wired, BrokerError> {
     let store_host = cfg.store_host()?;
     let identity = BrokerIdentity {
         cluster: cfg.broker_cluster_name.clone(),
@@ -528,12 +574,14 @@ fn wire_broker(
     }
     // `cfg` already holds the stored runtime overrides (applied in `Server::start`)
     let core = Arc::new(Core::new(cfg.clone(), identity.clone(), store_host, store, topics.clone()));
-    let registrar = RegistrarActor { topics, identity, namesrvs: cfg.namesrv_addrs(), interval: cfg.register_broker_interval }.start();
+    let registrar =
+        RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout).start();
     let queue = QueueActor::new(core.clone()).start();
     core.set_hooks(Arc::new(ActorHooks {
         park: queue.clone().recipient(),
         wake: queue.clone().recipient(),
-        register: registrar.recipient(),
+        register: registrar.clone().recipient(),
+        register_timeout: cfg.register_broker_timeout,
         park_pop: queue.clone().recipient(),
         wake_pops: queue.clone().recipient(),
     }));
@@ -544,32 +592,15 @@ fn wire_broker(
         core.groups.get_or_create(g, true);
     }
     TransactionActor::new(core.clone()).start();
-    Ok((core, queue))
+    Ok(Wired { core, queue, registrar })
 }
 
-/// The first full registration, awaited so that routes exist when `start` returns.
-async fn register_all(core: &Core, cfg: &BrokerConfig) {
-    let cmd = topic::registration(&core.topics, &core.identity, None);
-    for addr in cfg.namesrv_addrs() {
-        match crate::net::call(&addr, cmd.clone(), Duration::from_secs(3)).await {
-            Ok(r) if r.code == 0 => tracing::info!(namesrv = %addr, "registered with name server"),
-            Ok(r) => tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused"),
-            Err(e) => tracing::warn!(namesrv = %addr, error = %e, "name server unreachable; will retry every {:?}", cfg.register_broker_interval),
-        }
-    }
-}
-
-async fn unregister_all(core: &Core, cfg: &BrokerConfig) {
-    use crate::codec::codes::RequestCode;
-    use crate::codec::header::UnregisterBrokerRequestHeader;
-    let mut cmd = crate::codec::RemotingCommand::request(RequestCode::UnregisterBroker.as_i32(), topic::next_opaque());
-    cmd.set_header(&UnregisterBrokerRequestHeader {
-        broker_name: core.identity.broker_name.clone(),
-        broker_addr: core.identity.broker_addr.clone(),
-        cluster_name: core.identity.cluster.clone(),
-        broker_id: core.identity.broker_id,
-    });
-    for addr in cfg.namesrv_addrs() {
-        let _ = crate::net::call(&addr, cmd.clone(), Duration::from_secs(2)).await;
+/// The first full registration, awaited (up to `registerBrokerTimeoutMills`) so that routes exist
+/// when `start` returns.
+async fn register_all(registrar: &Addr<RegistrarActor>, cfg: &BrokerConfig) {
+    let (done, registered) = oneshot::channel();
+    registrar.do_send(RegisterNow { full: true, up_to: (0, 0), done: Some(done) });
+    if tokio::time::timeout(cfg.register_broker_timeout, registered).await.is_err() {
+        tracing::warn!("first registration not answered by every name server within {:?}", cfg.register_broker_timeout);
     }
 }

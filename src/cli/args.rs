@@ -41,7 +41,8 @@ pub enum Cmd {
     },
     /// Name server and broker on ephemeral 127.0.0.1 ports, data in a fresh temp dir (for tests).
     ///
-    /// Prints one JSON line when ready: {"namesrvAddr","brokerAddr","grpcAddr","pid","dataDir"}. Exits on
+    /// Prints one JSON line when ready: {"namesrvAddr","brokerAddr","grpcAddr","pid","dataDir"} (and
+    /// "metricsAddr" with metricsExporterType=PROM). Exits on
     /// SIGTERM/SIGINT, and when its standard input is a pipe that closes (so a test process that
     /// dies takes it down).
     Dev {

@@ -72,6 +72,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("namesrvListenPort", false, |c, v| c.namesrv_listen_port = parse_int(v, PORT)?, |c| c.namesrv_listen_port.to_string()),
     key!("grpcServerPort", false, |c, v| c.grpc_server_port = parse_int(v, PORT)?, |c| c.grpc_server_port.to_string()),
     key!("registerNameServerPeriod", false, |c, v| c.register_broker_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_interval, Bare::Millis)),
+    key!("registerBrokerTimeoutMills", false, |c, v| c.register_broker_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_timeout, Bare::Millis)),
     // storage
     key!("storePathRootDir", false, |c, v| c.store_path_root_dir = PathBuf::from(v), |c| c.store_path_root_dir.to_string_lossy().into_owned()),
     key!("mappedFileSizeCommitLog", false, |c, v| c.mapped_file_size_commit_log = parse_int(v, "a size in bytes")?, |c| c.mapped_file_size_commit_log.to_string()),
@@ -115,9 +116,23 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("maxPopPollingSize", true, |c, v| c.max_pop_polling_size = parse_int(v, "a count of parked pops")?, |c| c.max_pop_polling_size.to_string()),
     key!("regionId", false, |c, v| c.region_id = v.to_string(), |c| c.region_id.clone()),
     key!("traceOn", false, |c, v| c.trace_on = parse_bool(v)?, |c| c.trace_on.to_string()),
+    // metrics and health (HTTP)
+    key!("metricsExporterType", false, |c, v| c.metrics_exporter_type = parse_exporter(v)?, |c| c.metrics_exporter_type.clone()),
+    key!("metricsPromExporterHost", false, |c, v| c.metrics_prom_exporter_host = v.trim().to_string(), |c| c.metrics_prom_exporter_host.clone()),
+    key!("metricsPromExporterPort", false, |c, v| c.metrics_prom_exporter_port = parse_int(v, "a port 0..=65535")?, |c| c.metrics_prom_exporter_port.to_string()),
     // logging
     key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
 ];
+
+/// `metricsExporterType`: DISABLE or PROM (RocketMQ's OTLP_GRPC and LOG are not served).
+fn parse_exporter(v: &str) -> Result<String, String> {
+    let t = v.trim().to_ascii_uppercase();
+    match t.as_str() {
+        "DISABLE" | "PROM" => Ok(t),
+        "OTLP_GRPC" | "LOG" => Err(format!("{t} is a RocketMQ exporter ferrocket does not serve; use PROM (Prometheus) or DISABLE")),
+        _ => Err("expected DISABLE or PROM".to_string()),
+    }
+}
 
 /// RocketMQ keys that ferrocket accepts in a file but does not use (a softer warning than an
 /// unknown key). None of them is ever runtime-updatable.
@@ -148,7 +163,7 @@ pub(crate) static IGNORED: &[&str] = &[
     "fetchNamesrvAddrByAddressServer", "enableCalcFilterBitMap", "highSpeedMode", "commercialEnable",
     "autoDeleteUnusedStats", "isEnableBatchPush", "enableSlaveActingMaster", "enableControllerMode",
     "controllerAddr", "brokerHeartbeatInterval", "sendHeartbeatTimeoutMillis", "forceRegister",
-    "registerBrokerTimeoutMills", "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
+    "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
     "maxErrorRateOfBloomFilter", "expectConsumerNumUseFilter", "bitMapLengthConsumeQueueExt",
     "enableConsumeQueueExt", "duplicationEnable", "diskFallRecorded", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haTransferBatchSize", "haSlaveFallbehindMax", "syncFlushTimeoutMills",

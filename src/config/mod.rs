@@ -36,6 +36,7 @@
 //! | `namesrvListenPort` *ours* | `namesrv_listen_port` | `9876`, embedded name server | | |
 //! | `grpcServerPort` | `grpc_server_port` | `8081`: the 5.x gRPC endpoint (`docs/grpc.md`); 0 = disabled | | |
 //! | `registerNameServerPeriod` | `register_broker_interval` | `30000` | ms | |
+//! | `registerBrokerTimeoutMills` | `register_broker_timeout` | `6000`: the longest a name server may take to answer a registration, and the longest a topic change waits for it | ms | |
 //! | `storePathRootDir` | `store_path_root_dir` | `./data` | | |
 //! | `mappedFileSizeCommitLog` | `mapped_file_size_commit_log` | `1073741824` bytes | | |
 //! | `flushDiskType` | `flush_disk_type` | `ASYNC_FLUSH` (or `SYNC_FLUSH`) | | |
@@ -72,6 +73,9 @@
 //! | `maxPopPollingSize` | `max_pop_polling_size` | `100000` parked POP requests (more answer POLLING_FULL) | | rt |
 //! | `regionId` | `region_id` | `DefaultRegion`, stamped as `MSG_REGION` on stored messages | | |
 //! | `traceOn` | `trace_on` | `true`, stamped as `TRACE_ON` on stored messages | | |
+//! | `metricsExporterType` | `metrics_exporter_type` | `DISABLE` (or `PROM`: serve `/metrics`, `/healthz`, `/readyz` over HTTP) | | |
+//! | `metricsPromExporterHost` | `metrics_prom_exporter_host` | `127.0.0.1` (loopback unless set) | | |
+//! | `metricsPromExporterPort` | `metrics_prom_exporter_port` | `5557` (0: any free port) | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
 //! [`BrokerConfig::to_properties`] writes the canonical keys above (not the alternative
@@ -186,6 +190,7 @@ pub struct BrokerConfig {
     pub channel_expired_timeout: Duration,
     pub broker_expire_timeout: Duration,
     pub register_broker_interval: Duration,
+    pub register_broker_timeout: Duration,
     pub message_index_enable: bool,
     pub max_hash_slot_num: u32,
     pub max_index_num: u32,
@@ -196,6 +201,9 @@ pub struct BrokerConfig {
     pub max_pop_polling_size: usize,
     pub region_id: String,
     pub trace_on: bool,
+    pub metrics_exporter_type: String,
+    pub metrics_prom_exporter_host: String,
+    pub metrics_prom_exporter_port: u16,
     pub log_level: String,
 }
 
@@ -242,6 +250,7 @@ impl Default for BrokerConfig {
             channel_expired_timeout: s(120),
             broker_expire_timeout: s(120),
             register_broker_interval: s(30),
+            register_broker_timeout: s(6),
             message_index_enable: true,
             max_hash_slot_num: 1 << 20,
             max_index_num: 4 << 20,
@@ -252,6 +261,9 @@ impl Default for BrokerConfig {
             max_pop_polling_size: 100_000,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
+            metrics_exporter_type: "DISABLE".to_string(),
+            metrics_prom_exporter_host: "127.0.0.1".to_string(),
+            metrics_prom_exporter_port: 5557,
             log_level: "info".to_string(),
         }
     }

@@ -58,6 +58,7 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         }
     }
     positive("registerNameServerPeriod", c.register_broker_interval)?;
+    positive("registerBrokerTimeoutMills", c.register_broker_timeout)?;
     check(!c.store_path_root_dir.as_os_str().is_empty(), "storePathRootDir", "", "must not be empty")?;
     check(
         c.mapped_file_size_commit_log > c.max_message_size as u64,
@@ -66,6 +67,12 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         "must be larger than maxMessageSize (a message never spans two segments)",
     )?;
     positive("flushIntervalCommitLog", c.flush_interval_commit_log)?;
+    check(
+        c.metrics_prom_exporter_host.parse::<IpAddr>().is_ok(),
+        "metricsPromExporterHost",
+        &c.metrics_prom_exporter_host,
+        "must be an IP address to listen on (127.0.0.1 keeps /metrics on loopback)",
+    )?;
     check(c.pop_inflight_message_threshold >= 1, "popInflightMessageThreshold", c.pop_inflight_message_threshold, "must be >= 1")?;
     check(
         !c.region_id.is_empty() && !c.region_id.contains(['\u{1}', '\u{2}']),

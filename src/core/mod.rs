@@ -14,6 +14,7 @@
 //! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
+//! | `stats.rs` | traffic counters for metrics (stored, handed out, dead-lettered) |
 //! | `settings.rs` | the config in force: stored overrides, runtime keys pushed to the store and the log filter |
 //!
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
@@ -29,6 +30,7 @@ pub mod redirect;
 pub mod schedule;
 pub mod send;
 pub mod settings;
+pub mod stats;
 pub mod topics;
 pub mod transaction;
 #[cfg(test)]
@@ -40,6 +42,7 @@ pub use settings::{apply_live, with_overrides};
 
 use crate::config::BrokerConfig;
 use crate::filter::sql92::{SqlFilter, SqlParseError};
+use crate::codec::body::DataVersion;
 use crate::store::{MessageStore, NewMessage, PutOutcome, StoreError, TopicConfig};
 use clients::ClientState;
 use pull::{Arrived, ParkedPull, Waiters};
@@ -55,13 +58,19 @@ pub trait Hooks: Send + Sync {
     fn park(&self, pull: ParkedPull);
     /// Messages were stored in a queue that has parked pulls.
     fn arrived(&self, a: Arrived);
-    /// Register these topics with the name servers now.
-    fn announce(&self, topics: Vec<TopicConfig>);
+    /// The topic table changed (its data version is now at least `up_to`): register the changes
+    /// with the name servers now. The future completes when a registration carrying version
+    /// `up_to` or later has been answered by every name server, or has failed, or after a bounded
+    /// wait; dropping it does not cancel the registration.
+    fn announce(&self, up_to: DataVersion) -> Announced;
     /// Hold a pop (long polling) until a message arrives in its topic or its deadline passes.
     fn park_pop(&self, pop: Box<pop::ParkedPop>);
     /// Parked pops of these topics should look again.
     fn wake_pops(&self, topics: Vec<String>);
 }
+
+/// Completes when a topic change has been registered with the name servers (see [`Hooks::announce`]).
+pub type Announced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
 type SqlCache = HashMap<(String, String), (i64, String, Arc<SqlFilter>)>;
@@ -80,6 +89,8 @@ pub struct Core {
     pub waiters: Waiters,
     /// POP consumption state.
     pub pop: pop::PopEngine,
+    /// Traffic counters (metrics).
+    pub stats: Arc<stats::Stats>,
     hooks: OnceLock<Arc<dyn Hooks>>,
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
@@ -97,6 +108,7 @@ impl Core {
         let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
             pop: pop::PopEngine::open(&store, limits),
+            stats: Default::default(),
             cfg: RwLock::new(Arc::new(cfg)),
             identity,
             store_host,
@@ -135,6 +147,8 @@ impl Core {
             .any(&topic, queue_id)
             .then(|| msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect());
         let outcome = self.store.put(msgs)?;
+        let bytes: i64 = outcome.results.iter().map(|r| r.size as i64).sum();
+        self.stats.stored(&topic, outcome.results.len() as u64, bytes.max(0) as u64);
         if self.waiters.any(&topic, queue_id) {
             if let Some(h) = self.hooks.get() {
                 // A pull that parked during the put gets one wake-up that matches any filter
@@ -159,10 +173,13 @@ impl Core {
         }
     }
 
-    /// Register a topic change with the name servers at once.
-    pub fn announce(&self, t: TopicConfig) {
-        if let Some(h) = self.hooks.get() {
-            h.announce(vec![t]);
+    /// Register the topic table's changes with the name servers at once. Await the result to
+    /// answer only once the name servers know the change (UPDATE_AND_CREATE_TOPIC), or drop it
+    /// (auto-created and retry topics, as the Java broker's one-way registration).
+    pub fn announce(&self) -> Announced {
+        match self.hooks.get() {
+            Some(h) => h.announce(self.topics.data_version()),
+            None => Box::pin(std::future::ready(())),
         }
     }
 
@@ -176,7 +193,7 @@ impl Core {
     pub fn ensure_topic(&self, name: &str, queues: i32) -> TopicConfig {
         let (tc, created) = self.topics.ensure(name, queues, topics::perm::READ_WRITE);
         if created {
-            self.announce(tc.clone());
+            drop(self.announce());
         }
         tc
     }

@@ -622,6 +622,10 @@ impl Core {
         }
         drop(st);
         self.pop_commit_offsets(req.group.as_str(), &batch);
+        for q in &batch.queues {
+            let bytes: usize = q.messages.iter().map(|m| m.len()).sum();
+            self.stats.handed_out(&req.group, &req.topic, q.messages.len() as u64, bytes as u64);
+        }
         Ok(batch)
     }
 
@@ -646,12 +650,14 @@ impl Core {
             if pq.cursor < 0 {
                 pq.cursor = initial_offset(store, &req.group, topic, qid, req.init_mode);
             }
-            let blocked = pq.inflight.values().map(|e| e.visible_at).max();
+            // Only FIFO needs the latest visible time (a scan of the queue's in-flight entries,
+            // which FIFO keeps few: nothing new is handed out while any is in flight).
+            let blocked = if req.order { pq.inflight.values().map(|e| e.visible_at).max() } else { None };
             let redeliver: Vec<(i64, Entry)> =
                 if req.order { pq.inflight.iter().take(max).map(|(o, e)| (*o, *e)).collect() } else { Vec::new() };
             (pq.cursor, blocked, redeliver, pq.inflight.len())
         };
-        let visible_at = now + req.invisible_ms.max(0);
+        let visible_at = now.saturating_add(req.invisible_ms.max(0));
         let max_offset = store.max_offset(topic, qid);
         if req.order && inflight_n > 0 {
             // FIFO: nothing new while messages are in flight; once visible again they come back
@@ -851,7 +857,7 @@ impl Core {
         if e.pop_time != pop_time {
             return Ok(None);
         }
-        let visible = now + invisible_ms.max(0);
+        let visible = now.saturating_add(invisible_ms.max(0));
         // FIFO keeps its pop time (the client's attempt bookkeeping hangs on it).
         let new_pt = if order { pop_time } else { now.max(pop_time + 1) };
         let ev = Event::Change { g: group.into(), t: topic.into(), q: queue_id, o: offset, pt: pop_time, npt: new_pt, v: visible };
@@ -959,6 +965,7 @@ impl Core {
             let dlq = format!("{DLQ_PREFIX}{group}");
             self.ensure_topic(&dlq, 1);
             tracing::info!(group, topic = %origin, offset, deliveries = delivered + 1, "POP message moved to the dead-letter queue");
+            self.stats.to_dlq(group);
             (dlq, delivered)
         } else {
             let retry = retry_topic(group, &origin);

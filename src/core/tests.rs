@@ -4,8 +4,9 @@ use super::pull::{Arrived, ParkedPull};
 use super::schedule::Scheduler;
 use super::topics::{new_topic, BrokerIdentity, SCHEDULE_TOPIC, TopicTable};
 use super::{now_ms, Core, Hooks};
+use crate::codec::body::DataVersion;
 use crate::codec::message::{parse_properties, prop, Properties};
-use crate::store::{FlushMode, MessageStore, NewMessage, StoreConfig, TopicConfig};
+use crate::store::{FlushMode, MessageStore, NewMessage, StoreConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ pub(crate) fn message(topic: &str, queue_id: i32, body: &str, props: &Properties
 #[derive(Default)]
 struct Recorded {
     arrived: Mutex<Vec<Arrived>>,
-    announced: Mutex<Vec<String>>,
+    announced: Mutex<Vec<DataVersion>>,
 }
 
 impl Hooks for Recorded {
@@ -61,8 +62,9 @@ impl Hooks for Recorded {
     fn arrived(&self, a: Arrived) {
         self.arrived.lock().unwrap().push(a);
     }
-    fn announce(&self, topics: Vec<TopicConfig>) {
-        self.announced.lock().unwrap().extend(topics.into_iter().map(|t| t.topic_name));
+    fn announce(&self, up_to: DataVersion) -> crate::core::Announced {
+        self.announced.lock().unwrap().push(up_to);
+        Box::pin(std::future::ready(()))
     }
     fn park_pop(&self, _: Box<super::pop::ParkedPop>) {}
     fn wake_pops(&self, _: Vec<String>) {}
@@ -99,9 +101,11 @@ fn retry_topic_is_created_once_and_announced() {
     let dir = tempfile::tempdir().unwrap();
     let core = test_core(dir.path(), FlushMode::Async);
     let rec = hooked(&core);
+    core.topics.take_registration(true);
     core.ensure_retry_topic("g", 1);
     core.ensure_retry_topic("g", 1);
-    assert_eq!(*rec.announced.lock().unwrap(), vec!["%RETRY%g".to_string()]);
+    assert_eq!(*rec.announced.lock().unwrap(), vec![core.topics.data_version()], "announced once, at the version that made it");
+    assert!(core.topics.take_registration(false).topics.iter().map(|t| t.topic_name.as_str()).eq(["%RETRY%g"]));
 }
 
 #[test]
@@ -130,4 +134,34 @@ fn delayed_message_is_delivered_when_due_and_wakes_its_queue() {
     assert_eq!(props.get(prop::REAL_TOPIC), Some("T"), "kept, as the Java broker does for delayed messages");
     assert_eq!(rec.arrived.lock().unwrap().len(), 1, "the delivery woke the waiting queue");
     assert_eq!(s.run_level(&core, 2, now + 7_000), 0, "delivered once");
+}
+
+fn version(v: &DataVersion) -> (i64, i64) {
+    (v.timestamp, v.counter)
+}
+
+#[test]
+fn every_topic_change_raises_the_data_version_and_is_registered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = test_core(dir.path(), FlushMode::Async);
+    let t = &core.topics;
+    let first = t.take_registration(true);
+    assert!(first.topics.iter().any(|x| x.topic_name == "T"), "a full registration carries every topic");
+    assert!(t.take_registration(false).topics.is_empty(), "nothing changed since");
+    let v0 = version(&t.data_version());
+    assert!(t.put(new_topic("A", 2, 6)));
+    let v1 = version(&t.data_version());
+    assert!(!t.put(new_topic("A", 2, 6)), "the same config is no change");
+    assert_eq!(version(&t.data_version()), v1);
+    assert!(t.put(new_topic("B", 2, 6)));
+    let v2 = version(&t.data_version());
+    assert!(v0 < v1 && v1 < v2, "strictly increasing: {v0:?} {v1:?} {v2:?}");
+    let inc = t.take_registration(false);
+    assert_eq!(version(&inc.version), v2);
+    let names: Vec<&str> = inc.topics.iter().map(|x| x.topic_name.as_str()).collect();
+    assert_eq!(names, ["A", "B"], "both changes, in one registration at the version covering them");
+    assert!(t.take_registration(false).topics.is_empty());
+    assert!(t.remove("A"));
+    assert!(version(&t.data_version()) > v2, "a deletion is a change too");
+    assert!(t.take_registration(false).topics.is_empty(), "a deleted topic has no config to carry");
 }

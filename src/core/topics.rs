@@ -1,15 +1,16 @@
 //! The broker's topic table, system topic names and permissions, and the REGISTER_BROKER request.
 //!
 //! Reads (every send and pull) go to [`TopicTable`] directly under a read lock; changes are
-//! persisted in sled and announced through [`super::Core::announce`] to the registrar actor, which
-//! registers them with every name server at once and re-registers everything periodically.
+//! persisted in sled, raise the data version and are announced through [`super::Core::announce`]
+//! to the registrar actor, which registers them with every name server at once (taking them with
+//! [`TopicTable::take_registration`]) and re-registers everything periodically.
 use crate::codec::body::{DataVersion, RegisterBrokerBody, TopicConfigSerializeWrapper, TopicConfigWire};
 use crate::codec::codes::RequestCode;
 use crate::codec::header::RegisterBrokerRequestHeader;
 use crate::codec::RemotingCommand;
 use crate::store::{MessageStore, TopicConfig};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub mod perm {
@@ -67,68 +68,98 @@ pub fn validate_topic_name(topic: &str) -> Result<(), TopicNameError> {
 use super::now_ms;
 
 /// The topic table, shared by every connection.
+///
+/// Every change bumps the data version and marks the topic as changed, under the one lock that
+/// guards the table, so [`TopicTable::take_registration`] returns a version together with exactly
+/// the changes it covers.
 pub struct TopicTable {
-    map: RwLock<HashMap<String, TopicConfig>>,
+    inner: RwLock<Inner>,
     store: Arc<MessageStore>,
-    version_ts: AtomicI64,
-    version_counter: AtomicI32,
+}
+
+struct Inner {
+    topics: HashMap<String, TopicConfig>,
+    /// (timestamp, counter): strictly increasing with each change; the timestamp never goes back
+    /// (a clock step back keeps the last one), so comparing the pair orders versions.
+    version: (i64, i64),
+    /// Topics changed since the last registration was taken.
+    changed: BTreeSet<String>,
+}
+
+impl Inner {
+    fn bump(&mut self, name: &str) {
+        self.version = (now_ms().max(self.version.0), self.version.1 + 1);
+        self.changed.insert(name.to_string());
+    }
+}
+
+/// A data version and the topics a registration carries with it.
+#[derive(Debug, Clone)]
+pub struct RegistrationData {
+    pub version: DataVersion,
+    pub topics: Vec<TopicConfig>,
 }
 
 impl TopicTable {
     /// Load the persisted topics.
     pub fn load(store: Arc<MessageStore>) -> Self {
-        let map = store.meta().topics().into_iter().map(|t| (t.topic_name.clone(), t)).collect();
-        TopicTable {
-            map: RwLock::new(map),
-            store,
-            version_ts: AtomicI64::new(now_ms()),
-            version_counter: AtomicI32::new(0),
-        }
+        let topics = store.meta().topics().into_iter().map(|t| (t.topic_name.clone(), t)).collect();
+        TopicTable { inner: RwLock::new(Inner { topics, version: (now_ms(), 0), changed: BTreeSet::new() }), store }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn get(&self, name: &str) -> Option<TopicConfig> {
-        self.map.read().ok()?.get(name).cloned()
+        self.read().topics.get(name).cloned()
     }
 
     pub fn all(&self) -> Vec<TopicConfig> {
-        let mut v: Vec<TopicConfig> =
-            self.map.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let mut v: Vec<TopicConfig> = self.read().topics.values().cloned().collect();
         v.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
         v
     }
 
     pub fn data_version(&self) -> DataVersion {
-        DataVersion {
-            timestamp: self.version_ts.load(Ordering::Relaxed),
-            counter: self.version_counter.load(Ordering::Relaxed) as i64,
-        }
+        let (timestamp, counter) = self.read().version;
+        DataVersion { timestamp, counter }
     }
 
-    fn bump(&self) {
-        self.version_ts.store(now_ms(), Ordering::Relaxed);
-        self.version_counter.fetch_add(1, Ordering::Relaxed);
+    /// What the next registration carries: the current data version and every topic (`full`) or
+    /// the topics changed since the last registration was taken. Either way the changed set is
+    /// cleared: every change up to the returned version is in this registration or an earlier one.
+    pub fn take_registration(&self, full: bool) -> RegistrationData {
+        let mut inner = self.write();
+        let changed = std::mem::take(&mut inner.changed);
+        let mut topics: Vec<TopicConfig> = if full {
+            inner.topics.values().cloned().collect()
+        } else {
+            changed.iter().filter_map(|n| inner.topics.get(n).cloned()).collect()
+        };
+        topics.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
+        let (timestamp, counter) = inner.version;
+        RegistrationData { version: DataVersion { timestamp, counter }, topics }
     }
 
     /// Create or replace a topic; returns true when something changed.
     pub fn put(&self, tc: TopicConfig) -> bool {
-        let changed = match self.map.write() {
-            Ok(mut m) => {
-                if m.get(&tc.topic_name) == Some(&tc) {
-                    false
-                } else {
-                    m.insert(tc.topic_name.clone(), tc.clone());
-                    true
-                }
+        {
+            let mut inner = self.write();
+            if inner.topics.get(&tc.topic_name) == Some(&tc) {
+                return false;
             }
-            Err(_) => false,
-        };
-        if changed {
-            if let Err(e) = self.store.meta().put_topic(&tc) {
-                tracing::error!(topic = %tc.topic_name, error = %e, "failed to persist topic config");
-            }
-            self.bump();
+            inner.topics.insert(tc.topic_name.clone(), tc.clone());
+            inner.bump(&tc.topic_name);
         }
-        changed
+        if let Err(e) = self.store.meta().put_topic(&tc) {
+            tracing::error!(topic = %tc.topic_name, error = %e, "failed to persist topic config");
+        }
+        true
     }
 
     /// Create the topic if absent (system and retry topics); returns the config and whether it is new.
@@ -142,10 +173,16 @@ impl TopicTable {
     }
 
     pub fn remove(&self, name: &str) -> bool {
-        let removed = self.map.write().map(|mut m| m.remove(name).is_some()).unwrap_or(false);
+        let removed = {
+            let mut inner = self.write();
+            let removed = inner.topics.remove(name).is_some();
+            if removed {
+                inner.bump(name);
+            }
+            removed
+        };
         if removed {
             let _ = self.store.meta().delete_topic(name);
-            self.bump();
         }
         removed
     }
@@ -221,19 +258,14 @@ pub struct BrokerIdentity {
     pub ha_addr: String,
 }
 
-/// Build a REGISTER_BROKER request.
-pub fn registration(
-    topics: &TopicTable,
-    id: &BrokerIdentity,
-    only: Option<Vec<TopicConfig>>,
-) -> RemotingCommand {
-    let list = only.unwrap_or_else(|| topics.all());
+/// Build a REGISTER_BROKER request carrying `data` (see [`TopicTable::take_registration`]).
+pub fn registration(id: &BrokerIdentity, data: &RegistrationData) -> RemotingCommand {
     let table: BTreeMap<String, TopicConfigWire> =
-        list.iter().map(|t| (t.topic_name.clone(), to_wire(t))).collect();
+        data.topics.iter().map(|t| (t.topic_name.clone(), to_wire(t))).collect();
     let body = RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
             topic_config_table: table,
-            data_version: topics.data_version(),
+            data_version: data.version.clone(),
         },
         filter_server_list: vec![],
     }
@@ -251,6 +283,18 @@ pub fn registration(
     let mut cmd = RemotingCommand::request(RequestCode::RegisterBroker.as_i32(), next_opaque());
     cmd.set_header(&header);
     cmd.body = body.into();
+    cmd
+}
+
+/// Build an UNREGISTER_BROKER request.
+pub fn unregistration(id: &BrokerIdentity) -> RemotingCommand {
+    let mut cmd = RemotingCommand::request(RequestCode::UnregisterBroker.as_i32(), next_opaque());
+    cmd.set_header(&crate::codec::header::UnregisterBrokerRequestHeader {
+        broker_name: id.broker_name.clone(),
+        broker_addr: id.broker_addr.clone(),
+        cluster_name: id.cluster.clone(),
+        broker_id: id.broker_id,
+    });
     cmd
 }
 

@@ -115,15 +115,19 @@ impl Service {
                 Some(h) => h(core, conn, &req),
                 None => Ok(Reply::Now(not_supported(&req))),
             },
-            Service::Namesrv(ns) => namesrv::handle(ns, &req),
+            Service::Namesrv(ns) => namesrv::handle(ns, conn.handle.id, &req),
         };
         result.unwrap_or_else(|e| Reply::Now(e.response(&req)))
     }
 
-    /// A connection closed.
+    /// A connection closed: a broker forgets its clients; a name server drops the brokers that
+    /// registered over it.
     pub fn closed(&self, conn_id: u64) {
-        if let Service::Broker(core) = self {
-            core.connection_closed(conn_id);
+        match self {
+            Service::Broker(core) => core.connection_closed(conn_id),
+            Service::Namesrv(ns) => {
+                ns.routes.lock().unwrap_or_else(|e| e.into_inner()).connection_closed(conn_id);
+            }
         }
     }
 }

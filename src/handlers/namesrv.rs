@@ -1,19 +1,20 @@
 //! Name-server requests: registration, routes, cluster info, topic lists, KV config.
 use super::{answer, not_supported, success, HandlerError, HandlerResult, Reply};
-use crate::core::namesrv::{NamesrvContext, Registration};
-use crate::codec::body::{KvTable, RegisterBrokerBody, TopicList};
+use crate::core::namesrv::{Applied, NamesrvContext, Registration};
+use crate::codec::body::{DataVersion, KvTable, RegisterBrokerBody, TopicList};
 use crate::codec::codes::{response_code as rc, RequestCode};
 use crate::codec::header::*;
 use crate::codec::RemotingCommand;
 use std::time::Instant;
 
-/// Route one name-server request.
-/// Route one name-server request.
-pub fn handle(ctx: &NamesrvContext, req: &RemotingCommand) -> HandlerResult {
+/// Route one name-server request; `conn` is the id of the connection it arrived on (a broker
+/// lives as long as the connection its registration arrived on).
+pub fn handle(ctx: &NamesrvContext, conn: u64, req: &RemotingCommand) -> HandlerResult {
     use RequestCode as C;
     let resp = match RequestCode::from_i32(req.code) {
-        C::RegisterBroker => register_broker(ctx, req)?,
+        C::RegisterBroker => register_broker(ctx, conn, req)?,
         C::UnregisterBroker => unregister_broker(ctx, req)?,
+        C::QueryDataVersion => query_data_version(ctx, req)?,
         C::GetRouteinfoByTopic => route(ctx, req)?,
         C::GetBrokerClusterInfo => cluster_info(ctx, req),
         C::GetAllTopicListFromNameserver => {
@@ -104,7 +105,7 @@ fn topic_list(req: &RemotingCommand, topics: Vec<String>, broker_addr: Option<St
     success(req).with_body(TopicList { topic_list: topics, broker_addr }.to_json())
 }
 
-fn register_broker(ctx: &NamesrvContext, req: &RemotingCommand) -> Result<RemotingCommand, HandlerError> {
+fn register_broker(ctx: &NamesrvContext, conn: u64, req: &RemotingCommand) -> Result<RemotingCommand, HandlerError> {
     let h = req.decode_header::<RegisterBrokerRequestHeader>()?;
     if h.body_crc32 != 0 {
         let crc = (crc32fast::hash(&req.body) & 0x7FFF_FFFF) as i32;
@@ -132,10 +133,10 @@ fn register_broker(ctx: &NamesrvContext, req: &RemotingCommand) -> Result<Remoti
         ha_addr: h.ha_server_addr,
         data_version: (w.data_version.timestamp, w.data_version.counter),
         topics: w.topic_config_table.into_values().collect(),
+        conn: Some(conn),
     };
     let mut routes = lock(ctx);
-    let first = !routes.live.contains_key(&h.broker_addr);
-    routes.register(reg, Instant::now());
+    let applied = routes.register(reg, Instant::now());
     let (master_addr, master_ha) = if h.broker_id != 0 {
         let m = routes.brokers.get(&h.broker_name).and_then(|b| b.broker_addrs.get(&0).cloned());
         let ha = m.as_ref().and_then(|a| routes.live.get(a)).map(|l| l.ha_addr.clone());
@@ -145,13 +146,28 @@ fn register_broker(ctx: &NamesrvContext, req: &RemotingCommand) -> Result<Remoti
     };
     let order = routes.kv.get("ORDER_TOPIC_CONFIG").cloned().filter(|t| !t.is_empty());
     drop(routes);
-    if first {
-        tracing::info!(broker = %h.broker_addr, name = %h.broker_name, id = h.broker_id, "broker registered");
+    match applied {
+        Applied::First => tracing::info!(broker = %h.broker_addr, name = %h.broker_name, id = h.broker_id, conn, "broker registered"),
+        Applied::Older => tracing::debug!(broker = %h.broker_addr, "registration older than one already applied: topic data ignored"),
+        Applied::Newer | Applied::Same => {}
     }
     let mut r = success(req);
     r.set_header(&RegisterBrokerResponseHeader { ha_server_addr: master_ha, master_addr });
     if let Some(table) = order {
         r.body = KvTable { table }.to_json().into();
+    }
+    Ok(r)
+}
+
+/// QUERY_DATA_VERSION (322): sent by Java brokers with `forceRegister=false` before registering.
+fn query_data_version(ctx: &NamesrvContext, req: &RemotingCommand) -> Result<RemotingCommand, HandlerError> {
+    let h = req.decode_header::<QueryDataVersionRequestHeader>()?;
+    let v = DataVersion::from_json(&req.body).map_err(|e| HandlerError::system(format!("bad data version body: {e}")))?;
+    let (changed, known) = lock(ctx).query_data_version(&h.broker_addr, (v.timestamp, v.counter), Instant::now());
+    let mut r = success(req);
+    r.set_header(&QueryDataVersionResponseHeader { changed });
+    if let Some((timestamp, counter)) = known {
+        r.body = DataVersion { timestamp, counter }.to_json().into();
     }
     Ok(r)
 }

@@ -10,7 +10,9 @@ use crate::codec::message::pull_flag;
 use crate::codec::RemotingCommand;
 use crate::core::pull::{read_queue, Filter, ParkedPull, PullOutcome, PullRead, PullReply, PullStatus};
 use crate::core::topics::perm;
+use crate::core::stats::Stats;
 use crate::core::{ConnHandle, Core};
+use std::sync::Arc;
 use bytes::BytesMut;
 use std::time::{Duration, Instant};
 
@@ -55,24 +57,42 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
             cfg.short_polling_time
         };
         if !hold.is_zero() {
-            let reply = Box::new(ParkedReply { conn: conn.handle.clone(), req: req.clone() });
+            let reply = Box::new(ParkedReply {
+                conn: conn.handle.clone(),
+                req: req.clone(),
+                stats: core.stats.clone(),
+                group: h.consumer_group.clone(),
+            });
             let parked = ParkedPull { read, filter, deadline: Instant::now() + hold, reply };
             if core.park(parked) {
                 return Ok(Reply::Nothing);
             }
         }
     }
+    count_out(&core.stats, &h.consumer_group, &h.topic, &outcome);
     Ok(Reply::Now(response(req, outcome)))
+}
+
+/// Messages handed out by a pull, for the metrics.
+fn count_out(stats: &Stats, group: &str, topic: &str, outcome: &PullOutcome) {
+    if !outcome.messages.is_empty() {
+        let bytes: usize = outcome.messages.iter().map(|m| m.len()).sum();
+        stats.handed_out(group, topic, outcome.messages.len() as u64, bytes as u64);
+    }
 }
 
 /// A parked pull's way back to its connection.
 struct ParkedReply {
     conn: ConnHandle,
     req: RemotingCommand,
+    stats: Arc<Stats>,
+    group: String,
 }
 
 impl PullReply for ParkedReply {
     fn answer(self: Box<Self>, outcome: PullOutcome) {
+        let topic = self.req.ext("topic").unwrap_or_default().to_string();
+        count_out(&self.stats, &self.group, &topic, &outcome);
         self.conn.send(response(&self.req, outcome));
     }
     fn alive(&self) -> bool {

@@ -43,6 +43,7 @@ pub fn send_back(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerRes
         let dlq = format!("{DLQ_PREFIX}{}", h.group);
         core.ensure_topic(&dlq, 1);
         props.insert(prop::DELAY, "0");
+        core.stats.to_dlq(&h.group);
         tracing::info!(group = %h.group, msg = %h.origin_msg_id.as_deref().unwrap_or(""), times = m.reconsume_times, "message moved to the dead-letter queue");
         (dlq, 0)
     } else {

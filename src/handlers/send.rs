@@ -113,7 +113,7 @@ fn resolve_topic(core: &Core, h: &SendMessageRequestHeader, auto_create: bool) -
     };
     if created {
         tracing::info!(topic = %tc.topic_name, queues, producer = %h.producer_group, "auto-created topic");
-        core.announce(tc.clone());
+        drop(core.announce()); // registered at once; the send does not wait for it
     }
     Some(tc)
 }

@@ -5,10 +5,8 @@
 //! | `listener.rs` | accept loop; spreads connections over the worker arbiters (one per core) |
 //! | `connection.rs` | one actor per TCP connection: the framed codec, back-pressure, broker-to-client requests |
 //! | `gate.rs` | the read-side pause: a connection stops reading while too many answers are pending |
-//! | `call.rs` | one request to another server (name-server registration) |
-pub mod call;
+//! | `namesrv_link.rs` | the broker's long-lived connection to one name server (registration, unregistration) |
 pub mod connection;
 pub mod gate;
 pub mod listener;
-
-pub use call::call;
+pub mod namesrv_link;

@@ -187,6 +187,11 @@ impl MessageStore {
         self.log.min_offset()
     }
 
+    /// Bytes written to the log but not yet fsynced (what a power loss could take).
+    pub fn flush_behind_bytes(&self) -> i64 {
+        (self.written.load(Ordering::Acquire) - self.flush.flushed.load(Ordering::Acquire)).max(0)
+    }
+
     pub fn max_commit_log_offset(&self) -> i64 {
         self.written.load(Ordering::Acquire)
     }

@@ -10,7 +10,7 @@ pub use config::{get_config, runtime_info, update_config};
 pub use relay::{all_producer_info, consume_directly, consumer_connections, consumer_running_info, consumer_status, producer_connections};
 pub use reset::reset_offset;
 pub use stats::{broker_consume_stats, clone_group_offset, consume_stats, consume_time_span, topic_stats};
-use super::{success, Conn, HandlerError, HandlerResult};
+use super::{success, Conn, HandlerError, HandlerResult, Reply};
 use crate::core::{now_ms, Core};
 use crate::core::topics::{new_topic, to_wire, validate_topic_name};
 use crate::codec::body::{GroupList, SubscriptionGroupConfigWire, SubscriptionGroupWrapper, TopicConfigSerializeWrapper, TopicList};
@@ -77,18 +77,38 @@ pub fn create_topic(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
         None => old_type,
     };
     tracing::info!(caller = %conn.handle.peer, topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created or updated");
-    core.topics.put(tc.clone());
-    core.announce(tc);
-    Ok(success(req).into())
+    // Waits even when nothing changed: the same create from another connection may have made the
+    // change and still be waiting for its registration.
+    core.topics.put(tc);
+    Ok(after_registration(core, success(req)))
+}
+
+/// Answer once the name servers know the topic table's latest change, as the Java broker
+/// registers before it answers: a client that creates a topic and then asks for its route finds
+/// it. The wait is bounded (`registerBrokerTimeoutMills`, see `actors/registrar.rs`); when a name
+/// server is down or refuses, the answer is still SUCCESS (the broker has the change, and the
+/// periodic registration carries it) and the registrar logs a warning.
+fn after_registration(core: &Core, resp: RemotingCommand) -> Reply {
+    let registered = core.announce();
+    Reply::Later(Box::pin(async move {
+        registered.await;
+        Some(resp)
+    }))
 }
 
 /// DELETE_TOPIC_IN_BROKER (215).
 pub fn delete_topic(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h = req.decode_header::<DeleteTopicRequestHeader>()?;
     tracing::info!(caller = %conn.handle.peer, topic = %h.topic, "topic deleted");
-    core.topics.remove(&h.topic);
+    let removed = core.topics.remove(&h.topic);
     core.store.delete_topic(&h.topic);
-    Ok(success(req).into())
+    if !removed {
+        return Ok(success(req).into());
+    }
+    // A registration cannot remove a topic from a name server (its table is merged); the admin
+    // tools send DELETE_TOPIC_IN_NAMESRV next. Answering after the registration keeps the order:
+    // no registration in flight still carries the deleted topic when the name server drops it.
+    Ok(after_registration(core, success(req)))
 }
 
 /// GET_ALL_TOPIC_CONFIG (21).

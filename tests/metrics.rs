@@ -1,0 +1,97 @@
+//! `/metrics`, `/healthz`, `/readyz` with `metricsExporterType=PROM`: counters and lag after
+//! known traffic, read with a Prometheus text parser.
+mod common;
+
+use common::*;
+use ferrocket::client::req::{self, ConsumerSpec, Msg, Pull};
+use ferrocket::client::codes;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.0 GET: (status, body).
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the metrics port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body.to_string())
+}
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text")
+}
+
+#[tokio::test]
+async fn metrics_count_known_traffic_and_lag() {
+    let port = free_port();
+    let conf = format!("metricsExporterType=PROM\nmetricsPromExporterPort={port}\n");
+    let b = DevBroker::start_with(Launch { config: Some(conf), ..Default::default() });
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(get(addr, "/healthz").0, 200);
+    assert_eq!(get(addr, "/readyz").0, 200);
+    assert_eq!(get(addr, "/nothing").0, 404);
+
+    let c = b.client().await;
+    let topic = unique("metrics");
+    let group = unique("gmetrics");
+    for i in 0..5 {
+        send_ok(&c, &Msg::new(&topic, format!("m{i}")), 0).await;
+    }
+    let hb = req::heartbeat("127.0.0.1@metrics", &[], &[ConsumerSpec::push(&group, &topic, "*")]);
+    assert_code(&c.request(hb, T).await.unwrap(), codes::SUCCESS);
+    let (r, msgs) = pull(&c, &Pull::new(&group, &topic, 0, 0).max(3)).await;
+    assert_code(&r, codes::SUCCESS);
+    assert_eq!(msgs.len(), 3);
+    assert_code(&c.request(req::update_offset(&group, &topic, 0, 3), T).await.unwrap(), codes::SUCCESS);
+
+    let s = scrape(addr);
+    let t = [("topic", topic.as_str())];
+    let gt = [("topic", topic.as_str()), ("consumer_group", group.as_str())];
+    assert_eq!(value(&s, "rocketmq_messages_in_total", &t), Some(5.0));
+    assert!(value(&s, "rocketmq_throughput_in_total", &t).unwrap() > 5.0 * 90.0, "stored bytes counted");
+    assert_eq!(value(&s, "rocketmq_messages_out_total", &gt), Some(3.0));
+    assert_eq!(value(&s, "rocketmq_consumer_lag_messages", &gt), Some(2.0));
+    assert_eq!(value(&s, "rocketmq_consumer_ready_messages", &gt), Some(2.0));
+    assert_eq!(value(&s, "rocketmq_consumer_inflight_messages", &gt), Some(0.0));
+    assert!(value(&s, "rocketmq_consumer_lag_latency_milliseconds", &gt).is_some());
+    assert_eq!(value(&s, "rocketmq_consumer_connections", &[("node_type", "broker")]), Some(1.0));
+    assert!(value(&s, "rocketmq_topic_number", &[]).unwrap() >= 1.0);
+    assert!(value(&s, "rocketmq_storage_size_bytes", &[]).unwrap() > 0.0);
+    for sample in &s.samples {
+        if sample.metric.starts_with("rocketmq_") {
+            assert!(sample.labels.get("cluster").is_some() && sample.labels.get("node_id").is_some(), "{sample:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_off_by_default() {
+    let b = DevBroker::start();
+    let c = b.client().await;
+    send_ok(&c, &Msg::new(&unique("off"), "x"), 0).await;
+    let log = b.log_tail(400);
+    assert!(log.contains("broker started"), "the log is read: {log}");
+    assert!(!log.contains("/metrics"), "no metrics endpoint unless metricsExporterType=PROM: {log}");
+    assert!(TcpStream::connect("127.0.0.1:5557").is_err(), "nothing listens on the default metrics port");
+}
