@@ -99,6 +99,7 @@ impl Core {
         let mut msg = super::message::restore(&m, dlq, 0, &props);
         msg.prepared_transaction_offset = 0;
         self.append(vec![msg]).map_err(|e| PopError::Store(e.to_string()))?;
+        self.stats.to_dlq(group);
         tracing::info!(group, topic = %origin_topic(group, topic), offset, "message forwarded to the dead-letter queue by its consumer");
         Ok(true)
     }
