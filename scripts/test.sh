@@ -5,8 +5,11 @@
 #   bash scripts/test.sh rust python     # only these stages
 #
 # Stages: build, rust (cargo nextest: unit + wire tests), python (C++ client via PyPI rocketmq),
-# node (ali-ons), rustclient (rocketmq-client-rust; FERROCKET_TEST_RUST_CLIENT=0 skips it).
-# Installs what it needs (.venv, node_modules) on a fresh machine. Prints a header per stage, a
+# pygrpc (the official 5.x Python SDK, PyPI rocketmq-python-client, over gRPC), node (ali-ons),
+# nodegrpc (the official 5.x Node SDK, npm rocketmq-client-nodejs, over gRPC), rustclient (rocketmq-client-rust),
+# rustgrpc (the official 5.x Rust SDK, crates.io rocketmq 5.0.0, over gRPC); FERROCKET_TEST_RUST_CLIENT=0 skips
+# the last two (separate crates, long first builds).
+# Installs what it needs (.venv, .venv-grpc, node_modules) on a fresh machine. Prints a header per stage, a
 # summary per stage and, last, one line "N passed, N failed" (tests; a stage that fails without
 # reporting tests counts as one failure). Exits non-zero if anything failed.
 set -uo pipefail
@@ -21,9 +24,9 @@ trap 'rm -rf "$LOGDIR"' EXIT
 if [ "$#" -gt 0 ]; then
   STAGES="$*"
 else
-  STAGES="build rust python node"
+  STAGES="build rust python pygrpc node nodegrpc"
   # rocketmq-client-rust builds in ~5 CPU-minutes the first time; FERROCKET_TEST_RUST_CLIENT=0 skips it.
-  if [ "${FERROCKET_TEST_RUST_CLIENT:-1}" = "1" ]; then STAGES="$STAGES rustclient"; fi
+  if [ "${FERROCKET_TEST_RUST_CLIENT:-1}" = "1" ]; then STAGES="$STAGES rustclient rustgrpc"; fi
 fi
 
 TOTAL_PASSED=0
@@ -106,6 +109,33 @@ stage_python() {
   record python "$rc" "${passed:-0}" "${failed:-0}"
 }
 
+# The 5.x SDK's import name `rocketmq` is also the 4.x client's: a venv of its own.
+ensure_venv_grpc() {
+  if [ ! -x .venv-grpc/bin/python ]; then
+    echo "creating .venv-grpc"
+    if ! python3 -m venv .venv-grpc; then
+      apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv .venv-grpc || return 1
+    fi
+  fi
+  .venv-grpc/bin/python -m pip install -q --disable-pip-version-check -r tests/python_grpc/requirements.txt
+}
+
+stage_pygrpc() {
+  header "pygrpc (official 5.x Python SDK rocketmq-python-client over gRPC)"
+  local log="$LOGDIR/pygrpc.log" rc
+  if ! ensure_venv_grpc; then
+    record pygrpc 1 0 0
+    return 1
+  fi
+  (cd tests/python_grpc && timeout 900 "$ROOT/.venv-grpc/bin/python" -m pytest -v) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local line passed failed
+  line=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$log" | tail -1)
+  passed=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '^[0-9]+')
+  failed=$(echo "$line" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '^[0-9]+' | awk '{s+=$1} END {print s+0}')
+  record pygrpc "$rc" "${passed:-0}" "${failed:-0}"
+}
+
 stage_node() {
   header "node (ali-ons)"
   local log="$LOGDIR/node.log" rc
@@ -122,6 +152,22 @@ stage_node() {
   record node "$rc" "${passed:-0}" "${failed:-0}"
 }
 
+stage_nodegrpc() {
+  header "nodegrpc (official 5.x Node.js SDK rocketmq-client-nodejs over gRPC)"
+  local log="$LOGDIR/nodegrpc.log" rc
+  if ! command -v node >/dev/null 2>&1; then
+    echo "node not found; installing nodejs"
+    apt-get update -qq && apt-get install -y -qq nodejs npm || { record nodegrpc 1 0 0; return 1; }
+  fi
+  (cd tests/clients/node5 && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)) || { record nodegrpc 1 0 0; return 1; }
+  (cd tests/clients/node5 && timeout 600 node --test --test-force-exit --test-concurrency=1 test/) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(grep -E '^# pass [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
+  failed=$(grep -E '^# (fail|cancelled) [0-9]+' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  record nodegrpc "$rc" "${passed:-0}" "${failed:-0}"
+}
+
 stage_rustclient() {
   header "rustclient (rocketmq-client-rust 1.0.0; separate crate, long first build)"
   local log="$LOGDIR/rustclient.log" rc
@@ -133,11 +179,22 @@ stage_rustclient() {
   record rustclient "$rc" "${passed:-0}" "${failed:-0}"
 }
 
+stage_rustgrpc() {
+  header "rustgrpc (official 5.x Rust SDK rocketmq 5.0.0 over gRPC; separate crate)"
+  local log="$LOGDIR/rustgrpc.log" rc
+  (cd tests/clients/rust5 && timeout 2400 cargo test --tests) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(sum_matches "$log" '[0-9]+ passed')
+  failed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ failed' | grep -oE '^[0-9]+' | awk '{s+=$1} END {print s+0}')
+  record rustgrpc "$rc" "${passed:-0}" "${failed:-0}"
+}
+
 BUILD_OK=1
 for s in $STAGES; do
   case "$s" in
     build) stage_build || BUILD_OK=0 ;;
-    rust|python|node|rustclient)
+    rust|python|pygrpc|node|nodegrpc|rustclient|rustgrpc)
       if [ "$BUILD_OK" -eq 0 ]; then
         header "$s"
         echo "skipped: the build failed"
@@ -146,7 +203,7 @@ for s in $STAGES; do
         "stage_$s"
       fi
       ;;
-    *) echo "unknown stage: $s (build rust python node rustclient)"; record "$s" 2 0 0 ;;
+    *) echo "unknown stage: $s (build rust python pygrpc node nodegrpc rustclient rustgrpc)"; record "$s" 2 0 0 ;;
   esac
 done
 

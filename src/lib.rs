@@ -9,7 +9,9 @@
 //!    `append` (store, then wake), redirects, transaction and schedule decisions.
 //! 4. [`handlers`]: one small file per request family, one signature, typed errors.
 //! 5. [`net`]: listener, connection (framed codec, back-pressure), registration client;
-//!    [`http`]: `/metrics`, `/healthz`, `/readyz` (an edge beside `net`, reading `core`).
+//!    [`http`]: `/metrics`, `/healthz`, `/readyz` (an edge beside `net`, reading `core`);
+//!    [`grpc`], the 5.x gRPC front end (`apache.rocketmq.v2.MessagingService`), which calls `core`
+//!    and never the remoting handlers.
 //! 6. [`actors`]: thin shells over `core` that own timers, parked pulls and expiry.
 //! 7. [`broker`]: wiring, and the embedding API used by tests and other programs.
 //!
@@ -21,6 +23,7 @@ pub mod store;
 pub mod core;
 pub mod handlers;
 pub mod net;
+pub mod grpc;
 pub mod http;
 pub mod actors;
 pub mod broker;

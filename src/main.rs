@@ -53,6 +53,7 @@ fn main() -> ExitCode {
     };
     let ns = server.namesrv_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     let br = server.broker_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+    let grpc = server.grpc_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     let signals = Signals::install();
     let watch_stdin = dev.is_some() && stdin_is_pipe();
     // `ferrocket dev` without --data-dir keeps its data in a temporary directory.
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         let mut line = serde_json::json!({
             "namesrvAddr": ns,
             "brokerAddr": br,
+            "grpcAddr": grpc,
             "pid": std::process::id(),
             "dataDir": server.data_dir().display().to_string(),
         });
@@ -77,7 +79,7 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
-    tracing::info!(namesrv = %ns, broker = %br, data = %server.data_dir().display(), "ferrocket ready");
+    tracing::info!(namesrv = %ns, broker = %br, grpc = %grpc, data = %server.data_dir().display(), "ferrocket ready");
     match signals {
         Some(s) => s.wait(watch_stdin),
         None => eprintln!("ferrocket: cannot install signal handlers; stopping"),

@@ -118,6 +118,11 @@ impl TestBroker {
         self.server().broker_addr().expect("broker role")
     }
 
+    /// `host:port` of the 5.x gRPC endpoint (ephemeral in tests).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.server().grpc_addr().expect("gRPC endpoint")
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.opts.config.store_path_root_dir
     }
@@ -134,7 +139,7 @@ impl TestBroker {
 
     fn stop_and_start(&mut self, crash: bool) -> Result<(), BrokerError> {
         if let Some(s) = self.server.take() {
-            let (ns, br) = (s.namesrv_addr(), s.broker_addr());
+            let (ns, br, grpc) = (s.namesrv_addr(), s.broker_addr(), s.grpc_addr());
             if crash {
                 s.crash();
             } else {
@@ -146,6 +151,9 @@ impl TestBroker {
             }
             if let Some(br) = br {
                 self.opts.config.listen_port = br.port();
+            }
+            if let Some(g) = grpc {
+                self.opts.grpc_port = Some(g.port());
             }
         }
         self.server = Some(Server::start(self.opts.clone())?);

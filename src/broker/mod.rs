@@ -68,6 +68,9 @@ pub struct ServerOptions {
     pub topics: Vec<(String, i32)>,
     /// Subscription groups created at start.
     pub groups: Vec<String>,
+    /// The gRPC port, overriding `grpcServerPort`: `Some(0)` = ephemeral (tests, `ferrocket dev`);
+    /// `None` = the config's (where 0 = no gRPC endpoint).
+    pub grpc_port: Option<u16>,
 }
 
 impl ServerOptions {
@@ -80,6 +83,7 @@ impl ServerOptions {
             workers: default_workers(),
             topics: Vec::new(),
             groups: Vec::new(),
+            grpc_port: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl ServerOptions {
             workers: default_workers(),
             topics: Vec::new(),
             groups: Vec::new(),
+            grpc_port: Some(0),
         }
     }
 }
@@ -122,6 +127,7 @@ pub struct Server {
     namesrv_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     broker_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     stop: Option<oneshot::Sender<StopMode>>,
     thread: Option<JoinHandle<()>>,
@@ -133,6 +139,7 @@ struct Bound {
     vip: Option<TcpListener>,
     /// `/metrics`, `/healthz`, `/readyz` (metricsExporterType=PROM).
     metrics: Option<std::net::TcpListener>,
+    grpc: Option<TcpListener>,
 }
 
 fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, BrokerError> {
@@ -159,6 +166,7 @@ impl Server {
             broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
             vip: None,
             metrics: None,
+            grpc: None,
         };
         let namesrv_addr = match &bound.namesrv {
             Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
@@ -188,6 +196,17 @@ impl Server {
             Some(a)
         } else {
             None
+        };
+        let grpc_port = opts.grpc_port.or(Some(cfg.grpc_server_port).filter(|p| *p > 0));
+        let grpc_addr = match grpc_port.filter(|_| opts.broker) {
+            Some(p) => {
+                let l = bind(opts.bind_ip, p)?;
+                let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+                cfg.grpc_server_port = a.port();
+                bound.grpc = Some(l);
+                Some(local(a))
+            }
+            None => None,
         };
         if let (Some(ns), None) = (namesrv_addr, cfg.namesrv_addr.as_ref()) {
             cfg.namesrv_addr = Some(ns.to_string());
@@ -223,7 +242,7 @@ impl Server {
             Ok(Err(e)) => return Err(BrokerError::Other(e)),
             Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
         }
-        Ok(Server { namesrv_addr, broker_addr, metrics_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Server { namesrv_addr, broker_addr, metrics_addr, grpc_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Address of the embedded name server (loopback when bound to all interfaces).
@@ -239,6 +258,11 @@ impl Server {
     /// Address of `/metrics`, `/healthz`, `/readyz` (when `metricsExporterType=PROM`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Address of the 5.x gRPC endpoint, when it runs.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -375,6 +399,7 @@ async fn run(
         }
     }
     let mut broker = None;
+    let mut grpc = None;
     if let (Some(l), Some(store)) = (bound.broker, store.clone()) {
         let wired = match wire_broker(&cfg, store, &topics, &groups) {
             Ok(c) => c,
@@ -388,6 +413,15 @@ async fn run(
                 Ok(t) => accepting.push(t),
                 Err(e) => {
                     let _ = ready.send(Err(format!("broker listener: {e}")));
+                    return;
+                }
+            }
+        }
+        if let Some(l) = bound.grpc {
+            match start_grpc(wired.core.clone(), &cfg, l) {
+                Ok(g) => grpc = Some(g),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("gRPC listener: {e}")));
                     return;
                 }
             }
@@ -424,6 +458,9 @@ async fn run(
     for t in &accepting {
         t.abort();
     }
+    if let Some(g) = grpc {
+        g.stop(mode, SHUTDOWN_DRAIN).await;
+    }
     if let (Some(w), StopMode::Graceful) = (&broker, mode) {
         drain(&w.queue, &totals, SHUTDOWN_DRAIN).await;
         // Over the registration connections, which then close.
@@ -440,6 +477,50 @@ async fn run(
     }
     drop(broker);
     System::current().stop();
+}
+
+/// The gRPC server on an arbiter (a tokio runtime thread) of its own.
+struct GrpcServer {
+    arbiter: Arbiter,
+    stop: oneshot::Sender<()>,
+    done: oneshot::Receiver<()>,
+}
+
+fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Result<GrpcServer, BrokerError> {
+    let ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| BrokerError::Other(format!("brokerIP1 {} is not an IP address", cfg.broker_ip1)))?;
+    let advertised = SocketAddr::new(ip, cfg.grpc_server_port);
+    let addr = listener.local_addr().ok();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let arbiter = Arbiter::new();
+    let grpc = crate::grpc::Grpc::new(core, advertised);
+    let spawned = arbiter.spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        if let Err(e) = crate::grpc::serve(grpc, listener, shutdown).await {
+            tracing::error!(error = %e, "gRPC server stopped");
+        }
+        let _ = done_tx.send(());
+    });
+    if !spawned {
+        return Err(BrokerError::Other("cannot start the gRPC arbiter".into()));
+    }
+    tracing::info!(addr = ?addr, %advertised, "gRPC endpoint (5.x SDKs) listening");
+    Ok(GrpcServer { arbiter, stop: stop_tx, done: done_rx })
+}
+
+impl GrpcServer {
+    /// Stop accepting; gracefully, let RPCs in flight finish (up to `deadline`, at most 2 s: a
+    /// Telemetry stream a client keeps open does not hold the shutdown longer).
+    async fn stop(self, mode: StopMode, deadline: Duration) {
+        let _ = self.stop.send(());
+        if mode == StopMode::Graceful {
+            let _ = tokio::time::timeout(deadline.min(Duration::from_secs(2)), self.done).await;
+        }
+        self.arbiter.stop();
+        let _ = self.arbiter.join();
+    }
 }
 
 /// Graceful shutdown, once no new connection is accepted: answer every parked pull with what its

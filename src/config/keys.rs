@@ -70,6 +70,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("vipChannelEnabled", false, |c, v| c.vip_channel_enabled = parse_bool(v)?, |c| c.vip_channel_enabled.to_string()),
     key!("namesrvAddr", false, |c, v| c.namesrv_addr = (!v.is_empty()).then(|| v.to_string()), |c| c.namesrv_addr.clone().unwrap_or_default()),
     key!("namesrvListenPort", false, |c, v| c.namesrv_listen_port = parse_int(v, PORT)?, |c| c.namesrv_listen_port.to_string()),
+    key!("grpcServerPort", false, |c, v| c.grpc_server_port = parse_int(v, PORT)?, |c| c.grpc_server_port.to_string()),
     key!("registerNameServerPeriod", false, |c, v| c.register_broker_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_interval, Bare::Millis)),
     key!("registerBrokerTimeoutMills", false, |c, v| c.register_broker_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_timeout, Bare::Millis)),
     // storage

@@ -34,6 +34,7 @@
 //! | `vipChannelEnabled` *ours* | `vip_channel_enabled` | `true`: also listen on `listenPort - 2` | | |
 //! | `namesrvAddr` | `namesrv_addr` | empty = none; `host:port;host:port` | | |
 //! | `namesrvListenPort` *ours* | `namesrv_listen_port` | `9876`, embedded name server | | |
+//! | `grpcServerPort` | `grpc_server_port` | `8081`: the 5.x gRPC endpoint (`docs/grpc.md`); 0 = disabled | | |
 //! | `registerNameServerPeriod` | `register_broker_interval` | `30000` | ms | |
 //! | `registerBrokerTimeoutMills` | `register_broker_timeout` | `6000`: the longest a name server may take to answer a registration, and the longest a topic change waits for it | ms | |
 //! | `storePathRootDir` | `store_path_root_dir` | `./data` | | |
@@ -159,6 +160,8 @@ pub struct BrokerConfig {
     pub vip_channel_enabled: bool,
     pub namesrv_addr: Option<String>,
     pub namesrv_listen_port: u16,
+    /// Port of the 5.x gRPC endpoint (`apache.rocketmq.v2.MessagingService`); 0 = disabled.
+    pub grpc_server_port: u16,
     pub store_path_root_dir: PathBuf,
     pub auto_create_topic_enable: bool,
     pub auto_create_subscription_group: bool,
@@ -218,6 +221,7 @@ impl Default for BrokerConfig {
             vip_channel_enabled: true,
             namesrv_addr: None,
             namesrv_listen_port: 9876,
+            grpc_server_port: 8081,
             store_path_root_dir: PathBuf::from("./data"),
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,

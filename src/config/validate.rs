@@ -45,6 +45,12 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         c.listen_port,
         "must be 0 or > 2 when vipChannelEnabled (the VIP channel listens on listenPort - 2)",
     )?;
+    check(
+        c.grpc_server_port == 0 || (c.grpc_server_port != c.listen_port && c.grpc_server_port != c.namesrv_listen_port),
+        "grpcServerPort",
+        c.grpc_server_port,
+        "must differ from listenPort and namesrvListenPort (0 = no gRPC endpoint)",
+    )?;
     if let Some(addrs) = &c.namesrv_addr {
         for a in addrs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
             let ok = a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));

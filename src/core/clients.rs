@@ -108,6 +108,22 @@ impl ClientRegistry {
         new_channel || before != seen
     }
 
+    /// A producer known through another protocol (a gRPC Telemetry stream) joins `group`: it is
+    /// listed like a remoting producer and reached for transaction check-backs.
+    pub fn add_producer(&mut self, group: &str, conn: &ConnHandle, client_id: &str, language: &str, now: Instant) {
+        let g = self.producers.entry(group.to_string()).or_default();
+        g.channels.insert(conn.id, channel(conn, client_id, language, 0, now));
+    }
+
+    /// A client id is alive (a gRPC Heartbeat): its channels are not expired.
+    pub fn touch(&mut self, client_id: &str, now: Instant) {
+        let producers = self.producers.values_mut().flat_map(|g| g.channels.values_mut());
+        let consumers = self.consumers.values_mut().flat_map(|g| g.channels.values_mut());
+        for ch in producers.chain(consumers).filter(|ch| ch.client_id == client_id) {
+            ch.last_update = now;
+        }
+    }
+
     /// Remove a client from groups (UNREGISTER_CLIENT); returns groups to notify.
     pub fn unregister(
         &mut self,

@@ -21,6 +21,7 @@ pub fn new_group(name: &str) -> GroupConfig {
         broker_id: 0,
         which_broker_when_consume_slowly: 1,
         notify_consumer_ids_changed_enable: true,
+        consume_message_orderly: false,
     }
 }
 

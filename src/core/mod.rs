@@ -20,6 +20,7 @@
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
 pub mod clients;
 pub mod conn;
+pub mod consume;
 pub mod groups;
 pub mod message;
 pub mod namesrv;
@@ -27,6 +28,7 @@ pub mod pop;
 pub mod pull;
 pub mod redirect;
 pub mod schedule;
+pub mod send;
 pub mod settings;
 pub mod stats;
 pub mod topics;

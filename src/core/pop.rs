@@ -573,7 +573,7 @@ fn initial_offset(store: &MessageStore, group: &str, topic: &str, queue_id: i32,
 }
 
 /// One message of a queue, read by offset.
-fn read_one(store: &MessageStore, topic: &str, queue_id: i32, offset: i64) -> Option<Bytes> {
+pub(crate) fn read_one(store: &MessageStore, topic: &str, queue_id: i32, offset: i64) -> Option<Bytes> {
     let r = store.get(topic, queue_id, offset, 1, MAX_POP_BYTES, &|_| true);
     (r.status == GetStatus::Found).then(|| r.messages.into_iter().next()).flatten().filter(|m| queue_offset_of(m) == offset)
 }

@@ -198,7 +198,39 @@ pub fn new_topic(name: &str, queues: i32, perm: i32) -> TopicConfig {
         topic_filter_type: "SINGLE_TAG".into(),
         topic_sys_flag: 0,
         order: false,
+        message_type: None,
     }
+}
+
+/// The values of the 5.x topic attribute `message.type`.
+pub const MESSAGE_TYPES: &[&str] = &["NORMAL", "FIFO", "DELAY", "TRANSACTION", "MIXED"];
+
+/// Apply an UPDATE_AND_CREATE_TOPIC `attributes` field (`+message.type=FIFO`, `-message.type`,
+/// comma-separated, as mqadmin 5.x sends it) to a topic's message type. Other attributes are
+/// refused: this broker keeps no others.
+pub fn apply_attributes(current: Option<String>, attributes: &str) -> Result<Option<String>, String> {
+    let mut out = current;
+    for a in attributes.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        if let Some(kv) = a.strip_prefix('+') {
+            let (k, v) = kv.split_once('=').ok_or_else(|| format!("attribute {a}: expected +key=value"))?;
+            if k != "message.type" {
+                return Err(format!("unsupported topic attribute [{k}] (only message.type)"));
+            }
+            let v = v.to_ascii_uppercase();
+            if !MESSAGE_TYPES.contains(&v.as_str()) {
+                return Err(format!("value [{v}] of message.type is not one of {MESSAGE_TYPES:?}"));
+            }
+            out = Some(v);
+        } else if let Some(k) = a.strip_prefix('-') {
+            if k != "message.type" {
+                return Err(format!("unsupported topic attribute [{k}] (only message.type)"));
+            }
+            out = None;
+        } else {
+            return Err(format!("attribute {a}: expected +key=value or -key"));
+        }
+    }
+    Ok(out)
 }
 
 pub fn to_wire(t: &TopicConfig) -> TopicConfigWire {
@@ -273,3 +305,18 @@ pub fn next_opaque() -> i32 {
     OPAQUE.fetch_add(1, Ordering::Relaxed) & 0x7FFF_FFFF
 }
 
+
+#[cfg(test)]
+mod attribute_tests {
+    use super::apply_attributes;
+
+    #[test]
+    fn message_type_attribute_is_set_kept_and_removed() {
+        assert_eq!(apply_attributes(None, "+message.type=fifo"), Ok(Some("FIFO".into())));
+        assert_eq!(apply_attributes(Some("DELAY".into()), ""), Ok(Some("DELAY".into())));
+        assert_eq!(apply_attributes(Some("DELAY".into()), "-message.type"), Ok(None));
+        assert!(apply_attributes(None, "+message.type=NOPE").is_err());
+        assert!(apply_attributes(None, "+queue.type=Standard").is_err());
+        assert!(apply_attributes(None, "message.type=FIFO").is_err());
+    }
+}

@@ -20,8 +20,9 @@ use crate::codec::RemotingCommand;
 use crate::core::pop::{
     topic_of_mark, ChangeInvisible, ParkedPop, PopAnswer, PopBatch, PopError, PopReply, PopRequest, Receipt, MAX_POP_NUMS,
 };
+use crate::core::consume::ConsumeRefusal;
 use crate::core::pull::Filter;
-use crate::core::topics::{perm, validate_topic_name, RETRY_PREFIX};
+use crate::core::topics::RETRY_PREFIX;
 use crate::core::{now_ms, ConnHandle, Core};
 use crate::store::TopicConfig;
 use bytes::BytesMut;
@@ -39,54 +40,32 @@ impl From<PopError> for HandlerError {
     }
 }
 
+impl From<ConsumeRefusal> for HandlerError {
+    fn from(e: ConsumeRefusal) -> Self {
+        let code = match &e {
+            ConsumeRefusal::GroupName(..) | ConsumeRefusal::GroupNotFound(_) => rc::SUBSCRIPTION_GROUP_NOT_EXIST,
+            ConsumeRefusal::GroupDisabled(_) | ConsumeRefusal::NotReadable(_) => rc::NO_PERMISSION,
+            ConsumeRefusal::TopicNotFound(_) => rc::TOPIC_NOT_EXIST,
+            ConsumeRefusal::BadQueue { .. } => rc::INVALID_PARAMETER,
+            ConsumeRefusal::SqlDisabled => rc::SYSTEM_ERROR,
+            ConsumeRefusal::BadFilter(..) => rc::SUBSCRIPTION_PARSE_FAILED,
+        };
+        let remark = match &e {
+            ConsumeRefusal::GroupName(_, m) => m.clone(),
+            _ => e.to_string(),
+        };
+        HandlerError::new(code, remark)
+    }
+}
+
 /// Group and topic checks shared by every POP request; returns the topic and the group's retry budget.
 fn check(core: &Core, group: &str, topic: &str, queue_id: i32) -> Result<(TopicConfig, i32), HandlerError> {
-    // The group names topics (%RETRY%g_t, %DLQ%g) and so directories: no `/`, no `..`.
-    if let Err(e) = validate_topic_name(&format!("{RETRY_PREFIX}{group}")) {
-        return Err(HandlerError::new(rc::SUBSCRIPTION_GROUP_NOT_EXIST, e.to_string()));
-    }
-    let cfg = core.config();
-    let Some(g) = core.groups.get_or_create(group, cfg.auto_create_subscription_group) else {
-        return Err(HandlerError::new(rc::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group [{group}] does not exist")));
-    };
-    if !g.consume_enable {
-        return Err(HandlerError::new(rc::NO_PERMISSION, format!("subscription group no permission, {group}")));
-    }
-    let Some(tc) = core.topics.get(topic) else {
-        return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{topic}] not exist, apply first please!")));
-    };
-    if tc.perm & perm::READ == 0 {
-        return Err(HandlerError::new(rc::NO_PERMISSION, format!("the topic[{topic}] peeking message is forbidden")));
-    }
-    // The group's %RETRY% topic routes admin tools (consumerProgress) to this broker, as the
-    // heartbeat of a Java consumer would have created it.
-    if core.topics.get(&format!("{RETRY_PREFIX}{group}")).is_none() {
-        core.ensure_retry_topic(group, g.retry_queue_nums.max(1));
-    }
-    if queue_id >= tc.read_queue_nums.max(1) || queue_id < -1 {
-        return Err(HandlerError::new(
-            rc::INVALID_PARAMETER,
-            format!("queueId[{queue_id}] is illegal, topic:[{topic}] topicConfig.readQueueNums:[{}]", tc.read_queue_nums),
-        ));
-    }
-    Ok((tc, g.retry_max_times))
+    Ok(core.pop_target(group, topic, queue_id)?)
 }
 
 fn pop_filter(core: &Core, group: &str, topic: &str, exp_type: Option<&str>, exp: Option<&str>) -> Result<Filter, HandlerError> {
-    let expr = exp.unwrap_or("*");
-    if exp_type.is_some_and(|t| t.eq_ignore_ascii_case("SQL92")) {
-        if !core.config().enable_property_filter {
-            return Err(HandlerError::new(
-                rc::SYSTEM_ERROR,
-                "The broker does not support consumer to filter message by SQL92 (enablePropertyFilter=false)",
-            ));
-        }
-        return core
-            .sql_filter(group, topic, 0, expr)
-            .map(Filter::Sql)
-            .map_err(|e| HandlerError::new(rc::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{expr}] failed: {e}")));
-    }
-    Ok(Filter::from_tag_expression(expr))
+    let sql = exp_type.is_some_and(|t| t.eq_ignore_ascii_case("SQL92"));
+    Ok(core.consume_filter(group, topic, sql, exp.unwrap_or("*"))?)
 }
 
 /// POP_MESSAGE.

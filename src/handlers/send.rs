@@ -4,7 +4,7 @@
 //! batch is one append with consecutive queue offsets), then a fire-and-forget wake-up for pulls
 //! held on the queue. Under SYNC_FLUSH the answer waits for the group commit.
 use super::{Conn, HandlerError, HandlerResult, Reply};
-use crate::core::redirect::{redirect_delayed, redirect_half, redirect_timer};
+use crate::core::send::{pick_queue, stored_properties};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
@@ -12,9 +12,6 @@ use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::codec::message::{decode_batch, parse_properties, prop, Properties};
 use crate::codec::RemotingCommand;
 use crate::store::{NewMessage, PutOutcome, TopicConfig};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-const MAX_PROPERTIES_LEN: usize = 32767;
 
 /// The send handler. Every answer, refusals included, carries the region and trace switch, as
 /// the Java broker's does.
@@ -64,10 +61,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     if !h.batch && target_topic == h.topic {
         if let Some(m) = msgs.first_mut() {
-            let now = now_ms();
-            if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now) {
-                redirect_timer(m, now, cfg.timer_max_delay).map_err(|e| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string()))?;
-            }
+            core.redirect_single(m, now_ms()).map_err(|e| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string()))?;
         }
     }
     let outcome = core.append(msgs)?;
@@ -92,11 +86,6 @@ fn illegal_remark(max: usize) -> String {
     format!(
         "the message is illegal, maybe msg body or properties length not matched. msg body length limit {max}B, msg properties length limit 32KB."
     )
-}
-
-fn pick_queue(write_queues: i32) -> i32 {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    (NEXT.fetch_add(1, Ordering::Relaxed) % write_queues.max(1) as usize) as i32
 }
 
 /// The topic's config, auto-creating it from the default topic or as a retry topic.
@@ -151,28 +140,6 @@ fn retry_target(
     Ok((h.topic.clone(), queue_id))
 }
 
-/// What the broker stamps on every stored message: CLUSTER, and as the 5.x broker does,
-/// MSG_REGION (`regionId`) and TRACE_ON (`traceOn`); the 5.x client drops consume-trace records
-/// of messages without MSG_REGION.
-struct Stamps {
-    cluster: String,
-    region: String,
-    trace_on: &'static str,
-}
-
-/// Properties as stored: the message's own plus the stamps, without WAIT.
-fn stored_properties(mut p: Properties, st: &Stamps) -> Result<String, String> {
-    p.remove(prop::WAIT);
-    p.insert(prop::CLUSTER, st.cluster.as_str());
-    p.insert(prop::MSG_REGION, st.region.as_str());
-    p.insert(prop::TRACE_SWITCH, st.trace_on);
-    let s = p.encode();
-    if s.len() > MAX_PROPERTIES_LEN {
-        return Err(format!("the message properties length {} is longer than 32767", s.len()));
-    }
-    Ok(s)
-}
-
 fn build_messages(
     core: &Core,
     conn: &Conn,
@@ -182,12 +149,7 @@ fn build_messages(
     topic: &str,
     queue_id: i32,
 ) -> Result<Vec<NewMessage>, String> {
-    let cfg = core.config();
-    let stamps = Stamps {
-        cluster: core.identity.cluster.clone(),
-        region: cfg.region_id.clone(),
-        trace_on: if cfg.trace_on { "true" } else { "false" },
-    };
+    let stamps = core.stamps();
     let base = |body, props: Properties, flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields(&props);
         let mut props = props;

@@ -19,6 +19,10 @@ pub struct TopicConfig {
     pub topic_filter_type: String,
     pub topic_sys_flag: i32,
     pub order: bool,
+    /// The 5.x `message.type` attribute (NORMAL, FIFO, DELAY, TRANSACTION, MIXED); `None` when
+    /// the topic has none (records written before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
 }
 
 /// A consumer group's configuration (RocketMQ SubscriptionGroupConfig).
@@ -33,6 +37,9 @@ pub struct GroupConfig {
     pub broker_id: i64,
     pub which_broker_when_consume_slowly: i64,
     pub notify_consumer_ids_changed_enable: bool,
+    /// 5.x `consumeMessageOrderly`: gRPC consumers of the group receive in order (FIFO).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consume_message_orderly: bool,
 }
 
 /// Small keyed state: topics, groups, consumer offsets, generic kv (and the key index tree).

@@ -202,6 +202,7 @@ fn restart_keeps_everything() {
                 topic_filter_type: "SINGLE_TAG".into(),
                 topic_sys_flag: 0,
                 order: false,
+                message_type: None,
             })
             .unwrap();
         s.flush().unwrap();
@@ -341,6 +342,7 @@ fn meta_round_trips() {
         broker_id: 0,
         which_broker_when_consume_slowly: 1,
         notify_consumer_ids_changed_enable: true,
+        consume_message_orderly: true,
     };
     m.put_group(&g).unwrap();
     assert_eq!(m.groups(), vec![g]);

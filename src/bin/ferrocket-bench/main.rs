@@ -38,6 +38,8 @@ enum Cmd {
     /// POP consumers (5.x): pop batches from any queue and batch-ack them (or hold them in
     /// flight with --no-ack) until --total messages; report msg/s, broker CPU and RSS.
     Pop(PopArgs),
+    /// gRPC (5.x SDK protocol) producers: closed-loop SendMessage, 1 message per call.
+    GrpcSend(GrpcSendArgs),
     /// Open-loop producer plus long-polling consumers: end-to-end latency.
     E2e(ProduceArgs),
     /// Create (or update) a topic with UPDATE_AND_CREATE_TOPIC.
@@ -96,6 +98,26 @@ struct ProduceArgs {
     /// After sending, drain the topic and check every acknowledged message is consumed once.
     #[arg(long)]
     verify: bool,
+}
+
+#[derive(Args, Clone)]
+struct GrpcSendArgs {
+    /// The gRPC endpoint (grpcServerPort).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    grpc: SocketAddr,
+    #[arg(long, default_value = "bench")]
+    topic: String,
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Calls in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    inflight: usize,
+    #[arg(long, default_value_t = 1024)]
+    body: usize,
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    duration: Duration,
 }
 
 #[derive(Args, Clone)]
@@ -182,6 +204,21 @@ async fn run(cmd: Cmd) -> Value {
     match cmd {
         Cmd::Produce(a) => produce_cmd(a, false).await,
         Cmd::E2e(a) => produce_cmd(a, true).await,
+        Cmd::GrpcSend(a) => {
+            let cfg = gen::grpc::GrpcSendCfg {
+                addr: a.grpc,
+                topic: a.topic,
+                conns: a.conns,
+                inflight: a.inflight,
+                body: a.body,
+                warmup: a.warmup,
+                duration: a.duration,
+            };
+            match gen::grpc::run(cfg).await {
+                Ok(r) => json!({"grpcSend": r, "loadavg": loadavg()}),
+                Err(e) => json!({"error": e}),
+            }
+        }
         Cmd::Consume(a) => consume_cmd(a).await,
         Cmd::Pop(a) => pop_cmd(a).await,
         Cmd::CreateTopic(a) => match create_topic(&a.target).await {

@@ -36,6 +36,9 @@ pub struct UpdateSubGroup {
     slow: Option<i64>,
     #[arg(short = 'a', long = "notifyConsumerIdsChanged")]
     notify: Option<String>,
+    /// 5.x: consume in order (FIFO for gRPC consumers).
+    #[arg(short = 'o', long = "consumeMessageOrderly")]
+    orderly: Option<String>,
 }
 
 pub async fn update_sub_group(ctx: &Ctx, a: UpdateSubGroup) -> Res<()> {
@@ -45,6 +48,7 @@ pub async fn update_sub_group(ctx: &Ctx, a: UpdateSubGroup) -> Res<()> {
     g.consume_from_min_enable = b(&a.from_min, true)?;
     g.consume_broadcast_enable = b(&a.broadcast, true)?;
     g.notify_consumer_ids_changed_enable = b(&a.notify, true)?;
+    g.consume_message_orderly = b(&a.orderly, false)?;
     g.retry_queue_nums = a.retry_queues.unwrap_or(g.retry_queue_nums);
     g.retry_max_times = a.retry_max.unwrap_or(g.retry_max_times);
     g.broker_id = a.broker_id.unwrap_or(g.broker_id);

@@ -115,6 +115,9 @@ pub struct UpdateTopic {
     unit: Option<String>,
     #[arg(short = 's', long = "hasUnitSub")]
     has_unit_sub: Option<String>,
+    /// Topic attributes, e.g. `+message.type=FIFO` (NORMAL, FIFO, DELAY, TRANSACTION, MIXED).
+    #[arg(short = 'a', long = "attributes", allow_hyphen_values = true)]
+    attributes: Option<String>,
 }
 
 pub async fn update_topic(ctx: &Ctx, a: UpdateTopic) -> Res<()> {
@@ -131,6 +134,10 @@ pub async fn update_topic(ctx: &Ctx, a: UpdateTopic) -> Res<()> {
             .with_ext("topicFilterType", "SINGLE_TAG")
             .with_ext("topicSysFlag", 0)
             .with_ext("order", order);
+        let cmd = match &a.attributes {
+            Some(attrs) => cmd.with_ext("attributes", attrs),
+            None => cmd,
+        };
         ctx.net.call(&addr, cmd).await?;
         if !ctx.json {
             println!("create topic to {addr} success.");

@@ -232,6 +232,10 @@ pub struct SubscriptionGroupConfigWire {
     pub retry_queue_nums: i32,
     #[serde(deserialize_with = "de::i64")]
     pub which_broker_when_consume_slowly: i64,
+    /// 5.x: the group consumes in order (gRPC FIFO consumers); written only when true, so the
+    /// 4.9.7 form is unchanged.
+    #[serde(deserialize_with = "de::bool", skip_serializing_if = "std::ops::Not::not")]
+    pub consume_message_orderly: bool,
 }
 
 impl Default for SubscriptionGroupConfigWire {
@@ -246,6 +250,7 @@ impl Default for SubscriptionGroupConfigWire {
             retry_max_times: 16,
             retry_queue_nums: 1,
             which_broker_when_consume_slowly: 1,
+            consume_message_orderly: false,
         }
     }
 }

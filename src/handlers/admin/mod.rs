@@ -71,6 +71,11 @@ pub fn create_topic(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
     tc.topic_filter_type = h.topic_filter_type.clone();
     tc.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
     tc.order = h.order;
+    let old_type = core.topics.get(&h.topic).and_then(|t| t.message_type);
+    tc.message_type = match req.ext("attributes") {
+        Some(a) => crate::core::topics::apply_attributes(old_type, a).map_err(|e| HandlerError::new(rc::INVALID_PARAMETER, e))?,
+        None => old_type,
+    };
     tracing::info!(caller = %conn.handle.peer, topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created or updated");
     // Waits even when nothing changed: the same create from another connection may have made the
     // change and still be waiting for its registration.
@@ -123,7 +128,11 @@ pub fn topic_config(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handler
             // TopicConfigAndQueueMapping: the TopicConfig members plus attributes and mappingDetail.
             let mut body = serde_json::to_value(to_wire(&t)).unwrap_or_default();
             if let Some(o) = body.as_object_mut() {
-                o.insert("attributes".into(), serde_json::json!({}));
+                let attrs = match &t.message_type {
+                    Some(mt) => serde_json::json!({ "message.type": mt }),
+                    None => serde_json::json!({}),
+                };
+                o.insert("attributes".into(), attrs);
                 o.insert("mappingDetail".into(), serde_json::Value::Null);
             }
             Ok(success(req).with_body(body.to_string()).into())
@@ -156,6 +165,7 @@ pub fn create_group(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
         broker_id: w.broker_id,
         which_broker_when_consume_slowly: w.which_broker_when_consume_slowly,
         notify_consumer_ids_changed_enable: w.notify_consumer_ids_changed_enable,
+        consume_message_orderly: w.consume_message_orderly,
     });
     Ok(success(req).into())
 }
@@ -195,6 +205,7 @@ fn group_wire(g: &GroupConfig) -> SubscriptionGroupConfigWire {
         broker_id: g.broker_id,
         which_broker_when_consume_slowly: g.which_broker_when_consume_slowly,
         notify_consumer_ids_changed_enable: g.notify_consumer_ids_changed_enable,
+        consume_message_orderly: g.consume_message_orderly,
         ..Default::default()
     }
 }

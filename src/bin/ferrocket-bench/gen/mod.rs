@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 pub mod consume;
+pub mod grpc;
 pub mod pop;
 pub mod proc_stats;
 pub mod produce;
