@@ -90,13 +90,15 @@ impl ServerOptions {
     /// Name server and broker on ephemeral 127.0.0.1 ports with a data dir (a fresh temp dir when
     /// `None`): what tests and `ferrocket dev` use.
     pub fn dev(data_dir: Option<PathBuf>) -> Self {
-        let mut config = BrokerConfig::default();
-        config.listen_port = 0;
-        config.namesrv_listen_port = 0;
-        config.vip_channel_enabled = false;
-        config.broker_ip1 = "127.0.0.1".into();
-        config.mapped_file_size_commit_log = 64 * 1024 * 1024;
-        config.store_path_root_dir = data_dir.unwrap_or_else(fresh_temp_dir);
+        let config = BrokerConfig {
+            listen_port: 0,
+            namesrv_listen_port: 0,
+            vip_channel_enabled: false,
+            broker_ip1: "127.0.0.1".into(),
+            mapped_file_size_commit_log: 64 * 1024 * 1024,
+            store_path_root_dir: data_dir.unwrap_or_else(fresh_temp_dir),
+            ..Default::default()
+        };
         ServerOptions {
             config,
             namesrv: true,
@@ -234,7 +236,7 @@ impl Server {
             .name("ferrocket-system".into())
             .spawn(move || {
                 let system = System::new();
-                system.block_on(run(cfg, bound, store, workers, topics, groups, ready_tx, stop_rx));
+                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups }, ready_tx, stop_rx));
             })
             .map_err(|e| BrokerError::Other(e.to_string()))?;
         match ready_rx.recv_timeout(Duration::from_secs(30)) {
@@ -369,16 +371,22 @@ fn create_system_topics(topics: &TopicTable, cfg: &BrokerConfig) {
 /// How long a graceful shutdown waits for answers in flight (sync-flush sends, relays).
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
+/// What `run` starts besides the listeners: connection workers, pre-declared topics and groups.
+struct Plan {
+    workers: usize,
+    topics: Vec<(String, i32)>,
+    groups: Vec<String>,
+}
+
 async fn run(
     cfg: BrokerConfig,
     bound: Bound,
     store: Option<Arc<MessageStore>>,
-    workers: usize,
-    topics: Vec<(String, i32)>,
-    groups: Vec<String>,
+    plan: Plan,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     stop: oneshot::Receiver<StopMode>,
 ) {
+    let Plan { workers, topics, groups } = plan;
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
     let lim = limits(&cfg);
