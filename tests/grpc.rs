@@ -321,16 +321,7 @@ async fn grpc_send_is_pulled_over_remoting_and_forward_to_dlq() {
 }
 
 async fn create_typed_topic(raw: &RawClient, topic: &str, attributes: &str) -> i32 {
-    let cmd = ferrocket::codec::RemotingCommand::request(17, 0)
-        .with_ext("topic", topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", 2)
-        .with_ext("writeQueueNums", 2)
-        .with_ext("perm", 6)
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", 0)
-        .with_ext("order", false)
-        .with_ext("attributes", attributes);
+    let cmd = ferrocket::client::req::create_topic(topic, 2).with_ext("attributes", attributes);
     raw.request(cmd, T).await.unwrap().code
 }
 

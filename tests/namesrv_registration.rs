@@ -299,15 +299,7 @@ async fn slow_proxy(upstream: SocketAddr, delay: Duration) -> SocketAddr {
 }
 
 fn create(topic: &str, queues: i32) -> RemotingCommand {
-    RemotingCommand::request(17, 0)
-        .with_ext("topic", topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", queues)
-        .with_ext("writeQueueNums", queues)
-        .with_ext("perm", 6)
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", 0)
-        .with_ext("order", false)
+    req::create_topic(topic, queues)
 }
 
 async fn write_queues(ns: &RawClient, topic: &str) -> Option<i32> {

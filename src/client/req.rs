@@ -392,6 +392,19 @@ pub fn unlock_batch(client_id: &str, group: &str, broker_name: &str, topic: &str
         .with_body(lock_body(client_id, group, broker_name, topic, queues))
 }
 
+/// UPDATE_AND_CREATE_TOPIC (17) as mqadmin sends it: `queues` read and write queues, perm 6.
+pub fn create_topic(topic: &str, queues: i32) -> RemotingCommand {
+    RemotingCommand::request(17, 0)
+        .with_ext("topic", topic)
+        .with_ext("defaultTopic", "TBW102")
+        .with_ext("readQueueNums", queues)
+        .with_ext("writeQueueNums", queues)
+        .with_ext("perm", 6)
+        .with_ext("topicFilterType", "SINGLE_TAG")
+        .with_ext("topicSysFlag", 0)
+        .with_ext("order", false)
+}
+
 /// A response header field parsed as i64.
 pub fn ext_i64(cmd: &RemotingCommand, key: &str) -> Option<i64> {
     cmd.ext(key)?.trim().parse().ok()

@@ -31,13 +31,18 @@ pub struct Stats {
     dlq: Table<String>,
 }
 
-fn add<K: std::hash::Hash + Eq + Clone>(t: &Table<K>, key: &K, msgs: u64, bytes: u64) {
+/// Count under `key`; the key is copied only the first time it is seen.
+fn add<K, Q>(t: &Table<K>, key: &Q, msgs: u64, bytes: u64)
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+{
     if let Some(c) = t.read().ok().and_then(|m| m.get(key).cloned()) {
         c.add(msgs, bytes);
         return;
     }
     if let Ok(mut m) = t.write() {
-        m.entry(key.clone()).or_default().add(msgs, bytes);
+        m.entry(key.to_owned()).or_default().add(msgs, bytes);
     }
 }
 
@@ -51,11 +56,7 @@ fn snapshot<K: Clone>(t: &Table<K>) -> Vec<(K, u64, u64)> {
 impl Stats {
     /// Messages stored on `topic` (every append: sends, retries, deliveries of delayed messages).
     pub fn stored(&self, topic: &str, msgs: u64, bytes: u64) {
-        if let Some(c) = self.stored.read().ok().and_then(|m| m.get(topic).cloned()) {
-            c.add(msgs, bytes);
-            return;
-        }
-        add(&self.stored, &topic.to_string(), msgs, bytes);
+        add(&self.stored, topic, msgs, bytes);
     }
 
     /// Messages handed to `group` from `topic` (pulls and pops).
@@ -65,7 +66,7 @@ impl Stats {
 
     /// A message of `group` moved to its dead-letter queue.
     pub fn to_dlq(&self, group: &str) {
-        add(&self.dlq, &group.to_string(), 1, 0);
+        add(&self.dlq, group, 1, 0);
     }
 
     /// (topic, messages, bytes) stored so far.

@@ -209,17 +209,23 @@ pub fn ack_message(g: &Grpc, req: pb::AckMessageRequest) -> pb::AckMessageRespon
     pb::AckMessageResponse { status: Some(st), entries }
 }
 
+/// The message one receipt names: (group, the topic its queue is in, receipt, offset).
+fn receipt_target(
+    g: &Grpc,
+    group: Option<&pb::Resource>,
+    topic: Option<&pb::Resource>,
+    handle: &str,
+) -> Result<(String, String, Receipt, i64), pb::Status> {
+    let group = group_of(group)?;
+    let (res, _) = topic_of(g, topic)?;
+    let (r, offset) = receipt_of(handle)?;
+    let topic = topic_of_mark(&group, &res.name, &r.retry);
+    Ok((group, topic, r, offset))
+}
+
 pub fn change_invisible_duration(g: &Grpc, req: pb::ChangeInvisibleDurationRequest) -> pb::ChangeInvisibleDurationResponse {
     let fail = |st: pb::Status| pb::ChangeInvisibleDurationResponse { status: Some(st), receipt_handle: String::new() };
-    let group = match group_of(req.group.as_ref()) {
-        Ok(gr) => gr,
-        Err(st) => return fail(st),
-    };
-    let (res, _) = match topic_of(g, req.topic.as_ref()) {
-        Ok(t) => t,
-        Err(st) => return fail(st),
-    };
-    let (r, offset) = match receipt_of(&req.receipt_handle) {
+    let (group, topic, r, offset) = match receipt_target(g, req.group.as_ref(), req.topic.as_ref(), &req.receipt_handle) {
         Ok(v) => v,
         Err(st) => return fail(st),
     };
@@ -228,8 +234,8 @@ pub fn change_invisible_duration(g: &Grpc, req: pb::ChangeInvisibleDurationReque
     };
     let now = now_ms();
     let change = ChangeInvisible {
-        group: group.clone(),
-        topic: topic_of_mark(&group, &res.name, &r.retry),
+        group,
+        topic,
         queue_id: r.queue_id,
         offset,
         pop_time: r.pop_time,
@@ -249,19 +255,10 @@ pub fn change_invisible_duration(g: &Grpc, req: pb::ChangeInvisibleDurationReque
 /// ForwardMessageToDeadLetterQueue: a push consumer out of attempts moves the message itself.
 pub fn forward_to_dlq(g: &Grpc, req: pb::ForwardMessageToDeadLetterQueueRequest) -> pb::ForwardMessageToDeadLetterQueueResponse {
     let answer = |st| pb::ForwardMessageToDeadLetterQueueResponse { status: Some(st) };
-    let group = match group_of(req.group.as_ref()) {
-        Ok(gr) => gr,
-        Err(st) => return answer(st),
-    };
-    let (res, _) = match topic_of(g, req.topic.as_ref()) {
-        Ok(t) => t,
-        Err(st) => return answer(st),
-    };
-    let (r, offset) = match receipt_of(&req.receipt_handle) {
+    let (group, topic, r, offset) = match receipt_target(g, req.group.as_ref(), req.topic.as_ref(), &req.receipt_handle) {
         Ok(v) => v,
         Err(st) => return answer(st),
     };
-    let topic = topic_of_mark(&group, &res.name, &r.retry);
     match g.core.pop_to_dlq(&group, &topic, r.queue_id, offset, r.pop_time) {
         Ok(_) => answer(status::ok()),
         Err(e) => answer(status::pop(&e)),

@@ -160,17 +160,12 @@ impl PopReply for ParkedPopReply {
     }
 }
 
-/// The topic an ack names: the client already gives the retry topic for a revived message; a
-/// client that gives the normal topic with a retry receipt is mapped the same way.
-fn acked_topic(group: &str, topic: &str, receipt_mark: &str) -> String {
-    topic_of_mark(group, topic, receipt_mark)
-}
 
 /// ACK_MESSAGE: an ack with a stale receipt answers SUCCESS and changes nothing (as Java).
 pub fn ack(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h: AckMessageRequestHeader = req.decode_header()?;
     let receipt = Receipt::parse(&h.extra_info)?;
-    let topic = acked_topic(&h.consumer_group, &h.topic, &receipt.retry);
+    let topic = topic_of_mark(&h.consumer_group, &h.topic, &receipt.retry);
     if core.topics.get(&topic).is_none() {
         return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{topic}] not exist, apply first please!")));
     }
@@ -183,7 +178,7 @@ pub fn ack(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
 pub fn batch_ack(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let body = BatchAckMessageRequestBody::from_json(&req.body)?;
     for a in &body.acks {
-        let topic = acked_topic(&a.consumer_group, &a.topic, &a.retry);
+        let topic = topic_of_mark(&a.consumer_group, &a.topic, &a.retry);
         let acks: Vec<(i64, i64)> = a.offsets().map(|o| (o, a.pop_time)).collect();
         core.pop_ack(&a.consumer_group, &topic, a.queue_id, &acks)?;
     }
@@ -198,7 +193,7 @@ pub fn change_invisible(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Han
     if h.invisible_time < 0 {
         return Err(HandlerError::new(rc::INVALID_PARAMETER, format!("invisibleTime {} must be >= 0", h.invisible_time)));
     }
-    let topic = acked_topic(&h.consumer_group, &h.topic, &receipt.retry);
+    let topic = topic_of_mark(&h.consumer_group, &h.topic, &receipt.retry);
     if core.topics.get(&topic).is_none() {
         return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{topic}] not exist, apply first please!")));
     }
@@ -244,8 +239,9 @@ pub fn notification(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
         retry_max,
     };
     let now = now_ms();
-    if core.pop_has_message(&preq, now) || h.poll_time <= 0 {
-        return Ok(notification_response(req, core.pop_has_message(&preq, now), false).into());
+    let has = core.pop_has_message(&preq, now);
+    if has || h.poll_time <= 0 {
+        return Ok(notification_response(req, has, false).into());
     }
     if core.pop.polling_total() >= core.config().max_pop_polling_size {
         return Ok(notification_response(req, false, true).into());

@@ -15,15 +15,7 @@ pub fn cmd(code: i32) -> RemotingCommand {
 
 /// UPDATE_AND_CREATE_TOPIC (17) as mqadmin sends it; waits until the name server has the route.
 pub async fn create_topic(b: &DevBroker, c: &RawClient, topic: &str, queues: i32) {
-    let req = cmd(17)
-        .with_ext("topic", topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", queues)
-        .with_ext("writeQueueNums", queues)
-        .with_ext("perm", 6)
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", 0)
-        .with_ext("order", false);
+    let req = ferrocket::client::req::create_topic(topic, queues);
     assert_code(&c.request(req, T).await.expect("create topic"), codes::SUCCESS);
     wait_route(b, topic).await;
 }

@@ -9,7 +9,6 @@ use crate::gen::produce::{self, ProduceCfg};
 use crate::gen::wire::SendSpec;
 use crate::gen::{epoch, Latency};
 use ferrocket::client::RawClient;
-use ferrocket::codec::RemotingCommand;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -446,15 +445,7 @@ async fn create_topic(t: &Target) -> Result<(), String> {
     let c = RawClient::connect(t.broker)
         .await
         .map_err(|e| format!("connect {}: {e}", t.broker))?;
-    let cmd = RemotingCommand::request(17, 0)
-        .with_ext("topic", &t.topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", t.queues)
-        .with_ext("writeQueueNums", t.queues)
-        .with_ext("perm", 6)
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("topicSysFlag", 0)
-        .with_ext("order", false);
+    let cmd = ferrocket::client::req::create_topic(&t.topic, t.queues as i32);
     let r = c
         .request(cmd, Duration::from_secs(10))
         .await
