@@ -66,6 +66,9 @@ fn main() -> ExitCode {
             "pid": std::process::id(),
             "dataDir": server.data_dir().display().to_string(),
         });
+        if let Some(c) = server.console_addr() {
+            line["consoleAddr"] = c.to_string().into();
+        }
         if let Some(m) = server.metrics_addr() {
             line["metricsAddr"] = m.to_string().into();
         }
@@ -79,7 +82,8 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
-    tracing::info!(namesrv = %ns, broker = %br, grpc = %grpc, data = %server.data_dir().display(), "ferrocket ready");
+    let console = server.console_addr().map(|a| format!("http://{a}/")).unwrap_or_else(|| "-".into());
+    tracing::info!(namesrv = %ns, broker = %br, grpc = %grpc, console = %console, data = %server.data_dir().display(), "ferrocket ready");
     match signals {
         Some(s) => s.wait(watch_stdin),
         None => eprintln!("ferrocket: cannot install signal handlers; stopping"),

@@ -10,6 +10,7 @@
 //! | group expiry | `group_expiry.rs` | drops clients whose heartbeats stopped; notifies their groups |
 //! | registrar | `registrar.rs` | registers the broker with the name servers over one connection each; releases answers that wait for a registration |
 //! | name server | `namesrv.rs` | drops brokers whose registrations stopped |
+//! | history sampler | `sampler.rs` | samples throughput and lag for the console's charts (every 10 s, own thread) |
 //!
 //! [`ActorHooks`] is how `core` reaches them: it implements [`Hooks`] with `Recipient`s, so `core`
 //! never names an actor type.
@@ -18,6 +19,7 @@ pub mod namesrv;
 pub mod pop;
 pub mod queue;
 pub mod registrar;
+pub mod sampler;
 pub mod scheduler;
 pub mod transaction;
 

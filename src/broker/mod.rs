@@ -71,6 +71,9 @@ pub struct ServerOptions {
     /// The gRPC port, overriding `grpcServerPort`: `Some(0)` = ephemeral (tests, `ferrocket dev`);
     /// `None` = the config's (where 0 = no gRPC endpoint).
     pub grpc_port: Option<u16>,
+    /// The web console's port, overriding `consolePort`: `Some(0)` = ephemeral (`ferrocket dev`);
+    /// `None` = the config's (where 0 = no console).
+    pub console_port: Option<u16>,
 }
 
 impl ServerOptions {
@@ -84,6 +87,7 @@ impl ServerOptions {
             topics: Vec::new(),
             groups: Vec::new(),
             grpc_port: None,
+            console_port: None,
         }
     }
 
@@ -108,6 +112,7 @@ impl ServerOptions {
             topics: Vec::new(),
             groups: Vec::new(),
             grpc_port: Some(0),
+            console_port: Some(0),
         }
     }
 }
@@ -130,6 +135,7 @@ pub struct Server {
     metrics_addr: Option<SocketAddr>,
     broker_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
+    console_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     stop: Option<oneshot::Sender<StopMode>>,
     thread: Option<JoinHandle<()>>,
@@ -142,6 +148,8 @@ struct Bound {
     /// `/metrics`, `/healthz`, `/readyz` (metricsExporterType=PROM).
     metrics: Option<std::net::TcpListener>,
     grpc: Option<TcpListener>,
+    /// The web console (consolePort).
+    console: Option<std::net::TcpListener>,
 }
 
 fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, BrokerError> {
@@ -169,6 +177,7 @@ impl Server {
             vip: None,
             metrics: None,
             grpc: None,
+            console: None,
         };
         let namesrv_addr = match &bound.namesrv {
             Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
@@ -198,6 +207,18 @@ impl Server {
             Some(a)
         } else {
             None
+        };
+        let console_port = opts.console_port.or(Some(cfg.console_port).filter(|p| *p > 0));
+        let console_addr = match console_port.filter(|_| opts.broker) {
+            Some(p) => {
+                let ip: IpAddr = cfg.console_host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                let addr = SocketAddr::new(ip, p);
+                let l = std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+                let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+                bound.console = Some(l);
+                Some(local(a))
+            }
+            None => None,
         };
         let grpc_port = opts.grpc_port.or(Some(cfg.grpc_server_port).filter(|p| *p > 0));
         let grpc_addr = match grpc_port.filter(|_| opts.broker) {
@@ -244,7 +265,7 @@ impl Server {
             Ok(Err(e)) => return Err(BrokerError::Other(e)),
             Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
         }
-        Ok(Server { namesrv_addr, broker_addr, metrics_addr, grpc_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Server { namesrv_addr, broker_addr, metrics_addr, grpc_addr, console_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Address of the embedded name server (loopback when bound to all interfaces).
@@ -260,6 +281,11 @@ impl Server {
     /// Address of `/metrics`, `/healthz`, `/readyz` (when `metricsExporterType=PROM`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Address of the web console, when it runs.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// Address of the 5.x gRPC endpoint, when it runs.
@@ -395,6 +421,8 @@ async fn run(
     let mut metrics_listener = bound.metrics;
     let http_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut http_server: Option<actix_web::dev::ServerHandle> = None;
+    let mut console_listener = bound.console;
+    let mut console: Option<(actix_web::dev::ServerHandle, Arbiter)> = None;
     if let Some(l) = bound.namesrv {
         let ns = NamesrvContext::new(cfg.broker_expire_timeout);
         NamesrvActor { ctx: ns.clone() }.start();
@@ -447,6 +475,9 @@ async fn run(
                 Err(e) => tracing::error!(error = %e, "cannot serve /metrics"),
             }
         }
+        if let Some(l) = console_listener.take() {
+            console = start_console(core.clone(), l);
+        }
         if let Err(e) = core.store.start_retention(Duration::from_secs(60)) {
             tracing::error!(error = %e, "cannot start the retention thread; expired files are not deleted");
         }
@@ -461,6 +492,11 @@ async fn run(
     let mode = stop.await.unwrap_or(StopMode::Graceful);
     if let Some(h) = http_server.take() {
         h.stop(false).await;
+    }
+    if let Some((h, sampler)) = console.take() {
+        h.stop(false).await;
+        sampler.stop();
+        let _ = sampler.join();
     }
     tracing::info!(?mode, "shutting down");
     for t in &accepting {
@@ -485,6 +521,26 @@ async fn run(
     }
     drop(broker);
     System::current().stop();
+}
+
+/// The web console, and its history sampler on an arbiter of its own (a sample reads every online
+/// group's lag: not on the thread that parks pulls).
+fn start_console(core: Arc<Core>, listener: std::net::TcpListener) -> Option<(actix_web::dev::ServerHandle, Arbiter)> {
+    let addr = listener.local_addr().ok();
+    match crate::http::console::serve(listener, core.clone()) {
+        Ok(server) => {
+            tracing::info!(addr = ?addr, "web console listening");
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            let sampler = Arbiter::new();
+            crate::actors::sampler::HistorySampler::start_in_arbiter(&sampler.handle(), move |_| crate::actors::sampler::HistorySampler { core });
+            Some((handle, sampler))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve the web console");
+            None
+        }
+    }
 }
 
 /// The gRPC server on an arbiter (a tokio runtime thread) of its own.

@@ -41,7 +41,7 @@ pub enum Cmd {
     },
     /// Name server and broker on ephemeral 127.0.0.1 ports, data in a fresh temp dir (for tests).
     ///
-    /// Prints one JSON line when ready: {"namesrvAddr","brokerAddr","grpcAddr","pid","dataDir"} (and
+    /// Prints one JSON line when ready: {"namesrvAddr","brokerAddr","grpcAddr","consoleAddr","pid","dataDir"} (and
     /// "metricsAddr" with metricsExporterType=PROM). Exits on
     /// SIGTERM/SIGINT, and when its standard input is a pipe that closes (so a test process that
     /// dies takes it down).
@@ -64,6 +64,9 @@ pub enum Cmd {
         /// gRPC (5.x SDK) port (default: ephemeral).
         #[arg(long)]
         grpc_port: Option<u16>,
+        /// Web console port (default: ephemeral).
+        #[arg(long)]
+        console_port: Option<u16>,
         #[command(flatten)]
         common: Common,
     },
@@ -114,6 +117,7 @@ pub struct DevExtra {
     pub port: Option<u16>,
     pub namesrv_port: Option<u16>,
     pub grpc_port: Option<u16>,
+    pub console_port: Option<u16>,
 }
 
 /// The server's options from the command line and the config file it names.
@@ -122,7 +126,7 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
     let (mut opts, common, dev) = match cli.cmd {
         None => (ServerOptions::standalone(BrokerConfig::default()), cli.common, false),
         Some(Cmd::Admin { .. }) => return Err("admin must be the first argument: ferrocket admin <command>".into()),
-        Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, grpc_port, common }) => {
+        Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, grpc_port, console_port, common }) => {
             let mut o = ServerOptions::dev(None);
             for t in topics {
                 let (name, q) = match t.rsplit_once(':') {
@@ -132,7 +136,7 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
                 o.topics.push((name, q));
             }
             o.groups = groups;
-            dev_extra = DevExtra { temporary_data: true, ready_file, port, namesrv_port, grpc_port };
+            dev_extra = DevExtra { temporary_data: true, ready_file, port, namesrv_port, grpc_port, console_port };
             (o, merge(cli.common, common), true)
         }
         Some(Cmd::Namesrv { port, common }) => {
@@ -167,6 +171,7 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
         opts.config.listen_port = dev_extra.port.unwrap_or(0);
         opts.config.namesrv_listen_port = dev_extra.namesrv_port.unwrap_or(0);
         opts.grpc_port = Some(dev_extra.grpc_port.unwrap_or(0));
+        opts.console_port = Some(dev_extra.console_port.unwrap_or(0));
         opts.config.broker_ip1 = "127.0.0.1".into();
         opts.config.store_path_root_dir = dev_data;
     }

@@ -5,14 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A UNIQ_KEY-shaped id: 127.0.0.1 | pid (2) | random-ish (4) | ms (4) | counter (2), 32 upper hex.
+/// A UNIQ_KEY-shaped id (see [`crate::codec::message::unique_id`]).
 pub fn unique_id() -> String {
-    let pid = std::process::id() as u16;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let ms = now.as_millis() as u32;
-    let salt = now.subsec_nanos() ^ (std::process::id() << 8);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("7F000001{:04X}{:08X}{:08X}{:04X}", pid, salt, ms, n as u16)
+    crate::codec::message::unique_id(std::process::id(), now, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Decode an offset msgId (32 hex digits for IPv4, 56 for IPv6) into store address and

@@ -247,6 +247,13 @@ pub fn encode_batch(entries: &[BatchEntry]) -> Vec<u8> {
     out
 }
 
+/// A UNIQ_KEY-shaped id (what clients stamp as the message id): 127.0.0.1 | pid (2) | salt (4)
+/// | ms (4) | counter (2), 32 upper-case hex digits. The caller brings the clock and the counter.
+pub fn unique_id(pid: u32, since_epoch: std::time::Duration, counter: u32) -> String {
+    let salt = since_epoch.subsec_nanos() ^ (pid << 8);
+    format!("7F000001{:04X}{:08X}{:08X}{:04X}", pid as u16, salt, since_epoch.as_millis() as u32, counter as u16)
+}
+
 /// The offset message id: store host address, port (i32) and commit-log offset (i64), in
 /// upper-case hex: 32 digits for IPv4, 56 for IPv6.
 pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {

@@ -51,6 +51,7 @@ pub mod header;
 pub mod json;
 pub mod message;
 pub mod stored;
+pub mod trace;
 
 pub use codes::{response_code, RequestCode};
 pub use command::{ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};

@@ -120,6 +120,10 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("metricsExporterType", false, |c, v| c.metrics_exporter_type = parse_exporter(v)?, |c| c.metrics_exporter_type.clone()),
     key!("metricsPromExporterHost", false, |c, v| c.metrics_prom_exporter_host = v.trim().to_string(), |c| c.metrics_prom_exporter_host.clone()),
     key!("metricsPromExporterPort", false, |c, v| c.metrics_prom_exporter_port = parse_int(v, "a port 0..=65535")?, |c| c.metrics_prom_exporter_port.to_string()),
+    // web console (HTTP)
+    key!("consolePort", false, |c, v| c.console_port = parse_int(v, PORT)?, |c| c.console_port.to_string()),
+    key!("consoleHost", false, |c, v| c.console_host = v.trim().to_string(), |c| c.console_host.clone()),
+    key!("consoleReadOnly", false, |c, v| c.console_read_only = parse_bool(v)?, |c| c.console_read_only.to_string()),
     // logging
     key!("logFormat", false, |c, v| c.log_format = v.trim().parse::<super::logging::Format>().map(|f| if f == super::logging::Format::Json { "json" } else { "text" }.to_string())?, |c| c.log_format.clone()),
     key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),

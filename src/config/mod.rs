@@ -76,6 +76,9 @@
 //! | `metricsExporterType` | `metrics_exporter_type` | `DISABLE` (or `PROM`: serve `/metrics`, `/healthz`, `/readyz` over HTTP) | | |
 //! | `metricsPromExporterHost` | `metrics_prom_exporter_host` | `127.0.0.1` (loopback unless set) | | |
 //! | `metricsPromExporterPort` | `metrics_prom_exporter_port` | `5557` (0: any free port) | | |
+//! | `consolePort` *ours* | `console_port` | `8080`: the web console (`docs/console.md`); 0 = disabled | | |
+//! | `consoleHost` *ours* | `console_host` | `127.0.0.1` (loopback unless set) | | |
+//! | `consoleReadOnly` *ours* | `console_read_only` | `false` (`true`: the console shows, never changes) | | |
 //! | `logFormat` *ours* | `log_format` | `text` (or `json`: one JSON object per line); `--log-format` overrides it | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
@@ -205,6 +208,9 @@ pub struct BrokerConfig {
     pub metrics_exporter_type: String,
     pub metrics_prom_exporter_host: String,
     pub metrics_prom_exporter_port: u16,
+    pub console_port: u16,
+    pub console_host: String,
+    pub console_read_only: bool,
     pub log_format: String,
     pub log_level: String,
 }
@@ -266,6 +272,9 @@ impl Default for BrokerConfig {
             metrics_exporter_type: "DISABLE".to_string(),
             metrics_prom_exporter_host: "127.0.0.1".to_string(),
             metrics_prom_exporter_port: 5557,
+            console_port: 8080,
+            console_host: "127.0.0.1".to_string(),
+            console_read_only: false,
             log_format: "text".to_string(),
             log_level: "info".to_string(),
         }

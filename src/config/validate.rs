@@ -73,6 +73,18 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         &c.metrics_prom_exporter_host,
         "must be an IP address to listen on (127.0.0.1 keeps /metrics on loopback)",
     )?;
+    check(
+        c.console_host.parse::<IpAddr>().is_ok(),
+        "consoleHost",
+        &c.console_host,
+        "must be an IP address to listen on (127.0.0.1 keeps the console on loopback)",
+    )?;
+    check(
+        c.console_port == 0 || (c.console_port != c.listen_port && c.console_port != c.namesrv_listen_port && c.console_port != c.grpc_server_port),
+        "consolePort",
+        c.console_port,
+        "must differ from listenPort, the name server's port and grpcServerPort (0 disables the console)",
+    )?;
     check(c.pop_inflight_message_threshold >= 1, "popInflightMessageThreshold", c.pop_inflight_message_threshold, "must be >= 1")?;
     check(
         !c.region_id.is_empty() && !c.region_id.contains(['\u{1}', '\u{2}']),

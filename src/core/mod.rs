@@ -15,6 +15,9 @@
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
 //! | `stats.rs` | traffic counters for metrics (stored, handed out, dead-lettered) |
+//! | `progress.rs` | consumer groups' progress per queue, lag of online groups, reset offsets by time |
+//! | `lookup.rs` | messages by key, id and queue offset, trace records, the console's test message |
+//! | `history.rs` | the last hour of throughput and lag in ring buffers (console charts) |
 //! | `settings.rs` | the config in force: stored overrides, runtime keys pushed to the store and the log filter |
 //!
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
@@ -22,9 +25,12 @@ pub mod clients;
 pub mod conn;
 pub mod consume;
 pub mod groups;
+pub mod history;
+pub mod lookup;
 pub mod message;
 pub mod namesrv;
 pub mod pop;
+pub mod progress;
 pub mod pull;
 pub mod redirect;
 pub mod schedule;
@@ -91,6 +97,8 @@ pub struct Core {
     pub pop: pop::PopEngine,
     /// Traffic counters (metrics).
     pub stats: Arc<stats::Stats>,
+    /// The last hour of throughput and lag (the console's charts).
+    pub history: history::History,
     hooks: OnceLock<Arc<dyn Hooks>>,
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
@@ -109,6 +117,7 @@ impl Core {
         Core {
             pop: pop::PopEngine::open(&store, limits),
             stats: Default::default(),
+            history: Default::default(),
             cfg: RwLock::new(Arc::new(cfg)),
             identity,
             store_host,

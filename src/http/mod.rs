@@ -6,6 +6,7 @@
 //! A scrape builds a fresh registry from `core`'s counters and tables: nothing is kept between
 //! scrapes and nothing on the request path waits for one.
 mod render;
+pub mod console;
 
 use crate::core::Core;
 use actix_web::{web, App, HttpResponse, HttpServer};

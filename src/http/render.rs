@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use std::collections::HashMap;
+use crate::core::progress::GroupTopicLag;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Node {
@@ -126,77 +126,29 @@ pub fn render(core: &Core, now: i64) -> String {
     let topics = core.topics.all();
     gauge_family(&mut reg, "rocketmq_topic_number", "Topics on this broker", None, [(node.clone(), topics.len() as i64)]);
     gauge_family(&mut reg, "rocketmq_consumer_group_number", "Subscription groups on this broker", None, [(node.clone(), core.groups.all().len() as i64)]);
-    let (producers, consumers, online): (i64, i64, Vec<(String, Vec<String>)>) = match core.clients.registry.read() {
-        Ok(r) => (
-            r.producers.values().map(|p| p.channels.len() as i64).sum(),
-            r.consumers.values().map(|c| c.channels.len() as i64).sum(),
-            r.consumers
-                .iter()
-                .filter(|(_, c)| !c.channels.is_empty())
-                .map(|(g, c)| (g.clone(), c.subscriptions.keys().filter(|t| !t.starts_with(RETRY_PREFIX)).cloned().collect()))
-                .collect(),
-        ),
-        Err(_) => (0, 0, Vec::new()),
+    let (producers, consumers): (i64, i64) = match core.clients.registry.read() {
+        Ok(r) => (r.producers.values().map(|p| p.channels.len() as i64).sum(), r.consumers.values().map(|c| c.channels.len() as i64).sum()),
+        Err(_) => (0, 0),
     };
     gauge_family(&mut reg, "rocketmq_producer_connections", "Producer connections", None, [(node.clone(), producers)]);
     gauge_family(&mut reg, "rocketmq_consumer_connections", "Consumer connections", None, [(node.clone(), consumers)]);
 
-    // Lag of online groups (a consumer heartbeat), per subscribed topic. Offsets and in-flight
-    // counts are read in bulk (one scan, one lock), store times once per (topic, queue, offset).
-    let queues: HashMap<&str, i32> = topics.iter().map(|t| (t.topic_name.as_str(), t.read_queue_nums.max(t.write_queue_nums))).collect();
-    let store = &core.store;
-    let online_keys: std::collections::HashSet<(&str, &str)> =
-        online.iter().flat_map(|(g, subs)| subs.iter().map(move |t| (g.as_str(), t.as_str()))).collect();
-    let mut offsets: HashMap<(String, String), HashMap<i32, i64>> = HashMap::new();
-    for (g, t, q, o) in store.meta().consumer_offsets() {
-        if online_keys.contains(&(g.as_str(), t.as_str())) {
-            offsets.entry((g, t)).or_default().insert(q, o);
-        }
-    }
-    let held_by = core.pop.inflight_by_group_topic();
-    let mut max_offsets: HashMap<(&str, i32), i64> = HashMap::new();
-    let mut times: HashMap<(&str, i32, i64), Option<i64>> = HashMap::new();
-    let mut lag = Vec::new();
-    let mut latency = Vec::new();
-    let mut inflight = Vec::new();
-    let mut ready = Vec::new();
-    let none = HashMap::new();
-    for (g, subs) in &online {
-        for t in subs {
-            let Some(n) = queues.get(t.as_str()) else { continue };
-            let key = (g.clone(), t.clone());
-            let consumed_of = offsets.get(&key).unwrap_or(&none);
-            let (mut msgs, mut oldest) = (0i64, 0i64);
-            for q in 0..*n {
-                let max = *max_offsets.entry((t.as_str(), q)).or_insert_with(|| store.max_offset(t, q).max(0));
-                let consumed = consumed_of.get(&q).copied().unwrap_or(0).clamp(0, max);
-                if max > consumed {
-                    msgs += max - consumed;
-                    if let Some(ts) = *times.entry((t.as_str(), q, consumed)).or_insert_with(|| store.store_time_at(t, q, consumed)) {
-                        oldest = oldest.max(now - ts);
-                    }
-                }
-            }
-            let held = held_by.get(&key).copied().unwrap_or(0) as i64;
-            let labels = gt_labels(g, t);
-            lag.push((labels.clone(), msgs));
-            latency.push((labels.clone(), oldest.max(0)));
-            inflight.push((labels.clone(), held));
-            ready.push((labels, (msgs - held).max(0)));
-        }
-    }
-    gauge_family(&mut reg, "rocketmq_consumer_lag_messages", "Messages not yet consumed, per online group and topic", None, lag);
+    // Lag of online groups (a consumer heartbeat), per subscribed topic.
+    let lags = core.online_lags(now);
+    let per = |f: fn(&GroupTopicLag) -> i64| lags.iter().map(move |l| (gt_labels(&l.group, &l.topic), f(l))).collect::<Vec<_>>();
+    gauge_family(&mut reg, "rocketmq_consumer_lag_messages", "Messages not yet consumed, per online group and topic", None, per(|l| l.messages));
     gauge_family(
         &mut reg,
         "rocketmq_consumer_lag_latency",
         "Age of the oldest message not yet consumed",
         Some(Unit::Other("milliseconds".into())),
-        latency,
+        per(|l| l.latency_ms),
     );
-    gauge_family(&mut reg, "rocketmq_consumer_inflight_messages", "Messages popped and not yet acked", None, inflight);
-    gauge_family(&mut reg, "rocketmq_consumer_ready_messages", "Messages ready to be consumed", None, ready);
+    gauge_family(&mut reg, "rocketmq_consumer_inflight_messages", "Messages popped and not yet acked", None, per(|l| l.inflight));
+    gauge_family(&mut reg, "rocketmq_consumer_ready_messages", "Messages ready to be consumed", None, per(|l| (l.messages - l.inflight).max(0)));
 
     // Storage.
+    let store = &core.store;
     let size = (store.max_commit_log_offset() - store.min_commit_log_offset()).max(0);
     gauge_family(&mut reg, "rocketmq_storage_size", "Bytes in the commit log", Some(Unit::Bytes), [(node.clone(), size)]);
     gauge_family(&mut reg, "rocketmq_storage_flush_behind", "Bytes written but not yet flushed", Some(Unit::Bytes), [(node.clone(), store.flush_behind_bytes())]);

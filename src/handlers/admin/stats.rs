@@ -32,35 +32,13 @@ pub fn topic_stats(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerR
     Ok(success(req).with_body(TopicStatsTable { offset_table }.to_json()).into())
 }
 
-/// Topics with stored offsets for `group`.
-fn topics_of_group(core: &Core, group: &str) -> BTreeSet<String> {
-    core.store.meta().consumer_offsets().into_iter().filter(|(g, ..)| g == group).map(|(_, t, ..)| t).collect()
-}
-
-/// Whether the group's live members (if any) subscribe `topic`; `true` when none are online.
-fn subscribed_or_offline(core: &Core, group: &str, topic: &str) -> bool {
-    let Ok(reg) = core.clients.registry.read() else { return true };
-    match reg.consumers.get(group) {
-        Some(g) if !g.subscriptions.is_empty() => g.subscriptions.contains_key(topic),
-        _ => true,
-    }
-}
-
-/// The ConsumeStats rows of one topic (queue ids `0..writeQueueNums`).
+/// The ConsumeStats rows of one topic (queue ids `0..max(read, write)`).
 fn consume_rows(core: &Core, group: &str, tc: &TopicConfig) -> Vec<(MessageQueue, OffsetWrapper)> {
-    let store = &core.store;
-    let topic = &tc.topic_name;
-    (0..tc.write_queue_nums.max(tc.read_queue_nums))
-        .map(|q| {
-            let broker_offset = store.max_offset(topic, q).max(0);
-            let consumer_offset = store.meta().consumer_offset(group, topic, q).unwrap_or(0).max(0);
-            let last_timestamp =
-                if consumer_offset > 0 { store.store_time_at(topic, q, consumer_offset - 1).unwrap_or(0) } else { 0 };
-            // POP: handed out up to the pop cursor (in flight = pullOffset - consumerOffset, as
-            // mqadmin 5.x computes it); PULL: the consumer offset.
-            let (_, cursor) = core.pop.inflight(group, topic, q);
-            let pull_offset = if cursor >= 0 { cursor.max(consumer_offset) } else { consumer_offset };
-            (mq(core, topic, q), OffsetWrapper { broker_offset, consumer_offset, last_timestamp, pull_offset })
+    core.queue_progress(group, tc)
+        .into_iter()
+        .map(|p| {
+            let o = OffsetWrapper { broker_offset: p.broker_offset, consumer_offset: p.consumer_offset, last_timestamp: p.last_timestamp, pull_offset: p.pull_offset };
+            (mq(core, &p.topic, p.queue_id), o)
         })
         .collect()
 }
@@ -70,12 +48,12 @@ pub fn consume_stats(core: &Core, _conn: &Conn, req: &RemotingCommand) -> Handle
     let h = req.decode_header::<GetConsumeStatsRequestHeader>()?;
     let topics: BTreeSet<String> = match h.topic.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(t) => [t.to_string()].into(),
-        None => topics_of_group(core, &h.consumer_group),
+        None => core.topics_of_group(&h.consumer_group),
     };
     let mut stats = ConsumeStats::default();
     for topic in topics {
         let Some(tc) = core.topics.get(&topic) else { continue };
-        if !subscribed_or_offline(core, &h.consumer_group, &topic) {
+        if !core.subscribed_or_offline(&h.consumer_group, &topic) {
             continue;
         }
         stats.offset_table.extend(consume_rows(core, &h.consumer_group, &tc));
@@ -98,9 +76,9 @@ pub fn broker_consume_stats(core: &Core, _conn: &Conn, req: &RemotingCommand) ->
         let _ = serde_json::to_writer(&mut out, &g.group_name);
         out.extend_from_slice(b":[");
         let mut first = true;
-        for topic in topics_of_group(core, &g.group_name) {
+        for topic in core.topics_of_group(&g.group_name) {
             let Some(tc) = core.topics.get(&topic) else { continue };
-            if (h.is_order && !tc.order) || !subscribed_or_offline(core, &g.group_name, &topic) {
+            if (h.is_order && !tc.order) || !core.subscribed_or_offline(&g.group_name, &topic) {
                 continue;
             }
             let stats = ConsumeStats { offset_table: consume_rows(core, &g.group_name, &tc), consume_tps: 0.0 };
@@ -157,7 +135,7 @@ pub fn clone_group_offset(core: &Core, conn: &Conn, req: &RemotingCommand) -> Ha
         if g != h.src_group || only.is_some_and(|t| t != topic) || core.topics.get(&topic).is_none() {
             continue;
         }
-        if !h.offline && !subscribed_or_offline(core, &h.src_group, &topic) {
+        if !h.offline && !core.subscribed_or_offline(&h.src_group, &topic) {
             continue;
         }
         if let Err(e) = core.store.meta().set_consumer_offset(&h.dest_group, &topic, q, off) {
