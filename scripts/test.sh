@@ -5,11 +5,12 @@
 #   bash scripts/test.sh rust python     # only these stages
 #
 # Stages: build, rust (cargo nextest: unit + wire tests), python (C++ client via PyPI rocketmq),
-# pygrpc (the official 5.x Python SDK, PyPI rocketmq-python-client, over gRPC), node (ali-ons),
+# pygrpc (the official 5.x Python SDK, PyPI rocketmq-python-client, over gRPC), console (the web console
+# in headless Chromium from Debian's packages, driven by Selenium; screenshots in target/console-screenshots), node (ali-ons),
 # nodegrpc (the official 5.x Node SDK, npm rocketmq-client-nodejs, over gRPC), rustclient (rocketmq-client-rust),
 # rustgrpc (the official 5.x Rust SDK, crates.io rocketmq 5.0.0, over gRPC); FERROCKET_TEST_RUST_CLIENT=0 skips
 # the last two (separate crates, long first builds).
-# Installs what it needs (.venv, .venv-grpc, node_modules) on a fresh machine. Prints a header per stage, a
+# Installs what it needs (.venv, .venv-grpc, .venv-console, chromium, node_modules) on a fresh machine. Prints a header per stage, a
 # summary per stage and, last, one line "N passed, N failed" (tests; a stage that fails without
 # reporting tests counts as one failure). Exits non-zero if anything failed.
 set -uo pipefail
@@ -24,7 +25,7 @@ trap 'rm -rf "$LOGDIR"' EXIT
 if [ "$#" -gt 0 ]; then
   STAGES="$*"
 else
-  STAGES="build rust python pygrpc node nodegrpc"
+  STAGES="build rust python pygrpc console node nodegrpc"
   # rocketmq-client-rust builds in ~5 CPU-minutes the first time; FERROCKET_TEST_RUST_CLIENT=0 skips it.
   if [ "${FERROCKET_TEST_RUST_CLIENT:-1}" = "1" ]; then STAGES="$STAGES rustclient rustgrpc"; fi
 fi
@@ -82,58 +83,56 @@ stage_rust() {
   record rust "$rc" "${passed:-0}" "${failed:-0}"
 }
 
+# ensure_venv DIR REQUIREMENTS: a venv with the suite's packages (python3-venv installed if missing).
 ensure_venv() {
-  if [ ! -x .venv/bin/python ]; then
-    echo "creating .venv"
-    if ! python3 -m venv .venv; then
+  local dir="$1" reqs="$2"
+  if [ ! -x "$dir/bin/python" ]; then
+    echo "creating $dir"
+    if ! python3 -m venv "$dir"; then
       echo "python3 -m venv failed; installing python3-venv"
-      apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv .venv || return 1
+      apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$dir" || return 1
     fi
   fi
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+}
+
+# pytest_stage STAGE VENV SUITE_DIR TIMEOUT: run a pytest suite in its venv and record its counts.
+pytest_stage() {
+  local stage="$1" venv="$2" dir="$3" limit="$4" log="$LOGDIR/$1.log" rc
+  if ! ensure_venv "$venv" "$dir/requirements.txt"; then
+    record "$stage" 1 0 0
+    return 1
+  fi
+  (cd "$dir" && timeout "$limit" "$ROOT/$venv/bin/python" -m pytest -v) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local line passed failed
+  line=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$log" | tail -1)
+  passed=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '^[0-9]+')
+  failed=$(echo "$line" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '^[0-9]+' | awk '{s+=$1} END {print s+0}')
+  record "$stage" "$rc" "${passed:-0}" "${failed:-0}"
 }
 
 stage_python() {
   header "python (Apache C++ client through PyPI rocketmq)"
-  local log="$LOGDIR/python.log" rc
-  if ! ensure_venv; then
-    record python 1 0 0
-    return 1
-  fi
-  (cd tests/python && timeout 1200 "$ROOT/.venv/bin/python" -m pytest -v) 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  local line passed failed
-  line=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$log" | tail -1)
-  passed=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '^[0-9]+')
-  failed=$(echo "$line" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '^[0-9]+' | awk '{s+=$1} END {print s+0}')
-  record python "$rc" "${passed:-0}" "${failed:-0}"
+  pytest_stage python .venv tests/python 1200
 }
 
 # The 5.x SDK's import name `rocketmq` is also the 4.x client's: a venv of its own.
-ensure_venv_grpc() {
-  if [ ! -x .venv-grpc/bin/python ]; then
-    echo "creating .venv-grpc"
-    if ! python3 -m venv .venv-grpc; then
-      apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv .venv-grpc || return 1
-    fi
-  fi
-  .venv-grpc/bin/python -m pip install -q --disable-pip-version-check -r tests/python_grpc/requirements.txt
-}
-
 stage_pygrpc() {
   header "pygrpc (official 5.x Python SDK rocketmq-python-client over gRPC)"
-  local log="$LOGDIR/pygrpc.log" rc
-  if ! ensure_venv_grpc; then
-    record pygrpc 1 0 0
-    return 1
+  pytest_stage pygrpc .venv-grpc tests/python_grpc 900
+}
+
+# The web console in a real browser: Debian's chromium and chromium-driver, driven by Selenium.
+stage_console() {
+  header "console (web console in headless Chromium, Selenium)"
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (Debian packages)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || { record console 1 0 0; return 1; }
   fi
-  (cd tests/python_grpc && timeout 900 "$ROOT/.venv-grpc/bin/python" -m pytest -v) 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  local line passed failed
-  line=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$log" | tail -1)
-  passed=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '^[0-9]+')
-  failed=$(echo "$line" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '^[0-9]+' | awk '{s+=$1} END {print s+0}')
-  record pygrpc "$rc" "${passed:-0}" "${failed:-0}"
+  export FERROCKET_CONSOLE_SHOTS="${FERROCKET_CONSOLE_SHOTS:-$ROOT/target/console-screenshots}"
+  pytest_stage console .venv-console tests/console 600
+  echo "console screenshots: $FERROCKET_CONSOLE_SHOTS"
 }
 
 stage_node() {
@@ -194,7 +193,7 @@ BUILD_OK=1
 for s in $STAGES; do
   case "$s" in
     build) stage_build || BUILD_OK=0 ;;
-    rust|python|pygrpc|node|nodegrpc|rustclient|rustgrpc)
+    rust|python|pygrpc|console|node|nodegrpc|rustclient|rustgrpc)
       if [ "$BUILD_OK" -eq 0 ]; then
         header "$s"
         echo "skipped: the build failed"
@@ -203,7 +202,7 @@ for s in $STAGES; do
         "stage_$s"
       fi
       ;;
-    *) echo "unknown stage: $s (build rust python pygrpc node nodegrpc rustclient rustgrpc)"; record "$s" 2 0 0 ;;
+    *) echo "unknown stage: $s (build rust python pygrpc console node nodegrpc rustclient rustgrpc)"; record "$s" 2 0 0 ;;
   esac
 done
 
