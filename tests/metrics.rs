@@ -36,6 +36,14 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
         })
 }
 
+/// The cumulative buckets (upper bound, count) of a histogram series.
+fn buckets(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<Vec<(f64, f64)>> {
+    scrape.samples.iter().find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).and_then(|s| match &s.value {
+        prometheus_parse::Value::Histogram(h) => Some(h.iter().map(|b| (b.less_than, b.count)).collect()),
+        _ => None,
+    })
+}
+
 fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
     let (status, body) = get(addr, "/metrics");
     assert_eq!(status, 200);
@@ -78,6 +86,30 @@ async fn metrics_count_known_traffic_and_lag() {
     assert_eq!(value(&s, "rocketmq_consumer_connections", &[("node_type", "broker")]), Some(1.0));
     assert!(value(&s, "rocketmq_topic_number", &[]).unwrap() >= 1.0);
     assert!(value(&s, "rocketmq_storage_size_bytes", &[]).unwrap() > 0.0);
+    // Body sizes: five 2-byte bodies, all in the first bucket (1 KiB), type Normal.
+    let sizes = buckets(&s, "rocketmq_message_size", &[("topic", topic.as_str()), ("message_type", "Normal")]).expect("message size histogram");
+    assert_eq!(sizes.first(), Some(&(1024.0, 5.0)), "{sizes:?}");
+    assert_eq!(sizes.last().map(|b| b.1), Some(5.0));
+    // RPC latency: every send answered SUCCESS is one observation under its request code.
+    let sends: f64 = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "rocketmq_rpc_latency_milliseconds" && matches!(x.labels.get("request_code"), Some("10" | "310")) && x.labels.get("response_code") == Some("0"))
+        .filter_map(|x| match &x.value {
+            prometheus_parse::Value::Histogram(h) => h.last().map(|b| b.count),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(sends, 5.0, "five sends timed");
+    assert!(buckets(&s, "rocketmq_rpc_latency_milliseconds", &[("request_code", "34"), ("protocol_type", "remoting")]).is_some(), "heartbeats timed");
+    assert_eq!(value(&s, "ferrocket_delay_backlog_messages", &[]), Some(0.0));
+
+    // A message held for delay level 5 (1 min): a delay backlog of one, sized under type Delay.
+    send_ok(&c, &Msg::new(&topic, "later").prop("DELAY", "5"), 0).await;
+    let s = scrape(addr);
+    assert_eq!(value(&s, "ferrocket_delay_backlog_messages", &[]), Some(1.0));
+    let delayed = buckets(&s, "rocketmq_message_size", &[("message_type", "Delay")]).expect("delay size histogram");
+    assert_eq!(delayed.last().map(|b| b.1), Some(1.0));
     for sample in &s.samples {
         if sample.metric.starts_with("rocketmq_") {
             assert!(sample.labels.get("cluster").is_some() && sample.labels.get("node_id").is_some(), "{sample:?}");

@@ -155,9 +155,13 @@ impl Core {
             .waiters
             .any(&topic, queue_id)
             .then(|| msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect());
+        let mtype = stats::message_type(first);
+        let single = (msgs.len() == 1).then(|| first.body.len());
+        let batch: Vec<usize> = if single.is_some() { Vec::new() } else { msgs.iter().map(|m| m.body.len()).collect() };
         let outcome = self.store.put(msgs)?;
         let bytes: i64 = outcome.results.iter().map(|r| r.size as i64).sum();
-        self.stats.stored(&topic, outcome.results.len() as u64, bytes.max(0) as u64);
+        let n = outcome.results.len() as u64;
+        self.stats.stored(&topic, n, bytes.max(0) as u64, mtype, single.into_iter().chain(batch));
         if self.waiters.any(&topic, queue_id) {
             if let Some(h) = self.hooks.get() {
                 // A pull that parked during the put gets one wake-up that matches any filter

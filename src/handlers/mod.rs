@@ -120,6 +120,14 @@ impl Service {
         result.unwrap_or_else(|e| Reply::Now(e.response(&req)))
     }
 
+    /// A request was answered after `elapsed` (`oneway`: nothing was sent back): the broker's
+    /// `rocketmq_rpc_latency` histogram.
+    pub fn answered(&self, request_code: i32, response_code: i32, oneway: bool, elapsed: std::time::Duration) {
+        if let Service::Broker(core) = self {
+            core.stats.rpc(request_code, response_code, if oneway { "oneway" } else { "success" }, elapsed.as_millis() as u64);
+        }
+    }
+
     /// A connection closed: a broker forgets its clients; a name server drops the brokers that
     /// registered over it.
     pub fn closed(&self, conn_id: u64) {

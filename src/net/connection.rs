@@ -147,6 +147,7 @@ impl Connection {
 
     fn handle_request(&mut self, cmd: RemotingCommand, ctx: &mut Context<Self>) {
         let oneway = cmd.is_oneway();
+        let (code, start) = (cmd.code, Instant::now());
         let reply = {
             let _in_conn = self.span.enter();
             self.service.handle(&self.conn, cmd)
@@ -156,6 +157,7 @@ impl Connection {
                 if !oneway {
                     self.write(&resp);
                 }
+                self.service.answered(code, resp.code, oneway, start.elapsed());
             }
             Reply::Nothing => {
                 if !oneway {
@@ -167,8 +169,11 @@ impl Connection {
                 self.begin();
                 ctx.spawn(fut.into_actor(self).map(move |resp, act, _| {
                     act.end();
-                    if let (Some(resp), false) = (resp, oneway) {
-                        act.write(&resp);
+                    if let Some(resp) = resp {
+                        if !oneway {
+                            act.write(&resp);
+                        }
+                        act.service.answered(code, resp.code, oneway, start.elapsed());
                     }
                 }));
             }
