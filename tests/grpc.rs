@@ -677,3 +677,55 @@ async fn namespaces_wrap_topics_and_groups() {
     let r = raw.request(ferrocket::codec::RemotingCommand::request(201, 0), T).await.unwrap();
     assert!(String::from_utf8_lossy(&r.body).contains("ns1%G"), "groups: {}", String::from_utf8_lossy(&r.body));
 }
+
+async fn list(raw: &RawClient) -> ferrocket::codec::RemotingCommand {
+    let cmd = ferrocket::codec::RemotingCommand::request(ferrocket::codec::codes::RequestCode::GetConsumerConnectionList.as_i32(), 0).with_ext("consumerGroup", "GCG");
+    raw.request(cmd, T).await.unwrap()
+}
+
+#[tokio::test]
+async fn subscribers_are_listed_as_consumer_connections_while_their_stream_lives() {
+    let b = TestBroker::builder().topic("GC", 2).group("GCG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    assert_eq!(list(&raw).await.code, ferrocket::codec::codes::response_code::CONSUMER_NOT_ONLINE);
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let settings = pb::Settings {
+        client_type: Some(pb::ClientType::SimpleConsumer as i32),
+        user_agent: Some(pb::Ua { language: pb::Language::Python as i32, ..Default::default() }),
+        pub_sub: Some(pb::settings::PubSub::Subscription(pb::Subscription {
+            group: res("GCG"),
+            subscriptions: vec![pb::SubscriptionEntry {
+                topic: res("GC"),
+                expression: Some(pb::FilterExpression { r#type: pb::FilterType::Tag as i32, expression: "TagA || TagB".into() }),
+            }],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    tx.send(pb::TelemetryCommand { status: None, command: Some(pb::telemetry_command::Command::Settings(settings)) }).await.unwrap();
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut().insert("x-mq-client-id", "grpc-consumer-1".parse().unwrap());
+    let mut tel = c.telemetry(req).await.unwrap().into_inner();
+    tokio::time::timeout(T, tel.message()).await.expect("settings in time").unwrap().expect("an answer");
+
+    let r = list(&raw).await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let cc = ferrocket::codec::body::ConsumerConnection::from_json(&r.body).unwrap();
+    assert_eq!(cc.connection_set.iter().map(|x| (x.client_id.as_str(), x.language.as_str())).collect::<Vec<_>>(), vec![("grpc-consumer-1", "PYTHON")]);
+    assert_eq!(cc.message_model, "CLUSTERING");
+    assert_eq!(cc.subscription_table.get("GC").map(|s| s.sub_string.as_str()), Some("TagA || TagB"));
+
+    // The stream ends: the member leaves.
+    drop(tx);
+    drop(tel);
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        if list(&raw).await.code == ferrocket::codec::codes::response_code::CONSUMER_NOT_ONLINE {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the gRPC consumer stayed listed after its stream ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

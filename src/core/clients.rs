@@ -260,6 +260,14 @@ fn channel(conn: &ConnHandle, client_id: &str, language: &str, version: i32, now
 }
 
 /// Send NOTIFY_CONSUMER_IDS_CHANGED to every listed connection (oneway, best effort).
+impl super::Core {
+    /// Tell the members of groups whose membership changed, except groups that turned the
+    /// notification off (`notifyConsumerIdsChangedEnable=false`).
+    pub fn notify_members(&self, n: Notifications) {
+        send_notifications(n.into_iter().filter(|(g, _)| self.groups.get(g).map(|c| c.notify_consumer_ids_changed_enable).unwrap_or(true)).collect());
+    }
+}
+
 pub fn send_notifications(n: Notifications) {
     for (group, conns) in n {
         for c in conns {

@@ -2,10 +2,12 @@
 //! server's ([`super::route::server_settings`]). A producer's stream is also how the broker reaches
 //! it: it is registered as a producer of each topic it publishes to (the producer group of its
 //! transactional halves), with an [`Outlet`] that turns a transaction check-back
-//! (CHECK_TRANSACTION_STATE) into a `RecoverOrphanedTransactionCommand`.
+//! (CHECK_TRANSACTION_STATE) into a `RecoverOrphanedTransactionCommand`. A subscriber's stream
+//! makes it a member of its consumer group, as a consumer heartbeat does over remoting.
 use super::convert::to_pb;
 use super::pb::{self, telemetry_command::Command};
-use super::route::server_settings;
+use super::route::{server_settings, wrapped};
+use crate::codec::body::{ConsumerData, HeartbeatData, SubscriptionData};
 use super::{status, BoxStream, Grpc};
 use crate::codec::codes::RequestCode;
 use crate::codec::message::offset_msg_id;
@@ -66,12 +68,56 @@ fn language(s: &pb::Settings) -> String {
     pb::Language::try_from(l).map(|l| l.as_str_name().to_string()).unwrap_or_else(|_| "UNKNOWN".into())
 }
 
-/// Register a publishing client as a producer of its topics (once per stream).
+/// A subscribing client as a consumer heartbeat would describe it: its group (clustering, as the
+/// proxy registers 5.x consumers) and its subscriptions with their filter expressions.
+fn consumer_data(client_id: &str, sub: &pb::Subscription) -> Option<HeartbeatData> {
+    let group = sub.group.as_ref().filter(|r| !r.name.is_empty())?;
+    let subscriptions = sub
+        .subscriptions
+        .iter()
+        .filter_map(|e| {
+            let topic = e.topic.as_ref().filter(|t| !t.name.is_empty())?;
+            let (sql, expr) = match &e.expression {
+                Some(f) => (f.r#type == pb::FilterType::Sql as i32, f.expression.clone()),
+                None => (false, "*".to_string()),
+            };
+            Some(SubscriptionData { topic: wrapped(topic), sub_string: expr, expression_type: if sql { "SQL92" } else { "TAG" }.into(), ..Default::default() })
+        })
+        .collect();
+    Some(HeartbeatData {
+        client_id: client_id.to_string(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: wrapped(group),
+            consume_type: "CONSUME_PASSIVELY".into(),
+            message_model: "CLUSTERING".into(),
+            consume_from_where: "CONSUME_FROM_LAST_OFFSET".into(),
+            subscription_data_set: subscriptions,
+            unit_mode: false,
+        }],
+        producer_data_set: Vec::new(),
+    })
+}
+
+/// Register the client of a stream by its Settings: a publisher as a producer of its topics, a
+/// subscriber as a member of its consumer group (shown by consumerConnection, counted as online
+/// for lag), until the stream ends.
 fn register(g: &Grpc, conn: &ConnHandle, client_id: &str, s: &pb::Settings) {
-    let Some(pb::settings::PubSub::Publishing(p)) = &s.pub_sub else { return };
-    let Ok(mut r) = g.core.clients.registry.write() else { return };
-    for t in p.topics.iter().filter(|t| !t.name.is_empty()) {
-        r.add_producer(&super::route::wrapped(t), conn, client_id, &language(s), Instant::now());
+    match &s.pub_sub {
+        Some(pb::settings::PubSub::Publishing(p)) => {
+            let Ok(mut r) = g.core.clients.registry.write() else { return };
+            for t in p.topics.iter().filter(|t| !t.name.is_empty()) {
+                r.add_producer(&wrapped(t), conn, client_id, &language(s), Instant::now());
+            }
+        }
+        Some(pb::settings::PubSub::Subscription(sub)) => {
+            let Some(hb) = consumer_data(client_id, sub) else { return };
+            let notify = match g.core.clients.registry.write() {
+                Ok(mut r) => r.heartbeat(conn, &language(s), 0, &hb, Instant::now()),
+                Err(_) => return,
+            };
+            g.core.notify_members(notify);
+        }
+        None => {}
     }
 }
 
@@ -95,9 +141,7 @@ pub fn telemetry(g: &Grpc, client_id: String, peer: Option<SocketAddr>, mut inbo
             }
         }
         // the stream ended: the client is no longer reachable through it
-        if let Ok(mut r) = g.core.clients.registry.write() {
-            let _ = r.connection_closed(conn.id);
-        }
+        g.core.connection_closed(conn.id);
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -32,11 +32,7 @@ pub fn heartbeat(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResu
         Ok(mut r) => r.heartbeat(&conn.handle, &req.language, req.version, &hb, Instant::now()),
         Err(_) => Vec::new(),
     };
-    let notify = notify
-        .into_iter()
-        .filter(|(g, _)| core.groups.get(g).map(|c| c.notify_consumer_ids_changed_enable).unwrap_or(true))
-        .collect();
-    send_notifications(notify);
+    core.notify_members(notify);
     Ok(success(req).into())
 }
 
