@@ -83,7 +83,7 @@ async fn metrics_count_known_traffic_and_lag() {
     assert_eq!(value(&s, "rocketmq_consumer_ready_messages", &gt), Some(2.0));
     assert_eq!(value(&s, "rocketmq_consumer_inflight_messages", &gt), Some(0.0));
     assert!(value(&s, "rocketmq_consumer_lag_latency_milliseconds", &gt).is_some());
-    assert_eq!(value(&s, "rocketmq_consumer_connections", &[("node_type", "broker")]), Some(1.0));
+    assert_eq!(value(&s, "rocketmq_consumer_connections", &[("node_type", "broker"), ("language", "JAVA")]), Some(1.0));
     assert!(value(&s, "rocketmq_topic_number", &[]).unwrap() >= 1.0);
     assert!(value(&s, "rocketmq_storage_size_bytes", &[]).unwrap() > 0.0);
     // Body sizes: five 2-byte bodies, all in the first bucket (1 KiB), type Normal.

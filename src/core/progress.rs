@@ -8,7 +8,7 @@ use crate::codec::codes::RequestCode;
 use crate::codec::header::ResetConsumerClientOffsetRequestHeader;
 use crate::codec::RemotingCommand;
 use crate::store::TopicConfig;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// One queue of a group's progress on a topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub struct ResetOutcome {
 impl Core {
     /// Topics with stored offsets for `group`.
     pub fn topics_of_group(&self, group: &str) -> BTreeSet<String> {
-        self.store.meta().consumer_offsets().into_iter().filter(|(g, ..)| g == group).map(|(_, t, ..)| t).collect()
+        self.store.meta().topics_with_offsets(group).into_iter().collect()
     }
 
     /// Whether the group's live members (if any) subscribe `topic`; `true` when none are online.
@@ -102,8 +102,8 @@ impl Core {
             .collect()
     }
 
-    /// Lag of every online group (a consumer heartbeat) on each subscribed topic. Offsets and
-    /// in-flight counts are read in bulk (one scan, one lock); store times once per (topic,
+    /// Lag of every online group (a consumer heartbeat) on each subscribed topic. Offsets (from
+    /// the store's in-memory mirror) and in-flight counts are read under one lock each; store times once per (topic,
     /// queue, offset), so thousands of groups on a few topics cost little more than the topics.
     pub fn online_lags(&self, now: i64) -> Vec<GroupTopicLag> {
         let online: Vec<(String, Vec<String>)> = match self.clients.registry.read() {
@@ -116,38 +116,28 @@ impl Core {
             Err(_) => Vec::new(),
         };
         let queues: HashMap<String, i32> = self.topics.all().into_iter().map(|t| (t.topic_name, t.read_queue_nums.max(t.write_queue_nums))).collect();
-        let online_keys: HashSet<(&str, &str)> = online.iter().flat_map(|(g, subs)| subs.iter().map(move |t| (g.as_str(), t.as_str()))).collect();
-        let mut offsets: HashMap<(String, String), HashMap<i32, i64>> = HashMap::new();
-        for (g, t, q, o) in self.store.meta().consumer_offsets() {
-            if online_keys.contains(&(g.as_str(), t.as_str())) {
-                offsets.entry((g, t)).or_default().insert(q, o);
-            }
-        }
+        let pairs: Vec<(&str, &str)> = online.iter().flat_map(|(g, subs)| subs.iter().map(move |t| (g.as_str(), t.as_str()))).collect();
+        let tables = self.store.meta().offset_tables(pairs.iter().copied());
         let held_by = self.pop.inflight_by_group_topic();
         let store = &self.store;
         let mut max_offsets: HashMap<(&str, i32), i64> = HashMap::new();
         let mut times: HashMap<(&str, i32, i64), Option<i64>> = HashMap::new();
-        let none = HashMap::new();
-        let mut out = Vec::new();
-        for (g, subs) in &online {
-            for t in subs {
-                let Some(n) = queues.get(t.as_str()) else { continue };
-                let key = (g.clone(), t.clone());
-                let consumed_of = offsets.get(&key).unwrap_or(&none);
-                let (mut msgs, mut oldest) = (0i64, 0i64);
-                for q in 0..*n {
-                    let max = *max_offsets.entry((t.as_str(), q)).or_insert_with(|| store.max_offset(t, q).max(0));
-                    let consumed = consumed_of.get(&q).copied().unwrap_or(0).clamp(0, max);
-                    if max > consumed {
-                        msgs += max - consumed;
-                        if let Some(ts) = *times.entry((t.as_str(), q, consumed)).or_insert_with(|| store.store_time_at(t, q, consumed)) {
-                            oldest = oldest.max(now - ts);
-                        }
+        let mut out = Vec::with_capacity(pairs.len());
+        for ((g, t), consumed_of) in pairs.iter().zip(&tables) {
+            let Some(n) = queues.get(*t) else { continue };
+            let (mut msgs, mut oldest) = (0i64, 0i64);
+            for q in 0..*n {
+                let max = *max_offsets.entry((t, q)).or_insert_with(|| store.max_offset(t, q).max(0));
+                let consumed = consumed_of.iter().find(|(id, _)| *id == q).map(|(_, o)| *o).unwrap_or(0).clamp(0, max);
+                if max > consumed {
+                    msgs += max - consumed;
+                    if let Some(ts) = *times.entry((t, q, consumed)).or_insert_with(|| store.store_time_at(t, q, consumed)) {
+                        oldest = oldest.max(now - ts);
                     }
                 }
-                let inflight = held_by.get(&key).copied().unwrap_or(0) as i64;
-                out.push(GroupTopicLag { group: g.clone(), topic: t.clone(), messages: msgs, latency_ms: oldest.max(0), inflight });
             }
+            let inflight = if held_by.is_empty() { 0 } else { held_by.get(&(g.to_string(), t.to_string())).copied().unwrap_or(0) as i64 };
+            out.push(GroupTopicLag { group: g.to_string(), topic: t.to_string(), messages: msgs, latency_ms: oldest.max(0), inflight });
         }
         out
     }

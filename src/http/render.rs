@@ -14,6 +14,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TopicLabels {
@@ -27,6 +28,12 @@ struct GroupTopicLabels {
     consumer_group: String,
     is_retry: &'static str,
     is_system: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ClientLabels {
+    language: String,
+    version: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -181,12 +188,20 @@ pub fn render(core: &Core, now: i64) -> String {
     // Tables.
     out.gauge("rocketmq_topic_number", "Topics on this broker", None, core.topics.all().len() as i64);
     out.gauge("rocketmq_consumer_group_number", "Subscription groups on this broker", None, core.groups.all().len() as i64);
-    let (producers, consumers): (i64, i64) = match core.clients.registry.read() {
-        Ok(r) => (r.producers.values().map(|p| p.channels.len() as i64).sum(), r.consumers.values().map(|c| c.channels.len() as i64).sum()),
-        Err(_) => (0, 0),
-    };
-    out.gauge("rocketmq_producer_connections", "Producer connections", None, producers);
-    out.gauge("rocketmq_consumer_connections", "Consumer connections", None, consumers);
+    // Client channels by language and version, as RocketMQ 5 labels them.
+    let mut producers: BTreeMap<ClientLabels, i64> = BTreeMap::new();
+    let mut consumers: BTreeMap<ClientLabels, i64> = BTreeMap::new();
+    if let Ok(r) = core.clients.registry.read() {
+        let key = |c: &crate::core::clients::ClientChannel| ClientLabels { language: c.language.clone(), version: c.version.to_string() };
+        for c in r.producers.values().flat_map(|p| p.channels.values()) {
+            *producers.entry(key(c)).or_default() += 1;
+        }
+        for c in r.consumers.values().flat_map(|g| g.channels.values()) {
+            *consumers.entry(key(c)).or_default() += 1;
+        }
+    }
+    out.gauges("rocketmq_producer_connections", "Producer connections, by client language and version", None, producers.into_iter().collect());
+    out.gauges("rocketmq_consumer_connections", "Consumer connections, by client language and version", None, consumers.into_iter().collect());
 
     // Lag of online groups (a consumer heartbeat), per subscribed topic.
     let lags = core.online_lags(now);

@@ -1,6 +1,8 @@
 //! Metadata in sled: one db under `<root>/meta`, a handful of trees, big-endian integer keys,
 //! a version byte in front of every record.
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::RwLock;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -42,13 +44,33 @@ pub struct GroupConfig {
     pub consume_message_orderly: bool,
 }
 
+/// Consumer offsets mirrored in memory: group -> topic -> queue -> offset. Sled holds them on disk;
+/// reads (pulls, admin, metrics, the console) never touch sled, and a scrape over thousands of
+/// groups does not iterate a tree.
+type OffsetMirror = HashMap<String, HashMap<String, BTreeMap<i32, i64>>>;
+
 /// Small keyed state: topics, groups, consumer offsets, generic kv (and the key index tree).
 pub struct MetaStore {
     db: sled::Db,
     topics: sled::Tree,
     groups: sled::Tree,
     offsets: sled::Tree,
+    /// Written under this lock together with `offsets`, so both always agree.
+    offsets_mem: RwLock<OffsetMirror>,
     kv: sled::Tree,
+}
+
+/// (group, topic, queue, offset) of an `offsets` entry.
+fn decode_offset_entry(k: &[u8], v: &[u8]) -> Option<(String, String, i32, i64)> {
+    let off = decode_offset(v)?;
+    if k.len() < 6 {
+        return None;
+    }
+    let (names, q) = k.split_at(k.len() - 5);
+    let qid = (u32::from_be_bytes([q[1], q[2], q[3], q[4]]) ^ 0x8000_0000) as i32;
+    let mut parts = names.splitn(2, |b| *b == SEP);
+    let (Some(g), Some(t)) = (parts.next(), parts.next()) else { return None };
+    Some((String::from_utf8_lossy(g).into_owned(), String::from_utf8_lossy(t).into_owned(), qid, off))
 }
 
 fn meta_err(e: sled::Error) -> StoreError {
@@ -107,10 +129,18 @@ impl MetaStore {
         // Key index entries lived in sled before the index files (`index/`): drop that tree.
         let _ = db.drop_tree("keys");
         let tree = |n: &str| db.open_tree(n).map_err(open_failed);
+        let offsets = tree("offsets")?;
+        let mut mirror = OffsetMirror::new();
+        for (k, v) in offsets.iter().filter_map(|r| r.ok()) {
+            if let Some((g, t, q, o)) = decode_offset_entry(&k, &v) {
+                mirror.entry(g).or_default().entry(t).or_default().insert(q, o);
+            }
+        }
         Ok(MetaStore {
             topics: tree("topics")?,
             groups: tree("groups")?,
-            offsets: tree("offsets")?,
+            offsets,
+            offsets_mem: RwLock::new(mirror),
             kv: tree("kv")?,
             db,
         })
@@ -144,32 +174,48 @@ impl MetaStore {
         Self::all(&self.groups)
     }
 
+    fn mirror(&self) -> std::sync::RwLockReadGuard<'_, OffsetMirror> {
+        self.offsets_mem.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn set_consumer_offset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) -> Result<(), StoreError> {
         let mut v = vec![VERSION];
         v.extend_from_slice(&offset.to_be_bytes());
+        let mut mirror = self.offsets_mem.write().unwrap_or_else(|e| e.into_inner());
         self.offsets.insert(offset_key(group, topic, queue_id), v).map_err(meta_err)?;
+        let topics = match mirror.get_mut(group) {
+            Some(t) => t,
+            None => mirror.entry(group.to_string()).or_default(),
+        };
+        let queues = match topics.get_mut(topic) {
+            Some(q) => q,
+            None => topics.entry(topic.to_string()).or_default(),
+        };
+        queues.insert(queue_id, offset);
         Ok(())
     }
 
     pub fn consumer_offset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
-        let v = self.offsets.get(offset_key(group, topic, queue_id)).ok()??;
-        decode_offset(&v)
+        self.mirror().get(group)?.get(topic)?.get(&queue_id).copied()
     }
 
+    /// Every stored offset: (group, topic, queue, offset).
     pub fn consumer_offsets(&self) -> Vec<(String, String, i32, i64)> {
-        let mut out = Vec::new();
-        for (k, v) in self.offsets.iter().filter_map(|r| r.ok()) {
-            let Some(off) = decode_offset(&v) else { continue };
-            if k.len() < 6 {
-                continue;
-            }
-            let (names, q) = k.split_at(k.len() - 5);
-            let qid = (u32::from_be_bytes([q[1], q[2], q[3], q[4]]) ^ 0x8000_0000) as i32;
-            let mut parts = names.splitn(2, |b| *b == SEP);
-            let (Some(g), Some(t)) = (parts.next(), parts.next()) else { continue };
-            out.push((String::from_utf8_lossy(g).into_owned(), String::from_utf8_lossy(t).into_owned(), qid, off));
-        }
-        out
+        let m = self.mirror();
+        m.iter()
+            .flat_map(|(g, topics)| topics.iter().flat_map(move |(t, qs)| qs.iter().map(move |(q, o)| (g.clone(), t.clone(), *q, *o))))
+            .collect()
+    }
+
+    /// The topics `group` has offsets for.
+    pub fn topics_with_offsets(&self, group: &str) -> Vec<String> {
+        self.mirror().get(group).map(|t| t.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The (queue, offset) pairs of each (group, topic) asked for, in order (one lock).
+    pub fn offset_tables<'a>(&self, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<Vec<(i32, i64)>> {
+        let m = self.mirror();
+        pairs.map(|(g, t)| m.get(g).and_then(|ts| ts.get(t)).map(|qs| qs.iter().map(|(q, o)| (*q, *o)).collect()).unwrap_or_default()).collect()
     }
 
     pub fn delete_consumer_offsets(&self, group: &str, topic: Option<&str>) -> Result<(), StoreError> {
@@ -185,12 +231,27 @@ impl MetaStore {
                 k
             }
         };
+        let mut mirror = self.offsets_mem.write().unwrap_or_else(|e| e.into_inner());
         let mut batch = sled::Batch::default();
         for r in self.offsets.scan_prefix(&prefix) {
             let (k, _) = r.map_err(meta_err)?;
             batch.remove(k);
         }
-        self.offsets.apply_batch(batch).map_err(meta_err)
+        self.offsets.apply_batch(batch).map_err(meta_err)?;
+        match topic {
+            Some(t) => {
+                if let Some(ts) = mirror.get_mut(group) {
+                    ts.remove(t);
+                    if ts.is_empty() {
+                        mirror.remove(group);
+                    }
+                }
+            }
+            None => {
+                mirror.remove(group);
+            }
+        }
+        Ok(())
     }
 
     pub fn put_kv(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {

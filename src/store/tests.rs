@@ -356,7 +356,13 @@ fn meta_round_trips() {
     all.sort();
     assert_eq!(all[0], ("g".into(), "t".into(), -1, 3));
     assert_eq!(all.len(), 4);
+    assert_eq!(m.offset_tables([("g", "t"), ("g", "x"), ("g2", "t")].into_iter()), vec![vec![(-1, 3), (2, 4)], vec![], vec![(0, 6)]]);
+    let mut topics = m.topics_with_offsets("g");
+    topics.sort();
+    assert_eq!(topics, vec!["t".to_string(), "u".to_string()]);
     m.delete_consumer_offsets("g", Some("t")).unwrap();
+    assert_eq!(m.consumer_offset("g", "t", 2), None);
+    assert_eq!(m.consumer_offset("g", "u", 0), Some(5));
     assert_eq!(m.consumer_offsets().len(), 2);
     m.delete_consumer_offsets("g", None).unwrap();
     assert_eq!(m.consumer_offsets(), vec![("g2".into(), "t".into(), 0, 6)]);
