@@ -80,6 +80,17 @@ fn is_system_topic(t: &str) -> bool {
     t.starts_with(RETRY_PREFIX) || t.starts_with(DLQ_PREFIX) || t.starts_with("rmq_sys_") || t.starts_with("RMQ_SYS_") || t.contains("SCHEDULE_TOPIC") || t == "TBW102"
 }
 
+/// A list page's filter box (and `extra` inputs).
+fn filter_form(action: &str, filter: &str, extra: Markup) -> Markup {
+    html! {
+        form method="get" action=(action) {
+            input type="text" name="q" value=(filter) placeholder="filter";
+            (extra)
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
 /// The broker: identity, addresses, store, counts.
 pub fn overview(core: &Core, now: i64) -> Markup {
     let cfg = core.config();
@@ -129,11 +140,7 @@ pub fn topics(core: &Core, filter: &str, system: bool) -> Markup {
         core,
         "Topics",
         html! {
-            form method="get" action="/topics" {
-                input type="text" name="q" value=(filter) placeholder="filter";
-                label { input type="checkbox" name="system" value="1" checked[system]; " system topics" }
-                button type="submit" { "Filter" }
-            }
+            (filter_form("/topics", filter, html! { label { input type="checkbox" name="system" value="1" checked[system]; " system topics" } }))
             p.muted { (shown.len()) " of " (all.len()) " topics" @if shown.len() > MAX_ROWS { ", first " (MAX_ROWS) " shown" } }
             table #topics {
                 tr { th { "Topic" } th { "Read/write queues" } th { "Perm" } th { "Message type" } th { "Messages (max offsets)" } th { "Stored since start" } }
@@ -217,10 +224,7 @@ pub fn groups(core: &Core, filter: &str, now: i64) -> Markup {
         core,
         "Consumer groups",
         html! {
-            form method="get" action="/groups" {
-                input type="text" name="q" value=(filter) placeholder="filter";
-                button type="submit" { "Filter" }
-            }
+            (filter_form("/groups", filter, html! {}))
             p.muted { (shown.len()) " groups" @if shown.len() > MAX_ROWS { ", first " (MAX_ROWS) " shown" } " · lag is shown for groups with members online" }
             table #groups {
                 tr { th { "Group" } th { "Members online" } th { "Subscriptions" } th { "Lag" } th { "In flight (POP)" } }
