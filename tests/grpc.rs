@@ -729,3 +729,46 @@ async fn subscribers_are_listed_as_consumer_connections_while_their_stream_lives
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+fn mq(topic: &str, id: i32) -> Option<pb::MessageQueue> {
+    Some(pb::MessageQueue { topic: res(topic), id, ..Default::default() })
+}
+
+#[tokio::test]
+async fn offset_rpcs_share_the_remoting_offsets() {
+    let b = TestBroker::builder().topic("GO", 2).group("GOG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    for i in 0..3 {
+        let r = raw.request(req::send_v2("pg", &Msg::new("GO", format!("m{i}")), 1), T).await.unwrap();
+        assert_eq!(r.code, 0);
+    }
+    let q = |p: pb::QueryOffsetPolicy| pb::QueryOffsetRequest { message_queue: mq("GO", 1), query_offset_policy: p as i32, timestamp: None };
+    let end = c.query_offset(q(pb::QueryOffsetPolicy::End)).await.unwrap().into_inner();
+    assert_eq!((code(&end.status), end.offset), (Code::Ok, 3));
+    let begin = c.query_offset(q(pb::QueryOffsetPolicy::Beginning)).await.unwrap().into_inner();
+    assert_eq!((code(&begin.status), begin.offset), (Code::Ok, 0));
+    let mut at = q(pb::QueryOffsetPolicy::Timestamp);
+    at.timestamp = Some(prost_types::Timestamp { seconds: 0, nanos: 0 });
+    assert_eq!(c.query_offset(at).await.unwrap().into_inner().offset, 0);
+
+    let get = |id| pb::GetOffsetRequest { group: res("GOG"), message_queue: mq("GO", id) };
+    assert_eq!(code(&c.get_offset(get(1)).await.unwrap().into_inner().status), Code::OffsetNotFound);
+    let up = c.update_offset(pb::UpdateOffsetRequest { group: res("GOG"), message_queue: mq("GO", 1), offset: 2 }).await.unwrap().into_inner();
+    assert_eq!(code(&up.status), Code::Ok);
+    let got = c.get_offset(get(1)).await.unwrap().into_inner();
+    assert_eq!((code(&got.status), got.offset), (Code::Ok, 2));
+    // The remoting side sees the committed offset.
+    let r = raw.request(req::query_offset("GOG", "GO", 1), T).await.unwrap();
+    assert_eq!(r.ext("offset"), Some("2"));
+
+    // Bad input: unknown topic, a queue the topic lacks, a negative offset, no group.
+    let bad = c.update_offset(pb::UpdateOffsetRequest { group: res("GOG"), message_queue: mq("Nope", 0), offset: 1 }).await.unwrap().into_inner();
+    assert_eq!(code(&bad.status), Code::TopicNotFound);
+    let bad = c.update_offset(pb::UpdateOffsetRequest { group: res("GOG"), message_queue: mq("GO", 7), offset: 1 }).await.unwrap().into_inner();
+    assert_eq!(code(&bad.status), Code::BadRequest);
+    let bad = c.update_offset(pb::UpdateOffsetRequest { group: res("GOG"), message_queue: mq("GO", 0), offset: -1 }).await.unwrap().into_inner();
+    assert_eq!(code(&bad.status), Code::IllegalOffset);
+    let bad = c.get_offset(pb::GetOffsetRequest { group: None, message_queue: mq("GO", 0) }).await.unwrap().into_inner();
+    assert_eq!(code(&bad.status), Code::IllegalConsumerGroup);
+}

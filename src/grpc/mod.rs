@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status as RpcStatus, Streaming};
 
 mod convert;
+mod offsets;
 mod receive;
 mod route;
 mod send;
@@ -140,16 +141,16 @@ impl MessagingService for Grpc {
         Ok(Response::new(Box::pin(tokio_stream::iter(std::iter::once(Ok(item))))))
     }
 
-    async fn update_offset(&self, _req: Request<pb::UpdateOffsetRequest>) -> RpcResult<pb::UpdateOffsetResponse> {
-        Ok(Response::new(pb::UpdateOffsetResponse { status: Some(status::not_implemented("UpdateOffset")) }))
+    async fn update_offset(&self, req: Request<pb::UpdateOffsetRequest>) -> RpcResult<pb::UpdateOffsetResponse> {
+        Ok(Response::new(offsets::update_offset(self, req.into_inner())))
     }
 
-    async fn get_offset(&self, _req: Request<pb::GetOffsetRequest>) -> RpcResult<pb::GetOffsetResponse> {
-        Ok(Response::new(pb::GetOffsetResponse { status: Some(status::not_implemented("GetOffset")), offset: 0 }))
+    async fn get_offset(&self, req: Request<pb::GetOffsetRequest>) -> RpcResult<pb::GetOffsetResponse> {
+        Ok(Response::new(offsets::get_offset(self, req.into_inner())))
     }
 
-    async fn query_offset(&self, _req: Request<pb::QueryOffsetRequest>) -> RpcResult<pb::QueryOffsetResponse> {
-        Ok(Response::new(pb::QueryOffsetResponse { status: Some(status::not_implemented("QueryOffset")), offset: 0 }))
+    async fn query_offset(&self, req: Request<pb::QueryOffsetRequest>) -> RpcResult<pb::QueryOffsetResponse> {
+        Ok(Response::new(offsets::query_offset(self, req.into_inner())))
     }
 
     async fn end_transaction(&self, req: Request<pb::EndTransactionRequest>) -> RpcResult<pb::EndTransactionResponse> {
