@@ -52,6 +52,8 @@ pub struct RawClient {
     local: SocketAddr,
     peer: SocketAddr,
     reader: tokio::task::JoinHandle<()>,
+    /// ACL credentials (access key, secret key): when set, `request` and `oneway` sign.
+    credentials: Mutex<Option<(String, String)>>,
 }
 
 impl RawClient {
@@ -75,6 +77,7 @@ impl RawClient {
             local,
             peer,
             reader,
+            credentials: Mutex::new(None),
         })
     }
 
@@ -85,6 +88,18 @@ impl RawClient {
 
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Sign every later `request` and `oneway` with RocketMQ's ACL 1.0 signature
+    /// (`codec::sign`), as the Java client's `AclClientRPCHook` does.
+    pub fn set_credentials(&self, access_key: &str, secret_key: &str) {
+        *self.credentials.lock().expect("credentials lock") = Some((access_key.to_string(), secret_key.to_string()));
+    }
+
+    fn sign(&self, cmd: &mut RemotingCommand) {
+        if let Some((ak, sk)) = self.credentials.lock().expect("credentials lock").as_ref() {
+            crate::codec::sign::sign(cmd, ak, sk);
+        }
     }
 
     /// A fresh opaque from this client's counter.
@@ -101,6 +116,7 @@ impl RawClient {
         let opaque = self.next_opaque();
         cmd.opaque = opaque;
         cmd.flag &= !crate::codec::command::FLAG_ONEWAY;
+        self.sign(&mut cmd);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(opaque, tx);
         if *self.closed.borrow() {
@@ -125,6 +141,7 @@ impl RawClient {
     pub async fn oneway(&self, mut cmd: RemotingCommand) -> Result<(), ClientError> {
         cmd.opaque = self.next_opaque();
         cmd.flag |= crate::codec::command::FLAG_ONEWAY;
+        self.sign(&mut cmd);
         self.write(cmd).await
     }
 

@@ -227,6 +227,7 @@ impl Server {
         } else {
             None
         };
+        let acl = if opts.broker && cfg.acl_enable { Some(load_acl(&cfg)?) } else { None };
         let data_dir = cfg.store_path_root_dir.clone();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -236,7 +237,7 @@ impl Server {
             .name("ferrocket-system".into())
             .spawn(move || {
                 let system = System::new();
-                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups }, ready_tx, stop_rx));
+                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups, acl }, ready_tx, stop_rx));
             })
             .map_err(|e| BrokerError::Other(e.to_string()))?;
         match ready_rx.recv_timeout(Duration::from_secs(30)) {
@@ -376,6 +377,39 @@ struct Plan {
     workers: usize,
     topics: Vec<(String, i32)>,
     groups: Vec<String>,
+    acl: Option<crate::core::AclSetup>,
+}
+
+/// Read the ACL accounts file (aclEnable): a missing or bad file is a startup error naming it.
+fn load_acl(cfg: &BrokerConfig) -> Result<crate::core::AclSetup, BrokerError> {
+    let home = std::env::var("ROCKETMQ_HOME").ok();
+    let path = crate::config::acl_file_location(&cfg.acl_file_path, None, home.as_deref());
+    let file = crate::store::acl_file::read(&path).map_err(|e| BrokerError::Other(format!("aclEnable=true: {e}")))?;
+    tracing::info!(path = %path.display(), accounts = file.accounts.len(), "ACL enabled");
+    let acl = Arc::new(crate::core::acl::Acl::new(file, crate::core::now_ms()));
+    Ok(crate::core::AclSetup::new(acl, path))
+}
+
+/// Re-read the ACL file when its modification time or size changes (checked every 500 ms).
+fn watch_acl(core: Arc<Core>) {
+    actix_rt::spawn(async move {
+        let Some(path) = core.acl().map(|s| s.path.clone()) else { return };
+        let mut last = crate::store::acl_file::stamp(&path);
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = crate::store::acl_file::stamp(&path);
+            if now == last {
+                continue;
+            }
+            last = now;
+            let Some(setup) = core.acl() else { return };
+            match setup.reload(crate::core::now_ms()) {
+                Ok(true) => tracing::info!(path = %path.display(), "ACL file changed; accounts reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("ACL file not reloaded, the previous accounts stay in force: {e}"),
+            }
+        }
+    });
 }
 
 async fn run(
@@ -386,7 +420,7 @@ async fn run(
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     stop: oneshot::Receiver<StopMode>,
 ) {
-    let Plan { workers, topics, groups } = plan;
+    let Plan { workers, topics, groups, acl } = plan;
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
     let lim = limits(&cfg);
@@ -416,6 +450,10 @@ async fn run(
                 return;
             }
         };
+        if let Some(acl) = acl {
+            wired.core.set_acl(acl);
+            watch_acl(wired.core.clone());
+        }
         for l in std::iter::once(l).chain(bound.vip) {
             match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone()) {
                 Ok(t) => accepting.push(t),

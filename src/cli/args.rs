@@ -103,6 +103,12 @@ fn load_config(path: Option<&PathBuf>, base: BrokerConfig) -> Result<BrokerConfi
     for w in warnings {
         tracing::warn!("{}: {}", path.display(), w.0);
     }
+    if cfg.acl_enable {
+        // aclFilePath (or the default) is found from the broker.conf's directory
+        let home = std::env::var("ROCKETMQ_HOME").ok();
+        let at = ferrocket::config::acl_file_location(&cfg.acl_file_path, path.parent(), home.as_deref());
+        cfg.acl_file_path = at.to_string_lossy().into_owned();
+    }
     Ok(cfg)
 }
 

@@ -120,6 +120,9 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("metricsExporterType", false, |c, v| c.metrics_exporter_type = parse_exporter(v)?, |c| c.metrics_exporter_type.clone()),
     key!("metricsPromExporterHost", false, |c, v| c.metrics_prom_exporter_host = v.trim().to_string(), |c| c.metrics_prom_exporter_host.clone()),
     key!("metricsPromExporterPort", false, |c, v| c.metrics_prom_exporter_port = parse_int(v, "a port 0..=65535")?, |c| c.metrics_prom_exporter_port.to_string()),
+    // security (docs/security.md)
+    key!("aclEnable", false, |c, v| c.acl_enable = parse_bool(v)?, |c| c.acl_enable.to_string()),
+    key!("aclFilePath", false, |c, v| c.acl_file_path = v.trim().to_string(), |c| c.acl_file_path.clone()),
     // logging
     key!("logFormat", false, |c, v| c.log_format = v.trim().parse::<super::logging::Format>().map(|f| if f == super::logging::Format::Json { "json" } else { "text" }.to_string())?, |c| c.log_format.clone()),
     key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),

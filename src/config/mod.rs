@@ -12,8 +12,6 @@
 //!   ferrocket does not use (`brokerRole`, `storePathCommitLog`, thread-pool sizes, ...) give a
 //!   softer "ignored" warning. A value that does not parse is a [`ConfigError::Invalid`] naming
 //!   the key, the value and what is expected. A repeated key: the last one wins, with a warning.
-//! - `aclEnable=true` is refused: ferrocket has no ACL, and silently running without the
-//!   authentication the file asks for would be worse than not starting.
 //! - Booleans are `true`/`false` (any case). Durations accept humantime text everywhere
 //!   (`500ms`, `30s`, `72h`, `1h 30m`); for RocketMQ keys a bare number is read in the Java unit
 //!   given below. ferrocket's own duration keys need a unit (only `0` may stand alone).
@@ -76,6 +74,8 @@
 //! | `metricsExporterType` | `metrics_exporter_type` | `DISABLE` (or `PROM`: serve `/metrics`, `/healthz`, `/readyz` over HTTP) | | |
 //! | `metricsPromExporterHost` | `metrics_prom_exporter_host` | `127.0.0.1` (loopback unless set) | | |
 //! | `metricsPromExporterPort` | `metrics_prom_exporter_port` | `5557` (0: any free port) | | |
+//! | `aclEnable` | `acl_enable` | `false`: check RocketMQ ACL 1.0 signatures and permissions (docs/security.md) | | |
+//! | `aclFilePath` *ours* | `acl_file_path` | empty: `$ROCKETMQ_HOME/conf/plain_acl.yml`, else `conf/plain_acl.yml`; relative paths from the broker.conf's directory | | |
 //! | `logFormat` *ours* | `log_format` | `text` (or `json`: one JSON object per line); `--log-format` overrides it | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
@@ -102,6 +102,7 @@
 //! A key read once at startup is not "rt" (e.g. `defaultTopicQueueNums`, which only sizes TBW102
 //! when it is first created; auto-created topics take the client's `defaultTopicQueueNums`).
 
+pub mod acl;
 mod keys;
 pub mod logging;
 mod properties;
@@ -207,6 +208,10 @@ pub struct BrokerConfig {
     pub metrics_prom_exporter_port: u16,
     pub log_format: String,
     pub log_level: String,
+    /// Check ACL 1.0 signatures and permissions on every remoting request (and gRPC).
+    pub acl_enable: bool,
+    /// The plain_acl.yml path as written (empty: the default; see [`acl_file_location`]).
+    pub acl_file_path: String,
 }
 
 impl Default for BrokerConfig {
@@ -268,6 +273,8 @@ impl Default for BrokerConfig {
             metrics_prom_exporter_port: 5557,
             log_format: "text".to_string(),
             log_level: "info".to_string(),
+            acl_enable: false,
+            acl_file_path: String::new(),
         }
     }
 }
@@ -310,7 +317,7 @@ enum KeyKind {
 fn classify(key: &str) -> KeyKind {
     if let Some(spec) = keys::find(key) {
         KeyKind::Known(spec)
-    } else if key == "aclEnable" || keys::IGNORED.contains(&key) {
+    } else if keys::IGNORED.contains(&key) {
         KeyKind::Ignored
     } else {
         KeyKind::Unknown
@@ -319,6 +326,21 @@ fn classify(key: &str) -> KeyKind {
 
 fn invalid(key: &str, value: &str, reason: String) -> ConfigError {
     ConfigError::Invalid { key: key.to_string(), value: value.to_string(), reason }
+}
+
+/// Where the ACL accounts file is: `aclFilePath` when set (relative to `conf_dir`, the directory
+/// of the broker.conf, when there is one); else `$ROCKETMQ_HOME/conf/plain_acl.yml` as the Java
+/// broker finds it; else `conf/plain_acl.yml` beside the broker.conf (or the working directory).
+pub fn acl_file_location(acl_file_path: &str, conf_dir: Option<&Path>, rocketmq_home: Option<&str>) -> PathBuf {
+    let base = conf_dir.map(Path::to_path_buf).unwrap_or_default();
+    if !acl_file_path.trim().is_empty() {
+        let p = PathBuf::from(acl_file_path.trim());
+        return if p.is_absolute() { p } else { base.join(p) };
+    }
+    match rocketmq_home.filter(|h| !h.is_empty()) {
+        Some(home) => Path::new(home).join("conf").join("plain_acl.yml"),
+        None => base.join("conf").join("plain_acl.yml"),
+    }
 }
 
 impl BrokerConfig {
@@ -349,10 +371,6 @@ impl BrokerConfig {
                     (spec.set)(&mut next, &e.value).map_err(|reason| invalid(&e.key, &e.value, reason))?;
                 }
                 KeyKind::Ignored => {
-                    if e.key == "aclEnable" && e.value.eq_ignore_ascii_case("true") {
-                        let reason = "ferrocket has no ACL support; refusing to run unauthenticated when the file asks for ACL";
-                        return Err(invalid(&e.key, &e.value, reason.to_string()));
-                    }
                     warnings.push(ConfigWarning(format!(
                         "key \"{}\" (line {}) is a RocketMQ setting ferrocket does not use; ignored",
                         e.key, e.line
