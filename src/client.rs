@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -26,6 +26,7 @@ pub mod ids;
 pub mod pop;
 pub mod props;
 pub mod req;
+pub mod tls;
 
 /// What can go wrong with a request.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +43,11 @@ pub enum ClientError {
 
 type Pending = Arc<Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>>;
 
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// One connection to a name server or broker.
 pub struct RawClient {
-    writer: Arc<tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, RemotingCodec>>>,
+    writer: Arc<tokio::sync::Mutex<FramedWrite<BoxWrite, RemotingCodec>>>,
     pending: Pending,
     next_opaque: AtomicI32,
     incoming: Option<mpsc::UnboundedReceiver<RemotingCommand>>,
@@ -64,11 +67,29 @@ impl RawClient {
         let local = stream.local_addr()?;
         let peer = stream.peer_addr()?;
         let (rd, wr) = stream.into_split();
+        Ok(Self::over(rd, Box::new(wr), local, peer))
+    }
+
+    /// Connect to `addr` over TLS (rustls, `config` decides which certificates are trusted and
+    /// whether to present one), with `server_name` as the name the certificate must carry.
+    pub async fn connect_tls(addr: SocketAddr, config: Arc<rustls::ClientConfig>, server_name: &str) -> io::Result<RawClient> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let local = stream.local_addr()?;
+        let peer = stream.peer_addr()?;
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream).await?;
+        let (rd, wr) = tokio::io::split(tls);
+        Ok(Self::over(rd, Box::new(wr), local, peer))
+    }
+
+    fn over<R: AsyncRead + Send + Unpin + 'static>(rd: R, wr: BoxWrite, local: SocketAddr, peer: SocketAddr) -> RawClient {
         let pending: Pending = Arc::default();
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = watch::channel(false);
         let reader = tokio::spawn(read_loop(rd, pending.clone(), in_tx, closed_tx));
-        Ok(RawClient {
+        RawClient {
             writer: Arc::new(tokio::sync::Mutex::new(FramedWrite::new(wr, RemotingCodec::default()))),
             pending,
             next_opaque: AtomicI32::new(1),
@@ -78,7 +99,7 @@ impl RawClient {
             peer,
             reader,
             credentials: Mutex::new(None),
-        })
+        }
     }
 
     /// Our side of the connection (what the broker sees as the peer).
@@ -231,8 +252,8 @@ impl Drop for RawClient {
     }
 }
 
-async fn read_loop(
-    rd: OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    rd: R,
     pending: Pending,
     incoming: mpsc::UnboundedSender<RemotingCommand>,
     closed: watch::Sender<bool>,

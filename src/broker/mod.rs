@@ -228,6 +228,7 @@ impl Server {
             None
         };
         let acl = if opts.broker && cfg.acl_enable { Some(load_acl(&cfg)?) } else { None };
+        let tls = crate::net::tls::Tls::from_config(&cfg).map_err(BrokerError::Other)?;
         let data_dir = cfg.store_path_root_dir.clone();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -237,7 +238,7 @@ impl Server {
             .name("ferrocket-system".into())
             .spawn(move || {
                 let system = System::new();
-                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups, acl }, ready_tx, stop_rx));
+                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups, acl, tls }, ready_tx, stop_rx));
             })
             .map_err(|e| BrokerError::Other(e.to_string()))?;
         match ready_rx.recv_timeout(Duration::from_secs(30)) {
@@ -378,6 +379,7 @@ struct Plan {
     topics: Vec<(String, i32)>,
     groups: Vec<String>,
     acl: Option<crate::core::AclSetup>,
+    tls: Option<Arc<crate::net::tls::Tls>>,
 }
 
 /// Read the ACL accounts file (aclEnable): a missing or bad file is a startup error naming it.
@@ -420,7 +422,11 @@ async fn run(
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     stop: oneshot::Receiver<StopMode>,
 ) {
-    let Plan { workers, topics, groups, acl } = plan;
+    let Plan { workers, topics, groups, acl, tls } = plan;
+    if let Some(t) = &tls {
+        tracing::info!(mode = t.mode.as_str(), "TLS on every listener");
+        crate::net::tls::watch(t.clone());
+    }
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
     let lim = limits(&cfg);
@@ -432,7 +438,7 @@ async fn run(
     if let Some(l) = bound.namesrv {
         let ns = NamesrvContext::new(cfg.broker_expire_timeout);
         NamesrvActor { ctx: ns.clone() }.start();
-        match spawn_listener(l, Service::Namesrv(ns), lim, totals.clone(), handles.clone()) {
+        match spawn_listener(l, Service::Namesrv(ns), lim, totals.clone(), handles.clone(), tls.clone()) {
             Ok(t) => accepting.push(t),
             Err(e) => {
                 let _ = ready.send(Err(format!("name server listener: {e}")));
@@ -455,7 +461,7 @@ async fn run(
             watch_acl(wired.core.clone());
         }
         for l in std::iter::once(l).chain(bound.vip) {
-            match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone()) {
+            match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone(), tls.clone()) {
                 Ok(t) => accepting.push(t),
                 Err(e) => {
                     let _ = ready.send(Err(format!("broker listener: {e}")));
@@ -464,7 +470,7 @@ async fn run(
             }
         }
         if let Some(l) = bound.grpc {
-            match start_grpc(wired.core.clone(), &cfg, l) {
+            match start_grpc(wired.core.clone(), &cfg, l, tls.clone()) {
                 Ok(g) => grpc = Some(g),
                 Err(e) => {
                     let _ = ready.send(Err(format!("gRPC listener: {e}")));
@@ -532,7 +538,7 @@ struct GrpcServer {
     done: oneshot::Receiver<()>,
 }
 
-fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Result<GrpcServer, BrokerError> {
+fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener, tls: Option<Arc<crate::net::tls::Tls>>) -> Result<GrpcServer, BrokerError> {
     let ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| BrokerError::Other(format!("brokerIP1 {} is not an IP address", cfg.broker_ip1)))?;
     let advertised = SocketAddr::new(ip, cfg.grpc_server_port);
     let addr = listener.local_addr().ok();
@@ -544,7 +550,7 @@ fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Res
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        if let Err(e) = crate::grpc::serve(grpc, listener, shutdown).await {
+        if let Err(e) = crate::grpc::serve(grpc, listener, tls, shutdown).await {
             tracing::error!(error = %e, "gRPC server stopped");
         }
         let _ = done_tx.send(());

@@ -76,6 +76,11 @@
 //! | `metricsPromExporterPort` | `metrics_prom_exporter_port` | `5557` (0: any free port) | | |
 //! | `aclEnable` | `acl_enable` | `false`: check RocketMQ ACL 1.0 signatures and permissions (docs/security.md) | | |
 //! | `aclFilePath` *ours* | `acl_file_path` | empty: `$ROCKETMQ_HOME/conf/plain_acl.yml`, else `conf/plain_acl.yml`; relative paths from the broker.conf's directory | | |
+//! | `tls.server.mode` | `tls_mode` | `disabled` (or `permissive`: TLS and plaintext on one port, told apart by the first byte; `enforcing`: TLS only); every remoting port and gRPC | | |
+//! | `tls.server.certPath` | `tls_cert_path` | empty; PEM certificate chain (reloaded when it changes) | | |
+//! | `tls.server.keyPath` | `tls_key_path` | empty; PEM private key (PKCS#8, PKCS#1 or SEC1, unencrypted) | | |
+//! | `tls.server.need.client.auth` | `tls_need_client_auth` | `none` (or `optional`, `require`: client certificates signed by `tls.server.trustCertPath`) | | |
+//! | `tls.server.trustCertPath` | `tls_trust_cert_path` | empty; PEM CA certificates for client authentication | | |
 //! | `logFormat` *ours* | `log_format` | `text` (or `json`: one JSON object per line); `--log-format` overrides it | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
@@ -212,6 +217,33 @@ pub struct BrokerConfig {
     pub acl_enable: bool,
     /// The plain_acl.yml path as written (empty: the default; see [`acl_file_location`]).
     pub acl_file_path: String,
+    pub tls_mode: TlsMode,
+    pub tls_cert_path: String,
+    pub tls_key_path: String,
+    /// `none`, `optional` or `require`.
+    pub tls_need_client_auth: String,
+    pub tls_trust_cert_path: String,
+}
+
+/// `tls.server.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    #[default]
+    Disabled,
+    /// TLS and plaintext on the same port: a first byte of 0x16 (a TLS handshake) means TLS.
+    Permissive,
+    /// TLS only.
+    Enforcing,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disabled => "disabled",
+            TlsMode::Permissive => "permissive",
+            TlsMode::Enforcing => "enforcing",
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -275,6 +307,11 @@ impl Default for BrokerConfig {
             log_level: "info".to_string(),
             acl_enable: false,
             acl_file_path: String::new(),
+            tls_mode: TlsMode::Disabled,
+            tls_cert_path: String::new(),
+            tls_key_path: String::new(),
+            tls_need_client_auth: "none".to_string(),
+            tls_trust_cert_path: String::new(),
         }
     }
 }

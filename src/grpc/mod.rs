@@ -24,6 +24,7 @@ mod route;
 mod send;
 mod status;
 mod telemetry;
+mod tls;
 
 /// The generated types and stubs of `proto/apache/rocketmq/v2/*.proto` (client included, for
 /// tests and tools).
@@ -52,21 +53,27 @@ impl Grpc {
 }
 
 /// Serve on `listener` until `shutdown` resolves; must run inside a tokio runtime.
+/// With `tls`, connections are told apart and wrapped as `tls.server.mode` says (`tls.rs`).
 pub async fn serve(
     grpc: Grpc,
     listener: std::net::TcpListener,
+    tls: Option<Arc<crate::net::tls::Tls>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let svc = MessagingServiceServer::new(grpc).max_decoding_message_size(MAX_DECODING);
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|e| e.to_string())
+    let server = tonic::transport::Server::builder().tcp_nodelay(true).add_service(svc);
+    match tls {
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
+        }
+        Some(tls) => {
+            let incoming = tls::incoming(listener, tls);
+            server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// The deadline the client gave the call (`grpc-timeout`: digits and a unit H, M, S, m, u, n).

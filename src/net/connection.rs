@@ -21,7 +21,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use super::tls::{Accepted, Tls};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 
@@ -91,8 +92,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Start a connection actor on the current arbiter for an accepted socket.
-    pub fn start(stream: std::net::TcpStream, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>) {
+    /// Start a connection actor on the current arbiter for an accepted socket; with TLS on, first
+    /// tell TLS from plaintext and finish the handshake.
+    pub fn start(stream: std::net::TcpStream, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>, tls: Option<Arc<Tls>>) {
         let stream = match stream.set_nonblocking(true).and_then(|_| tokio::net::TcpStream::from_std(stream)) {
             Ok(s) => s,
             Err(e) => {
@@ -101,7 +103,31 @@ impl Connection {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
+        let Some(tls) = tls else {
+            let (r, w) = stream.into_split();
+            return Connection::run(r, w, peer, service, limits, totals);
+        };
+        actix_rt::spawn(async move {
+            match tls.classify(stream, false).await {
+                Ok(Accepted::Plain(s)) => {
+                    let (r, w) = s.into_split();
+                    Connection::run(r, w, peer, service, limits, totals);
+                }
+                Ok(Accepted::Tls(s)) => {
+                    let (r, w) = tokio::io::split(*s);
+                    Connection::run(r, w, peer, service, limits, totals);
+                }
+                Err(e) => tracing::info!(%peer, error = %e, "connection dropped before TLS was established"),
+            }
+        });
+    }
+
+    /// The actor for a connection whose bytes come from `r` and go to `w`.
+    fn run<R, W>(r: R, w: W, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>)
+    where
+        R: AsyncRead + Unpin + 'static,
+        W: AsyncWrite + Unpin + 'static,
+    {
         Connection::create(move |ctx| {
             let gate = Gate::new(limits.max_in_flight, limits.max_queued_bytes);
             ctx.add_stream(Gated::new(FramedRead::new(r, RemotingCodec::new(limits.max_frame)), gate.clone()));
@@ -176,7 +202,7 @@ impl Connection {
     }
 }
 
-async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
     let mut batch = BytesMut::new();
     while let Some(first) = rx.recv().await {
         let mut n = first.len();

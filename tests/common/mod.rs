@@ -40,6 +40,8 @@ pub struct Launch {
     /// `RUST_LOG` for the broker: `None` is `FERROCKET_TEST_LOG` or `info`; `Some("")` leaves
     /// both `RUST_LOG` and `FERROCKET_LOG` unset (the config's `logLevel` then decides).
     pub rust_log: Option<String>,
+    /// More arguments for `ferrocket dev` (e.g. `--tls`).
+    pub args: Vec<String>,
 }
 
 impl DevBroker {
@@ -165,6 +167,7 @@ fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &L
     if let Some(path) = &launch.config {
         cmd.arg("--config").arg(path);
     }
+    cmd.args(&launch.args);
     cmd.env_remove("FERROCKET_LOG");
     match launch.rust_log.as_deref() {
         Some("") => {
