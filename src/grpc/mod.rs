@@ -108,7 +108,10 @@ impl Grpc {
     fn auth<T>(&self, req: &Request<T>, rpc: &str, needs: impl FnOnce(&T) -> crate::core::acl::Needs) -> Result<(), RpcStatus> {
         let Some(setup) = self.core.acl() else { return Ok(()) };
         let needs = needs(req.get_ref());
-        auth::check(&setup.acl, req.metadata(), req.remote_addr().map(|a| a.ip()), rpc, &needs, crate::core::now_ms())
+        let peer = req.remote_addr();
+        auth::check(&setup.acl, req.metadata(), peer.map(|a| a.ip()), rpc, &needs, crate::core::now_ms()).inspect_err(|e| {
+            tracing::info!(rpc, peer = ?peer, remark = e.message(), "gRPC call refused by ACL");
+        })
     }
 }
 
