@@ -349,6 +349,7 @@ fn limits(cfg: &BrokerConfig) -> Limits {
         max_in_flight: cfg.max_requests_in_flight,
         max_queued_bytes: cfg.max_queued_response_bytes,
         idle_timeout: cfg.client_idle_timeout,
+        max_conns_per_ip: cfg.max_connections_per_ip,
     }
 }
 

@@ -106,6 +106,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     // connections and liveness
     key!("maxFrameSize", false, |c, v| c.max_frame_size = parse_int(v, "a size in bytes")?, |c| c.max_frame_size.to_string()),
     key!("maxRequestsInFlight", false, |c, v| c.max_requests_in_flight = parse_int(v, U_INT)?, |c| c.max_requests_in_flight.to_string()),
+    key!("maxConnectionsPerIp", false, |c, v| c.max_connections_per_ip = parse_int(v, U_INT)?, |c| c.max_connections_per_ip.to_string()),
     key!("maxQueuedResponseBytes", false, |c, v| c.max_queued_response_bytes = parse_int(v, "a size in bytes")?, |c| c.max_queued_response_bytes.to_string()),
     key!("clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.client_idle_timeout, Bare::Unit)),
     alias!("serverChannelMaxIdleTimeSeconds" => "clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Secs)?),

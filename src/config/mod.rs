@@ -63,6 +63,7 @@
 //! | `lockExpire` *ours* (also `rocketmq.broker.rebalance.lockMaxLiveTime`, bare ms) | `lock_expire` | `60s` | | |
 //! | `maxFrameSize` *ours* | `max_frame_size` | `16777216` bytes | | |
 //! | `maxRequestsInFlight` *ours* | `max_requests_in_flight` | `1024` per connection | | |
+//! | `maxConnectionsPerIp` *ours* | `max_connections_per_ip` | `0` (no limit): open remoting connections per client IP address over all ports; more are closed at once | | |
 //! | `maxQueuedResponseBytes` *ours* | `max_queued_response_bytes` | `67108864` bytes per connection | | |
 //! | `clientIdleTimeout` *ours* (also `serverChannelMaxIdleTimeSeconds`, bare s) | `client_idle_timeout` | `120s` | | |
 //! | `channelExpiredTimeout` | `channel_expired_timeout` | `120000` | ms | |
@@ -193,6 +194,7 @@ pub struct BrokerConfig {
     pub max_frame_size: usize,
     pub max_requests_in_flight: usize,
     pub max_queued_response_bytes: usize,
+    pub max_connections_per_ip: usize,
     pub client_idle_timeout: Duration,
     pub channel_expired_timeout: Duration,
     pub broker_expire_timeout: Duration,
@@ -285,6 +287,7 @@ impl Default for BrokerConfig {
             max_frame_size: 16 * MIB,
             max_requests_in_flight: 1024,
             max_queued_response_bytes: 64 * MIB,
+            max_connections_per_ip: 0,
             client_idle_timeout: s(120),
             channel_expired_timeout: s(120),
             broker_expire_timeout: s(120),

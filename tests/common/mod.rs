@@ -107,6 +107,11 @@ impl DevBroker {
     }
 
     /// A connection to the broker.
+    /// The broker process id (for reading its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub async fn client(&self) -> RawClient {
         RawClient::connect(self.broker).await.expect("connect to broker")
     }
