@@ -29,6 +29,22 @@ fn mac(cmd: &RemotingCommand, secret: &[u8]) -> HmacSha1 {
     mac
 }
 
+/// The bytes a signature covers: the values of every field but `Signature` in Java's key order,
+/// then the body. Keys themselves are not covered (RocketMQ's scheme): adding an empty field, or
+/// moving text across the boundary of two adjacent values, leaves the content unchanged.
+pub fn content(cmd: &RemotingCommand) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(fields) = &cmd.ext_fields {
+        let mut keys: Vec<&String> = fields.keys().filter(|k| k.as_str() != SIGNATURE).collect();
+        keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+        for k in keys {
+            out.extend_from_slice(fields[k].as_bytes());
+        }
+    }
+    out.extend_from_slice(&cmd.body);
+    out
+}
+
 /// Base64(HmacSHA1(secret, content of `cmd`)).
 pub fn signature(cmd: &RemotingCommand, secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac(cmd, secret.as_bytes()).finalize().into_bytes())
