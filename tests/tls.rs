@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 fn dev(config: Option<String>, tls_flag: bool) -> DevBroker {
     let args = if tls_flag { vec!["--tls".to_string()] } else { Vec::new() };
-    DevBroker::start_with(Launch { config, args, ..Default::default() })
+    DevBroker::start_with_args(Launch { config, ..Default::default() }, args)
 }
 
 async fn tls_client(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> std::io::Result<RawClient> {
