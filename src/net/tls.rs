@@ -9,7 +9,7 @@ use crate::config::{BrokerConfig, TlsMode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
@@ -40,11 +40,11 @@ pub struct Tls {
     stamps: std::sync::Mutex<Stamps>,
 }
 
-fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the TLS {what} {}: {e}", path.display()))
 }
 
-fn certs(path: &PathBuf, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+fn certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = read(path, what)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -85,7 +85,7 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn stamp(p: &PathBuf) -> Option<(SystemTime, u64)> {
+fn stamp(p: &Path) -> Option<(SystemTime, u64)> {
     let m = std::fs::metadata(p).ok()?;
     Some((m.modified().ok()?, m.len()))
 }
