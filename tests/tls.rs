@@ -60,13 +60,17 @@ async fn permissive_serves_tls_and_plaintext_on_every_remoting_port() {
 #[tokio::test]
 async fn grpc_port_speaks_tls_with_h2() {
     let b = dev(None, true);
-    let line = b.log_tail(400);
-    let grpc: SocketAddr = line
-        .split("grpc=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .expect("the gRPC address in the log");
+    // the ready log line names the gRPC address (it may reach the log file a little after the
+    // ready line on stdout)
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let grpc: SocketAddr = loop {
+        let log = b.log_tail(400);
+        if let Some(a) = log.split("grpc=").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no gRPC address in the log: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let mut cfg = (*tls::trusting(&cert_of(&b)).unwrap()).clone();
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(grpc).await.unwrap();
