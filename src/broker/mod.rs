@@ -163,6 +163,9 @@ impl Server {
     pub fn start(opts: ServerOptions) -> Result<Server, BrokerError> {
         let mut cfg = opts.config.clone();
         cfg.validate()?;
+        // security files first: a missing or bad one stops the start before anything is created
+        let acl = if opts.broker && cfg.acl_enable { Some(load_acl(&cfg)?) } else { None };
+        let tls = crate::net::tls::Tls::from_config(&cfg).map_err(BrokerError::Other)?;
         let bound = Bound {
             namesrv: if opts.namesrv { Some(bind(opts.bind_ip, cfg.namesrv_listen_port)?) } else { None },
             broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
@@ -227,8 +230,6 @@ impl Server {
         } else {
             None
         };
-        let acl = if opts.broker && cfg.acl_enable { Some(load_acl(&cfg)?) } else { None };
-        let tls = crate::net::tls::Tls::from_config(&cfg).map_err(BrokerError::Other)?;
         let data_dir = cfg.store_path_root_dir.clone();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
