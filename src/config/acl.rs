@@ -5,16 +5,16 @@
 //!
 //! ```yaml
 //! globalWhiteRemoteAddresses:
-//!   - 10.10.103.*
+//!   - 10.20.30.*
 //! accounts:
-//!   - accessKey: RocketMQ
-//!     secretKey: 12345678
+//!   - accessKey: orderApp
+//!     secretKey: 87654321
 //!     whiteRemoteAddress:
 //!     admin: false
 //!     defaultTopicPerm: DENY
 //!     defaultGroupPerm: SUB
-//!     topicPerms: [topicA=DENY, topicB=PUB|SUB]
-//!     groupPerms: [groupA=DENY, groupB=SUB]
+//!     topicPerms: [orders=PUB|SUB, audit=SUB]
+//!     groupPerms: [billing=SUB, blocked=DENY]
 //! ```
 use serde_yaml_ng::{Mapping, Value};
 use std::fmt;
@@ -311,16 +311,16 @@ impl AddrPattern {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "globalWhiteRemoteAddresses:\n  - 10.10.103.*\n  - 192.168.0.*\n\naccounts:\n  - accessKey: RocketMQ\n    secretKey: 12345678\n    whiteRemoteAddress:\n    admin: false\n    defaultTopicPerm: DENY\n    defaultGroupPerm: SUB\n    topicPerms:\n      - topicA=DENY\n      - topicB=PUB|SUB\n      - topicC=SUB\n    groupPerms:\n      # the group should convert to retry topic\n      - groupA=DENY\n      - groupB=PUB|SUB\n      - groupC=SUB\n\n  - accessKey: rocketmq2\n    secretKey: 12345678\n    whiteRemoteAddress: 192.168.1.*\n    # if it is admin, it could access all resources\n    admin: true\n";
+    const SAMPLE: &str = "globalWhiteRemoteAddresses:\n  - 10.20.30.*\n  - 172.16.0.*\n\naccounts:\n  - accessKey: orderApp\n    secretKey: 87654321\n    whiteRemoteAddress:\n    admin: false\n    defaultTopicPerm: DENY\n    defaultGroupPerm: SUB\n    topicPerms:\n      - orders=PUB|SUB\n      - audit=SUB\n      - secret=DENY\n    groupPerms:\n      # plain group names\n      - billing=SUB\n      - blocked=DENY\n      - shared=PUB|SUB\n\n  - accessKey: opsAdmin\n    secretKey: 87654321\n    whiteRemoteAddress: 172.16.1.*\n    admin: true\n";
 
     #[test]
     fn reads_the_sample_file_and_writes_it_back() {
         let f = AclFile::parse(SAMPLE).unwrap();
-        assert_eq!(f.global_white_remote_addresses, ["10.10.103.*", "192.168.0.*"]);
+        assert_eq!(f.global_white_remote_addresses, ["10.20.30.*", "172.16.0.*"]);
         assert_eq!(f.accounts.len(), 2);
         let a = &f.accounts[0];
-        assert_eq!((a.access_key.as_str(), a.secret_key.as_str(), a.admin), ("RocketMQ", "12345678", false));
-        assert_eq!(a.topic_perms, ["topicA=DENY", "topicB=PUB|SUB", "topicC=SUB"]);
+        assert_eq!((a.access_key.as_str(), a.secret_key.as_str(), a.admin), ("orderApp", "87654321", false));
+        assert_eq!(a.topic_perms, ["orders=PUB|SUB", "audit=SUB", "secret=DENY"]);
         assert_eq!(a.default_group_perm.as_deref(), Some("SUB"));
         assert!(f.accounts[1].admin);
         assert_eq!(AclFile::parse(&f.to_yaml()).unwrap(), f);
