@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -26,6 +26,7 @@ pub mod ids;
 pub mod pop;
 pub mod props;
 pub mod req;
+pub mod tls;
 
 /// What can go wrong with a request.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +43,11 @@ pub enum ClientError {
 
 type Pending = Arc<Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>>;
 
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// One connection to a name server or broker.
 pub struct RawClient {
-    writer: Arc<tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, RemotingCodec>>>,
+    writer: Arc<tokio::sync::Mutex<FramedWrite<BoxWrite, RemotingCodec>>>,
     pending: Pending,
     next_opaque: AtomicI32,
     incoming: Option<mpsc::UnboundedReceiver<RemotingCommand>>,
@@ -52,6 +55,8 @@ pub struct RawClient {
     local: SocketAddr,
     peer: SocketAddr,
     reader: tokio::task::JoinHandle<()>,
+    /// ACL credentials (access key, secret key): when set, `request` and `oneway` sign.
+    credentials: Mutex<Option<(String, String)>>,
 }
 
 impl RawClient {
@@ -62,11 +67,29 @@ impl RawClient {
         let local = stream.local_addr()?;
         let peer = stream.peer_addr()?;
         let (rd, wr) = stream.into_split();
+        Ok(Self::over(rd, Box::new(wr), local, peer))
+    }
+
+    /// Connect to `addr` over TLS (rustls, `config` decides which certificates are trusted and
+    /// whether to present one), with `server_name` as the name the certificate must carry.
+    pub async fn connect_tls(addr: SocketAddr, config: Arc<rustls::ClientConfig>, server_name: &str) -> io::Result<RawClient> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let local = stream.local_addr()?;
+        let peer = stream.peer_addr()?;
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream).await?;
+        let (rd, wr) = tokio::io::split(tls);
+        Ok(Self::over(rd, Box::new(wr), local, peer))
+    }
+
+    fn over<R: AsyncRead + Send + Unpin + 'static>(rd: R, wr: BoxWrite, local: SocketAddr, peer: SocketAddr) -> RawClient {
         let pending: Pending = Arc::default();
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = watch::channel(false);
         let reader = tokio::spawn(read_loop(rd, pending.clone(), in_tx, closed_tx));
-        Ok(RawClient {
+        RawClient {
             writer: Arc::new(tokio::sync::Mutex::new(FramedWrite::new(wr, RemotingCodec::default()))),
             pending,
             next_opaque: AtomicI32::new(1),
@@ -75,7 +98,8 @@ impl RawClient {
             local,
             peer,
             reader,
-        })
+            credentials: Mutex::new(None),
+        }
     }
 
     /// Our side of the connection (what the broker sees as the peer).
@@ -85,6 +109,18 @@ impl RawClient {
 
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Sign every later `request` and `oneway` with RocketMQ's ACL 1.0 signature
+    /// (`codec::sign`), as the Java client's `AclClientRPCHook` does.
+    pub fn set_credentials(&self, access_key: &str, secret_key: &str) {
+        *self.credentials.lock().expect("credentials lock") = Some((access_key.to_string(), secret_key.to_string()));
+    }
+
+    fn sign(&self, cmd: &mut RemotingCommand) {
+        if let Some((ak, sk)) = self.credentials.lock().expect("credentials lock").as_ref() {
+            crate::codec::sign::sign(cmd, ak, sk);
+        }
     }
 
     /// A fresh opaque from this client's counter.
@@ -101,6 +137,7 @@ impl RawClient {
         let opaque = self.next_opaque();
         cmd.opaque = opaque;
         cmd.flag &= !crate::codec::command::FLAG_ONEWAY;
+        self.sign(&mut cmd);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(opaque, tx);
         if *self.closed.borrow() {
@@ -125,6 +162,7 @@ impl RawClient {
     pub async fn oneway(&self, mut cmd: RemotingCommand) -> Result<(), ClientError> {
         cmd.opaque = self.next_opaque();
         cmd.flag |= crate::codec::command::FLAG_ONEWAY;
+        self.sign(&mut cmd);
         self.write(cmd).await
     }
 
@@ -214,8 +252,8 @@ impl Drop for RawClient {
     }
 }
 
-async fn read_loop(
-    rd: OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    rd: R,
     pending: Pending,
     incoming: mpsc::UnboundedSender<RemotingCommand>,
     closed: watch::Sender<bool>,

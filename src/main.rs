@@ -72,6 +72,9 @@ fn main() -> ExitCode {
         if let Some(m) = server.metrics_addr() {
             line["metricsAddr"] = m.to_string().into();
         }
+        if let Some(c) = &extra.tls_cert {
+            line["tlsCertPath"] = c.display().to_string().into();
+        }
         let line = line.to_string();
         if let Some(path) = &extra.ready_file {
             if let Err(e) = std::fs::write(path, format!("{line}\n")) {

@@ -171,6 +171,9 @@ impl Server {
     pub fn start(opts: ServerOptions) -> Result<Server, BrokerError> {
         let mut cfg = opts.config.clone();
         cfg.validate()?;
+        // security files first: a missing or bad one stops the start before anything is created
+        let acl = if opts.broker && cfg.acl_enable { Some(load_acl(&cfg)?) } else { None };
+        let tls = crate::net::tls::Tls::from_config(&cfg).map_err(BrokerError::Other)?;
         let bound = Bound {
             namesrv: if opts.namesrv { Some(bind(opts.bind_ip, cfg.namesrv_listen_port)?) } else { None },
             broker: if opts.broker { Some(bind(opts.bind_ip, cfg.listen_port)?) } else { None },
@@ -257,7 +260,7 @@ impl Server {
             .name("ferrocket-system".into())
             .spawn(move || {
                 let system = System::new();
-                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups }, ready_tx, stop_rx));
+                system.block_on(run(cfg, bound, store, Plan { workers, topics, groups, acl, tls }, ready_tx, stop_rx));
             })
             .map_err(|e| BrokerError::Other(e.to_string()))?;
         match ready_rx.recv_timeout(Duration::from_secs(30)) {
@@ -373,6 +376,7 @@ fn limits(cfg: &BrokerConfig) -> Limits {
         max_in_flight: cfg.max_requests_in_flight,
         max_queued_bytes: cfg.max_queued_response_bytes,
         idle_timeout: cfg.client_idle_timeout,
+        max_conns_per_ip: cfg.max_connections_per_ip,
     }
 }
 
@@ -402,6 +406,40 @@ struct Plan {
     workers: usize,
     topics: Vec<(String, i32)>,
     groups: Vec<String>,
+    acl: Option<crate::core::AclSetup>,
+    tls: Option<Arc<crate::net::tls::Tls>>,
+}
+
+/// Read the ACL accounts file (aclEnable): a missing or bad file is a startup error naming it.
+fn load_acl(cfg: &BrokerConfig) -> Result<crate::core::AclSetup, BrokerError> {
+    let home = std::env::var("ROCKETMQ_HOME").ok();
+    let path = crate::config::acl_file_location(&cfg.acl_file_path, None, home.as_deref());
+    let file = crate::store::acl_file::read(&path).map_err(|e| BrokerError::Other(format!("aclEnable=true: {e}")))?;
+    tracing::info!(path = %path.display(), accounts = file.accounts.len(), "ACL enabled");
+    let acl = Arc::new(crate::core::acl::Acl::new(file, crate::core::now_ms()));
+    Ok(crate::core::AclSetup::new(acl, path))
+}
+
+/// Re-read the ACL file when its modification time or size changes (checked every 500 ms).
+fn watch_acl(core: Arc<Core>) {
+    actix_rt::spawn(async move {
+        let Some(path) = core.acl().map(|s| s.path.clone()) else { return };
+        let mut last = crate::store::acl_file::stamp(&path);
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = crate::store::acl_file::stamp(&path);
+            if now == last {
+                continue;
+            }
+            last = now;
+            let Some(setup) = core.acl() else { return };
+            match setup.reload(crate::core::now_ms()) {
+                Ok(true) => tracing::info!(path = %path.display(), "ACL file changed; accounts reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("ACL file not reloaded, the previous accounts stay in force: {e}"),
+            }
+        }
+    });
 }
 
 async fn run(
@@ -412,7 +450,11 @@ async fn run(
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     stop: oneshot::Receiver<StopMode>,
 ) {
-    let Plan { workers, topics, groups } = plan;
+    let Plan { workers, topics, groups, acl, tls } = plan;
+    if let Some(t) = &tls {
+        tracing::info!(mode = t.mode.as_str(), "TLS on every listener");
+        crate::net::tls::watch(t.clone());
+    }
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
     let lim = limits(&cfg);
@@ -426,7 +468,7 @@ async fn run(
     if let Some(l) = bound.namesrv {
         let ns = NamesrvContext::new(cfg.broker_expire_timeout);
         NamesrvActor { ctx: ns.clone() }.start();
-        match spawn_listener(l, Service::Namesrv(ns), lim, totals.clone(), handles.clone()) {
+        match spawn_listener(l, Service::Namesrv(ns), lim, totals.clone(), handles.clone(), tls.clone()) {
             Ok(t) => accepting.push(t),
             Err(e) => {
                 let _ = ready.send(Err(format!("name server listener: {e}")));
@@ -444,8 +486,12 @@ async fn run(
                 return;
             }
         };
+        if let Some(acl) = acl {
+            wired.core.set_acl(acl);
+            watch_acl(wired.core.clone());
+        }
         for l in std::iter::once(l).chain(bound.vip) {
-            match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone()) {
+            match spawn_listener(l, Service::Broker(wired.core.clone()), lim, totals.clone(), handles.clone(), tls.clone()) {
                 Ok(t) => accepting.push(t),
                 Err(e) => {
                     let _ = ready.send(Err(format!("broker listener: {e}")));
@@ -454,7 +500,7 @@ async fn run(
             }
         }
         if let Some(l) = bound.grpc {
-            match start_grpc(wired.core.clone(), &cfg, l) {
+            match start_grpc(wired.core.clone(), &cfg, l, tls.clone()) {
                 Ok(g) => grpc = Some(g),
                 Err(e) => {
                     let _ = ready.send(Err(format!("gRPC listener: {e}")));
@@ -550,7 +596,7 @@ struct GrpcServer {
     done: oneshot::Receiver<()>,
 }
 
-fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Result<GrpcServer, BrokerError> {
+fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener, tls: Option<Arc<crate::net::tls::Tls>>) -> Result<GrpcServer, BrokerError> {
     let ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| BrokerError::Other(format!("brokerIP1 {} is not an IP address", cfg.broker_ip1)))?;
     let advertised = SocketAddr::new(ip, cfg.grpc_server_port);
     let addr = listener.local_addr().ok();
@@ -562,7 +608,7 @@ fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener) -> Res
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        if let Err(e) = crate::grpc::serve(grpc, listener, shutdown).await {
+        if let Err(e) = crate::grpc::serve(grpc, listener, tls, shutdown).await {
             tracing::error!(error = %e, "gRPC server stopped");
         }
         let _ = done_tx.send(());

@@ -67,6 +67,11 @@ pub enum Cmd {
         /// Web console port (default: ephemeral).
         #[arg(long)]
         console_port: Option<u16>,
+        /// TLS with a throwaway self-signed certificate for localhost and 127.0.0.1 (written to
+        /// the data directory, named in the ready line as tlsCertPath); permissive mode unless
+        /// the config says enforcing.
+        #[arg(long)]
+        tls: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -106,6 +111,12 @@ fn load_config(path: Option<&PathBuf>, base: BrokerConfig) -> Result<BrokerConfi
     for w in warnings {
         tracing::warn!("{}: {}", path.display(), w.0);
     }
+    if cfg.acl_enable {
+        // aclFilePath (or the default) is found from the broker.conf's directory
+        let home = std::env::var("ROCKETMQ_HOME").ok();
+        let at = ferrocket::config::acl_file_location(&cfg.acl_file_path, path.parent(), home.as_deref());
+        cfg.acl_file_path = at.to_string_lossy().into_owned();
+    }
     Ok(cfg)
 }
 
@@ -118,6 +129,9 @@ pub struct DevExtra {
     pub namesrv_port: Option<u16>,
     pub grpc_port: Option<u16>,
     pub console_port: Option<u16>,
+    pub tls: bool,
+    /// The self-signed certificate written for `--tls`.
+    pub tls_cert: Option<PathBuf>,
 }
 
 /// The server's options from the command line and the config file it names.
@@ -126,7 +140,7 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
     let (mut opts, common, dev) = match cli.cmd {
         None => (ServerOptions::standalone(BrokerConfig::default()), cli.common, false),
         Some(Cmd::Admin { .. }) => return Err("admin must be the first argument: ferrocket admin <command>".into()),
-        Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, grpc_port, console_port, common }) => {
+        Some(Cmd::Dev { topics, groups, ready_file, port, namesrv_port, grpc_port, console_port, tls, common }) => {
             let mut o = ServerOptions::dev(None);
             for t in topics {
                 let (name, q) = match t.rsplit_once(':') {
@@ -136,7 +150,7 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
                 o.topics.push((name, q));
             }
             o.groups = groups;
-            dev_extra = DevExtra { temporary_data: true, ready_file, port, namesrv_port, grpc_port, console_port };
+            dev_extra = DevExtra { temporary_data: true, ready_file, port, namesrv_port, grpc_port, console_port, tls, tls_cert: None };
             (o, merge(cli.common, common), true)
         }
         Some(Cmd::Namesrv { port, common }) => {
@@ -188,7 +202,26 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
     if let Some(f) = common.log_format {
         opts.config.log_format = f;
     }
+    if dev && dev_extra.tls {
+        dev_extra.tls_cert = Some(dev_certificate(&mut opts.config)?);
+    }
     Ok((opts, dev.then_some(dev_extra)))
+}
+
+/// `ferrocket dev --tls`: a self-signed certificate in `<data dir>/tls/`, put in force.
+fn dev_certificate(cfg: &mut BrokerConfig) -> Result<PathBuf, String> {
+    let dir = cfg.store_path_root_dir.join("tls");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let (cert, key) = ferrocket::net::tls::self_signed()?;
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert).map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
+    std::fs::write(&key_path, key).map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    if cfg.tls_mode == ferrocket::config::TlsMode::Disabled {
+        cfg.tls_mode = ferrocket::config::TlsMode::Permissive;
+    }
+    cfg.tls_cert_path = cert_path.to_string_lossy().into_owned();
+    cfg.tls_key_path = key_path.to_string_lossy().into_owned();
+    Ok(cert_path)
 }
 
 fn merge(a: Common, b: Common) -> Common {

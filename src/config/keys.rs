@@ -106,6 +106,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     // connections and liveness
     key!("maxFrameSize", false, |c, v| c.max_frame_size = parse_int(v, "a size in bytes")?, |c| c.max_frame_size.to_string()),
     key!("maxRequestsInFlight", false, |c, v| c.max_requests_in_flight = parse_int(v, U_INT)?, |c| c.max_requests_in_flight.to_string()),
+    key!("maxConnectionsPerIp", false, |c, v| c.max_connections_per_ip = parse_int(v, U_INT)?, |c| c.max_connections_per_ip.to_string()),
     key!("maxQueuedResponseBytes", false, |c, v| c.max_queued_response_bytes = parse_int(v, "a size in bytes")?, |c| c.max_queued_response_bytes.to_string()),
     key!("clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.client_idle_timeout, Bare::Unit)),
     alias!("serverChannelMaxIdleTimeSeconds" => "clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Secs)?),
@@ -124,10 +125,39 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("consolePort", false, |c, v| c.console_port = parse_int(v, PORT)?, |c| c.console_port.to_string()),
     key!("consoleHost", false, |c, v| c.console_host = v.trim().to_string(), |c| c.console_host.clone()),
     key!("consoleReadOnly", false, |c, v| c.console_read_only = parse_bool(v)?, |c| c.console_read_only.to_string()),
+    // security (docs/security.md)
+    key!("aclEnable", false, |c, v| c.acl_enable = parse_bool(v)?, |c| c.acl_enable.to_string()),
+    key!("aclFilePath", false, |c, v| c.acl_file_path = v.trim().to_string(), |c| c.acl_file_path.clone()),
+    key!("tls.server.mode", false, |c, v| c.tls_mode = v.parse()?, |c| c.tls_mode.as_str().to_string()),
+    key!("tls.server.certPath", false, |c, v| c.tls_cert_path = v.trim().to_string(), |c| c.tls_cert_path.clone()),
+    key!("tls.server.keyPath", false, |c, v| c.tls_key_path = v.trim().to_string(), |c| c.tls_key_path.clone()),
+    key!("tls.server.need.client.auth", false, |c, v| c.tls_need_client_auth = parse_client_auth(v)?, |c| c.tls_need_client_auth.clone()),
+    key!("tls.server.trustCertPath", false, |c, v| c.tls_trust_cert_path = v.trim().to_string(), |c| c.tls_trust_cert_path.clone()),
     // logging
     key!("logFormat", false, |c, v| c.log_format = v.trim().parse::<super::logging::Format>().map(|f| if f == super::logging::Format::Json { "json" } else { "text" }.to_string())?, |c| c.log_format.clone()),
     key!("logLevel", true, |c, v| c.log_level = v.to_string(), |c| c.log_level.clone()),
 ];
+
+/// `tls.server.need.client.auth`: none, optional or require (RocketMQ's words).
+fn parse_client_auth(v: &str) -> Result<String, String> {
+    let t = v.trim().to_ascii_lowercase();
+    match t.as_str() {
+        "none" | "optional" | "require" => Ok(t),
+        _ => Err("expected none, optional or require".to_string()),
+    }
+}
+
+impl std::str::FromStr for super::TlsMode {
+    type Err = String;
+    fn from_str(v: &str) -> Result<Self, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "disabled" => Ok(super::TlsMode::Disabled),
+            "permissive" => Ok(super::TlsMode::Permissive),
+            "enforcing" => Ok(super::TlsMode::Enforcing),
+            _ => Err("expected disabled, permissive (TLS and plaintext on one port) or enforcing (TLS only)".to_string()),
+        }
+    }
+}
 
 /// `metricsExporterType`: DISABLE or PROM (RocketMQ's OTLP_GRPC and LOG are not served).
 fn parse_exporter(v: &str) -> Result<String, String> {

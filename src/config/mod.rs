@@ -12,8 +12,6 @@
 //!   ferrocket does not use (`brokerRole`, `storePathCommitLog`, thread-pool sizes, ...) give a
 //!   softer "ignored" warning. A value that does not parse is a [`ConfigError::Invalid`] naming
 //!   the key, the value and what is expected. A repeated key: the last one wins, with a warning.
-//! - `aclEnable=true` is refused: ferrocket has no ACL, and silently running without the
-//!   authentication the file asks for would be worse than not starting.
 //! - Booleans are `true`/`false` (any case). Durations accept humantime text everywhere
 //!   (`500ms`, `30s`, `72h`, `1h 30m`); for RocketMQ keys a bare number is read in the Java unit
 //!   given below. ferrocket's own duration keys need a unit (only `0` may stand alone).
@@ -65,6 +63,7 @@
 //! | `lockExpire` *ours* (also `rocketmq.broker.rebalance.lockMaxLiveTime`, bare ms) | `lock_expire` | `60s` | | |
 //! | `maxFrameSize` *ours* | `max_frame_size` | `16777216` bytes | | |
 //! | `maxRequestsInFlight` *ours* | `max_requests_in_flight` | `1024` per connection | | |
+//! | `maxConnectionsPerIp` *ours* | `max_connections_per_ip` | `0` (no limit): open remoting connections per client IP address over all ports; more are closed at once | | |
 //! | `maxQueuedResponseBytes` *ours* | `max_queued_response_bytes` | `67108864` bytes per connection | | |
 //! | `clientIdleTimeout` *ours* (also `serverChannelMaxIdleTimeSeconds`, bare s) | `client_idle_timeout` | `120s` | | |
 //! | `channelExpiredTimeout` | `channel_expired_timeout` | `120000` | ms | |
@@ -79,6 +78,13 @@
 //! | `consolePort` *ours* | `console_port` | `8080`: the web console (`docs/console.md`); 0 = disabled | | |
 //! | `consoleHost` *ours* | `console_host` | `127.0.0.1` (loopback unless set) | | |
 //! | `consoleReadOnly` *ours* | `console_read_only` | `false` (`true`: the console shows, never changes) | | |
+//! | `aclEnable` | `acl_enable` | `false`: check RocketMQ ACL 1.0 signatures and permissions (docs/security.md) | | |
+//! | `aclFilePath` *ours* | `acl_file_path` | empty: `$ROCKETMQ_HOME/conf/plain_acl.yml`, else `conf/plain_acl.yml`; relative paths from the broker.conf's directory | | |
+//! | `tls.server.mode` | `tls_mode` | `disabled` (or `permissive`: TLS and plaintext on one port, told apart by the first byte; `enforcing`: TLS only); every remoting port and gRPC | | |
+//! | `tls.server.certPath` | `tls_cert_path` | empty; PEM certificate chain (reloaded when it changes) | | |
+//! | `tls.server.keyPath` | `tls_key_path` | empty; PEM private key (PKCS#8, PKCS#1 or SEC1, unencrypted) | | |
+//! | `tls.server.need.client.auth` | `tls_need_client_auth` | `none` (or `optional`, `require`: client certificates signed by `tls.server.trustCertPath`) | | |
+//! | `tls.server.trustCertPath` | `tls_trust_cert_path` | empty; PEM CA certificates for client authentication | | |
 //! | `logFormat` *ours* | `log_format` | `text` (or `json`: one JSON object per line); `--log-format` overrides it | | |
 //! | `logLevel` *ours* | `log_level` | `info` (or tracing filter directives); `RUST_LOG` wins, see [`logging`] | | rt |
 //!
@@ -105,6 +111,7 @@
 //! A key read once at startup is not "rt" (e.g. `defaultTopicQueueNums`, which only sizes TBW102
 //! when it is first created; auto-created topics take the client's `defaultTopicQueueNums`).
 
+pub mod acl;
 mod keys;
 pub mod logging;
 mod properties;
@@ -190,6 +197,7 @@ pub struct BrokerConfig {
     pub max_frame_size: usize,
     pub max_requests_in_flight: usize,
     pub max_queued_response_bytes: usize,
+    pub max_connections_per_ip: usize,
     pub client_idle_timeout: Duration,
     pub channel_expired_timeout: Duration,
     pub broker_expire_timeout: Duration,
@@ -213,6 +221,37 @@ pub struct BrokerConfig {
     pub console_read_only: bool,
     pub log_format: String,
     pub log_level: String,
+    /// Check ACL 1.0 signatures and permissions on every remoting request (and gRPC).
+    pub acl_enable: bool,
+    /// The plain_acl.yml path as written (empty: the default; see [`acl_file_location`]).
+    pub acl_file_path: String,
+    pub tls_mode: TlsMode,
+    pub tls_cert_path: String,
+    pub tls_key_path: String,
+    /// `none`, `optional` or `require`.
+    pub tls_need_client_auth: String,
+    pub tls_trust_cert_path: String,
+}
+
+/// `tls.server.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    #[default]
+    Disabled,
+    /// TLS and plaintext on the same port: a first byte of 0x16 (a TLS handshake) means TLS.
+    Permissive,
+    /// TLS only.
+    Enforcing,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disabled => "disabled",
+            TlsMode::Permissive => "permissive",
+            TlsMode::Enforcing => "enforcing",
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -254,6 +293,7 @@ impl Default for BrokerConfig {
             max_frame_size: 16 * MIB,
             max_requests_in_flight: 1024,
             max_queued_response_bytes: 64 * MIB,
+            max_connections_per_ip: 0,
             client_idle_timeout: s(120),
             channel_expired_timeout: s(120),
             broker_expire_timeout: s(120),
@@ -277,6 +317,13 @@ impl Default for BrokerConfig {
             console_read_only: false,
             log_format: "text".to_string(),
             log_level: "info".to_string(),
+            acl_enable: false,
+            acl_file_path: String::new(),
+            tls_mode: TlsMode::Disabled,
+            tls_cert_path: String::new(),
+            tls_key_path: String::new(),
+            tls_need_client_auth: "none".to_string(),
+            tls_trust_cert_path: String::new(),
         }
     }
 }
@@ -319,7 +366,7 @@ enum KeyKind {
 fn classify(key: &str) -> KeyKind {
     if let Some(spec) = keys::find(key) {
         KeyKind::Known(spec)
-    } else if key == "aclEnable" || keys::IGNORED.contains(&key) {
+    } else if keys::IGNORED.contains(&key) {
         KeyKind::Ignored
     } else {
         KeyKind::Unknown
@@ -328,6 +375,21 @@ fn classify(key: &str) -> KeyKind {
 
 fn invalid(key: &str, value: &str, reason: String) -> ConfigError {
     ConfigError::Invalid { key: key.to_string(), value: value.to_string(), reason }
+}
+
+/// Where the ACL accounts file is: `aclFilePath` when set (relative to `conf_dir`, the directory
+/// of the broker.conf, when there is one); else `$ROCKETMQ_HOME/conf/plain_acl.yml` as the Java
+/// broker finds it; else `conf/plain_acl.yml` beside the broker.conf (or the working directory).
+pub fn acl_file_location(acl_file_path: &str, conf_dir: Option<&Path>, rocketmq_home: Option<&str>) -> PathBuf {
+    let base = conf_dir.map(Path::to_path_buf).unwrap_or_default();
+    if !acl_file_path.trim().is_empty() {
+        let p = PathBuf::from(acl_file_path.trim());
+        return if p.is_absolute() { p } else { base.join(p) };
+    }
+    match rocketmq_home.filter(|h| !h.is_empty()) {
+        Some(home) => Path::new(home).join("conf").join("plain_acl.yml"),
+        None => base.join("conf").join("plain_acl.yml"),
+    }
 }
 
 impl BrokerConfig {
@@ -358,10 +420,6 @@ impl BrokerConfig {
                     (spec.set)(&mut next, &e.value).map_err(|reason| invalid(&e.key, &e.value, reason))?;
                 }
                 KeyKind::Ignored => {
-                    if e.key == "aclEnable" && e.value.eq_ignore_ascii_case("true") {
-                        let reason = "ferrocket has no ACL support; refusing to run unauthenticated when the file asks for ACL";
-                        return Err(invalid(&e.key, &e.value, reason.to_string()));
-                    }
                     warnings.push(ConfigWarning(format!(
                         "key \"{}\" (line {}) is a RocketMQ setting ferrocket does not use; ignored",
                         e.key, e.line

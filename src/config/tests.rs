@@ -251,10 +251,16 @@ fn validation_rejects_out_of_range() {
 }
 
 #[test]
-fn acl_enable_true_is_refused() {
-    assert_invalid("aclEnable=true", "aclEnable");
-    let (_, w) = load("aclEnable=false\n");
-    assert_eq!(w.len(), 1);
+fn acl_keys_parse_and_the_file_is_found_as_java_finds_it() {
+    let (c, w) = load("aclEnable=true\naclFilePath=acl/accounts.yml\n");
+    assert!(w.is_empty(), "{w:?}");
+    assert!(c.acl_enable);
+    assert_invalid("aclEnable=maybe", "aclEnable");
+    let conf = std::path::Path::new("/etc/rmq");
+    assert_eq!(acl_file_location(&c.acl_file_path, Some(conf), Some("/opt/rmq")), conf.join("acl/accounts.yml"));
+    assert_eq!(acl_file_location("/abs.yml", Some(conf), None), std::path::PathBuf::from("/abs.yml"));
+    assert_eq!(acl_file_location("", Some(conf), Some("/opt/rmq")), std::path::PathBuf::from("/opt/rmq/conf/plain_acl.yml"));
+    assert_eq!(acl_file_location("", Some(conf), None), conf.join("conf/plain_acl.yml"));
 }
 
 #[test]

@@ -58,6 +58,14 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         }
     }
     positive("registerNameServerPeriod", c.register_broker_interval)?;
+    if c.tls_mode != super::TlsMode::Disabled {
+        let need = "is required when tls.server.mode is permissive or enforcing";
+        check(!c.tls_cert_path.is_empty(), "tls.server.certPath", "", need)?;
+        check(!c.tls_key_path.is_empty(), "tls.server.keyPath", "", need)?;
+        if c.tls_need_client_auth != "none" {
+            check(!c.tls_trust_cert_path.is_empty(), "tls.server.trustCertPath", "", "is required when tls.server.need.client.auth is optional or require")?;
+        }
+    }
     positive("registerBrokerTimeoutMills", c.register_broker_timeout)?;
     check(!c.store_path_root_dir.as_os_str().is_empty(), "storePathRootDir", "", "must not be empty")?;
     check(

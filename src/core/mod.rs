@@ -18,9 +18,11 @@
 //! | `progress.rs` | consumer groups' progress per queue, lag of online groups, reset offsets by time |
 //! | `lookup.rs` | messages by key, id and queue offset, trace records, the console's test message |
 //! | `history.rs` | the last hour of throughput and lag in ring buffers (console charts) |
+//! | `acl.rs` | ACL 1.0: who signed a request and whether the account holds what it needs |
 //! | `settings.rs` | the config in force: stored overrides, runtime keys pushed to the store and the log filter |
 //!
 //! Wake-ups leave through [`Hooks`], which the actors implement; `core` imports no actor type.
+pub mod acl;
 pub mod clients;
 pub mod conn;
 pub mod consume;
@@ -103,6 +105,44 @@ pub struct Core {
     pub started_at: Instant,
     /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
     sql_filters: Mutex<SqlCache>,
+    /// ACL, when `aclEnable` (set once while wiring; unset = every request is served).
+    acl: OnceLock<AclSetup>,
+}
+
+/// The ACL in force and the file it came from (admin updates write it back).
+pub struct AclSetup {
+    pub acl: Arc<acl::Acl>,
+    pub path: std::path::PathBuf,
+    /// One change at a time: read, change, write, put in force.
+    changing: Mutex<()>,
+}
+
+impl AclSetup {
+    pub fn new(acl: Arc<acl::Acl>, path: std::path::PathBuf) -> AclSetup {
+        AclSetup { acl, path, changing: Mutex::new(()) }
+    }
+
+    /// Change the accounts: `f` maps the file in force to the next one, which is written to the
+    /// file and then put in force. On error nothing changes.
+    pub fn change(&self, now_ms: i64, f: impl FnOnce(&crate::config::acl::AclFile) -> Result<crate::config::acl::AclFile, String>) -> Result<(), String> {
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let next = f(&self.acl.file())?;
+        crate::store::acl_file::write(&self.path, &next)?;
+        self.acl.replace(next, now_ms);
+        Ok(())
+    }
+
+    /// Re-read the file (the watcher calls this when it changed): put it in force when it parses
+    /// and differs from what is in force; a bad file is reported and the old accounts stay.
+    pub fn reload(&self, now_ms: i64) -> Result<bool, String> {
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let file = crate::store::acl_file::read(&self.path)?;
+        if file == self.acl.file() {
+            return Ok(false);
+        }
+        self.acl.replace(file, now_ms);
+        Ok(true)
+    }
 }
 
 impl Core {
@@ -129,7 +169,18 @@ impl Core {
             hooks: OnceLock::new(),
             started_at: Instant::now(),
             sql_filters: Default::default(),
+            acl: OnceLock::new(),
         }
+    }
+
+    /// Turn ACL on (once, while wiring).
+    pub fn set_acl(&self, setup: AclSetup) {
+        let _ = self.acl.set(setup);
+    }
+
+    /// The ACL, when on: one atomic load on every request.
+    pub fn acl(&self) -> Option<&AclSetup> {
+        self.acl.get()
     }
 
     /// Connect the runtime (once, while wiring). Before this, wake-ups and announcements are

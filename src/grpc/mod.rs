@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tonic::{Request, Response, Status as RpcStatus, Streaming};
 
+mod auth;
 mod convert;
 mod offsets;
 mod receive;
@@ -25,6 +26,7 @@ mod route;
 mod send;
 mod status;
 mod telemetry;
+mod tls;
 
 /// The generated types and stubs of `proto/apache/rocketmq/v2/*.proto` (client included, for
 /// tests and tools).
@@ -53,21 +55,27 @@ impl Grpc {
 }
 
 /// Serve on `listener` until `shutdown` resolves; must run inside a tokio runtime.
+/// With `tls`, connections are told apart and wrapped as `tls.server.mode` says (`tls.rs`).
 pub async fn serve(
     grpc: Grpc,
     listener: std::net::TcpListener,
+    tls: Option<Arc<crate::net::tls::Tls>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let svc = MessagingServiceServer::new(grpc).max_decoding_message_size(MAX_DECODING);
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|e| e.to_string())
+    let server = tonic::transport::Server::builder().tcp_nodelay(true).add_service(svc);
+    match tls {
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
+        }
+        Some(tls) => {
+            let incoming = tls::incoming(listener, tls);
+            server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// The deadline the client gave the call (`grpc-timeout`: digits and a unit H, M, S, m, u, n).
@@ -91,38 +99,61 @@ fn client_id<T>(req: &Request<T>) -> String {
     req.metadata().get("x-mq-client-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
+/// The name of an optional resource (empty when absent).
+fn name(r: &Option<pb::Resource>) -> &str {
+    r.as_ref().map_or("", |r| r.name.as_str())
+}
+
+impl Grpc {
+    /// With ACL on, authenticate the call and check what it needs (`auth.rs`); one branch when off.
+    fn auth<T>(&self, req: &Request<T>, rpc: &str, needs: impl FnOnce(&T) -> crate::core::acl::Needs) -> Result<(), RpcStatus> {
+        let Some(setup) = self.core.acl() else { return Ok(()) };
+        let needs = needs(req.get_ref());
+        let peer = req.remote_addr();
+        auth::check(&setup.acl, req.metadata(), peer.map(|a| a.ip()), rpc, &needs, crate::core::now_ms()).inspect_err(|e| {
+            tracing::info!(rpc, peer = ?peer, remark = e.message(), "gRPC call refused by ACL");
+        })
+    }
+}
+
 type RpcResult<T> = Result<Response<T>, RpcStatus>;
 type BoxStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, RpcStatus>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl MessagingService for Grpc {
     async fn query_route(&self, req: Request<pb::QueryRouteRequest>) -> RpcResult<pb::QueryRouteResponse> {
+        self.auth(&req, "QueryRoute", |_| Default::default())?;
         Ok(Response::new(route::query_route(self, req.into_inner())))
     }
 
     async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> RpcResult<pb::HeartbeatResponse> {
+        self.auth(&req, "Heartbeat", |_| Default::default())?;
         let id = client_id(&req);
         Ok(Response::new(route::heartbeat(self, &id, req.into_inner())))
     }
 
     async fn send_message(&self, req: Request<pb::SendMessageRequest>) -> RpcResult<pb::SendMessageResponse> {
+        self.auth(&req, "SendMessage", |r| auth::publish(r.messages.iter().map(|m| name(&m.topic))))?;
         let peer = req.remote_addr();
         Ok(Response::new(send::send_message(self, peer, req.into_inner()).await))
     }
 
     async fn query_assignment(&self, req: Request<pb::QueryAssignmentRequest>) -> RpcResult<pb::QueryAssignmentResponse> {
+        self.auth(&req, "QueryAssignment", |r| auth::consume(name(&r.topic), name(&r.group)))?;
         Ok(Response::new(route::query_assignment(self, req.into_inner())))
     }
 
     type ReceiveMessageStream = BoxStream<pb::ReceiveMessageResponse>;
 
     async fn receive_message(&self, req: Request<pb::ReceiveMessageRequest>) -> RpcResult<Self::ReceiveMessageStream> {
+        self.auth(&req, "ReceiveMessage", |r| auth::consume(r.message_queue.as_ref().map_or("", |q| name(&q.topic)), name(&r.group)))?;
         let within = deadline(&req);
         let answers = receive::receive_message(self, req.into_inner(), within).await;
         Ok(Response::new(Box::pin(tokio_stream::iter(answers.into_iter().map(Ok)))))
     }
 
     async fn ack_message(&self, req: Request<pb::AckMessageRequest>) -> RpcResult<pb::AckMessageResponse> {
+        self.auth(&req, "AckMessage", |r| auth::consume(name(&r.topic), name(&r.group)))?;
         Ok(Response::new(receive::ack_message(self, req.into_inner())))
     }
 
@@ -130,6 +161,7 @@ impl MessagingService for Grpc {
         &self,
         req: Request<pb::ForwardMessageToDeadLetterQueueRequest>,
     ) -> RpcResult<pb::ForwardMessageToDeadLetterQueueResponse> {
+        self.auth(&req, "ForwardMessageToDeadLetterQueue", |r| auth::consume(name(&r.topic), name(&r.group)))?;
         Ok(Response::new(receive::forward_to_dlq(self, req.into_inner())))
     }
 
@@ -154,20 +186,23 @@ impl MessagingService for Grpc {
     }
 
     async fn end_transaction(&self, req: Request<pb::EndTransactionRequest>) -> RpcResult<pb::EndTransactionResponse> {
+        self.auth(&req, "EndTransaction", |r| auth::publish(std::iter::once(name(&r.topic))))?;
         Ok(Response::new(send::end_transaction(self, req.into_inner())))
     }
 
     type TelemetryStream = BoxStream<pb::TelemetryCommand>;
 
     async fn telemetry(&self, req: Request<Streaming<pb::TelemetryCommand>>) -> RpcResult<Self::TelemetryStream> {
+        self.auth(&req, "Telemetry", |_| Default::default())?;
         let (id, peer) = (client_id(&req), req.remote_addr());
         Ok(Response::new(telemetry::telemetry(self, id, peer, req.into_inner())))
     }
 
     async fn notify_client_termination(
         &self,
-        _req: Request<pb::NotifyClientTerminationRequest>,
+        req: Request<pb::NotifyClientTerminationRequest>,
     ) -> RpcResult<pb::NotifyClientTerminationResponse> {
+        self.auth(&req, "NotifyClientTermination", |_| Default::default())?;
         Ok(Response::new(pb::NotifyClientTerminationResponse { status: Some(status::ok()) }))
     }
 
@@ -175,6 +210,7 @@ impl MessagingService for Grpc {
         &self,
         req: Request<pb::ChangeInvisibleDurationRequest>,
     ) -> RpcResult<pb::ChangeInvisibleDurationResponse> {
+        self.auth(&req, "ChangeInvisibleDuration", |r| auth::consume(name(&r.topic), name(&r.group)))?;
         Ok(Response::new(receive::change_invisible_duration(self, req.into_inner())))
     }
 

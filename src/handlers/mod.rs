@@ -3,6 +3,7 @@
 //! header (`?` turns a bad one into SYSTEM_ERROR), validate, call [`crate::core`], encode the
 //! answer. A refusal is a [`HandlerError`] carrying its response code and remark. Handlers run on
 //! the connection's own thread; [`broker_handler`] is the one `match` from request code to handler.
+pub mod acl;
 pub mod admin;
 pub mod clients;
 pub mod namesrv;
@@ -111,10 +112,27 @@ impl Service {
     /// Route one request to its handler; a refusal becomes its response.
     pub fn handle(&self, conn: &Conn, req: RemotingCommand) -> Reply {
         let result = match self {
-            Service::Broker(core) => match broker_handler(RequestCode::from_i32(req.code)) {
-                Some(h) => h(core, conn, &req),
-                None => Ok(Reply::Now(not_supported(&req))),
-            },
+            Service::Broker(core) => {
+                let code = RequestCode::from_i32(req.code);
+                let caller = match core.acl() {
+                    None => None,
+                    Some(setup) => match acl::gate(&setup.acl, conn.handle.peer.ip(), &req) {
+                        Ok(caller) => Some(caller),
+                        Err(e) => {
+                            tracing::info!(code = req.code, remark = %e.remark, "request refused by ACL");
+                            return Reply::Now(e.response(&req));
+                        }
+                    },
+                };
+                if mutating_admin(code) {
+                    let access_key = caller.as_ref().map_or("-", |c| c.access_key());
+                    tracing::info!(code = req.code, peer = %conn.handle.peer, access_key, "admin change requested");
+                }
+                match broker_handler(code) {
+                    Some(h) => h(core, conn, &req),
+                    None => Ok(Reply::Now(not_supported(&req))),
+                }
+            }
             Service::Namesrv(ns) => namesrv::handle(ns, conn.handle.id, &req),
         };
         result.unwrap_or_else(|e| Reply::Now(e.response(&req)))
@@ -138,6 +156,25 @@ impl Service {
             }
         }
     }
+}
+
+/// Admin codes that change the broker's state: logged with the caller's address and access key.
+pub fn mutating_admin(code: RequestCode) -> bool {
+    use RequestCode as C;
+    matches!(
+        code,
+        C::UpdateAndCreateTopic
+            | C::DeleteTopicInBroker
+            | C::UpdateAndCreateSubscriptiongroup
+            | C::DeleteSubscriptiongroup
+            | C::UpdateBrokerConfig
+            | C::CloneGroupOffset
+            | C::InvokeBrokerToResetOffset
+            | C::UpdateAndCreateAclConfig
+            | C::DeleteAclConfig
+            | C::UpdateGlobalWhiteAddrsConfig
+            | C::SetMessageRequestMode
+    )
 }
 
 /// The broker's handler for a request code (None: not supported).
@@ -196,6 +233,11 @@ pub fn broker_handler(code: RequestCode) -> Option<HandlerFn> {
         C::QueryAssignment => pop::query_assignment,
         C::SetMessageRequestMode => pop::set_request_mode,
         C::GetAllMessageRequestMode => pop::all_request_modes,
+        C::UpdateAndCreateAclConfig => admin::acl::update_account,
+        C::DeleteAclConfig => admin::acl::delete_account,
+        C::GetBrokerClusterAclInfo => admin::acl::version,
+        C::UpdateGlobalWhiteAddrsConfig => admin::acl::update_global_white,
+        C::GetBrokerClusterAclConfig => admin::acl::config,
         _ => return None,
     })
 }

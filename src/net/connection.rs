@@ -21,7 +21,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use super::tls::{Accepted, Tls};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 
@@ -32,12 +33,52 @@ pub struct Limits {
     pub max_in_flight: usize,
     pub max_queued_bytes: usize,
     pub idle_timeout: Duration,
+    /// Open connections per client IP address over all listeners (0 = no limit).
+    pub max_conns_per_ip: usize,
 }
 
-/// Requests in flight over every connection of a server (read by shutdown to drain them).
+/// Requests in flight over every connection of a server (read by shutdown to drain them), and
+/// the open connections per client IP address.
 #[derive(Default)]
 pub struct Totals {
     pub in_flight: AtomicUsize,
+    per_ip: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+impl Totals {
+    /// Take a connection slot for `ip`, or `None` when it already holds `max` (0 = no limit).
+    pub fn admit(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per_ip.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { totals: self.clone(), ip })
+    }
+
+    /// Open connections from `ip`.
+    pub fn connections_from(&self, ip: std::net::IpAddr) -> usize {
+        self.per_ip.lock().unwrap_or_else(|e| e.into_inner()).get(&ip).copied().unwrap_or(0)
+    }
+}
+
+/// One open connection counted against its IP address; released on drop.
+pub struct IpSlot {
+    totals: Arc<Totals>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.totals.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A command for a connection to write: a response, or a broker-to-client request.
@@ -85,14 +126,21 @@ pub struct Connection {
     writer: Option<tokio::task::JoinHandle<()>>,
     pending: HashMap<i32, oneshot::Sender<RemotingCommand>>,
     last_activity: Instant,
+    /// This connection's place in the per-IP count, given back when the actor is dropped.
+    _slot: IpSlot,
     /// `conn{id, peer, client_id}`: requests are handled inside it, so their log lines carry
     /// the connection (the heartbeat handler records the client id).
     span: tracing::Span,
 }
 
 impl Connection {
-    /// Start a connection actor on the current arbiter for an accepted socket.
-    pub fn start(stream: std::net::TcpStream, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>) {
+    /// Start a connection actor on the current arbiter for an accepted socket; with TLS on, first
+    /// tell TLS from plaintext and finish the handshake.
+    pub fn start(stream: std::net::TcpStream, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>, tls: Option<Arc<Tls>>) {
+        let Some(slot) = totals.admit(peer.ip(), limits.max_conns_per_ip) else {
+            tracing::debug!(%peer, max = limits.max_conns_per_ip, "connection refused: too many connections from this address");
+            return;
+        };
         let stream = match stream.set_nonblocking(true).and_then(|_| tokio::net::TcpStream::from_std(stream)) {
             Ok(s) => s,
             Err(e) => {
@@ -101,7 +149,31 @@ impl Connection {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
+        let Some(tls) = tls else {
+            let (r, w) = stream.into_split();
+            return Connection::run(r, w, peer, service, limits, totals, slot);
+        };
+        actix_rt::spawn(async move {
+            match tls.classify(stream, false).await {
+                Ok(Accepted::Plain(s)) => {
+                    let (r, w) = s.into_split();
+                    Connection::run(r, w, peer, service, limits, totals, slot);
+                }
+                Ok(Accepted::Tls(s)) => {
+                    let (r, w) = tokio::io::split(*s);
+                    Connection::run(r, w, peer, service, limits, totals, slot);
+                }
+                Err(e) => tracing::info!(%peer, error = %e, "connection dropped before TLS was established"),
+            }
+        });
+    }
+
+    /// The actor for a connection whose bytes come from `r` and go to `w`.
+    fn run<R, W>(r: R, w: W, peer: SocketAddr, service: Service, limits: Limits, totals: Arc<Totals>, slot: IpSlot)
+    where
+        R: AsyncRead + Unpin + 'static,
+        W: AsyncWrite + Unpin + 'static,
+    {
         Connection::create(move |ctx| {
             let gate = Gate::new(limits.max_in_flight, limits.max_queued_bytes);
             ctx.add_stream(Gated::new(FramedRead::new(r, RemotingCodec::new(limits.max_frame)), gate.clone()));
@@ -114,6 +186,7 @@ impl Connection {
             };
             let span = tracing::info_span!("conn", id = handle.id, peer = %peer, client_id = tracing::field::Empty);
             Connection {
+                _slot: slot,
                 span,
                 conn: Conn { handle },
                 service,
@@ -181,7 +254,7 @@ impl Connection {
     }
 }
 
-async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
     let mut batch = BytesMut::new();
     while let Some(first) = rx.recv().await {
         let mut n = first.len();

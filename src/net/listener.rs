@@ -1,6 +1,7 @@
 //! The listener: accepts connections and spreads them round-robin over the worker arbiters, so
 //! both cores serve clients. Each connection then lives on one arbiter for its whole life.
 use super::connection::{Connection, Limits, Totals};
+use super::tls::Tls;
 use crate::handlers::Service;
 use actix_rt::ArbiterHandle;
 use std::net::TcpListener;
@@ -14,6 +15,7 @@ pub fn spawn_listener(
     limits: Limits,
     totals: Arc<Totals>,
     workers: Vec<ArbiterHandle>,
+    tls: Option<Arc<Tls>>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -36,13 +38,13 @@ pub fn spawn_listener(
                     continue;
                 }
             };
-            let (service, totals) = (service.clone(), totals.clone());
+            let (service, totals, tls) = (service.clone(), totals.clone(), tls.clone());
             if workers.is_empty() {
-                Connection::start(std_stream, peer, service, limits, totals);
+                Connection::start(std_stream, peer, service, limits, totals, tls);
             } else {
                 let w = &workers[next % workers.len()];
                 next = next.wrapping_add(1);
-                let sent = w.spawn_fn(move || Connection::start(std_stream, peer, service, limits, totals));
+                let sent = w.spawn_fn(move || Connection::start(std_stream, peer, service, limits, totals, tls));
                 if !sent {
                     tracing::warn!(%peer, "worker arbiter gone; dropping connection");
                 }

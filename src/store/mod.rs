@@ -43,6 +43,7 @@
 //! every fsync outside that lock. [`MessageStore::start_retention`] adds a thread deleting expired
 //! segments (see `retention`); the runtime settings it and the flusher read are in `runtime`. KEYS/UNIQ_KEY entries are buffered in the key index under the
 //! append lock and written in 64 KiB pieces (see `keyindex`).
+pub mod acl_file;
 mod commitlog;
 mod cqueue;
 mod error;

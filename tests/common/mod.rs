@@ -29,6 +29,8 @@ pub struct DevBroker {
     pub data_dir: PathBuf,
     log_path: PathBuf,
     launch: Launch,
+    /// More arguments for `ferrocket dev` (e.g. `--tls`), kept for restarts.
+    extra_args: Vec<String>,
     _tmp: tempfile::TempDir,
 }
 
@@ -49,7 +51,12 @@ impl DevBroker {
     }
 
     /// [`DevBroker::start`] with a config file and/or a log filter of the test's choice.
-    pub fn start_with(mut launch: Launch) -> DevBroker {
+    pub fn start_with(launch: Launch) -> DevBroker {
+        Self::start_with_args(launch, Vec::new())
+    }
+
+    /// [`DevBroker::start_with`] plus more `ferrocket dev` arguments (e.g. `--tls`).
+    pub fn start_with_args(mut launch: Launch, extra_args: Vec<String>) -> DevBroker {
         let tmp = tempfile::Builder::new().prefix("ferrocket-test-").tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
@@ -59,8 +66,8 @@ impl DevBroker {
             std::fs::write(&path, text).expect("write broker.conf");
             launch.config = Some(path.display().to_string());
         }
-        let (child, namesrv, broker) = spawn(&data_dir, &log_path, None, &launch);
-        DevBroker { child: Some(child), namesrv, broker, data_dir, log_path, launch, _tmp: tmp }
+        let (child, namesrv, broker) = spawn(&data_dir, &log_path, None, &launch, &extra_args);
+        DevBroker { child: Some(child), namesrv, broker, data_dir, log_path, launch, extra_args, _tmp: tmp }
     }
 
     /// Stop gracefully (SIGTERM, up to 15 s, then SIGKILL) and start again on the same data and
@@ -78,7 +85,7 @@ impl DevBroker {
 
     fn start_again(&mut self) {
         let ports = (self.namesrv.port(), self.broker.port());
-        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch);
+        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch, &self.extra_args);
         self.child = Some(child);
         self.namesrv = namesrv;
         self.broker = broker;
@@ -105,6 +112,11 @@ impl DevBroker {
     }
 
     /// A connection to the broker.
+    /// The broker process id (for reading its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub async fn client(&self) -> RawClient {
         RawClient::connect(self.broker).await.expect("connect to broker")
     }
@@ -155,7 +167,7 @@ fn bin() -> PathBuf {
 }
 
 /// `launch.config` holds the path of the written config file here.
-fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &Launch) -> (Child, SocketAddr, SocketAddr) {
+fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &Launch, extra_args: &[String]) -> (Child, SocketAddr, SocketAddr) {
     let log = OpenOptions::new().create(true).append(true).open(log_path).expect("open log");
     let mut cmd = Command::new(bin());
     cmd.arg("dev");
@@ -165,6 +177,7 @@ fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &L
     if let Some(path) = &launch.config {
         cmd.arg("--config").arg(path);
     }
+    cmd.args(extra_args);
     cmd.env_remove("FERROCKET_LOG");
     match launch.rust_log.as_deref() {
         Some("") => {

@@ -97,6 +97,11 @@ struct ProduceArgs {
     /// After sending, drain the topic and check every acknowledged message is consumed once.
     #[arg(long)]
     verify: bool,
+    /// ACL: sign every send with this access key (with --secret-key; binary headers only).
+    #[arg(long, requires = "secret_key")]
+    access_key: Option<String>,
+    #[arg(long, requires = "access_key")]
+    secret_key: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -246,6 +251,7 @@ fn spec(a: &ProduceArgs) -> SendSpec {
         batch: a.batch,
         json: a.target.json,
         uniq_key: a.uniq_key,
+        credentials: a.access_key.clone().zip(a.secret_key.clone()),
     }
 }
 
@@ -472,6 +478,7 @@ async fn send_once(t: &Target) -> Result<(), String> {
         batch: 1,
         json: t.json,
         uniq_key: true,
+        credentials: None,
     };
     let tpl = crate::gen::wire::SendTemplate::new(&s, 0);
     let cmd = crate::gen::wire::decode(&bytes::Bytes::from(tpl.frame))

@@ -3,6 +3,7 @@
 //!
 //! Readable tables by default, `--json` for programs. Any failure exits non-zero with the
 //! server's remark on stderr. See `docs/admin.md`.
+mod acl;
 mod broker;
 mod group;
 mod msg;
@@ -28,6 +29,12 @@ pub struct AdminCli {
     /// Timeout of each request in milliseconds.
     #[arg(long = "timeout-ms", global = true, default_value_t = 5000)]
     timeout_ms: u64,
+    /// ACL access key: sign every request (with --secret-key) for brokers with aclEnable=true.
+    #[arg(id = "sign_access_key", long = "access-key", global = true, requires = "sign_secret_key")]
+    sign_access_key: Option<String>,
+    /// ACL secret key of --access-key.
+    #[arg(id = "sign_secret_key", long = "secret-key", global = true, requires = "sign_access_key")]
+    sign_secret_key: Option<String>,
     #[command(subcommand)]
     cmd: Command,
 }
@@ -166,6 +173,33 @@ pub enum Command {
         #[arg(short = 'c', long)]
         cplus: bool,
     },
+    /// Create or update an ACL account (brokers with aclEnable=true).
+    UpdateAclConfig(acl::UpdateAcl),
+    /// Delete an ACL account.
+    DeleteAclConfig {
+        #[arg(short = 'a', long = "accessKey")]
+        access_key: String,
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: Option<String>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// The ACL accounts' version on each broker.
+    ClusterAclConfigVersion {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: Option<String>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// Replace the global address allowlist (`10.10.*.*,192.168.0.1`).
+    UpdateGlobalWhiteAddr {
+        #[arg(short = 'g', long = "globalWhiteRemoteAddresses")]
+        addrs: String,
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: Option<String>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
     /// Send one message.
     SendMessage {
         #[arg(short = 't', long)]
@@ -225,7 +259,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         .clone()
         .or_else(|| std::env::var("NAMESRV_ADDR").ok())
         .unwrap_or_else(|| "127.0.0.1:9876".into());
-    let ctx = Ctx { net: Net::new(&namesrv, Duration::from_millis(cli.timeout_ms)), json: cli.json };
+    let mut net = Net::new(&namesrv, Duration::from_millis(cli.timeout_ms));
+    if let (Some(ak), Some(sk)) = (&cli.sign_access_key, &cli.sign_secret_key) {
+        net.credentials = Some((ak.clone(), sk.clone()));
+    }
+    let ctx = Ctx { net, json: cli.json };
     match rt.block_on(run(&ctx, cli.cmd)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(msg)) => {
@@ -239,6 +277,10 @@ async fn run(ctx: &Ctx, cmd: Command) -> Res<()> {
     use Command as C;
     match cmd {
         C::ClusterList => broker::cluster_list(ctx).await,
+        C::UpdateAclConfig(a) => acl::update(ctx, a).await,
+        C::DeleteAclConfig { access_key, broker, cluster } => acl::delete(ctx, &access_key, broker.as_deref(), cluster.as_deref()).await,
+        C::ClusterAclConfigVersion { broker, cluster } => acl::version(ctx, broker.as_deref(), cluster.as_deref()).await,
+        C::UpdateGlobalWhiteAddr { addrs, broker, cluster } => acl::update_global_white(ctx, &addrs, broker.as_deref(), cluster.as_deref()).await,
         C::TopicList { cluster_model } => topic::topic_list(ctx, cluster_model).await,
         C::TopicRoute { topic } => topic::topic_route(ctx, &topic).await,
         C::TopicStatus { topic } => topic::topic_status(ctx, &topic).await,

@@ -25,6 +25,8 @@ pub struct Net {
     namesrv: Vec<String>,
     timeout: Duration,
     conns: tokio::sync::Mutex<HashMap<String, std::sync::Arc<RawClient>>>,
+    /// ACL (access key, secret key): every request is signed when set.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A request with a code and no header.
@@ -35,7 +37,7 @@ pub fn request(code: RequestCode) -> RemotingCommand {
 impl Net {
     pub fn new(namesrv: &str, timeout: Duration) -> Net {
         let namesrv = namesrv.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
-        Net { namesrv, timeout, conns: Default::default() }
+        Net { namesrv, timeout, conns: Default::default(), credentials: None }
     }
 
     async fn conn(&self, addr: &str) -> Res<std::sync::Arc<RawClient>> {
@@ -55,6 +57,9 @@ impl Net {
             .await
             .map_err(|_| Failure(format!("connect to {addr} timed out")))?
             .map_err(|e| Failure(format!("cannot connect to {addr}: {e}")))?;
+        if let Some((ak, sk)) = &self.credentials {
+            c.set_credentials(ak, sk);
+        }
         let c = std::sync::Arc::new(c);
         conns.insert(addr.to_string(), c.clone());
         Ok(c)

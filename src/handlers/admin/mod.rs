@@ -1,6 +1,7 @@
 //! Admin and lookup requests answered by the broker: topics, groups, lookups by id and key
 //! (here); broker config and runtime info (`config.rs`); topic and consume statistics
 //! (`stats.rs`); connections and relays to clients (`relay.rs`); offset reset (`reset.rs`).
+pub mod acl;
 mod config;
 mod relay;
 mod reset;

@@ -58,6 +58,23 @@ pub struct SendTemplate {
     stamps_at: Vec<usize>,
     /// Where each message's 32-digit UNIQ_KEY value is (empty without `uniq_key`).
     uniq_at: Vec<usize>,
+    /// ACL signing (binary headers only): recomputed after every patch.
+    signer: Option<Signer>,
+}
+
+/// What an ACL signature covers, as fixed bytes and ranges of the frame that change per send.
+#[derive(Debug, Clone)]
+struct Signer {
+    secret: Vec<u8>,
+    parts: Vec<Part>,
+    /// Where the 28-character Base64 signature is in the frame.
+    sig_at: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Fixed(Vec<u8>),
+    Frame(std::ops::Range<usize>),
 }
 
 /// Parameters shared by every send of a run.
@@ -70,7 +87,12 @@ pub struct SendSpec {
     pub json: bool,
     /// Give every message a UNIQ_KEY property as the Java client does (the broker indexes it).
     pub uniq_key: bool,
+    /// ACL credentials (access key, secret key): sign every send (binary headers only).
+    pub credentials: Option<(String, String)>,
 }
+
+/// A placeholder of a Base64 HmacSHA1 signature's length.
+const SIG_PLACEHOLDER: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 const UNIQ_PLACEHOLDER: &str = "00000000000000000000000000000000";
 
@@ -142,8 +164,17 @@ impl SendTemplate {
         } else {
             SerializeType::RocketMq
         };
+        if let Some((ak, _)) = &spec.credentials {
+            cmd.set_ext("AccessKey", ak);
+            cmd.set_ext("Signature", SIG_PLACEHOLDER);
+        }
         let body_len = body.len();
+        let signed = cmd.clone();
         let mut t = encode(cmd, offsets, body_len);
+        if let Some((_, sk)) = &spec.credentials {
+            assert!(!spec.json, "signing is supported with binary headers only");
+            t.signer = Some(signer(&t.frame, &signed, sk, body_len));
+        }
         if spec.uniq_key {
             let body_start = t.frame.len() - body_len;
             t.uniq_at = if spec.batch <= 1 {
@@ -180,6 +211,19 @@ impl SendTemplate {
                 hex(st.seq, &mut self.frame[*u + 16..*u + 32]);
             }
         }
+        if let Some(sg) = &self.signer {
+            use base64::Engine;
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&sg.secret).expect("any key length");
+            for p in &sg.parts {
+                match p {
+                    Part::Fixed(b) => mac.update(b),
+                    Part::Frame(r) => mac.update(&self.frame[r.clone()]),
+                }
+            }
+            let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            self.frame[sg.sig_at..sg.sig_at + sig.len()].copy_from_slice(sig.as_bytes());
+        }
     }
 
     pub fn messages(&self) -> usize {
@@ -208,7 +252,30 @@ fn encode(cmd: RemotingCommand, offsets: Vec<usize>, body_len: usize) -> SendTem
         opaque_at,
         stamps_at: offsets.iter().map(|o| body_start + o).collect(),
         uniq_at: Vec::new(),
+        signer: None,
     }
+}
+
+/// The signed content of `cmd` as laid out in its binary-header `frame`: the header values in
+/// Java's key order (the `i` properties value, which carries UNIQ_KEY, read from the frame), then
+/// the body (read from the frame).
+fn signer(frame: &[u8], cmd: &RemotingCommand, secret: &str, body_len: usize) -> Signer {
+    let find = |needle: &[u8]| frame.windows(needle.len()).position(|w| w == needle).expect("value in the header");
+    let fields = cmd.ext_fields.as_ref().expect("fields");
+    let mut keys: Vec<&String> = fields.keys().filter(|k| k.as_str() != "Signature").collect();
+    keys.sort();
+    let mut parts = Vec::new();
+    for k in keys {
+        let v = fields[k].as_bytes();
+        if k == "i" {
+            let at = find(v);
+            parts.push(Part::Frame(at..at + v.len()));
+        } else {
+            parts.push(Part::Fixed(v.to_vec()));
+        }
+    }
+    parts.push(Part::Frame(frame.len() - body_len..frame.len()));
+    Signer { secret: secret.as_bytes().to_vec(), parts, sig_at: find(SIG_PLACEHOLDER.as_bytes()) }
 }
 
 /// Upper-case hex of the low `out.len() * 4` bits of `v`.
@@ -313,6 +380,7 @@ mod tests {
                     batch,
                     json,
                     uniq_key: true,
+                    credentials: None,
                 };
                 let mut t = SendTemplate::new(&spec, 3);
                 t.patch(OPAQUE_BASE + 12345, |i| Stamp {

@@ -25,14 +25,16 @@ function parseReady(line) {
   return { namesrv: info.namesrvAddr, broker: info.brokerAddr };
 }
 
-async function startBroker() {
+/** `ferrocket dev` on ephemeral ports; `setup(dir)` may write files and return extra arguments. */
+async function startBroker(setup) {
   const bin = process.env.FERROCKET_BIN || path.join(REPO, 'target', 'debug', 'ferrocket');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferrocket-node-'));
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir);
   const logPath = path.join(dir, 'ferrocket.stderr.log');
   const log = fs.openSync(logPath, 'a');
-  const child = spawn(bin, [ 'dev', '--data-dir', dataDir ], { stdio: [ 'ignore', 'pipe', log ] });
+  const extra = setup ? setup(dir) : [];
+  const child = spawn(bin, [ 'dev', '--data-dir', dataDir, ...extra ], { stdio: [ 'ignore', 'pipe', log ] });
   fs.closeSync(log);
   const tail = () => {
     try {

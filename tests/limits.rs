@@ -1,0 +1,88 @@
+//! Limits per client address (`maxConnectionsPerIp`) and an unauthenticated flood against an ACL
+//! broker: connections past the limit are closed at once, a freed slot is usable again, and the
+//! flood leaves the broker's memory bounded and its signed clients served.
+mod common;
+
+use common::{DevBroker, Launch, T};
+use ferrocket::client::req::{self, Msg};
+use ferrocket::client::RawClient;
+use std::time::{Duration, Instant};
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Whether a fresh connection from 127.0.0.1 is served.
+async fn served(addr: std::net::SocketAddr) -> bool {
+    match RawClient::connect(addr).await {
+        Ok(c) => c.request(req::max_offset("TBW102", 0), Duration::from_secs(5)).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn connections_past_the_per_ip_limit_are_closed() {
+    let b = DevBroker::start_with(Launch { config: Some("maxConnectionsPerIp=4\n".into()), ..Default::default() });
+    // the broker's own connection to its name server (same address, all ports count) takes one
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let c = RawClient::connect(b.broker).await.unwrap();
+        let r = c.request(req::max_offset("TBW102", 0), T).await;
+        assert!(r.is_ok(), "{r:?}");
+        held.push(c);
+    }
+    assert!(!served(b.broker).await, "a fourth connection from the same address was served");
+    held.pop().unwrap().shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !served(b.broker).await {
+        assert!(Instant::now() < deadline, "the freed slot was never given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for c in &held {
+        assert!(c.request(req::max_offset("TBW102", 0), T).await.is_ok(), "held connections keep working");
+    }
+}
+
+#[tokio::test]
+async fn an_unauthenticated_flood_stays_within_the_per_ip_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("plain_acl.yml");
+    std::fs::write(&acl, "accounts:\n  - accessKey: floodUser\n    secretKey: flood-secret\n    admin: true\n").unwrap();
+    let conf = format!(
+        "aclEnable=true\naclFilePath={}\nmaxConnectionsPerIp=8\nmaxFrameSize=1048576\nmaxMessageSize=786432\nmaxQueuedResponseBytes=1048576\nmaxRequestsInFlight=64\n",
+        acl.display()
+    );
+    let b = DevBroker::start_with(Launch { config: Some(conf), ..Default::default() });
+    let pid = b.pid().unwrap();
+    let before = rss_kib(pid);
+    // 40 connections (32 over the limit), each writing unsigned 512 KiB sends and never reading
+    let body = vec![b'x'; 512 * 1024];
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let addr = b.broker;
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let Ok(c) = RawClient::connect(addr).await else { return };
+            for _ in 0..50 {
+                if c.oneway(req::send_v2("pg", &Msg::new("flood", body.clone()), 0)).await.is_err() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            c.shutdown().await;
+        }));
+    }
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(60), t).await;
+    }
+    let after = rss_kib(pid);
+    // 8 connections x (a 1 MiB frame + 1 MiB queued + socket buffers) and the allocator's slack
+    assert!(after < before + 96 * 1024, "RSS grew from {before} KiB to {after} KiB");
+    // the broker still serves a signed client, and stored nothing from the flood
+    let c = RawClient::connect(b.broker).await.unwrap();
+    c.set_credentials("floodUser", "flood-secret");
+    let r = c.request(req::max_offset("flood", 0), T).await.unwrap();
+    assert_eq!(req::ext_i64(&r, "offset").unwrap_or(0), 0, "{r:?}");
+}
