@@ -50,6 +50,7 @@ mod frame_json;
 pub mod header;
 pub mod json;
 pub mod message;
+pub mod recall;
 pub mod stored;
 
 pub use codes::{response_code, RequestCode};

@@ -10,7 +10,8 @@
 //! | `pop.rs` | POP consumption: pop, ack, change of invisible time, revive, FIFO, the journal |
 //! | `pull.rs` | filters, [`pull::read_queue`] with a typed outcome, parked pulls, per-queue waiters |
 //! | `redirect.rs` | where a message really goes: half (transaction), delay level, 5.x timer |
-//! | `schedule.rs` | delivery of delayed and timer messages when due |
+//! | `schedule.rs` | delivery of delayed messages (delay levels) when due; the timer wheel's tick |
+//! | `timer.rs` | 5.x timer messages: indexed in the file-backed timing wheel, delivered when due, recalled |
 //! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
@@ -31,6 +32,7 @@ pub mod schedule;
 pub mod send;
 pub mod settings;
 pub mod stats;
+pub mod timer;
 pub mod topics;
 pub mod transaction;
 #[cfg(test)]
@@ -89,6 +91,8 @@ pub struct Core {
     pub waiters: Waiters,
     /// POP consumption state.
     pub pop: pop::PopEngine,
+    /// The timer wheel of 5.x timer messages.
+    pub timers: timer::Timers,
     /// Traffic counters (metrics).
     pub stats: Arc<stats::Stats>,
     hooks: OnceLock<Arc<dyn Hooks>>,
@@ -108,6 +112,7 @@ impl Core {
         let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
             pop: pop::PopEngine::open(&store, limits),
+            timers: timer::Timers::open(&store, cfg.timer_precision_ms as i64, cfg.timer_roll_window_slot as i64, now_ms()),
             stats: Default::default(),
             cfg: RwLock::new(Arc::new(cfg)),
             identity,

@@ -9,6 +9,7 @@ pub mod namesrv;
 pub mod offsets;
 pub mod pop;
 pub mod pull;
+pub mod recall;
 pub mod reply;
 pub mod retry;
 pub mod send;
@@ -147,6 +148,7 @@ pub fn broker_handler(code: RequestCode) -> Option<HandlerFn> {
         C::SearchOffsetByTimestamp => offsets::search_by_time,
         C::ConsumerSendMsgBack => retry::send_back,
         C::EndTransaction => transaction::end_transaction,
+        C::RecallMessage => recall::recall,
         C::HeartBeat => clients::heartbeat,
         C::UnregisterClient => clients::unregister,
         C::GetConsumerListByGroup => clients::consumer_list,

@@ -54,6 +54,7 @@ mod read;
 mod recovery;
 mod retention;
 mod state;
+pub mod timer;
 mod message_store;
 mod runtime;
 
