@@ -23,7 +23,8 @@ use std::time::SystemTime;
 pub const ENTRY_SIZE: i64 = 48;
 const MAGIC: u16 = 0x7E1A;
 const WRITE_BUF: usize = 64 << 10;
-const READ_BLOCK: i64 = 64 << 10;
+/// A whole number of entries (so no entry straddles two blocks), about 64 KiB.
+const READ_BLOCK: i64 = ENTRY_SIZE * 1365;
 
 /// The entry is a roll: when its slot comes, the message is stored again in the timer topic
 /// (its due time is beyond the roll window).

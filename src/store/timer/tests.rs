@@ -117,3 +117,17 @@ fn old_segments_expire() {
     assert_eq!(t.expire(100), 2, "the two full segments, not the active one");
     assert_eq!(t.log_bytes(), 4 * ENTRY_SIZE);
 }
+
+#[test]
+fn chains_read_back_across_read_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.entries_per_segment = 1 << 20;
+    let (mut t, _) = TimerStore::open(c).unwrap();
+    for i in 0..5000 {
+        t.add(entry(1000, 1000 + (i % 2) * 100, i), 0).unwrap();
+    }
+    t.save(ck(1, 0), 0, false).unwrap();
+    assert_eq!(t.slot_entries(1000).unwrap().len(), 2500);
+    assert_eq!(t.slot_entries(1100).unwrap().len(), 2500);
+}
