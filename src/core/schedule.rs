@@ -14,7 +14,7 @@ use super::topics::{SCHEDULE_TOPIC, TRANS_HALF_TOPIC};
 use super::Core;
 use crate::codec::message::{parse_properties, prop};
 use crate::codec::stored::{decode_stored, StoredMessage};
-use crate::store::GetStatus;
+use crate::store::{GetStatus, NewMessage};
 use std::time::Duration;
 
 /// The scheduler's state: the delay levels and each level's cursor.
@@ -85,23 +85,30 @@ impl Scheduler {
     }
 }
 
-/// Store a due message on its real topic. False when it should be tried again later.
-pub(super) fn deliver(core: &Core, m: &StoredMessage) -> bool {
+/// A due message as it is stored on its real topic; None when it is dropped (no real topic, or
+/// a transaction half).
+pub(super) fn delivery(m: &StoredMessage) -> Option<NewMessage> {
     let mut props = parse_properties(&m.properties);
     let (Some(topic), Some(qid)) = (
         props.get(prop::REAL_TOPIC).map(String::from),
         props.get(prop::REAL_QID).and_then(|q| q.parse::<i32>().ok()),
     ) else {
         tracing::error!(offset = m.commit_log_offset, "scheduled message without REAL_TOPIC/REAL_QID dropped");
-        return true;
+        return None;
     };
     if topic == TRANS_HALF_TOPIC {
-        return true;
+        return None;
     }
     for k in [prop::DELAY, prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS, super::timer::TIMER_ROLL_TIMES] {
         props.remove(k);
     }
-    let msg = super::message::restore(m, topic.clone(), qid, &props);
+    Some(super::message::restore(m, topic, qid, &props))
+}
+
+/// Store a due message on its real topic. False when it should be tried again later.
+pub(super) fn deliver(core: &Core, m: &StoredMessage) -> bool {
+    let Some(msg) = delivery(m) else { return true };
+    let topic = msg.topic.clone();
     match core.append(vec![msg]) {
         Ok(_) => true,
         // A message the store refuses for itself would block its level (or the timer scan)

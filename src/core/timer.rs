@@ -376,7 +376,7 @@ impl Wheel {
                 continue;
             };
             let p = parse_properties(&m.properties);
-            self.place(*due, offset.to_owned(), p.get(prop::UNIQ_KEY).map(key_hash).unwrap_or(0), now_ms)?;
+            self.place(*due, *offset, p.get(prop::UNIQ_KEY).map(key_hash).unwrap_or(0), now_ms)?;
         }
         self.checkpoint_now(now_ms, true)?;
         store.meta().clear_legacy_timers()
@@ -501,19 +501,38 @@ impl Wheel {
             }
             let Some(cur) = self.current.as_mut() else { return Ok(n) };
             while cur.next < cur.entries.len() {
-                let (_, e) = cur.entries[cur.next];
-                if e.flags & FLAG_DELETED == 0 {
-                    if fire_key(&e).0 > now_ms {
-                        return Ok(n);
+                // a run of due timers is stored with one append per real queue
+                let mut run = Vec::new();
+                let mut end = cur.next;
+                while end < cur.entries.len() && run.len() < 64 {
+                    let e = cur.entries[end].1;
+                    if e.flags & FLAG_DELETED == 0 {
+                        if e.flags & FLAG_ROLL != 0 || fire_key(&e).0 > now_ms {
+                            break;
+                        }
+                        run.push((end, e));
                     }
-                    if !fire(core, &e) {
+                    end += 1;
+                }
+                if run.is_empty() && end == cur.next {
+                    let e = cur.entries[cur.next].1;
+                    if fire_key(&e).0 > now_ms || !fire(core, &e) {
                         return Ok(n);
                     }
                     self.store.delivered(1);
                     n += 1;
+                    cur.next += 1;
+                } else {
+                    let done = deliver_run(core, &run);
+                    self.store.delivered(done as u64);
+                    n += done as u64;
+                    if done < run.len() {
+                        cur.next = run[done].0;
+                        return Ok(n);
+                    }
+                    cur.next = end;
                 }
-                cur.next += 1;
-                if n % 64 == 0 && Instant::now() >= deadline {
+                if Instant::now() >= deadline {
                     return Ok(n);
                 }
             }
@@ -575,6 +594,51 @@ fn is_message(core: &Core, offset: i64, topic: &str, uniq: &str) -> bool {
     let Some(Ok((m, _))) = core.store.read_message(offset).map(|raw| decode_stored(&raw)) else { return false };
     let p = parse_properties(&m.properties);
     p.get(prop::UNIQ_KEY) == Some(uniq) && p.get(prop::REAL_TOPIC) == Some(topic)
+}
+
+/// Deliver a run of due timers, one append per run of the same real queue; returns how many
+/// (from the front) are done (stored, or dropped for good). The rest are tried again later.
+fn deliver_run(core: &Core, run: &[(usize, Entry)]) -> usize {
+    let mut msgs: Vec<(usize, NewMessage)> = Vec::with_capacity(run.len());
+    for (i, (_, e)) in run.iter().enumerate() {
+        match core.store.read_message(e.commit_log_offset).map(|raw| decode_stored(&raw)) {
+            Some(Ok((m, _))) => {
+                if let Some(msg) = super::schedule::delivery(&m) {
+                    msgs.push((i, msg));
+                }
+            }
+            _ => tracing::error!(offset = e.commit_log_offset, due = e.due_ms, "timer message no longer in the commit log; dropped"),
+        }
+    }
+    let mut it = msgs.into_iter().peekable();
+    while let Some((first, msg)) = it.next() {
+        let mut chunk = vec![msg];
+        while let Some((_, next)) = it.peek() {
+            if next.topic != chunk[0].topic || next.queue_id != chunk[0].queue_id {
+                break;
+            }
+            chunk.push(it.next().map(|(_, m)| m).unwrap_or_else(|| unreachable!()));
+        }
+        match core.append(chunk.clone()) {
+            Ok(_) => {}
+            // one message the store refuses for itself: the others one by one, it dropped
+            Err(e) if e.is_permanent() => {
+                for m in chunk {
+                    if let Err(e) = core.append(vec![m]) {
+                        if !e.is_permanent() {
+                            return first;
+                        }
+                        tracing::error!(error = %e, "timer message can never be delivered; dropped");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "timer delivery failed; will retry");
+                return first;
+            }
+        }
+    }
+    run.len()
 }
 
 /// Deliver (or roll) one entry. False when it should be tried again later.
