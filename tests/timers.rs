@@ -212,3 +212,37 @@ async fn damaged_timer_files_are_rebuilt_from_the_timer_topic() {
     let bodies: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
     assert_eq!(bodies, vec!["d0", "d1", "d2"]);
 }
+
+/// Timers beyond the roll window wait in roll entries, are stored again in the timer topic when the
+/// window ends, and still fire once, on time, with their identity; one recalled while it waits in a
+/// roll never fires.
+#[tokio::test]
+async fn far_timers_roll_and_can_be_recalled_while_rolling() {
+    let b = TestBroker::builder()
+        .topic("tm", 1)
+        .configure(|c| {
+            c.timer_precision_ms = 100;
+            c.timer_roll_window_slot = 5;
+        })
+        .start()
+        .unwrap();
+    let c = RawClient::connect(b.broker_addr()).await.unwrap();
+    let due = now_ms() + 1800;
+    let (kept, _) = send_at(&c, "tm", "rolled", due).await;
+    let (_, h) = send_at(&c, "tm", "recalled in a roll", due + 50).await;
+    // indexed as a roll first (the recall finds it through the key index)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = c.request(req::recall("pg", "tm", &h.unwrap()), T).await.unwrap();
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let (_, control) = send_at(&c, "tm", "control", due + 400).await;
+    assert!(control.is_some());
+    let got = wait_for(&c, "tm", 2).await;
+    let bodies: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    assert_eq!(bodies, vec!["rolled", "control"]);
+    assert!(got.iter().all(|m| m.store_timestamp >= due_of(m)), "never early");
+    assert_eq!(prop(&got[0], "UNIQ_KEY").as_deref(), Some(kept.unique_id.as_str()));
+    assert_eq!(prop(&got[0], "TIMER_ROLL_TIMES"), None);
+    // the far ones were stored again: 3 sends + 1 recall marker + the rolled copies
+    let max = c.request(req::max_offset("rmq_sys_wheel_timer", 0), T).await.unwrap();
+    assert!(req::ext_i64(&max, "offset").unwrap_or(0) > 5, "rolled copies in the timer topic: {:?}", max.ext_fields);
+}
