@@ -8,11 +8,11 @@
 //!    for a time already past, in the slot being delivered). A due time at least the roll window
 //!    (`timerRollWindowSlot` slots) ahead gets a *roll* entry at the end of the window instead:
 //!    when that slot comes, the message is stored again in the timer topic (`TIMER_ROLL_TIMES`
-//!    + 1) and indexed again, so its body never sits in the commit log longer than the window
-//!    (the commit log keeps `fileReservedTime`, 72 h by default, and the window is 2 days).
+//!    plus one) and indexed again, so its body never sits in the commit log longer than the
+//!    window (the commit log keeps `fileReservedTime`, 72 h by default, and the window is 2 days).
 //! 2. **delivers** the slot under the cursor: its live entries sorted by (due time, commit log
 //!    offset), each stored on its real topic (same unique id, properties and tags, via
-//!    [`super::schedule::deliver`]) once its own due time has passed, never before. When the
+//!    [`super::schedule::delivery`]) once its own due time has passed, never before. When the
 //!    slot's time is over and its entries are delivered, the cursor moves to the next slot.
 //!
 //! Both steps are bounded per tick (the budget), so a backlog (after downtime, or a million timers

@@ -165,9 +165,9 @@ impl TimerLog {
             let room = (start + self.seg_bytes - self.file_end) as usize;
             let n = room.min(self.buf.len());
             let path = self.seg_path(start);
-            if !self.segs.contains_key(&start) {
-                let file = OpenOptions::new().read(true).write(true).create(true).open(&path).map_err(|e| StoreError::io(&path, e))?;
-                self.segs.insert(start, Segment { file, written_ms: now_ms });
+            if let std::collections::btree_map::Entry::Vacant(v) = self.segs.entry(start) {
+                let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| StoreError::io(&path, e))?;
+                v.insert(Segment { file, written_ms: now_ms });
             }
             let seg = self.segs.get_mut(&start).ok_or_else(|| StoreError::Meta("timer log segment vanished".into()))?;
             seg.file.write_all_at(&self.buf[..n], (self.file_end - start) as u64).map_err(|e| StoreError::io(&path, e))?;

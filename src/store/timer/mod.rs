@@ -163,7 +163,7 @@ impl TimerStore {
             WheelOpen::Created(_) if !fresh => return Ok(Err(format!("{} was missing", cfg.dir.join("wheel").display()))),
             WheelOpen::Created(w) | WheelOpen::Existing(w) => w,
         };
-        let ckpt_file = OpenOptions::new().read(true).write(true).create(true).open(&ckpt_path).map_err(|e| StoreError::io(&ckpt_path, e))?;
+        let ckpt_file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&ckpt_path).map_err(|e| StoreError::io(&ckpt_path, e))?;
         let (seq, ckpt) = match read_ckpt(&ckpt_file) {
             Some(c) => c,
             None if fresh => (0, Checkpoint { enqueue_offset: -1, log_end: 0, dequeue_ms: 0, rebuild_upto: -1, rebuild_skip_ms: 0 }),

@@ -87,7 +87,8 @@ fn damaged_files_are_replaced_and_reported() {
     // a corrupt wheel slot
     let wheel = dir.path().join("timer/wheel");
     let mut b = std::fs::read(&wheel).unwrap();
-    let i = 32 + 32 * (1000 / 100 % 64) as usize;
+    let slot = 1000 / 100;
+    let i = 32 + 32 * (slot % 64) as usize;
     b[i + 9] ^= 0xFF;
     std::fs::write(&wheel, &b).unwrap();
     let (t, opened) = TimerStore::open(cfg(dir.path())).unwrap();

@@ -79,7 +79,7 @@ pub enum WheelOpen {
 impl Wheel {
     pub fn open(path: &Path, precision_ms: i64, slots: u64) -> Result<WheelOpen, StoreError> {
         let exists = path.exists();
-        let file = OpenOptions::new().read(true).write(true).create(true).open(path).map_err(|e| StoreError::io(path, e))?;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| StoreError::io(path, e))?;
         let wheel = Wheel { path: path.to_path_buf(), file, precision_ms, slots, dirty: HashMap::new() };
         let mut want = [0u8; HEADER as usize];
         want[0..4].copy_from_slice(MAGIC);
