@@ -11,7 +11,7 @@
 //! | `pull.rs` | filters, [`pull::read_queue`] with a typed outcome, parked pulls, per-queue waiters |
 //! | `redirect.rs` | where a message really goes: half (transaction), delay level, 5.x timer |
 //! | `schedule.rs` | delivery of delayed messages (delay levels) when due; the timer wheel's tick |
-//! | `timer.rs` | 5.x timer messages: indexed in the file-backed timing wheel, delivered when due, recalled |
+//! | `timer/` | 5.x timer messages: indexed in the file-backed timing wheel, delivered when due (`mod.rs`); recall and the send result's handle (`recall.rs`) |
 //! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
