@@ -772,3 +772,31 @@ async fn offset_rpcs_share_the_remoting_offsets() {
     let bad = c.get_offset(pb::GetOffsetRequest { group: None, message_queue: mq("GO", 0) }).await.unwrap().into_inner();
     assert_eq!(code(&bad.status), Code::IllegalConsumerGroup);
 }
+
+#[tokio::test]
+async fn delay_message_recall_handle_and_recall_message() {
+    let b = TestBroker::builder().group("RG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    assert_eq!(create_typed_topic(&raw, "RecallT", "+message.type=DELAY").await, 0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let at = now + 60_000;
+    let mut delayed = typed(message("RecallT", "01RC1", b"cancel me", None), pb::MessageType::Delay);
+    delayed.system_properties.as_mut().unwrap().delivery_timestamp = Some(prost_types::Timestamp { seconds: at / 1000, nanos: ((at % 1000) * 1_000_000) as i32 });
+    let sent = send(&mut c, delayed).await;
+    assert_eq!(code(&sent.status), Code::Ok, "{:?}", sent.status);
+    let handle = sent.entries[0].recall_handle.clone();
+    assert!(!handle.is_empty(), "a delay message's send result carries a recall handle");
+    let recall = |h: String| pb::RecallMessageRequest { topic: res("RecallT"), recall_handle: h };
+    let r = c.recall_message(recall(handle.clone())).await.unwrap().into_inner();
+    assert_eq!(code(&r.status), Code::Ok, "{:?}", r.status);
+    assert_eq!(r.message_id, "01RC1");
+    let again = c.recall_message(recall(handle)).await.unwrap().into_inner();
+    assert_eq!(code(&again.status), Code::MessageNotFound, "{:?}", again.status);
+    let bad = c.recall_message(recall("not a handle".into())).await.unwrap().into_inner();
+    assert_eq!(code(&bad.status), Code::BadRequest, "{:?}", bad.status);
+    let nothing = c.recall_message(pb::RecallMessageRequest { topic: res("NoSuchTopic"), recall_handle: "x".into() }).await.unwrap().into_inner();
+    assert_eq!(code(&nothing.status), Code::TopicNotFound);
+    let plain = send(&mut c, message("RecallT", "01RC2", b"normal", None)).await;
+    assert!(plain.entries[0].recall_handle.is_empty() || code(&plain.status) != Code::Ok);
+}

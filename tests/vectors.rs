@@ -167,6 +167,7 @@ fn send_vectors() {
         queue_id: 2,
         queue_offset: 0,
         transaction_id: None,
+        recall_handle: None,
     };
     assert_eq!(
         cmd(10)

@@ -1,5 +1,5 @@
-//! The scheduler actor: runs [`Scheduler::tick`] every 20 ms (the delivery error floor; a tick
-//! with nothing due costs one sled range probe and one index read per delay level).
+//! The scheduler actor: runs [`Scheduler::tick`] every 20 ms (the delivery error floor): the delay
+//! levels, then the timer wheel (bounded work per tick, see `core::timer`).
 use crate::core::schedule::Scheduler;
 use crate::core::{now_ms, Core};
 use actix::prelude::*;

@@ -105,6 +105,11 @@ pub fn send_v2(group: &str, msg: &Msg, queue_id: i32) -> RemotingCommand {
         .with_body(msg.body.clone())
 }
 
+/// RECALL_MESSAGE (370, 5.3): cancel a timer message by the recall handle of its send result.
+pub fn recall(group: &str, topic: &str, handle: &str) -> RemotingCommand {
+    RemotingCommand::request(370, 0).with_ext("producerGroup", group).with_ext("topic", topic).with_ext("recallHandle", handle)
+}
+
 /// SEND_MESSAGE (10) with the long names.
 pub fn send_v1(group: &str, msg: &Msg, queue_id: i32) -> RemotingCommand {
     RemotingCommand::request(codes::SEND_MESSAGE, 0)

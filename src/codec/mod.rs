@@ -51,6 +51,7 @@ pub mod header;
 pub mod json;
 pub mod message;
 pub mod sign;
+pub mod recall;
 pub mod stored;
 pub mod trace;
 

@@ -86,6 +86,8 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("messageDelayLevel", false, |c, v| c.message_delay_level = parse_delay_levels(v)?, |c| fmt_delay_levels(&c.message_delay_level)),
     key!("timerMaxDelay", true, |c, v| c.timer_max_delay = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.timer_max_delay, Bare::Unit)),
     alias!("timerMaxDelaySec" => "timerMaxDelay", true, |c, v| c.timer_max_delay = parse_duration(v, Bare::Secs)?),
+    key!("timerPrecisionMs", false, |c, v| c.timer_precision_ms = parse_int(v, "a number of milliseconds 10..=1000")?, |c| c.timer_precision_ms.to_string()),
+    key!("timerRollWindowSlot", false, |c, v| c.timer_roll_window_slot = parse_int(v, "a slot count")?, |c| c.timer_roll_window_slot.to_string()),
     key!("messageIndexEnable", false, |c, v| c.message_index_enable = parse_bool(v)?, |c| c.message_index_enable.to_string()),
     key!("maxHashSlotNum", false, |c, v| c.max_hash_slot_num = parse_int(v, "a slot count 1..=100000000")?, |c| c.max_hash_slot_num.to_string()),
     key!("maxIndexNum", false, |c, v| c.max_index_num = parse_int(v, "an entry count 1..=400000000")?, |c| c.max_index_num.to_string()),

@@ -46,6 +46,8 @@
 //! | `maxMessageSize` | `max_message_size` | `4194304` bytes | | rt |
 //! | `messageDelayLevel` | `message_delay_level` | `1s 5s 10s 30s 1m 2m ... 1h 2h` | | |
 //! | `timerMaxDelay` *ours* (also `timerMaxDelaySec`, bare s) | `timer_max_delay` | `7d` | | rt |
+//! | `timerPrecisionMs` | `timer_precision_ms` | `1000` ms (10..=1000): width of a timer wheel slot; a change rebuilds the wheel at start | | |
+//! | `timerRollWindowSlot` | `timer_roll_window_slot` | `172800` slots (2 days at 1 s): timers further ahead are stored again when the window ends | | |
 //! | `messageIndexEnable` | `message_index_enable` | `true`: index KEYS / UNIQ_KEY (query by key, by id) | | |
 //! | `maxHashSlotNum` | `max_hash_slot_num` | `1048576` slots per key index file | | |
 //! | `maxIndexNum` | `max_index_num` | `4194304` entries per key index file | | |
@@ -188,6 +190,10 @@ pub struct BrokerConfig {
     /// Delay level `i + 1` waits `message_delay_level[i]`.
     pub message_delay_level: Vec<Duration>,
     pub timer_max_delay: Duration,
+    /// Width of a timer wheel slot, ms.
+    pub timer_precision_ms: u64,
+    /// Timers due further ahead than this many slots are rolled (stored again) at its end.
+    pub timer_roll_window_slot: u64,
     pub transaction_check_interval: Duration,
     pub transaction_timeout: Duration,
     pub transaction_check_max: i32,
@@ -284,6 +290,8 @@ impl Default for BrokerConfig {
                 .map(s)
                 .collect(),
             timer_max_delay: s(7 * 86400),
+            timer_precision_ms: 1000,
+            timer_roll_window_slot: 2 * 86400,
             transaction_check_interval: s(60),
             transaction_timeout: s(6),
             transaction_check_max: 15,

@@ -122,6 +122,8 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
     )?;
     check(c.message_delay_level.iter().all(|d| !d.is_zero()), "messageDelayLevel", &levels, "every level must be > 0")?;
     positive("timerMaxDelay", c.timer_max_delay)?;
+    check((10..=1000).contains(&c.timer_precision_ms), "timerPrecisionMs", c.timer_precision_ms, "must be 10..=1000")?;
+    check(c.timer_roll_window_slot >= 2, "timerRollWindowSlot", c.timer_roll_window_slot, "must be at least 2")?;
     check((1..=100_000_000).contains(&c.max_hash_slot_num), "maxHashSlotNum", c.max_hash_slot_num, "must be 1..=100000000")?;
     check((1..=400_000_000).contains(&c.max_index_num), "maxIndexNum", c.max_index_num, "must be 1..=400000000")?;
     check(c.sled_cache_bytes > 0, "sledCacheBytes", c.sled_cache_bytes, "must be greater than zero")?;

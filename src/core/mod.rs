@@ -10,7 +10,8 @@
 //! | `pop.rs` | POP consumption: pop, ack, change of invisible time, revive, FIFO, the journal |
 //! | `pull.rs` | filters, [`pull::read_queue`] with a typed outcome, parked pulls, per-queue waiters |
 //! | `redirect.rs` | where a message really goes: half (transaction), delay level, 5.x timer |
-//! | `schedule.rs` | delivery of delayed and timer messages when due |
+//! | `schedule.rs` | delivery of delayed messages (delay levels) when due; the timer wheel's tick |
+//! | `timer/` | 5.x timer messages: indexed in the file-backed timing wheel, delivered when due (`mod.rs`); recall and the send result's handle (`recall.rs`) |
 //! | `transaction.rs` | END_TRANSACTION's decision (exactly once), commit, check-back rounds |
 //! | `message.rs` | index fields, re-storing a stored message |
 //! | `namesrv.rs` | the name server's route table |
@@ -39,6 +40,7 @@ pub mod schedule;
 pub mod send;
 pub mod settings;
 pub mod stats;
+pub mod timer;
 pub mod topics;
 pub mod transaction;
 #[cfg(test)]
@@ -97,6 +99,8 @@ pub struct Core {
     pub waiters: Waiters,
     /// POP consumption state.
     pub pop: pop::PopEngine,
+    /// The timer wheel of 5.x timer messages.
+    pub timers: timer::Timers,
     /// Traffic counters (metrics).
     pub stats: Arc<stats::Stats>,
     /// The last hour of throughput and lag (the console's charts).
@@ -156,6 +160,7 @@ impl Core {
         let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
             pop: pop::PopEngine::open(&store, limits),
+            timers: timer::Timers::open(&store, cfg.timer_precision_ms as i64, cfg.timer_roll_window_slot as i64, now_ms()),
             stats: Default::default(),
             history: Default::default(),
             cfg: RwLock::new(Arc::new(cfg)),

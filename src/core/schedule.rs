@@ -7,15 +7,15 @@
 //! [`Core::append`], which wakes held pulls. Cursors are persisted after each step: a crash between
 //! the re-store and the cursor write delivers that message twice (at-least-once), never loses it.
 //!
-//! Timer messages are indexed in sled by (due time, commit log offset) and delivered by a range
-//! scan up to now, so the cost depends on what is due, not on how many are pending.
-use super::redirect::{TIMER_OUT_MS, TIMER_TOPIC};
+//! Timer messages (5.x delivery times) wait in the file-backed timing wheel of [`super::timer`];
+//! [`Scheduler::tick`] ticks it too.
+use super::redirect::TIMER_OUT_MS;
 use super::topics::{SCHEDULE_TOPIC, TRANS_HALF_TOPIC};
 use super::Core;
 use crate::codec::message::{parse_properties, prop};
 use crate::codec::stored::{decode_stored, StoredMessage};
-use crate::store::GetStatus;
-use std::time::{Duration, Instant};
+use crate::store::{GetStatus, NewMessage};
+use std::time::Duration;
 
 /// The scheduler's state: the delay levels and each level's cursor.
 pub struct Scheduler {
@@ -29,19 +29,20 @@ impl Scheduler {
         Scheduler { levels, cursors }
     }
 
-    /// One round: every due delayed message, new timer messages indexed, due timers delivered
-    /// (for at most `budget` of wall time, so the actor's thread is not starved).
+    /// One round: every due delayed message, then the timer wheel (new timer messages indexed,
+    /// due ones delivered, for at most `budget` of wall time so the actor's thread is not starved).
     pub fn tick(&mut self, core: &Core, now_ms: i64, budget: Duration) {
         for level in 1..=self.levels.len() {
             self.run_level(core, level, now_ms);
         }
-        index_timers(core);
-        let until = Instant::now() + budget;
-        while Instant::now() < until {
-            if deliver_timer_batch(core, now_ms) < 1000 {
-                return;
-            }
-        }
+        core.timers.tick(core, now_ms, budget);
+    }
+
+    /// Backlog of each delay level: (level, next offset to deliver, queue's max offset).
+    pub fn level_backlog(core: &Core, levels: usize) -> Vec<(usize, i64, i64)> {
+        (1..=levels)
+            .map(|l| (l, core.store.meta().delay_cursor(l), core.store.max_offset(SCHEDULE_TOPIC, l as i32 - 1)))
+            .collect()
     }
 
     fn save_cursor(&self, core: &Core, level: usize) {
@@ -84,23 +85,30 @@ impl Scheduler {
     }
 }
 
-/// Store a due message on its real topic. False when it should be tried again later.
-fn deliver(core: &Core, m: &StoredMessage) -> bool {
+/// A due message as it is stored on its real topic; None when it is dropped (no real topic, or
+/// a transaction half).
+pub(super) fn delivery(m: &StoredMessage) -> Option<NewMessage> {
     let mut props = parse_properties(&m.properties);
     let (Some(topic), Some(qid)) = (
         props.get(prop::REAL_TOPIC).map(String::from),
         props.get(prop::REAL_QID).and_then(|q| q.parse::<i32>().ok()),
     ) else {
         tracing::error!(offset = m.commit_log_offset, "scheduled message without REAL_TOPIC/REAL_QID dropped");
-        return true;
+        return None;
     };
     if topic == TRANS_HALF_TOPIC {
-        return true;
+        return None;
     }
-    for k in [prop::DELAY, prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS] {
+    for k in [prop::DELAY, prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS, super::timer::TIMER_ROLL_TIMES] {
         props.remove(k);
     }
-    let msg = super::message::restore(m, topic.clone(), qid, &props);
+    Some(super::message::restore(m, topic, qid, &props))
+}
+
+/// Store a due message on its real topic. False when it should be tried again later.
+pub(super) fn deliver(core: &Core, m: &StoredMessage) -> bool {
+    let Some(msg) = delivery(m) else { return true };
+    let topic = msg.topic.clone();
     match core.append(vec![msg]) {
         Ok(_) => true,
         // A message the store refuses for itself would block its level (or the timer scan)
@@ -114,53 +122,4 @@ fn deliver(core: &Core, m: &StoredMessage) -> bool {
             false
         }
     }
-}
-
-/// Index new timer messages by (due time, commit log offset). The cursor (next timer queue offset
-/// to index) is persisted after the index entries, so a crash re-indexes (the same keys) rather
-/// than forgetting a message.
-fn index_timers(core: &Core) {
-    let meta = core.store.meta();
-    let mut cursor = meta.timer_cursor();
-    loop {
-        let res = core.store.get(TIMER_TOPIC, 0, cursor, 32, 4 << 20, &|_| true);
-        if res.status != GetStatus::Found {
-            if res.next_begin_offset > cursor && res.status != GetStatus::OffsetOverflowBadly {
-                let _ = meta.set_timer_cursor(res.next_begin_offset);
-            }
-            return;
-        }
-        for raw in &res.messages {
-            if let Ok((m, _)) = decode_stored(raw) {
-                let due = parse_properties(&m.properties)
-                    .get(TIMER_OUT_MS)
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(m.store_timestamp);
-                let _ = meta.add_timer(due, m.commit_log_offset);
-                cursor = m.queue_offset + 1;
-            }
-        }
-        cursor = cursor.max(res.next_begin_offset);
-        let _ = meta.set_timer_cursor(cursor);
-    }
-}
-
-/// Deliver up to 1000 due timer messages; returns how many were due.
-fn deliver_timer_batch(core: &Core, now_ms: i64) -> usize {
-    let due = core.store.meta().due_timers(now_ms, 1000);
-    let n = due.len();
-    for (due_ms, offset) in due {
-        let delivered = match core.store.read_message(offset).map(|raw| decode_stored(&raw)) {
-            Some(Ok((m, _))) => deliver(core, &m),
-            _ => {
-                tracing::warn!(offset, "timer message no longer readable; dropped from the index");
-                true
-            }
-        };
-        if !delivered {
-            return 0;
-        }
-        let _ = core.store.meta().remove_timer(due_ms, offset);
-    }
-    n
 }

@@ -214,8 +214,8 @@ impl MessagingService for Grpc {
         Ok(Response::new(receive::change_invisible_duration(self, req.into_inner())))
     }
 
-    async fn recall_message(&self, _req: Request<pb::RecallMessageRequest>) -> RpcResult<pb::RecallMessageResponse> {
-        Ok(Response::new(pb::RecallMessageResponse { status: Some(status::not_implemented("RecallMessage")), message_id: String::new() }))
+    async fn recall_message(&self, req: Request<pb::RecallMessageRequest>) -> RpcResult<pb::RecallMessageResponse> {
+        Ok(Response::new(send::recall_message(self, req.into_inner())))
     }
 
     async fn sync_lite_subscription(

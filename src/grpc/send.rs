@@ -145,10 +145,12 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
     if half && msgs.len() > 1 {
         return refused(msgs.len(), ids, status::of(Code::BadRequest, "transactional messages are sent one by one"));
     }
+    let mut recall_handle = String::new();
     if msgs.len() == 1 {
         if let Err(e) = g.core.redirect_single(&mut msgs[0], now_ms()) {
             return refused(1, ids, status::of(Code::IllegalDeliveryTime, e.to_string()));
         }
+        recall_handle = crate::core::timer::recall_handle(&msgs[0], &g.core.config().broker_name).unwrap_or_default();
     }
     let outcome = match g.core.append(msgs) {
         Ok(o) => o,
@@ -169,10 +171,33 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
             // the half's offset id: EndTransaction finds the half by it
             transaction_id: if half { r.msg_id.clone() } else { String::new() },
             offset: r.queue_offset,
-            recall_handle: String::new(),
+            recall_handle: recall_handle.clone(),
         })
         .collect();
     pb::SendMessageResponse { status: Some(status::ok()), entries }
+}
+
+/// RecallMessage: cancel a waiting timer message by its recall handle (the send result's
+/// `recall_handle`). A malformed handle or a time out of range: `BAD_REQUEST`; a message that is
+/// not waiting (unknown, delivered, recalled): `MESSAGE_NOT_FOUND`.
+pub fn recall_message(g: &Grpc, req: pb::RecallMessageRequest) -> pb::RecallMessageResponse {
+    use crate::core::timer::RecallError;
+    let answer = |st, message_id| pb::RecallMessageResponse { status: Some(st), message_id };
+    let (res, _) = match topic_of(g, req.topic.as_ref()) {
+        Ok(t) => t,
+        Err(st) => return answer(st, String::new()),
+    };
+    match g.core.timers.recall(&g.core, &res.name, &req.recall_handle, now_ms()) {
+        Ok(id) => answer(status::ok(), id),
+        Err(e) => {
+            let code = match &e {
+                RecallError::Invalid(_) => Code::BadRequest,
+                RecallError::NotPending(_) => Code::MessageNotFound,
+                RecallError::Unavailable(_) | RecallError::Store(_) => Code::InternalServerError,
+            };
+            answer(status::of(code, e.to_string()), String::new())
+        }
+    }
 }
 
 /// EndTransaction: the producer's decision on a half message named by its transaction id (the

@@ -10,6 +10,7 @@ pub mod namesrv;
 pub mod offsets;
 pub mod pop;
 pub mod pull;
+pub mod recall;
 pub mod reply;
 pub mod retry;
 pub mod send;
@@ -192,6 +193,7 @@ pub fn broker_handler(code: RequestCode) -> Option<HandlerFn> {
         C::SearchOffsetByTimestamp => offsets::search_by_time,
         C::ConsumerSendMsgBack => retry::send_back,
         C::EndTransaction => transaction::end_transaction,
+        C::RecallMessage => recall::recall,
         C::HeartBeat => clients::heartbeat,
         C::UnregisterClient => clients::unregister,
         C::GetConsumerListByGroup => clients::consumer_list,

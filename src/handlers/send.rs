@@ -59,15 +59,17 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let (target_topic, target_queue) = retry_target(core, &h, queue_id)?;
     let mut msgs = build_messages(core, conn, &h, req, &mut header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
+    let mut recall_handle = None;
     if !h.batch && target_topic == h.topic {
         if let Some(m) = msgs.first_mut() {
             core.redirect_single(m, now_ms()).map_err(|e| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string()))?;
+            recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
         }
     }
     let outcome = core.append(msgs)?;
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     region(core, &mut resp);
-    fill_response(&mut resp, &outcome, queue_id);
+    fill_response(&mut resp, &outcome, queue_id, recall_handle);
     match outcome.flush {
         // Under SYNC_FLUSH the answer waits for the group commit (a oneway send waits for nothing).
         Some(waiter) if wait && !req.is_oneway() => Ok(Reply::Later(Box::pin(async move {
@@ -199,9 +201,9 @@ fn build_messages(
     Ok(out)
 }
 
-fn fill_response(resp: &mut RemotingCommand, outcome: &PutOutcome, queue_id: i32) {
+fn fill_response(resp: &mut RemotingCommand, outcome: &PutOutcome, queue_id: i32, recall_handle: Option<String>) {
     let ids: Vec<&str> = outcome.results.iter().map(|r| r.msg_id.as_str()).collect();
     let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
-    let h = SendMessageResponseHeader { msg_id: ids.join(","), queue_id, queue_offset: first, transaction_id: None };
+    let h = SendMessageResponseHeader { msg_id: ids.join(","), queue_id, queue_offset: first, transaction_id: None, recall_handle };
     resp.set_header(&h);
 }

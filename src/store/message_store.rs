@@ -140,6 +140,11 @@ impl MessageStore {
         self.append.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The store's root directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.cfg.root
+    }
+
     pub fn meta(&self) -> &MetaStore {
         &self.meta
     }

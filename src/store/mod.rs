@@ -55,6 +55,7 @@ mod read;
 mod recovery;
 mod retention;
 mod state;
+pub mod timer;
 mod message_store;
 mod runtime;
 

@@ -7,8 +7,9 @@
 //! | `tx_checks` | same | check-backs sent, i32 big-endian |
 //! | `tx_cursor` | `0` | next half-queue offset to scan, i64 big-endian |
 //! | `delay_offset` | delay level, decimal | next schedule-queue offset, i64 big-endian |
-//! | `timer_index` | due ms (20 digits) + commit log offset (20 digits) | empty |
-//! | `timer_cursor` | `0` | next timer-queue offset to index, i64 big-endian |
+//! | `timer_index` | due ms (20 digits) + commit log offset (20 digits) | empty (before the timer store: read once to migrate, then cleared) |
+//! | `timer_cursor` | `0` | next timer-queue offset to index, i64 big-endian (same: migrated, then cleared) |
+//! | `timer_recalled` | real topic + `+` + UNIQ_KEY | due ms, i64 big-endian: recalled while waiting in a roll entry |
 //! | `config_override` | config key | `key=value` line (runtime broker config updates) |
 //! | `request_mode` | topic + NUL + group | `SetMessageRequestModeRequestBody` JSON (PULL/POP per group) |
 //! | `store.deleted_topics` | topic | commit log position at deletion, i64 big-endian |
@@ -21,6 +22,7 @@ const TX_CURSOR: &str = "tx_cursor";
 const DELAY_CURSOR: &str = "delay_offset";
 const TIMER_INDEX: &str = "timer_index";
 const TIMER_CURSOR: &str = "timer_cursor";
+const TIMER_RECALLED: &str = "timer_recalled";
 const REQUEST_MODE: &str = "request_mode";
 /// Runtime config overrides (UPDATE_BROKER_CONFIG).
 pub const CONFIG_OVERRIDE: &str = "config_override";
@@ -113,30 +115,48 @@ impl MetaStore {
         self.put_kv(DELAY_CURSOR, &level.to_string(), &offset.to_be_bytes())
     }
 
-    pub fn timer_cursor(&self) -> i64 {
-        get_i64(self, TIMER_CURSOR, "0").unwrap_or(0)
+    /// The timer-queue cursor of the sled timer index (before the timer store), if any.
+    pub fn legacy_timer_cursor(&self) -> Option<i64> {
+        get_i64(self, TIMER_CURSOR, "0")
     }
 
-    pub fn set_timer_cursor(&self, offset: i64) -> Result<(), StoreError> {
-        self.put_kv(TIMER_CURSOR, "0", &offset.to_be_bytes())
-    }
-
-    /// Index a timer message by its due time.
-    pub fn add_timer(&self, due_ms: i64, commit_log_offset: i64) -> Result<(), StoreError> {
+    /// Index a timer message the way versions before the timer store did (kept for the migration
+    /// and its tests).
+    pub fn legacy_add_timer(&self, due_ms: i64, commit_log_offset: i64) -> Result<(), StoreError> {
         self.put_kv(TIMER_INDEX, &timer_key(due_ms, commit_log_offset), &[])
     }
 
-    /// Up to `limit` timers due at or before `now_ms`, earliest first: (due, commit log offset).
-    pub fn due_timers(&self, now_ms: i64, limit: usize) -> Vec<(i64, i64)> {
-        let upto = format!("{:020}", now_ms.max(0) + 1);
-        self.scan_kv_before(TIMER_INDEX, &upto, limit)
+    pub fn legacy_set_timer_cursor(&self, offset: i64) -> Result<(), StoreError> {
+        self.put_kv(TIMER_CURSOR, "0", &offset.to_be_bytes())
+    }
+
+    /// Every timer of the sled index, earliest first: (due, commit log offset).
+    pub fn legacy_timers(&self) -> Vec<(i64, i64)> {
+        self.scan_kv(TIMER_INDEX)
             .into_iter()
             .filter_map(|(k, _)| Some((k.get(..20)?.parse().ok()?, k.get(20..)?.parse().ok()?)))
             .collect()
     }
 
-    pub fn remove_timer(&self, due_ms: i64, commit_log_offset: i64) -> Result<(), StoreError> {
-        self.delete_kv(TIMER_INDEX, &timer_key(due_ms, commit_log_offset))
+    /// Drop the sled timer index and cursor (after their migration to the timer store).
+    pub fn clear_legacy_timers(&self) -> Result<(), StoreError> {
+        for (k, _) in self.scan_kv(TIMER_INDEX) {
+            self.delete_kv(TIMER_INDEX, &k)?;
+        }
+        self.delete_kv(TIMER_CURSOR, "0")
+    }
+
+    /// A timer recalled while it waited in a roll entry (`key`: real topic + `+` + UNIQ_KEY).
+    pub fn timer_recalled(&self, key: &str) -> bool {
+        self.get_kv(TIMER_RECALLED, key).is_some()
+    }
+
+    pub fn set_timer_recalled(&self, key: &str, due_ms: i64) -> Result<(), StoreError> {
+        self.put_kv(TIMER_RECALLED, key, &due_ms.to_be_bytes())
+    }
+
+    pub fn clear_timer_recalled(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_kv(TIMER_RECALLED, key)
     }
 
     /// Runtime config overrides: (key, `key=value` line).
@@ -187,14 +207,17 @@ mod tests {
     }
 
     #[test]
-    fn timers_come_due_in_order() {
+    fn legacy_timers_read_in_due_order_then_cleared() {
         let dir = tempfile::tempdir().unwrap();
         let m = MetaStore::open(dir.path(), 1 << 20, 0).unwrap();
-        m.add_timer(300, 1).unwrap();
-        m.add_timer(100, 2).unwrap();
-        m.add_timer(200, 3).unwrap();
-        assert_eq!(m.due_timers(200, 10), vec![(100, 2), (200, 3)]);
-        m.remove_timer(100, 2).unwrap();
-        assert_eq!(m.due_timers(1000, 10), vec![(200, 3), (300, 1)]);
+        m.legacy_add_timer(300, 1).unwrap();
+        m.legacy_add_timer(100, 2).unwrap();
+        m.legacy_add_timer(200, 3).unwrap();
+        m.legacy_set_timer_cursor(3).unwrap();
+        assert_eq!(m.legacy_timers(), vec![(100, 2), (200, 3), (300, 1)]);
+        assert_eq!(m.legacy_timer_cursor(), Some(3));
+        m.clear_legacy_timers().unwrap();
+        assert!(m.legacy_timers().is_empty());
+        assert_eq!(m.legacy_timer_cursor(), None);
     }
 }

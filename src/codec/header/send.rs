@@ -137,5 +137,23 @@ header! {
         queue_id: i32 = "queueId",
         queue_offset: i64 = "queueOffset",
         transaction_id: Option<String> = "transactionId",
+        /// 5.3: the recall handle of a timer message (see [`crate::codec::recall`]).
+        recall_handle: Option<String> = "recallHandle",
+    }
+}
+
+header! {
+    /// `RecallMessageRequestHeader` (RECALL_MESSAGE, 370, 5.3).
+    RecallMessageRequestHeader {
+        producer_group: Option<String> = "producerGroup",
+        topic: String = "topic",
+        recall_handle: String = "recallHandle",
+    }
+}
+
+header! {
+    /// `RecallMessageResponseHeader`: the recalled message's id (its UNIQ_KEY).
+    RecallMessageResponseHeader {
+        msg_id: String = "msgId",
     }
 }

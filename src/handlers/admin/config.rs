@@ -147,7 +147,24 @@ fn runtime_table(core: &Core, now: i64) -> BTreeMap<String, String> {
     put("commitLogDirCapacity", format!("Total : {:.2} GiB, Free : {:.2} GiB.", gib(total), gib(free)));
     put("brokerActive", "true".into());
     put("msgPutTotal", put_total.to_string());
+    backlogs(core, now, &mut put);
     t
+}
+
+/// Delay-level and timer backlogs under RocketMQ 5's names: `scheduleMessageOffset_<level>` is
+/// "delivered offset,max offset"; `timerReadBehind` is seconds of delivery lag, `timerOffsetBehind`
+/// timer-topic messages not yet indexed, `timerCongestNum` timers waiting in the wheel.
+fn backlogs(core: &Core, now: i64, put: &mut impl FnMut(&str, String)) {
+    let levels = core.config().message_delay_level.len();
+    for (level, delivered, max) in crate::core::schedule::Scheduler::level_backlog(core, levels) {
+        put(&format!("scheduleMessageOffset_{level}"), format!("{delivered},{max}"));
+    }
+    let t = core.timers.status(&core.store, now);
+    put("timerReadBehind", (t.read_behind_ms / 1000).to_string());
+    put("timerOffsetBehind", t.offset_behind.to_string());
+    put("timerCongestNum", t.pending.to_string());
+    put("timerEnqueueTps", format!("{:.1}", t.enqueue_tps));
+    put("timerDequeueTps", format!("{:.1}", t.dequeue_tps));
 }
 
 /// Java's `[ 0 days, 1 hours, 2 minutes, 3 seconds ]`.

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Timer wheel benchmarks (issue 22): pending timers (RSS, insert rate, disk), delivery lateness at
+# 10 k due/s, a burst due in the same second. Not run in CI; figures go to BENCHMARKS.md by hand.
+#
+#   scripts/bench-timer.sh                                   # everything, default sizes
+#   PENDING=20000000 scripts/bench-timer.sh pending          # one mode
+#   RATE=10000 SECS=300 PRECISION=100 scripts/bench-timer.sh lateness
+#   BURST=1000000 scripts/bench-timer.sh burst
+#
+# Environment: PENDING (10 M), RATE (10000/s), SECS (60), PRECISION (100 ms), BURST (1 M),
+# DIR (data directory root; default a temporary directory, deleted at the end),
+# FERROCKET_BIN (default target/release/ferrocket). Disk: about 350 MiB per million pending timers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-all}
+cargo build --release --bin ferrocket --example timer_bench 2>&1 | tail -1 >&2
+TARGET=${CARGO_TARGET_DIR:-target}
+export FERROCKET_BIN=${FERROCKET_BIN:-$TARGET/release/ferrocket}
+export TIMER_BENCH_MODE=$MODE TIMER_BENCH_PENDING=${PENDING:-10000000} TIMER_BENCH_RATE=${RATE:-10000} \
+  TIMER_BENCH_SECS=${SECS:-60} TIMER_BENCH_PRECISION=${PRECISION:-100} TIMER_BENCH_BURST=${BURST:-1000000}
+[ -n "${DIR:-}" ] && export TIMER_BENCH_DIR=$DIR
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD)" >&2
+"$TARGET/release/examples/timer_bench" | tee /dev/stderr | grep '^TIMER_BENCH'
