@@ -110,6 +110,20 @@ async fn metrics_count_known_traffic_and_lag() {
     assert_eq!(value(&s, "ferrocket_delay_backlog_messages", &[]), Some(1.0));
     let delayed = buckets(&s, "rocketmq_message_size", &[("message_type", "Delay")]).expect("delay size histogram");
     assert_eq!(delayed.last().map(|b| b.1), Some(1.0));
+    // A timer message an hour ahead: a timer backlog of one (waiting in the wheel, or stored and
+    // not yet indexed: both count).
+    let at = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 3_600_000).to_string();
+    assert_eq!(value(&s, "ferrocket_timer_backlog_messages", &[]), Some(0.0));
+    send_ok(&c, &Msg::new(&topic, "in an hour").prop("TIMER_DELIVER_MS", &at), 0).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let s = scrape(addr);
+        if value(&s, "ferrocket_timer_backlog_messages", &[]) == Some(1.0) || std::time::Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(value(&s, "ferrocket_timer_backlog_messages", &[]), Some(1.0));
     for sample in &s.samples {
         if sample.metric.starts_with("rocketmq_") {
             assert!(sample.labels.get("cluster").is_some() && sample.labels.get("node_id").is_some(), "{sample:?}");

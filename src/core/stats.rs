@@ -208,6 +208,9 @@ pub struct Backlogs {
     pub delay_levels: i64,
     /// Half messages past the transaction checker's cursor (undecided, or decided after it).
     pub half: i64,
+    /// Timer messages (5.x delivery times): waiting in the wheel, plus stored on the timer topic
+    /// and not yet indexed into it.
+    pub timers: i64,
 }
 
 impl super::Core {
@@ -219,7 +222,8 @@ impl super::Core {
             .map(|l| (self.store.max_offset(super::topics::SCHEDULE_TOPIC, l as i32 - 1) - meta.delay_cursor(l)).max(0))
             .sum();
         let half = (self.store.max_offset(super::topics::TRANS_HALF_TOPIC, 0) - meta.tx_cursor()).max(0);
-        Backlogs { delay_levels, half }
+        let timers = self.timers.pending() as i64 + self.timers.status(&self.store, super::now_ms()).offset_behind;
+        Backlogs { delay_levels, half, timers }
     }
 }
 

@@ -229,6 +229,7 @@ pub fn render(core: &Core, now: i64) -> String {
     out.gauge("ferrocket_parked_pulls", "Long-polling pulls and pops waiting", None, core.waiters.total() as i64);
     out.gauge("ferrocket_pop_inflight_messages", "POP messages in flight, all groups", None, core.pop.inflight_total() as i64);
     out.gauge("ferrocket_delay_backlog_messages", "Delay-level messages not yet delivered", None, backlog.delay_levels);
+    out.gauge("ferrocket_timer_backlog_messages", "Timer messages (5.x delivery times) not yet delivered", None, backlog.timers);
     out.gauge("ferrocket_half_backlog_messages", "Half (transaction) messages the checker has not passed yet", None, backlog.half);
 
     let mut text = String::with_capacity(1 << 16);

@@ -76,6 +76,17 @@ def read_only_broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def acl_broker(tmp_path_factory):
+    d = tmp_path_factory.mktemp("acl")
+    (d / "plain_acl.yml").write_text("accounts:\n  - accessKey: consoleAdmin\n    secretKey: console-secret-1\n    admin: true\n")
+    conf = d / "broker.conf"
+    conf.write_text("aclEnable=true\naclFilePath=plain_acl.yml\n")
+    b = Broker(["--topic", "AclT:1", "--config", str(conf)])
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")

@@ -213,3 +213,16 @@ def test_cross_site_post_is_refused(broker):
         assert False, "accepted"
     except urllib.error.HTTPError as e:
         assert e.code == 403
+
+
+def test_console_is_read_only_under_acl(acl_broker, browser):
+    c = acl_broker.console
+    browser.get(c + "/topics")
+    assert "AclT" in [r.get_attribute("data-topic") for r in browser.find_elements(By.CSS_SELECTOR, "#topics tr[data-topic]")]
+    browser.get(c + "/send")
+    assert not browser.find_elements(By.ID, "send")
+    assert "aclEnable" in browser.find_element(By.TAG_NAME, "main").text
+    status, _ = post(c + "/send", {"topic": "AclT", "body": "unsigned"})
+    assert status == 403
+    browser.get(c + "/topic?name=AclT")
+    assert int(browser.find_element(By.CSS_SELECTOR, "#queues td.max").text) == 0

@@ -31,15 +31,18 @@ fn ok(m: Markup) -> HttpResponse {
     html(actix_web::http::StatusCode::OK, m)
 }
 
+/// Read-only by `consoleReadOnly`, and always under ACL: the console has no login of its own, so
+/// with `aclEnable=true` changes go through signed admin requests only.
 fn read_only(s: &State) -> bool {
-    s.core.config().console_read_only
+    let cfg = s.core.config();
+    cfg.console_read_only || cfg.acl_enable
 }
 
 /// A change is refused when the console is read-only or the form was posted from another site.
 fn refuse_change(s: &State, req: &HttpRequest) -> Option<HttpResponse> {
     let forbidden = |msg: &str| Some(html(actix_web::http::StatusCode::FORBIDDEN, pages::error_page(&s.core, "Refused", msg)));
     if read_only(s) {
-        return forbidden("The console is read-only (consoleReadOnly=true).");
+        return forbidden("The console is read-only (consoleReadOnly=true, or aclEnable=true).");
     }
     let h = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     if h("sec-fetch-site").is_some_and(|v| v == "cross-site") {

@@ -102,6 +102,7 @@ pub fn overview(core: &Core, now: i64) -> Markup {
         .map(|r| (r.producers.values().map(|p| p.channels.len()).sum::<usize>(), r.consumers.values().map(|c| c.channels.len()).sum::<usize>()))
         .unwrap_or((0, 0));
     let store = &core.store;
+    let backlog = core.backlogs();
     let rows: Vec<(&str, String)> = vec![
         ("Cluster", id.cluster.clone()),
         ("Broker name", id.broker_name.clone()),
@@ -118,6 +119,9 @@ pub fn overview(core: &Core, now: i64) -> Markup {
         ("Not yet flushed (bytes)", store.flush_behind_bytes().to_string()),
         ("Parked pulls and pops", core.waiters.total().to_string()),
         ("POP messages in flight", core.pop.inflight_total().to_string()),
+        ("Delayed messages waiting (delay levels)", backlog.delay_levels.to_string()),
+        ("Timer messages waiting", backlog.timers.to_string()),
+        ("Half messages not yet checked", backlog.half.to_string()),
         ("Flush", format!("{:?}", cfg.flush_disk_type)),
         ("Now", time(now)),
     ];
@@ -466,7 +470,7 @@ pub fn send_form(core: &Core, read_only: bool, outcome: Option<Result<(String, S
                 }
                 Some(Err(e)) => { p.err #error { (e) } }
             }
-            @if read_only { p.muted { "The console is read-only (consoleReadOnly=true)." } } @else {
+            @if read_only { p.muted { "The console is read-only (consoleReadOnly=true, or aclEnable=true)." } } @else {
                 form #send method="post" action="/send" {
                     label for="s-topic" { "Topic" } input #s-topic type="text" name="topic" required; br;
                     label for="s-tags" { "Tags" } input #s-tags type="text" name="tags"; br;
