@@ -72,6 +72,8 @@ pub mod prop {
     /// User property holding the client-side transaction id.
     pub const TRANSACTION_ID: &str = "__transactionId__";
     pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// How many times a far timer was stored again in the timer topic (5.x rolls).
+    pub const TIMER_ROLL_TIMES: &str = "TIMER_ROLL_TIMES";
     pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
     pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
     pub const DLQ_ORIGIN_TOPIC: &str = "DLQ_ORIGIN_TOPIC";

@@ -99,7 +99,7 @@ pub(super) fn delivery(m: &StoredMessage) -> Option<NewMessage> {
     if topic == TRANS_HALF_TOPIC {
         return None;
     }
-    for k in [prop::DELAY, prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS, super::timer::TIMER_ROLL_TIMES] {
+    for k in [prop::DELAY, prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS, TIMER_OUT_MS, prop::TIMER_ROLL_TIMES] {
         props.remove(k);
     }
     Some(super::message::restore(m, topic, qid, &props))

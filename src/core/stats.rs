@@ -48,7 +48,7 @@ impl<const N: usize> Hist<N> {
         self.sum.fetch_add(v, Ordering::Relaxed);
     }
     /// (sum, count, counts per bucket: one per bound, the last one above them all).
-    pub fn snapshot(&self) -> (u64, u64, Vec<u64>) {
+    pub fn snapshot(&self) -> HistSnapshot {
         let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
         (self.sum.load(Ordering::Relaxed), counts.iter().sum(), counts)
     }
@@ -83,6 +83,9 @@ pub struct TopicTraffic {
 }
 
 type RpcKey = (i32, i32, &'static str);
+
+/// A histogram read out: (sum, count, counts per bucket).
+pub type HistSnapshot = (u64, u64, Vec<u64>);
 
 /// A message's type as RocketMQ 5 labels it: a transaction half, a delayed or timed message (held
 /// in the schedule or timer topic), a FIFO message (a message group, `__SHARDINGKEY`), or normal.
@@ -159,7 +162,7 @@ impl Stats {
     }
 
     /// ((topic, type), (sum, count, buckets)) of every size histogram with samples.
-    pub fn message_sizes(&self) -> Vec<((String, MessageType), (u64, u64, Vec<u64>))> {
+    pub fn message_sizes(&self) -> Vec<((String, MessageType), HistSnapshot)> {
         let m = self.stored.read().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()).unwrap_or_default();
         m.into_iter()
             .flat_map(|(t, v)| MessageType::ALL.into_iter().map(move |ty| ((t.clone(), ty), v.sizes[ty as usize].snapshot())))
@@ -168,7 +171,7 @@ impl Stats {
     }
 
     /// ((request code, response code, result), (sum, count, buckets)).
-    pub fn rpc_latencies(&self) -> Vec<(RpcKey, (u64, u64, Vec<u64>))> {
+    pub fn rpc_latencies(&self) -> Vec<(RpcKey, HistSnapshot)> {
         self.rpc.read().map(|m| m.iter().map(|(k, h)| (*k, h.snapshot())).collect()).unwrap_or_default()
     }
 

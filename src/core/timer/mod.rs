@@ -45,7 +45,7 @@ pub use recall::{recall_handle, RecallError};
 use recall::Found;
 
 /// How many times a message was rolled (stored again in the timer topic).
-pub const TIMER_ROLL_TIMES: &str = "TIMER_ROLL_TIMES";
+pub use crate::codec::message::prop::TIMER_ROLL_TIMES;
 /// A recall marker in the timer topic: `<real topic>+<UNIQ_KEY>` of the recalled message.
 pub const TIMER_DEL_UNIQKEY: &str = "TIMER_DEL_UNIQKEY";
 /// Slots in the wheel, as RocketMQ 5 (7 days of seconds); the span is this times the precision.
