@@ -107,6 +107,28 @@ async fn overview(s: web::Data<State>) -> HttpResponse {
     ok(pages::overview(&s.core, now_ms()))
 }
 
+/// The cluster as the name servers see it: asked of the first one that answers.
+async fn cluster(s: web::Data<State>) -> HttpResponse {
+    use crate::codec::body::ClusterInfo;
+    use crate::codec::codes::RequestCode;
+    let addrs = s.core.config().namesrv_addrs();
+    let mut last_err = "no name server configured (namesrvAddr)".to_string();
+    for a in &addrs {
+        let ask = async {
+            let addr: SocketAddr = tokio::net::lookup_host(a.as_str()).await?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+            let c = crate::client::RawClient::connect(addr).await?;
+            let r = c.request(crate::codec::RemotingCommand::request(RequestCode::GetBrokerClusterInfo.as_i32(), 0), Duration::from_secs(3)).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+            ClusterInfo::from_json(&r.body).map_err(|e| std::io::Error::other(e.to_string()))
+        };
+        match tokio::time::timeout(Duration::from_secs(5), ask).await {
+            Ok(Ok(info)) => return ok(pages::cluster(&s.core, a, Ok(&info))),
+            Ok(Err(e)) => last_err = format!("{a}: {e}"),
+            Err(_) => last_err = format!("{a}: no answer within 5 s"),
+        }
+    }
+    ok(pages::cluster(&s.core, "", Err(&last_err)))
+}
+
 async fn topics(s: web::Data<State>, q: web::Query<ListQuery>) -> HttpResponse {
     ok(pages::topics(&s.core, q.q.as_deref().unwrap_or(""), q.system.is_some()))
 }
@@ -232,6 +254,7 @@ pub fn serve(listener: std::net::TcpListener, core: Arc<Core>) -> std::io::Resul
             .app_data(state.clone())
             .app_data(web::FormConfig::default().limit(1 << 20))
             .route("/", web::get().to(overview))
+            .route("/cluster", web::get().to(cluster))
             .route("/topics", web::get().to(topics))
             .route("/topic", web::get().to(topic))
             .route("/groups", web::get().to(groups))

@@ -35,6 +35,7 @@ pub fn page(core: &Core, title: &str, body: Markup) -> Markup {
                 nav {
                     b { "ferrocket" }
                     a href="/" { "Broker" }
+                    a href="/cluster" { "Cluster" }
                     a href="/topics" { "Topics" }
                     a href="/groups" { "Consumer groups" }
                     a href="/messages" { "Messages" }
@@ -130,6 +131,38 @@ pub fn overview(core: &Core, now: i64) -> Markup {
         &format!("Broker {}", id.broker_name),
         html! {
             table #broker { @for (k, v) in &rows { tr { th { (k) } td { (v) } } } }
+        },
+    )
+}
+
+/// The clusters and brokers a name server knows (`via` answered), this broker marked.
+pub fn cluster(core: &Core, via: &str, info: Result<&crate::codec::body::ClusterInfo, &str>) -> Markup {
+    let me = &core.identity.broker_addr;
+    page(
+        core,
+        "Cluster",
+        html! {
+            @match info {
+                Err(e) => { p.err #error { "No name server answered: " (e) } }
+                Ok(info) => {
+                    p.muted { "As name server " (via) " sees it." }
+                    table #brokers {
+                        tr { th { "Cluster" } th { "Broker name" } th { "Broker id" } th { "Address" } th { "" } }
+                        @for (cluster, names) in &info.cluster_addr_table {
+                            @for name in names {
+                                @if let Some(b) = info.broker_addr_table.get(name) {
+                                    @for (id, addr) in &b.broker_addrs {
+                                        tr data-broker=(name) {
+                                            td { (cluster) } td { (name) } td.n { (id) } td.addr { (addr) }
+                                            td { @if addr == me { strong { "this broker" } } @else { (if *id == 0 { "master" } else { "slave" }) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
 }
