@@ -800,3 +800,58 @@ async fn delay_message_recall_handle_and_recall_message() {
     let plain = send(&mut c, message("RecallT", "01RC2", b"normal", None)).await;
     assert!(plain.entries[0].recall_handle.is_empty() || code(&plain.status) != Code::Ok);
 }
+
+async fn pull(c: &mut MessagingServiceClient<Channel>, offset: i64, wait_ms: u64, filter: Option<pb::FilterExpression>) -> (Code, Vec<pb::Message>, Option<i64>) {
+    let req = pb::PullMessageRequest {
+        group: res("PG"),
+        message_queue: Some(pb::MessageQueue { topic: res("PT"), id: 0, ..Default::default() }),
+        offset,
+        batch_size: 16,
+        filter_expression: filter,
+        long_polling_timeout: Some(prost_types::Duration { seconds: (wait_ms / 1000) as i64, nanos: ((wait_ms % 1000) * 1_000_000) as i32 }),
+    };
+    let mut stream = c.pull_message(req).await.unwrap().into_inner();
+    let (mut st, mut msgs, mut next) = (Code::Unspecified, Vec::new(), None);
+    while let Some(item) = tokio::time::timeout(T, stream.message()).await.expect("pull answered in time").unwrap() {
+        match item.content {
+            Some(pb::pull_message_response::Content::Status(s)) => st = code(&Some(s)),
+            Some(pb::pull_message_response::Content::Message(m)) => msgs.push(m),
+            Some(pb::pull_message_response::Content::NextOffset(n)) => next = Some(n),
+            None => {}
+        }
+    }
+    (st, msgs, next)
+}
+
+#[tokio::test]
+async fn pull_message_reads_a_queue_and_long_polls() {
+    let b = TestBroker::builder().topic("PT", 1).group("PG").start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    // Nothing yet: a pull that waits is woken by the next message.
+    let addr = b.broker_addr();
+    let sender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let raw = RawClient::connect(addr).await.unwrap();
+        raw.request(req::send_v2("pp", &Msg::new("PT", "first").tags("TagA"), 0), T).await.unwrap().code
+    });
+    let (st, msgs, next) = pull(&mut c, 0, 5000, None).await;
+    assert_eq!(sender.await.unwrap(), 0);
+    assert_eq!(st, Code::Ok);
+    assert_eq!(msgs.iter().map(|m| m.body.clone()).collect::<Vec<_>>(), vec![b"first".to_vec()]);
+    assert_eq!(next, Some(1));
+    // Caught up, no waiting: MESSAGE_NOT_FOUND and the same next offset.
+    let (st, msgs, next) = pull(&mut c, 1, 0, None).await;
+    assert_eq!((st, msgs.len(), next), (Code::MessageNotFound, 0, Some(1)));
+    // A tag filter skips what does not match.
+    for (tag, body) in [("TagB", "skip"), ("TagA", "keep")] {
+        assert_eq!(raw.request(req::send_v2("pp", &Msg::new("PT", body).tags(tag), 0), T).await.unwrap().code, 0);
+    }
+    let (st, msgs, next) = pull(&mut c, 1, 0, Some(pb::FilterExpression { r#type: pb::FilterType::Tag as i32, expression: "TagA".into() })).await;
+    assert_eq!(st, Code::Ok);
+    assert_eq!(msgs.iter().map(|m| m.body.clone()).collect::<Vec<_>>(), vec![b"keep".to_vec()]);
+    assert_eq!(next, Some(3));
+    // An offset past the end is illegal; a negative one too.
+    assert_eq!(pull(&mut c, 99, 0, None).await.0, Code::IllegalOffset);
+    assert_eq!(pull(&mut c, -1, 0, None).await.0, Code::IllegalOffset);
+}

@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status as RpcStatus, Streaming};
 mod auth;
 mod convert;
 mod offsets;
+mod pull;
 mod receive;
 mod route;
 mod send;
@@ -167,10 +168,9 @@ impl MessagingService for Grpc {
 
     type PullMessageStream = BoxStream<pb::PullMessageResponse>;
 
-    async fn pull_message(&self, _req: Request<pb::PullMessageRequest>) -> RpcResult<Self::PullMessageStream> {
-        let st = status::not_implemented("PullMessage");
-        let item = pb::PullMessageResponse { content: Some(pb::pull_message_response::Content::Status(st)) };
-        Ok(Response::new(Box::pin(tokio_stream::iter(std::iter::once(Ok(item))))))
+    async fn pull_message(&self, req: Request<pb::PullMessageRequest>) -> RpcResult<Self::PullMessageStream> {
+        let items = pull::pull_message(self, req.into_inner()).await;
+        Ok(Response::new(Box::pin(tokio_stream::iter(items.into_iter().map(Ok)))))
     }
 
     async fn update_offset(&self, req: Request<pb::UpdateOffsetRequest>) -> RpcResult<pb::UpdateOffsetResponse> {

@@ -8,7 +8,7 @@ use super::{status, Grpc};
 use crate::store::TopicConfig;
 
 /// The topic and queue of a request, checked: the topic exists and has the queue.
-fn queue_of(g: &Grpc, mq: Option<&pb::MessageQueue>) -> Result<(TopicConfig, i32), pb::Status> {
+pub(super) fn queue_of(g: &Grpc, mq: Option<&pb::MessageQueue>) -> Result<(TopicConfig, i32), pb::Status> {
     let Some(mq) = mq else { return Err(status::of(Code::BadRequest, "message_queue is required")) };
     let (_, tc) = topic_of(g, mq.topic.as_ref())?;
     if mq.id < 0 || mq.id >= tc.read_queue_nums.max(tc.write_queue_nums) {
@@ -18,7 +18,7 @@ fn queue_of(g: &Grpc, mq: Option<&pb::MessageQueue>) -> Result<(TopicConfig, i32
 }
 
 /// The group of a request, checked: named and known (or created when `autoCreateSubscriptionGroup`).
-fn group_of(g: &Grpc, r: Option<&pb::Resource>) -> Result<String, pb::Status> {
+pub(super) fn group_of(g: &Grpc, r: Option<&pb::Resource>) -> Result<String, pb::Status> {
     let Some(r) = r.filter(|r| !r.name.is_empty()) else { return Err(status::of(Code::IllegalConsumerGroup, "group is required")) };
     let name = wrapped(r);
     match g.core.groups.get_or_create(&name, g.core.config().auto_create_subscription_group) {
