@@ -6,6 +6,7 @@
 
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
+    AclClientRPCHook, SessionCredentials,
     ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
     DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, TelemetryHandle,
 };
@@ -35,6 +36,11 @@ impl Drop for Broker {
 }
 
 async fn start_broker() -> Broker {
+    start_broker_with(&[]).await
+}
+
+/// `ferrocket dev` with extra arguments (a config file, topics).
+async fn start_broker_with(extra: &[&str]) -> Broker {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let bin = std::env::var("FERROCKET_BIN")
         .map(PathBuf::from)
@@ -46,6 +52,7 @@ async fn start_broker() -> Broker {
         .arg("dev")
         .arg("--data-dir")
         .arg(dir.join("data"))
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
@@ -185,4 +192,53 @@ async fn producer_sends_and_push_consumer_receives_each_message_once() {
     consumer.shutdown().await;
     producer.shutdown().await;
     drop(broker);
+}
+
+/// ACL: the client's AclClientRPCHook signs with the account's keys and its sends are accepted;
+/// the same send signed with a wrong secret, or not signed, is refused and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_hook_signs_and_a_wrong_secret_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ferrocket-rustclient-acl-{}-{}", std::process::id(), now_ms()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("plain_acl.yml"),
+        "accounts:\n  - accessKey: rustKey1\n    secretKey: rust-secret-1\n    defaultTopicPerm: DENY\n    defaultGroupPerm: SUB\n    topicPerms:\n      - RustAclT=PUB|SUB\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("broker.conf"), "aclEnable=true\naclFilePath=plain_acl.yml\n").unwrap();
+    let conf = dir.join("broker.conf");
+    let broker = start_broker_with(&["--topic", "RustAclT:2", "--config", conf.to_str().unwrap()]).await;
+    let owner = RuntimeOwner::plan(RuntimeConfig { thread_name: "ferrocket-rust-acl".into(), ..Default::default() })
+        .expect("runtime plan")
+        .build()
+        .expect("runtime");
+    let producer_with = |scope: &'static str, secret: Option<&str>| {
+        let mut b = DefaultMQProducer::builder(client_runtime(&owner, scope))
+            .producer_group(format!("rust_acl_pg_{scope}_{}", now_ms()))
+            .name_server_addr(broker.namesrv.clone());
+        if let Some(secret) = secret {
+            b = b.rpc_hook(Arc::new(AclClientRPCHook::new(SessionCredentials::with_keys("rustKey1", secret.to_string()))));
+        }
+        b.build()
+    };
+    let msg = |body: &str| Message::builder().topic("RustAclT").tags("TagA").body_slice(body.as_bytes()).build_unchecked();
+
+    let mut signed = producer_with("signed", Some("rust-secret-1"));
+    signed.start().await.expect("producer start");
+    let res = signed.send_with_timeout(msg("signed"), 5000).await.expect("a signed send is accepted").expect("send result");
+    assert!(res.msg_id.is_some());
+
+    let mut wrong = producer_with("wrong", Some("not-the-secret"));
+    wrong.start().await.expect("producer start");
+    assert!(wrong.send_with_timeout(msg("wrong"), 5000).await.is_err(), "a send signed with a wrong secret is refused");
+
+    let mut unsigned = producer_with("unsigned", None);
+    unsigned.start().await.expect("producer start");
+    assert!(unsigned.send_with_timeout(msg("unsigned"), 5000).await.is_err(), "an unsigned send is refused");
+
+    signed.shutdown().await;
+    wrong.shutdown().await;
+    unsigned.shutdown().await;
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
 }
