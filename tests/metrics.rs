@@ -87,7 +87,7 @@ async fn metrics_count_known_traffic_and_lag() {
     assert!(value(&s, "rocketmq_topic_number", &[]).unwrap() >= 1.0);
     assert!(value(&s, "rocketmq_storage_size_bytes", &[]).unwrap() > 0.0);
     // Body sizes: five 2-byte bodies, all in the first bucket (1 KiB), type Normal.
-    let sizes = buckets(&s, "rocketmq_message_size", &[("topic", topic.as_str()), ("message_type", "Normal")]).expect("message size histogram");
+    let sizes = buckets(&s, "rocketmq_message_size", &[("topic", topic.as_str()), ("message_type", "normal")]).expect("message size histogram");
     assert_eq!(sizes.first(), Some(&(1024.0, 5.0)), "{sizes:?}");
     assert_eq!(sizes.last().map(|b| b.1), Some(5.0));
     // RPC latency: every send answered SUCCESS is one observation under its request code.
@@ -108,7 +108,7 @@ async fn metrics_count_known_traffic_and_lag() {
     send_ok(&c, &Msg::new(&topic, "later").prop("DELAY", "5"), 0).await;
     let s = scrape(addr);
     assert_eq!(value(&s, "ferrocket_delay_backlog_messages", &[]), Some(1.0));
-    let delayed = buckets(&s, "rocketmq_message_size", &[("message_type", "Delay")]).expect("delay size histogram");
+    let delayed = buckets(&s, "rocketmq_message_size", &[("message_type", "delay")]).expect("delay size histogram");
     assert_eq!(delayed.last().map(|b| b.1), Some(1.0));
     // A timer message an hour ahead: a timer backlog of one (waiting in the wheel, or stored and
     // not yet indexed: both count).

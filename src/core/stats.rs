@@ -54,7 +54,7 @@ impl<const N: usize> Hist<N> {
     }
 }
 
-/// RocketMQ 5's message types (label `message_type`).
+/// RocketMQ 5's message types (label `message_type`, lower case as `TopicMessageType.getMetricsValue`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageType {
     Normal,
@@ -67,10 +67,10 @@ impl MessageType {
     pub const ALL: [MessageType; 4] = [MessageType::Normal, MessageType::Fifo, MessageType::Delay, MessageType::Transaction];
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageType::Normal => "Normal",
-            MessageType::Fifo => "Fifo",
-            MessageType::Delay => "Delay",
-            MessageType::Transaction => "Transaction",
+            MessageType::Normal => "normal",
+            MessageType::Fifo => "fifo",
+            MessageType::Delay => "delay",
+            MessageType::Transaction => "transaction",
         }
     }
 }

@@ -64,17 +64,9 @@ fn perm_text(p: i32) -> String {
     format!("{}{}", if p & perm::READ != 0 { "R" } else { "-" }, if p & perm::WRITE != 0 { "W" } else { "-" })
 }
 
+/// A name as a query-string value (topics and groups may hold `%`).
 fn enc(s: &str) -> String {
-    // Query-string encoding of a name (topics and groups may hold `%`).
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn is_system_topic(t: &str) -> bool {
