@@ -259,17 +259,16 @@ pub fn unique_id(pid: u32, since_epoch: std::time::Duration, counter: u32) -> St
 /// The offset message id: store host address, port (i32) and commit-log offset (i64), in
 /// upper-case hex: 32 digits for IPv4, 56 for IPv6.
 pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
-    let mut raw = Vec::with_capacity(28);
+    let mut s = String::with_capacity(56);
     match store_host.ip() {
-        IpAddr::V4(ip) => raw.extend_from_slice(&ip.octets()),
-        IpAddr::V6(ip) => raw.extend_from_slice(&ip.octets()),
+        IpAddr::V4(ip) => ip.octets().iter().for_each(|b| {
+            let _ = write!(s, "{b:02X}");
+        }),
+        IpAddr::V6(ip) => ip.octets().iter().for_each(|b| {
+            let _ = write!(s, "{b:02X}");
+        }),
     }
-    raw.extend_from_slice(&(store_host.port() as i32).to_be_bytes());
-    raw.extend_from_slice(&commit_log_offset.to_be_bytes());
-    let mut s = String::with_capacity(raw.len() * 2);
-    for b in raw {
-        let _ = write!(s, "{b:02X}");
-    }
+    let _ = write!(s, "{:08X}{:016X}", store_host.port() as i32, commit_log_offset);
     s
 }
 

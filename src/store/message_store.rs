@@ -16,7 +16,8 @@ use super::flush::FlushShared;
 use super::keyindex::{KeyIndex, KeyIndexConfig};
 use super::meta::MetaStore;
 use super::runtime::{Live, StoreRuntime};
-use super::{offset_msg_id, FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
+use crate::codec::message::offset_msg_id;
+use super::{FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
 use crate::codec::stored::{encode_stored_with, stored_size, StoredMessage, BLANK_MAGIC};
 
 pub(crate) type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
@@ -292,7 +293,7 @@ impl MessageStore {
                 body_crc: 0,
             };
             encode_stored_with(&sm, &m.body, &m.topic, &m.properties, &mut w.buf);
-            let msg_id = offset_msg_id(&host, ap.pos);
+            let msg_id = offset_msg_id(host, ap.pos);
             results.push(PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id });
             ap.pos += size;
         }

@@ -203,21 +203,6 @@ pub struct GetResult {
     pub max_offset: i64,
 }
 
-/// The offset msgId of a record at `offset` stored by `host`.
-pub fn offset_msg_id(host: &SocketAddr, offset: i64) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(56);
-    match host.ip() {
-        std::net::IpAddr::V4(ip) => ip.octets().iter().for_each(|b| {
-            let _ = write!(s, "{b:02X}");
-        }),
-        std::net::IpAddr::V6(ip) => ip.octets().iter().for_each(|b| {
-            let _ = write!(s, "{b:02X}");
-        }),
-    }
-    let _ = write!(s, "{:08X}{:016X}", host.port() as i32, offset);
-    s
-}
 
 #[cfg(test)]
 mod tests;

@@ -383,7 +383,7 @@ fn body_view(m: &StoredMessage, hex: bool) -> Markup {
 fn message_view(core: &Core, m: &StoredMessage, hex: bool) -> Markup {
     let props = parse_properties(&m.properties);
     let uniq = props.get(prop::UNIQ_KEY).unwrap_or("").to_string();
-    let offset_id = crate::store::offset_msg_id(&m.store_host, m.commit_log_offset);
+    let offset_id = crate::codec::message::offset_msg_id(m.store_host, m.commit_log_offset);
     html! {
         section.message data-msg-id=(uniq) {
             h3 { (m.topic) " · queue " (m.queue_id) " · offset " (m.queue_offset) }
