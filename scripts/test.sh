@@ -18,6 +18,10 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TERM_COLOR=never
+# A one-off build needs no incremental cache (it doubles the target directory), and
+# the client projects under tests/clients get the broker's debug-info policy too.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 export FERROCKET_BIN="${FERROCKET_BIN:-$ROOT/target/debug/ferrocket}"
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ferrocket-test.XXXXXX")"
 trap 'rm -rf "$LOGDIR"' EXIT
@@ -39,6 +43,8 @@ header() {
   echo "=================================================================="
   echo "== stage: $1"
   echo "=================================================================="
+  # the disk left, so a run that fills it says so before anything fails
+  echo "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}'), target: $(du -sh target 2>/dev/null | cut -f1)"
 }
 
 # record STAGE RC PASSED FAILED: a failing stage with no failed tests counts as one failure.
