@@ -86,3 +86,51 @@ async fn an_unauthenticated_flood_stays_within_the_per_ip_limits() {
     let r = c.request(req::max_offset("flood", 0), T).await.unwrap();
     assert_eq!(req::ext_i64(&r, "offset").unwrap_or(0), 0, "{r:?}");
 }
+
+/// Whether a fresh gRPC connection from 127.0.0.1 is served (a QueryRoute answered).
+async fn grpc_served(addr: std::net::SocketAddr) -> bool {
+    use ferrocket::grpc::pb::{self, messaging_service_client::MessagingServiceClient};
+    let call = async {
+        let mut c = MessagingServiceClient::connect(format!("http://{addr}")).await.ok()?;
+        let topic = Some(pb::Resource { resource_namespace: String::new(), name: "TBW102".into() });
+        c.query_route(pb::QueryRouteRequest { topic, endpoints: None }).await.ok()
+    };
+    matches!(tokio::time::timeout(Duration::from_secs(5), call).await, Ok(Some(_)))
+}
+
+#[tokio::test]
+async fn grpc_connections_share_the_per_ip_limit() {
+    let b = ferrocket::broker::TestBroker::builder().configure(|c| c.max_connections_per_ip = 3).start().unwrap();
+    // fill the address's slots with remoting connections (the broker's own name-server link may hold one)
+    let mut held = Vec::new();
+    loop {
+        let c = RawClient::connect(b.broker_addr()).await.unwrap();
+        if c.request(req::max_offset("TBW102", 0), Duration::from_secs(5)).await.is_err() {
+            break;
+        }
+        held.push(c);
+        assert!(held.len() <= 3, "more remoting connections served than maxConnectionsPerIp");
+    }
+    assert!(!grpc_served(b.grpc_addr()).await, "a gRPC connection past the per-IP limit was served");
+    // a freed slot serves gRPC; the gRPC connection then holds it against remoting
+    held.pop().unwrap().shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let grpc = loop {
+        let c = ferrocket::grpc::pb::messaging_service_client::MessagingServiceClient::connect(format!("http://{}", b.grpc_addr())).await;
+        if let Ok(mut c) = c {
+            let topic = Some(ferrocket::grpc::pb::Resource { resource_namespace: String::new(), name: "TBW102".into() });
+            if c.query_route(ferrocket::grpc::pb::QueryRouteRequest { topic, endpoints: None }).await.is_ok() {
+                break c;
+            }
+        }
+        assert!(Instant::now() < deadline, "the freed slot was never given to gRPC");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!served(b.broker_addr()).await, "an open gRPC connection did not count against the limit");
+    drop(grpc);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !served(b.broker_addr()).await {
+        assert!(Instant::now() < deadline, "the slot of a closed gRPC connection was never given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

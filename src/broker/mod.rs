@@ -500,7 +500,7 @@ async fn run(
             }
         }
         if let Some(l) = bound.grpc {
-            match start_grpc(wired.core.clone(), &cfg, l, tls.clone()) {
+            match start_grpc(wired.core.clone(), &cfg, l, tls.clone(), totals.clone()) {
                 Ok(g) => grpc = Some(g),
                 Err(e) => {
                     let _ = ready.send(Err(format!("gRPC listener: {e}")));
@@ -596,7 +596,13 @@ struct GrpcServer {
     done: oneshot::Receiver<()>,
 }
 
-fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener, tls: Option<Arc<crate::net::tls::Tls>>) -> Result<GrpcServer, BrokerError> {
+fn start_grpc(
+    core: Arc<Core>,
+    cfg: &BrokerConfig,
+    listener: TcpListener,
+    tls: Option<Arc<crate::net::tls::Tls>>,
+    totals: Arc<Totals>,
+) -> Result<GrpcServer, BrokerError> {
     let ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| BrokerError::Other(format!("brokerIP1 {} is not an IP address", cfg.broker_ip1)))?;
     let advertised = SocketAddr::new(ip, cfg.grpc_server_port);
     let addr = listener.local_addr().ok();
@@ -604,11 +610,12 @@ fn start_grpc(core: Arc<Core>, cfg: &BrokerConfig, listener: TcpListener, tls: O
     let (done_tx, done_rx) = oneshot::channel::<()>();
     let arbiter = Arbiter::new();
     let grpc = crate::grpc::Grpc::new(core, advertised);
+    let lim = limits(cfg);
     let spawned = arbiter.spawn(async move {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        if let Err(e) = crate::grpc::serve(grpc, listener, tls, shutdown).await {
+        if let Err(e) = crate::grpc::serve(grpc, listener, tls, lim, totals, shutdown).await {
             tracing::error!(error = %e, "gRPC server stopped");
         }
         let _ = done_tx.send(());

@@ -64,8 +64,8 @@
 //! | `transactionCheckMax` | `transaction_check_max` | `15` | | rt |
 //! | `lockExpire` *ours* (also `rocketmq.broker.rebalance.lockMaxLiveTime`, bare ms) | `lock_expire` | `60s` | | |
 //! | `maxFrameSize` *ours* | `max_frame_size` | `16777216` bytes | | |
-//! | `maxRequestsInFlight` *ours* | `max_requests_in_flight` | `1024` per connection | | |
-//! | `maxConnectionsPerIp` *ours* | `max_connections_per_ip` | `0` (no limit): open remoting connections per client IP address over all ports; more are closed at once | | |
+//! | `maxRequestsInFlight` *ours* | `max_requests_in_flight` | `1024` per connection (remoting: answers pending, parked pulls included; gRPC: calls and streams open) | | |
+//! | `maxConnectionsPerIp` *ours* | `max_connections_per_ip` | `0` (no limit): open connections per client IP address over all ports, remoting and gRPC; more are closed at once | | |
 //! | `maxQueuedResponseBytes` *ours* | `max_queued_response_bytes` | `67108864` bytes per connection | | |
 //! | `clientIdleTimeout` *ours* (also `serverChannelMaxIdleTimeSeconds`, bare s) | `client_idle_timeout` | `120s` | | |
 //! | `channelExpiredTimeout` | `channel_expired_timeout` | `120000` | ms | |

@@ -56,27 +56,26 @@ impl Grpc {
 }
 
 /// Serve on `listener` until `shutdown` resolves; must run inside a tokio runtime.
-/// With `tls`, connections are told apart and wrapped as `tls.server.mode` says (`tls.rs`).
+/// With `tls`, connections are told apart and wrapped as `tls.server.mode` says (`tls.rs`);
+/// every connection counts against `limits.max_conns_per_ip` in `totals` (shared with remoting),
+/// and one connection has at most `limits.max_in_flight` calls open at once.
 pub async fn serve(
     grpc: Grpc,
     listener: std::net::TcpListener,
     tls: Option<Arc<crate::net::tls::Tls>>,
+    limits: crate::net::connection::Limits,
+    totals: Arc<crate::net::connection::Totals>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     let svc = MessagingServiceServer::new(grpc).max_decoding_message_size(MAX_DECODING);
-    let server = tonic::transport::Server::builder().tcp_nodelay(true).add_service(svc);
-    match tls {
-        None => {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
-        }
-        Some(tls) => {
-            let incoming = tls::incoming(listener, tls);
-            server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
-        }
-    }
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .concurrency_limit_per_connection(limits.max_in_flight.max(1))
+        .add_service(svc);
+    let incoming = tls::incoming(listener, tls, totals, limits.max_conns_per_ip);
+    server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
 }
 
 /// The deadline the client gave the call (`grpc-timeout`: digits and a unit H, M, S, m, u, n).

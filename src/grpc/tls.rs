@@ -1,5 +1,8 @@
-//! gRPC over TLS: accepted connections are classified by [`Tls::classify`] (permissive: by the
-//! first byte) off the accept loop, and handed to tonic as [`Conn`], plaintext or TLS.
+//! gRPC connections: each accepted one takes a slot of `maxConnectionsPerIp` (shared with the
+//! remoting listeners) or is closed at once; with TLS it is classified by [`Tls::classify`]
+//! (permissive: by the first byte) off the accept loop; tonic gets it as [`Conn`], plaintext or
+//! TLS, and the slot is released when tonic drops the connection.
+use crate::net::connection::{IpSlot, Totals};
 use crate::net::tls::{Accepted, Tls};
 use std::io;
 use std::pin::Pin;
@@ -12,6 +15,7 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 pub struct Conn {
     inner: Accepted,
     info: TcpConnectInfo,
+    _slot: IpSlot,
 }
 
 impl Connected for Conn {
@@ -51,8 +55,13 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// The stream of classified connections; the accept loop ends when tonic drops the stream.
-pub fn incoming(listener: tokio::net::TcpListener, tls: Arc<Tls>) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn>> {
+/// The stream of accepted connections; the accept loop ends when tonic drops the stream.
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
+    totals: Arc<Totals>,
+    max_per_ip: usize,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -67,13 +76,23 @@ pub fn incoming(listener: tokio::net::TcpListener, tls: Arc<Tls>) -> tokio_strea
                 },
                 _ = tx.closed() => return,
             };
+            let Some(slot) = totals.admit(peer.ip(), max_per_ip) else {
+                tracing::debug!(%peer, max = max_per_ip, "gRPC connection refused: too many connections from this address");
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let (tls, tx) = (tls.clone(), tx.clone());
+            let info = TcpConnectInfo { local_addr: stream.local_addr().ok(), remote_addr: Some(peer) };
+            let Some(tls) = tls.clone() else {
+                if tx.send(Ok(Conn { inner: Accepted::Plain(stream), info, _slot: slot })).await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            let tx = tx.clone();
             tokio::spawn(async move {
-                let info = TcpConnectInfo { local_addr: stream.local_addr().ok(), remote_addr: Some(peer) };
                 match tls.classify(stream, true).await {
                     Ok(inner) => {
-                        let _ = tx.send(Ok(Conn { inner, info })).await;
+                        let _ = tx.send(Ok(Conn { inner, info, _slot: slot })).await;
                     }
                     Err(e) => tracing::info!(%peer, error = %e, "gRPC connection dropped before TLS was established"),
                 }
@@ -82,4 +101,3 @@ pub fn incoming(listener: tokio::net::TcpListener, tls: Arc<Tls>) -> tokio_strea
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
-
