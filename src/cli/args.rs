@@ -179,6 +179,12 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
         }
     };
     let dev_data = opts.config.store_path_root_dir.clone();
+    if dev && dev_extra.tls {
+        // the certificate is made below, once the data directory is known; named already so that
+        // a config file with tls.server.mode=enforcing and no paths of its own passes its checks
+        opts.config.tls_cert_path = dev_data.join("tls/cert.pem").to_string_lossy().into_owned();
+        opts.config.tls_key_path = dev_data.join("tls/key.pem").to_string_lossy().into_owned();
+    }
     opts.config = load_config(common.config.as_ref(), opts.config)?;
     if dev {
         // dev mode keeps its ephemeral loopback ports whatever the file says
