@@ -14,13 +14,13 @@ const { Producer, SimpleConsumer } = require('rocketmq-client-nodejs');
 const REPO = path.resolve(__dirname, '..', '..', '..', '..');
 const TOPIC = 'NodeSdkTopic';
 
-// `ferrocket dev --topic TOPIC:4`; resolves with its ready line's addresses (grpcAddr included).
-async function startBroker() {
+// `ferrocket dev --topic TOPIC:4` (plus `extra` arguments); resolves with its ready line's
+// addresses (grpcAddr included).
+async function startBroker(extra = [], dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferrocket-node5-'))) {
   const bin = process.env.FERROCKET_BIN || path.join(REPO, 'target', 'debug', 'ferrocket');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferrocket-node5-'));
   const logPath = path.join(dir, 'ferrocket.stderr.log');
   const log = fs.openSync(logPath, 'a');
-  const child = spawn(bin, [ 'dev', '--data-dir', path.join(dir, 'data'), '--topic', `${TOPIC}:4` ], { stdio: [ 'ignore', 'pipe', log ] });
+  const child = spawn(bin, [ 'dev', '--data-dir', path.join(dir, 'data'), '--topic', `${TOPIC}:4`, ...extra ], { stdio: [ 'ignore', 'pipe', log ] });
   fs.closeSync(log);
   const tail = () => { try { return fs.readFileSync(logPath, 'utf8').split('\n').slice(-60).join('\n'); } catch (_) { return ''; } };
   const info = await new Promise((resolve, reject) => {
@@ -90,4 +90,41 @@ test('send, receive with a tag filter, ack, redelivery with the attempt count', 
   assert.deepStrictEqual(again.map(m => m.messageId), [ got[2].messageId ], 'broker stderr:\n' + broker.tail());
   assert.strictEqual(again[0].deliveryAttempt, 2);
   await consumer.ack(again[0]);
+});
+
+test('ACL: a producer signing with sessionCredentials is served, unsigned and wrong secrets are refused', { timeout: 120000 }, async t => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferrocket-node5-acl-'));
+  fs.writeFileSync(path.join(dir, 'plain_acl.yml'), [
+    'accounts:',
+    '  - accessKey: nodeSdkUser',
+    '    secretKey: node-sdk-secret',
+    '    defaultTopicPerm: DENY',
+    '    defaultGroupPerm: SUB',
+    '    topicPerms:',
+    `      - ${TOPIC}=PUB|SUB`,
+    '',
+  ].join('\n'));
+  fs.writeFileSync(path.join(dir, 'broker.conf'), `aclEnable=true\naclFilePath=${path.join(dir, 'plain_acl.yml')}\n`);
+  const broker = await startBroker([ '--config', path.join(dir, 'broker.conf') ], dir);
+  t.after(() => broker.stop());
+
+  const signed = new Producer({ endpoints: broker.grpc, sessionCredentials: { accessKey: 'nodeSdkUser', accessSecret: 'node-sdk-secret' } });
+  await signed.startup();
+  const r = await signed.send({ topic: TOPIC, tag: 'TagA', body: Buffer.from('signed') });
+  assert.ok(r.messageId, 'a signed send is answered with a message id');
+  await signed.shutdown().catch(() => {});
+
+  for (const sessionCredentials of [ undefined, { accessKey: 'nodeSdkUser', accessSecret: 'wrong-secret' } ]) {
+    const p = new Producer({ endpoints: broker.grpc, sessionCredentials, requestTimeout: 5000 });
+    let refused = null;
+    try {
+      await p.startup();
+      await p.send({ topic: TOPIC, tag: 'TagA', body: Buffer.from('refused') });
+    } catch (e) {
+      refused = e;
+    }
+    await p.shutdown().catch(() => {});
+    assert.ok(refused, `a producer with credentials ${JSON.stringify(sessionCredentials)} could send`);
+  }
+  assert.match(broker.tail(), /authentication failed|UNAUTHENTICATED|refused/i, 'the broker logs the refusals');
 });
