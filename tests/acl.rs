@@ -122,6 +122,9 @@ fn cases() -> Vec<Case> {
         }),
         case("GET_CONSUMER_LIST_BY_GROUP", USER, OTHER, Probe::None, || req::consumer_list("acl_g")),
         case("LOCK_BATCH_MQ", USER, OTHER, Probe::None, || req::lock_batch("acl-client-1", "acl_g", "broker-a", "acl_sub", &[0])),
+        case("RECALL_MESSAGE", USER, OTHER, Probe::None, || {
+            RemotingCommand::request(370, 0).with_ext("topic", "acl_pub").with_ext("recallHandle", "not-a-handle")
+        }),
         case("POP_MESSAGE", USER, OTHER, Probe::None, || ferrocket::client::pop::Pop::new("acl_g", "acl_sub").build()),
         case("UPDATE_AND_CREATE_TOPIC", ADMIN, USER, Probe::TopicExists(new_topic.clone()), move || req::create_topic(&nt, 4)),
         case("DELETE_TOPIC_IN_BROKER", ADMIN, USER, Probe::TopicExists("acl_doomed".into()), || {

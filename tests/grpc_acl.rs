@@ -113,3 +113,60 @@ async fn grpc_calls_are_signed_and_checked() {
     let e = c.query_route(tonic::Request::new(pb::QueryRouteRequest { topic: res("g_pub"), endpoints: None })).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
 }
+
+/// The offset RPCs, PullMessage and RecallMessage are checked like the others: unsigned →
+/// UNAUTHENTICATED; without SUB on the queue's topic and the group (PUB on the topic for a recall)
+/// → PERMISSION_DENIED; with it, answered.
+#[tokio::test]
+async fn offset_pull_and_recall_calls_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    let mut c = MessagingServiceClient::<Channel>::connect(format!("http://{}", b.grpc_addr())).await.unwrap();
+    let (ak, sk) = ("grpcUser1", "grpc-secret-1");
+    // (rpc, topic, group) → the status code of the call
+    async fn call(c: &mut MessagingServiceClient<Channel>, rpc: &str, topic: &str, group: &str, key: Option<(&str, &str)>) -> tonic::Code {
+        let mq = Some(pb::MessageQueue { topic: res(topic), id: 0, ..Default::default() });
+        fn wrap<T>(m: T, key: Option<(&str, &str)>) -> tonic::Request<T> {
+            match key {
+                Some((ak, sk)) => signed(m, ak, sk, 0),
+                None => tonic::Request::new(m),
+            }
+        }
+        let r = match rpc {
+            "UpdateOffset" => c.update_offset(wrap(pb::UpdateOffsetRequest { group: res(group), message_queue: mq, offset: 0 }, key)).await.map(|_| ()),
+            "GetOffset" => c.get_offset(wrap(pb::GetOffsetRequest { group: res(group), message_queue: mq }, key)).await.map(|_| ()),
+            "QueryOffset" => c
+                .query_offset(wrap(pb::QueryOffsetRequest { message_queue: mq, query_offset_policy: pb::QueryOffsetPolicy::End as i32, timestamp: None }, key))
+                .await
+                .map(|_| ()),
+            "PullMessage" => c
+                .pull_message(wrap(
+                    pb::PullMessageRequest {
+                        group: res(group),
+                        message_queue: mq,
+                        offset: 0,
+                        batch_size: 1,
+                        filter_expression: None,
+                        long_polling_timeout: Some(prost_types::Duration { seconds: 0, nanos: 0 }),
+                    },
+                    key,
+                ))
+                .await
+                .map(|_| ()),
+            "RecallMessage" => c.recall_message(wrap(pb::RecallMessageRequest { topic: res(topic), recall_handle: "bad".into() }, key)).await.map(|_| ()),
+            _ => unreachable!(),
+        };
+        r.err().map_or(tonic::Code::Ok, |e| e.code())
+    }
+    for rpc in ["UpdateOffset", "GetOffset", "QueryOffset", "PullMessage", "RecallMessage"] {
+        let allowed = if rpc == "RecallMessage" { "g_pub" } else { "g_sub" };
+        let denied = if rpc == "RecallMessage" { "g_sub" } else { "g_pub" };
+        assert_eq!(call(&mut c, rpc, allowed, "g_group", None).await, tonic::Code::Unauthenticated, "{rpc} unsigned");
+        assert_eq!(call(&mut c, rpc, allowed, "g_group", Some((ak, "wrong-secret"))).await, tonic::Code::Unauthenticated, "{rpc} wrong secret");
+        assert_eq!(call(&mut c, rpc, denied, "g_group", Some((ak, sk))).await, tonic::Code::PermissionDenied, "{rpc} on {denied}");
+        if rpc != "QueryOffset" && rpc != "RecallMessage" {
+            assert_eq!(call(&mut c, rpc, allowed, "other_group", Some((ak, sk))).await, tonic::Code::PermissionDenied, "{rpc} for another group");
+        }
+        assert_eq!(call(&mut c, rpc, allowed, "g_group", Some((ak, sk))).await, tonic::Code::Ok, "{rpc} with the permission");
+    }
+}

@@ -99,6 +99,11 @@ fn client_id<T>(req: &Request<T>) -> String {
     req.metadata().get("x-mq-client-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
+/// The topic of an optional message queue (empty when absent).
+fn queue_topic(q: &Option<pb::MessageQueue>) -> &str {
+    q.as_ref().map_or("", |q| name(&q.topic))
+}
+
 /// The name of an optional resource (empty when absent).
 fn name(r: &Option<pb::Resource>) -> &str {
     r.as_ref().map_or("", |r| r.name.as_str())
@@ -146,7 +151,7 @@ impl MessagingService for Grpc {
     type ReceiveMessageStream = BoxStream<pb::ReceiveMessageResponse>;
 
     async fn receive_message(&self, req: Request<pb::ReceiveMessageRequest>) -> RpcResult<Self::ReceiveMessageStream> {
-        self.auth(&req, "ReceiveMessage", |r| auth::consume(r.message_queue.as_ref().map_or("", |q| name(&q.topic)), name(&r.group)))?;
+        self.auth(&req, "ReceiveMessage", |r| auth::consume(queue_topic(&r.message_queue), name(&r.group)))?;
         let within = deadline(&req);
         let answers = receive::receive_message(self, req.into_inner(), within).await;
         Ok(Response::new(Box::pin(tokio_stream::iter(answers.into_iter().map(Ok)))))
@@ -168,19 +173,23 @@ impl MessagingService for Grpc {
     type PullMessageStream = BoxStream<pb::PullMessageResponse>;
 
     async fn pull_message(&self, req: Request<pb::PullMessageRequest>) -> RpcResult<Self::PullMessageStream> {
+        self.auth(&req, "PullMessage", |r| auth::consume(queue_topic(&r.message_queue), name(&r.group)))?;
         let items = pull::pull_message(self, req.into_inner()).await;
         Ok(Response::new(Box::pin(tokio_stream::iter(items.into_iter().map(Ok)))))
     }
 
     async fn update_offset(&self, req: Request<pb::UpdateOffsetRequest>) -> RpcResult<pb::UpdateOffsetResponse> {
+        self.auth(&req, "UpdateOffset", |r| auth::consume(queue_topic(&r.message_queue), name(&r.group)))?;
         Ok(Response::new(offsets::update_offset(self, req.into_inner())))
     }
 
     async fn get_offset(&self, req: Request<pb::GetOffsetRequest>) -> RpcResult<pb::GetOffsetResponse> {
+        self.auth(&req, "GetOffset", |r| auth::consume(queue_topic(&r.message_queue), name(&r.group)))?;
         Ok(Response::new(offsets::get_offset(self, req.into_inner())))
     }
 
     async fn query_offset(&self, req: Request<pb::QueryOffsetRequest>) -> RpcResult<pb::QueryOffsetResponse> {
+        self.auth(&req, "QueryOffset", |r| crate::core::acl::Needs::default().topic(queue_topic(&r.message_queue), crate::config::acl::Perm::SUB))?;
         Ok(Response::new(offsets::query_offset(self, req.into_inner())))
     }
 
@@ -214,6 +223,7 @@ impl MessagingService for Grpc {
     }
 
     async fn recall_message(&self, req: Request<pb::RecallMessageRequest>) -> RpcResult<pb::RecallMessageResponse> {
+        self.auth(&req, "RecallMessage", |r| auth::publish(std::iter::once(name(&r.topic))))?;
         Ok(Response::new(send::recall_message(self, req.into_inner())))
     }
 

@@ -46,6 +46,8 @@ pub fn needs(req: &RemotingCommand) -> Result<Needs, HandlerError> {
         C::SendMessage | C::SendReplyMessage => send(f("topic"), f("producerGroup")),
         C::SendMessageV2 | C::SendBatchMessage | C::SendReplyMessageV2 => send(f("b"), f("a")),
         C::EndTransaction if !f("topic").is_empty() => Needs::default().topic(f("topic"), Perm::PUB),
+        // cancelling a scheduled message is the producer's: PUB on its topic (5.3's rule)
+        C::RecallMessage => Needs::default().topic(f("topic"), Perm::PUB),
         C::ConsumerSendMsgBack => Needs::default().group(f("group"), Perm::SUB),
         C::PullMessage | C::LitePullMessage | C::QueryConsumerOffset | C::UpdateConsumerOffset => {
             consume(f("topic"), f("consumerGroup"))
