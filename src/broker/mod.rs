@@ -500,7 +500,7 @@ async fn run(
             }
         }
         if let Some(l) = bound.grpc {
-            match start_grpc(wired.core.clone(), &cfg, l, tls.clone(), totals.clone()) {
+            match start_grpc(wired.core.clone(), &cfg, l, tls.clone(), totals.clone(), workers) {
                 Ok(g) => grpc = Some(g),
                 Err(e) => {
                     let _ = ready.send(Err(format!("gRPC listener: {e}")));
@@ -589,10 +589,13 @@ fn start_console(core: Arc<Core>, listener: std::net::TcpListener) -> Option<(ac
     }
 }
 
-/// The gRPC server on an arbiter (a tokio runtime thread) of its own.
+/// The gRPC server on a multi-threaded tokio runtime of its own (`workers` threads, as many as
+/// the remoting connection workers), so that gRPC traffic spreads over the cores as remoting does
+/// and never shares the actors' threads.
 struct GrpcServer {
-    arbiter: Arbiter,
+    thread: std::thread::JoinHandle<()>,
     stop: oneshot::Sender<()>,
+    force: oneshot::Sender<()>,
     done: oneshot::Receiver<()>,
 }
 
@@ -602,29 +605,45 @@ fn start_grpc(
     listener: TcpListener,
     tls: Option<Arc<crate::net::tls::Tls>>,
     totals: Arc<Totals>,
+    workers: usize,
 ) -> Result<GrpcServer, BrokerError> {
     let ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| BrokerError::Other(format!("brokerIP1 {} is not an IP address", cfg.broker_ip1)))?;
     let advertised = SocketAddr::new(ip, cfg.grpc_server_port);
     let addr = listener.local_addr().ok();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .thread_name("grpc")
+        .enable_all()
+        .build()
+        .map_err(|e| BrokerError::Other(format!("cannot start the gRPC runtime: {e}")))?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (force_tx, force_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
-    let arbiter = Arbiter::new();
     let grpc = crate::grpc::Grpc::new(core, advertised);
     let lim = limits(cfg);
-    let spawned = arbiter.spawn(async move {
-        let shutdown = async move {
-            let _ = stop_rx.await;
-        };
-        if let Err(e) = crate::grpc::serve(grpc, listener, tls, lim, totals, shutdown).await {
-            tracing::error!(error = %e, "gRPC server stopped");
-        }
-        let _ = done_tx.send(());
-    });
-    if !spawned {
-        return Err(BrokerError::Other("cannot start the gRPC arbiter".into()));
-    }
-    tracing::info!(addr = ?addr, %advertised, "gRPC endpoint (5.x SDKs) listening");
-    Ok(GrpcServer { arbiter, stop: stop_tx, done: done_rx })
+    let thread = std::thread::Builder::new()
+        .name("grpc-main".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let shutdown = async move {
+                    let _ = stop_rx.await;
+                };
+                tokio::select! {
+                    r = crate::grpc::serve(grpc, listener, tls, lim, totals, shutdown) => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "gRPC server stopped");
+                        }
+                        let _ = done_tx.send(());
+                    }
+                    _ = force_rx => {}
+                }
+            });
+            // streams still open (a Telemetry stream a client keeps) are cancelled here
+            runtime.shutdown_timeout(Duration::from_millis(200));
+        })
+        .map_err(|e| BrokerError::Other(format!("cannot start the gRPC thread: {e}")))?;
+    tracing::info!(addr = ?addr, %advertised, threads = workers.max(1), "gRPC endpoint (5.x SDKs) listening");
+    Ok(GrpcServer { thread, stop: stop_tx, force: force_tx, done: done_rx })
 }
 
 impl GrpcServer {
@@ -635,8 +654,8 @@ impl GrpcServer {
         if mode == StopMode::Graceful {
             let _ = tokio::time::timeout(deadline.min(Duration::from_secs(2)), self.done).await;
         }
-        self.arbiter.stop();
-        let _ = self.arbiter.join();
+        let _ = self.force.send(());
+        let _ = self.thread.join();
     }
 }
 

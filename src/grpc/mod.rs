@@ -11,8 +11,9 @@
 //!   AckMessage, ChangeInvisibleDuration, ForwardMessageToDeadLetterQueue.
 //! * `convert.rs`: a stored message as a `pb::Message`; `status.rs`: answers and codes.
 //!
-//! The server runs on a tokio runtime of its own (an actix `Arbiter` thread, see
-//! `broker/mod.rs`), so gRPC traffic does not share the actors' thread.
+//! The server runs on a multi-threaded tokio runtime of its own (as many threads as the remoting
+//! connection workers, see `broker/mod.rs`), so gRPC traffic spreads over the cores and does not
+//! share the actors' threads.
 use crate::core::Core;
 use std::net::SocketAddr;
 use std::sync::Arc;
