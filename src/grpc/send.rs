@@ -31,7 +31,7 @@ fn fifo_queue(group: &str, write_queues: i32) -> i32 {
 }
 
 /// One message checked and built, or the status that refuses it.
-fn build(g: &Grpc, peer: SocketAddr, m: &pb::Message) -> Result<(NewMessage, TopicConfig), pb::Status> {
+fn build(g: &Grpc, peer: SocketAddr, m: pb::Message) -> Result<(NewMessage, TopicConfig), pb::Status> {
     let (res, tc) = topic_of(g, m.topic.as_ref())?;
     if tc.perm & perm::WRITE == 0 {
         return Err(status::of(Code::Forbidden, format!("the topic[{}] sending message is forbidden", res.name)));
@@ -46,7 +46,7 @@ fn build(g: &Grpc, peer: SocketAddr, m: &pb::Message) -> Result<(NewMessage, Top
             format!("message body size {} exceeds the limit {} (maxMessageSize)", m.body.len(), cfg.max_message_size),
         ));
     }
-    let sp = m.system_properties.clone().unwrap_or_default();
+    let sp = m.system_properties.unwrap_or_default();
     if sp.message_id.is_empty() {
         return Err(status::of(Code::IllegalMessageId, "message id is required"));
     }
@@ -108,7 +108,7 @@ fn build(g: &Grpc, peer: SocketAddr, m: &pb::Message) -> Result<(NewMessage, Top
         born_host: peer,
         reconsume_times: 0,
         prepared_transaction_offset: 0,
-        body: bytes::Bytes::from(m.body.clone()),
+        body: bytes::Bytes::from(m.body),
         properties,
         tags_code,
         keys,
@@ -131,11 +131,12 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
     if req.messages.is_empty() {
         return refused(0, ids, status::of(Code::BadRequest, "no message to send"));
     }
-    let mut msgs = Vec::with_capacity(req.messages.len());
-    for m in &req.messages {
+    let n = req.messages.len();
+    let mut msgs = Vec::with_capacity(n);
+    for m in req.messages {
         match build(g, peer, m) {
             Ok((nm, _)) => msgs.push(nm),
-            Err(st) => return refused(req.messages.len(), ids, st),
+            Err(st) => return refused(n, ids, st),
         }
     }
     if msgs.iter().any(|m| m.topic != msgs[0].topic) {
