@@ -6,6 +6,7 @@
 use super::{Conn, HandlerError, HandlerResult, Reply};
 use crate::core::send::{pick_queue, stored_properties};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
+use crate::core::ha::{SyncDecision, SyncOutcome};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -70,18 +71,45 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     region(core, &mut resp);
     fill_response(&mut resp, &outcome, queue_id, recall_handle);
-    match outcome.flush {
-        // Under SYNC_FLUSH the answer waits for the group commit (a oneway send waits for nothing).
-        Some(waiter) if wait && !req.is_oneway() => Ok(Reply::Later(Box::pin(async move {
-            if let Err(e) = waiter.wait().await {
-                tracing::warn!(error = %e, "sync flush did not complete in time");
-                resp.code = rc::FLUSH_DISK_TIMEOUT;
-                resp.remark = Some(format!("{e}"));
+    if !wait || req.is_oneway() {
+        return Ok(Reply::Now(resp));
+    }
+    let ha = sync_master_wait(core, &outcome);
+    match (outcome.flush, ha) {
+        (None, SyncDecision::Done) => Ok(Reply::Now(resp)),
+        (None, SyncDecision::NoSlave) => {
+            resp.code = rc::SLAVE_NOT_AVAILABLE;
+            Ok(Reply::Now(resp))
+        }
+        // Under SYNC_FLUSH the answer waits for the group commit, under SYNC_MASTER for a
+        // slave's acknowledgement (parked: the HA side completes it); the slave's answer wins.
+        (flush, ha) => Ok(Reply::Later(Box::pin(async move {
+            if let Some(waiter) = flush {
+                if let Err(e) = waiter.wait().await {
+                    tracing::warn!(error = %e, "sync flush did not complete in time");
+                    resp.code = rc::FLUSH_DISK_TIMEOUT;
+                    resp.remark = Some(format!("{e}"));
+                }
+            }
+            match ha {
+                SyncDecision::Done => {}
+                SyncDecision::NoSlave => resp.code = rc::SLAVE_NOT_AVAILABLE,
+                SyncDecision::Wait(rx) => {
+                    if rx.await != Ok(SyncOutcome::Replicated) {
+                        resp.code = rc::FLUSH_SLAVE_TIMEOUT;
+                    }
+                }
             }
             Some(resp)
         }))),
-        _ => Ok(Reply::Now(resp)),
     }
+}
+
+/// SYNC_MASTER: whether (and how) the answer waits for a slave to have the appended bytes.
+pub(crate) fn sync_master_wait(core: &Core, outcome: &PutOutcome) -> SyncDecision {
+    let end = outcome.results.iter().map(|r| r.commit_log_offset + r.size as i64).max().unwrap_or(0);
+    let timeout = core.config().sync_flush_timeout.as_millis() as i64;
+    core.replication.sync_wait(end, now_ms(), timeout)
 }
 
 fn illegal_remark(max: usize) -> String {
