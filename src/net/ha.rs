@@ -131,6 +131,7 @@ async fn write_to_slave(mut out: MasterSink, core: Arc<Core>, mut reports: watch
         match core.store.replica_read(next, s.batch) {
             Ok(Some(body)) => {
                 let len = body.len() as i64;
+                tracing::debug!(offset = next, len, "HA frame to the slave");
                 if let Err(e) = out.send(MasterFrame { offset: next, body }).await {
                     return format!("write failed: {e}");
                 }
@@ -222,6 +223,7 @@ async fn follow(stream: TcpStream, core: &Core, s: HaSettings) -> String {
 /// One frame from the master: cut a tail the master lacks, append the bytes.
 fn apply(core: &Core, f: &MasterFrame) -> Result<(), String> {
     let end = core.store.max_commit_log_offset();
+    tracing::debug!(offset = f.offset, len = f.body.len(), end, "HA frame from the master");
     core.replication.master_progress(f.offset + f.body.len() as i64);
     if f.offset < end {
         core.store.replica_truncate(f.offset).map_err(|e| format!("cannot cut the log back to {}: {e}", f.offset))?;

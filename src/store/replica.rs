@@ -124,7 +124,7 @@ impl MessageStore {
         if offset >= ap.pos {
             return Ok(());
         }
-        tracing::warn!(from = offset, to = ap.pos, "cutting the commit log back to the master's end");
+        tracing::warn!(end = ap.pos, to = offset, "cutting the commit log back to the master's end");
         for s in self.log.segments() {
             if s.base >= offset {
                 self.log.remove(s.base).map_err(|e| StoreError::io(&s.path, e))?;
