@@ -100,6 +100,17 @@ fn wait_in_sync(master: &DevBroker, slave: &DevBroker) -> u64 {
     }
 }
 
+/// `ferrocket admin -n <master's name server> ...`, which must succeed; its stdout.
+fn admin(b: &DevBroker, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocket"))
+        .args(["admin", "-n", &b.namesrv.to_string()])
+        .args(args)
+        .output()
+        .expect("run ferrocket admin");
+    assert!(out.status.success(), "admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 async fn send_n(c: &RawClient, topic: &str, n: usize, tag: &str) -> Vec<Sent> {
     let mut out = Vec::new();
     for i in 0..n {
@@ -173,6 +184,21 @@ async fn slave_copies_the_log_and_serves_after_the_master_is_killed() {
         assert!(Instant::now() < deadline, "route never listed the slave: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Admin: clusterList shows both roles, the slave not behind; brokerStatus the slave's bytes behind.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = admin(&master, &["clusterList"]);
+        let rows: Vec<&str> = list.lines().filter(|l| l.contains("broker-a")).collect();
+        let slave_row = rows.iter().find(|l| l.contains(&slave.broker.to_string())).copied().unwrap_or("");
+        if rows.len() == 2 && list.contains("ASYNC_MASTER") && slave_row.contains("SLAVE") && slave_row.trim_end().ends_with(" 0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "clusterList never showed master and an in-sync slave:\n{list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = admin(&master, &["brokerStatus", "-b", &slave.broker.to_string()]);
+    assert!(status.contains("slaveFallBehindMuch") && status.contains("SLAVE"), "{status}");
 
     // The slave refuses writes as a Java slave does.
     let sc = slave.client().await;
