@@ -467,3 +467,24 @@ async fn acts_as_java_master_feeding_a_ferrocket_slave() {
     bounded(Duration::from_secs(10), "report after reconnect", s2.read_exact(&mut rep)).await.expect("report");
     assert_eq!(i64::from_be_bytes(rep), end, "the slave reports its end again");
 }
+
+/// `suggestWhichBrokerId` in pull answers: always 0 (the master) without `slaveReadEnable`; with
+/// it, the group's `brokerId` for a consumer that is not behind (here a group set to read from 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_answers_suggest_the_broker_as_java_does() {
+    for (enable, want) in [(false, 0), (true, 1)] {
+        let b = start(format!("{}slaveReadEnable={enable}\n", master_conf("ASYNC_MASTER")));
+        let c = b.client().await;
+        let topic = unique("ha_sug");
+        let group = unique("ha_sug_g");
+        send_ok(&c, &Msg::new(&topic, "m"), 0).await;
+        let body = format!(
+            r#"{{"groupName":"{group}","consumeEnable":true,"consumeFromMinEnable":true,"consumeBroadcastEnable":true,"retryQueueNums":1,"retryMaxTimes":16,"brokerId":1,"whichBrokerWhenConsumeSlowly":1,"notifyConsumerIdsChangedEnable":true}}"#
+        );
+        let r = c.request(ferrocket::codec::RemotingCommand::request(200, 0).with_body(body), T).await.expect("create group");
+        assert_code(&r, codes::SUCCESS);
+        let (resp, msgs) = pull(&c, &Pull::new(&group, &topic, 0, 0)).await;
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(req::ext_i64(&resp, "suggestWhichBrokerId"), Some(want), "slaveReadEnable={enable}");
+    }
+}

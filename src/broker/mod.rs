@@ -707,6 +707,7 @@ fn wire_broker(
     }
     // `cfg` already holds the stored runtime overrides (applied in `Server::start`)
     let core = Arc::new(Core::new(cfg.clone(), identity.clone(), store_host, store, topics.clone()));
+    core.replication.set_slow_read_bytes(physical_memory() / 100 * 40);
     let slave = cfg.broker_role == crate::config::BrokerRole::Slave;
     let mut registrar = RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout);
     if slave {
@@ -739,6 +740,17 @@ fn wire_broker(
         TransactionActor::new(core.clone()).start();
     }
     Ok(Wired { core, queue, registrar })
+}
+
+/// The machine's memory in bytes (for `suggestWhichBrokerId`; i64::MAX when unknown).
+fn physical_memory() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    if pages > 0 && size > 0 {
+        (pages as i64).saturating_mul(size as i64)
+    } else {
+        i64::MAX
+    }
 }
 
 /// The first full registration, awaited (up to `registerBrokerTimeoutMills`) so that routes exist

@@ -71,13 +71,25 @@ type WakeFn = Arc<dyn Fn() + Send + Sync>;
 pub struct Replication {
     pub role: BrokerRole,
     max_gap: i64,
+    /// A consumer further behind the log's end than this reads from disk: suggest the slave.
+    slow_read: std::sync::atomic::AtomicI64,
     state: Mutex<State>,
     wake: RwLock<Option<WakeFn>>,
 }
 
 impl Replication {
     pub fn new(role: BrokerRole, max_gap: u64) -> Replication {
-        Replication { role, max_gap: max_gap.min(i64::MAX as u64) as i64, state: Mutex::default(), wake: RwLock::new(None) }
+        Replication { role, max_gap: max_gap.min(i64::MAX as u64) as i64, slow_read: std::sync::atomic::AtomicI64::new(i64::MAX), state: Mutex::default(), wake: RwLock::new(None) }
+    }
+
+    /// Set the bytes behind the log's end past which a consumer is "consuming slowly" (40 % of
+    /// the machine's memory, as Java's accessMessageInMemoryMaxRatio; set while wiring).
+    pub fn set_slow_read_bytes(&self, bytes: i64) {
+        self.slow_read.store(bytes.max(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn slow_read_bytes(&self) -> i64 {
+        self.slow_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
