@@ -219,6 +219,17 @@ impl Replication {
         self.lock().master.clone()
     }
 
+    /// Bytes of replication lag, as `slaveFallBehindMuch`: on a master its log end minus the
+    /// furthest slave report (the whole log when no slave is connected), on a slave how far the
+    /// master was last seen ahead of it. `end` is this broker's own log end.
+    pub fn behind(&self, end: i64) -> i64 {
+        if self.is_slave() {
+            self.fall_behind(end)
+        } else {
+            (end - self.push_max().max(0)).max(0)
+        }
+    }
+
     /// Slave side: bytes the slave is behind its master (`local_end` = its own log end).
     pub fn fall_behind(&self, local_end: i64) -> i64 {
         (self.lock().master.master_end - local_end).max(0)

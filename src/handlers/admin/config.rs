@@ -161,12 +161,12 @@ fn replication(core: &Core, end: i64, put: &mut impl FnMut(&str, String)) {
     put("brokerRole", r.role.as_str().into());
     if r.is_slave() {
         let m = r.master();
-        put("slaveFallBehindMuch", r.fall_behind(end).to_string());
+        put("slaveFallBehindMuch", r.behind(end).to_string());
         put("haMasterAddress", m.addr.unwrap_or_default());
         put("haMasterConnected", m.connected.to_string());
     } else {
         let slaves = r.slaves();
-        put("slaveFallBehindMuch", (end - r.push_max().max(0)).max(0).to_string());
+        put("slaveFallBehindMuch", r.behind(end).to_string());
         put("haConnectionCount", slaves.len().to_string());
         let list: Vec<String> = slaves.iter().map(|s| format!("{}={}", s.addr, s.acked)).collect();
         put("haSlaves", list.join(";"));
