@@ -247,6 +247,7 @@ impl Core {
     /// the queues that got messages (each wake-up matches any filter; the read applies it).
     pub fn replicate(&self, offset: i64, data: &[u8]) -> Result<(), StoreError> {
         let queues = self.store.replica_append(offset, data)?;
+        self.topics_for_replicated(&queues);
         if let Some(h) = self.hooks.get() {
             for (topic, queue_id) in queues {
                 if self.waiters.any(&topic, queue_id) {
@@ -255,6 +256,23 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// A slave serves what it has: a topic that reaches it through the log before the metadata
+    /// sync brings its config (created on the master moments ago) gets one with enough queues
+    /// (the default count, as recovery recreates lost configs); the next sync replaces it.
+    fn topics_for_replicated(&self, queues: &[(String, i32)]) {
+        let default = self.config().default_topic_queue_nums;
+        for (topic, queue_id) in queues {
+            let known = self.topics.get(topic).map(|t| t.read_queue_nums.max(t.write_queue_nums));
+            if known.is_some_and(|n| *queue_id < n) || topics::SEND_FORBIDDEN.contains(&topic.as_str()) {
+                continue;
+            }
+            let system = topic.starts_with(topics::RETRY_PREFIX) || topic.starts_with(topics::DLQ_PREFIX);
+            let n = (queue_id + 1).max(if system { 1 } else { default }).max(known.unwrap_or(0)).clamp(1, 1024);
+            self.topics.put(topics::new_topic(topic, n, topics::perm::READ_WRITE));
+            drop(self.announce());
+        }
     }
 
     /// Hold a pull with the parking actor; false when there is none (not wired).
