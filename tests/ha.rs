@@ -212,6 +212,13 @@ async fn slave_copies_the_log_and_serves_after_the_master_is_killed() {
         .chain((0..399).map(|i| format!("b-{i}-{}", "x".repeat(300))))
         .collect();
     assert_eq!(bodies, want, "every message readable from the slave after the master died");
+    // A consumer's offset commit to the slave while the master is down is kept there (as Java's
+    // slave does; the consumer reports it to the master again once the master is back).
+    let group = unique("ha_off");
+    let r = sc.request(req::update_offset(&group, &topic, 0, 400), T).await.expect("commit offset");
+    assert_code(&r, codes::SUCCESS);
+    let r = sc.request(req::query_offset(&group, &topic, 0), T).await.expect("query offset");
+    assert_eq!(req::ext_i64(&r, "offset"), Some(400));
 }
 
 /// SYNC_MASTER: without a slave a send is stored but answered SLAVE_NOT_AVAILABLE; with one, SEND_OK
@@ -466,6 +473,12 @@ async fn acts_as_java_master_feeding_a_ferrocket_slave() {
     let (mut s2, _) = bounded(Duration::from_secs(20), "slave reconnects", listener.accept()).await.expect("accept");
     bounded(Duration::from_secs(10), "report after reconnect", s2.read_exact(&mut rep)).await.expect("report");
     assert_eq!(i64::from_be_bytes(rep), end, "the slave reports its end again");
+    // A master that stays silent (no frame, not even a heartbeat) for haHousekeepingInterval is
+    // dropped: the slave connects again.
+    let (mut s3, _) = bounded(Duration::from_secs(20), "slave reconnects after a silent master", listener.accept()).await.expect("accept");
+    bounded(Duration::from_secs(10), "report after the silence", s3.read_exact(&mut rep)).await.expect("report");
+    assert_eq!(i64::from_be_bytes(rep), end);
+    drop(s2);
 }
 
 /// `suggestWhichBrokerId` in pull answers: always 0 (the master) without `slaveReadEnable`; with

@@ -190,9 +190,13 @@ async fn follow(stream: TcpStream, core: &Core, s: HaSettings) -> String {
     }
     let mut heartbeat = tokio::time::interval(s.heartbeat);
     heartbeat.tick().await;
+    let mut last_frame = Instant::now();
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
+                if last_frame.elapsed() >= s.housekeeping {
+                    return format!("nothing from the master for {:?}", s.housekeeping);
+                }
                 reported = core.store.max_commit_log_offset();
                 if let Err(e) = out.send(reported).await {
                     return format!("write failed: {e}");
@@ -205,6 +209,7 @@ async fn follow(stream: TcpStream, core: &Core, s: HaSettings) -> String {
                     Ok(Some(Err(e))) => return format!("bad frame: {e}"),
                     Ok(Some(Ok(frame))) => frame,
                 };
+                last_frame = Instant::now();
                 if let Err(e) = apply(core, &frame) {
                     return e;
                 }
