@@ -747,7 +747,7 @@ fn physical_memory() -> i64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
     if pages > 0 && size > 0 {
-        i64::from(pages).saturating_mul(i64::from(size))
+        pages.saturating_mul(size)
     } else {
         i64::MAX
     }
