@@ -501,3 +501,23 @@ async fn pull_answers_suggest_the_broker_as_java_does() {
         assert_eq!(req::ext_i64(&resp, "suggestWhichBrokerId"), Some(want), "slaveReadEnable={enable}");
     }
 }
+
+/// A slave that was down while the master took more messages (across segment ends) catches up
+/// from its own end when it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_that_was_down_catches_up() {
+    let master = start(master_conf("ASYNC_MASTER"));
+    let mut slave = start(slave_conf(&master));
+    let topic = unique("ha_lag");
+    let mc = master.client().await;
+    send_n(&mc, &topic, 10, "d").await;
+    wait_in_sync(&master, &slave);
+    slave.stop(libc::SIGKILL, Duration::from_secs(5));
+    send_n(&mc, &topic, 300, "e").await;
+    slave.start_again();
+    let end = wait_in_sync(&master, &slave);
+    assert!(end > 2 * SEG, "the master moved on by segments ({end})");
+    assert_eq!(log_start(&slave.data_dir), 0, "the slave kept its log and continued it");
+    let sc = slave.client().await;
+    wait_topic(&sc, &topic, 310).await;
+}
