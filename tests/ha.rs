@@ -521,3 +521,37 @@ async fn a_slave_that_was_down_catches_up() {
     let sc = slave.client().await;
     wait_topic(&sc, &topic, 310).await;
 }
+
+/// SYNC_MASTER with a slave that does not acknowledge (the test, speaking the HA protocol):
+/// FLUSH_SLAVE_TIMEOUT (12) after syncFlushTimeout; once it reports the offset, SEND_OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_master_times_out_without_an_acknowledgement() {
+    let master = start(master_conf("SYNC_MASTER").replace("syncFlushTimeout=3000", "syncFlushTimeout=300"));
+    let mut s = TcpStream::connect(ha_addr(&master)).await.expect("connect HA");
+    s.write_all(&0i64.to_be_bytes()).await.expect("report");
+    let mc = master.client().await;
+    let topic = unique("ha_to");
+    // Connected and in sync (nothing behind): the send waits for an acknowledgement that never comes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "unacked"), 0), T).await.expect("send");
+        if r.code != SLAVE_NOT_AVAILABLE || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_code(&r, 12);
+    // Now acknowledge everything the master sends, and a send is SEND_OK.
+    let pump = tokio::spawn(async move {
+        loop {
+            let (off, body) = read_frame(&mut s).await;
+            let end = off + body.len() as i64;
+            if s.write_all(&end.to_be_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "acked"), 0), T).await.expect("send");
+    assert_code(&r, codes::SUCCESS);
+    pump.abort();
+}
