@@ -204,6 +204,15 @@ async fn slave_copies_the_log_and_serves_after_the_master_is_killed() {
     let sc = slave.client().await;
     let r = sc.request(req::send_v2("test_pg", &Msg::new(&topic, "nope"), 0), T).await.expect("send to slave");
     assert_code(&r, SERVICE_NOT_AVAILABLE);
+    let end_tx = ferrocket::codec::RemotingCommand::request(37, 0)
+        .with_ext("producerGroup", "test_pg")
+        .with_ext("tranStateTableOffset", 0)
+        .with_ext("commitLogOffset", 0)
+        .with_ext("commitOrRollback", 8)
+        .with_ext("fromTransactionCheck", false)
+        .with_ext("msgId", "0");
+    let r = sc.request(end_tx, T).await.expect("end transaction on the slave");
+    assert_code(&r, SLAVE_NOT_AVAILABLE);
 
     wait_topic(&sc, &topic, sent.len() as i64).await;
     master.stop(libc::SIGKILL, Duration::from_secs(5));
