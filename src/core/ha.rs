@@ -73,13 +73,15 @@ pub struct Replication {
     max_gap: i64,
     /// A consumer further behind the log's end than this reads from disk: suggest the slave.
     slow_read: std::sync::atomic::AtomicI64,
+    /// Connected slaves (read on every append without taking the lock).
+    connected: std::sync::atomic::AtomicUsize,
     state: Mutex<State>,
     wake: RwLock<Option<WakeFn>>,
 }
 
 impl Replication {
     pub fn new(role: BrokerRole, max_gap: u64) -> Replication {
-        Replication { role, max_gap: max_gap.min(i64::MAX as u64) as i64, slow_read: std::sync::atomic::AtomicI64::new(i64::MAX), state: Mutex::default(), wake: RwLock::new(None) }
+        Replication { role, max_gap: max_gap.min(i64::MAX as u64) as i64, slow_read: std::sync::atomic::AtomicI64::new(i64::MAX), connected: Default::default(), state: Mutex::default(), wake: RwLock::new(None) }
     }
 
     /// Set the bytes behind the log's end past which a consumer is "consuming slowly" (40 % of
@@ -107,7 +109,7 @@ impl Replication {
 
     /// The log grew: wake the HA writers (nothing when no slave is connected).
     pub fn written(&self) {
-        if self.lock().slaves.is_empty() {
+        if self.connected.load(std::sync::atomic::Ordering::Acquire) == 0 {
             return;
         }
         if let Some(f) = self.wake.read().unwrap_or_else(|e| e.into_inner()).clone() {
@@ -121,11 +123,14 @@ impl Replication {
         s.next_id += 1;
         let id = s.next_id;
         s.slaves.insert(id, SlaveInfo { addr, acked: -1 });
+        self.connected.store(s.slaves.len(), std::sync::atomic::Ordering::Release);
         id
     }
 
     pub fn slave_closed(&self, id: u64) {
-        self.lock().slaves.remove(&id);
+        let mut s = self.lock();
+        s.slaves.remove(&id);
+        self.connected.store(s.slaves.len(), std::sync::atomic::Ordering::Release);
     }
 
     /// A slave reported its commit-log end: complete the sends it covers.
