@@ -74,7 +74,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     if !wait || req.is_oneway() {
         return Ok(Reply::Now(resp));
     }
-    let ha = sync_master_wait(core, &outcome);
+    let ha = core.sync_master_wait(&outcome, now_ms());
     match (outcome.flush, ha) {
         (None, SyncDecision::Done) => Ok(Reply::Now(resp)),
         (None, SyncDecision::NoSlave) => {
@@ -103,16 +103,6 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
             Some(resp)
         }))),
     }
-}
-
-/// SYNC_MASTER: whether (and how) the answer waits for a slave to have the appended bytes.
-pub(crate) fn sync_master_wait(core: &Core, outcome: &PutOutcome) -> SyncDecision {
-    if core.replication.role != crate::config::BrokerRole::SyncMaster {
-        return SyncDecision::Done;
-    }
-    let end = outcome.results.iter().map(|r| r.commit_log_offset + r.size as i64).max().unwrap_or(0);
-    let timeout = core.config().sync_flush_timeout.as_millis() as i64;
-    core.replication.sync_wait(end, now_ms(), timeout)
 }
 
 fn illegal_remark(max: usize) -> String {
