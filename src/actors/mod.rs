@@ -9,6 +9,7 @@
 //! | transaction checker | `transaction.rs` | finishes interrupted commits; check-back rounds |
 //! | group expiry | `group_expiry.rs` | drops clients whose heartbeats stopped; notifies their groups |
 //! | registrar | `registrar.rs` | registers the broker with the name servers over one connection each; releases answers that wait for a registration |
+//! | slave sync | `slave_sync.rs` | a slave: copies its master's topics, groups, consumer offsets and delay cursors (every 10 s) |
 //! | name server | `namesrv.rs` | drops brokers whose registrations stopped |
 //! | history sampler | `sampler.rs` | samples throughput and lag for the console's charts (every 10 s, own thread) |
 //!
@@ -21,6 +22,7 @@ pub mod queue;
 pub mod registrar;
 pub mod sampler;
 pub mod scheduler;
+pub mod slave_sync;
 pub mod transaction;
 
 use crate::codec::body::DataVersion;

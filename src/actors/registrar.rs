@@ -44,7 +44,12 @@ pub struct RegistrarActor {
     changes_due: bool,
     waiters: Vec<((i64, i64), oneshot::Sender<()>)>,
     stopped: bool,
+    /// A slave learns its master from the answers: (master's HA address, master's address).
+    on_master: Option<OnMaster>,
 }
+
+/// Told the master's HA and remoting addresses a registration answer names (a slave's).
+pub type OnMaster = Arc<dyn Fn(Option<String>, Option<String>) + Send + Sync>;
 
 impl RegistrarActor {
     pub fn new(
@@ -67,7 +72,14 @@ impl RegistrarActor {
             changes_due: false,
             waiters: Vec::new(),
             stopped: false,
+            on_master: None,
         }
+    }
+
+    /// Call `f` with the master named in each successful registration answer (a slave).
+    pub fn with_on_master(mut self, f: OnMaster) -> Self {
+        self.on_master = Some(f);
+        self
     }
 
     /// Start the next registration unless one is in flight or nothing is due.
@@ -99,7 +111,12 @@ impl RegistrarActor {
         for (i, r) in results.into_iter().enumerate() {
             let addr = self.links[i].addr();
             let ok = match r {
-                Ok(resp) if resp.code == crate::codec::codes::response_code::SUCCESS => true,
+                Ok(resp) if resp.code == crate::codec::codes::response_code::SUCCESS => {
+                    if let (Some(f), Ok(h)) = (&self.on_master, resp.decode_header::<crate::codec::header::RegisterBrokerResponseHeader>()) {
+                        f(h.ha_server_addr.filter(|a| !a.is_empty()), h.master_addr.filter(|a| !a.is_empty()));
+                    }
+                    true
+                }
                 Ok(resp) => {
                     tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "the name server refused this broker's registration");
                     false

@@ -150,6 +150,8 @@ struct Bound {
     grpc: Option<TcpListener>,
     /// The web console (consolePort).
     console: Option<std::net::TcpListener>,
+    /// The HA port a master serves its slaves on (haListenPort).
+    ha: Option<TcpListener>,
 }
 
 fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, BrokerError> {
@@ -181,6 +183,7 @@ impl Server {
             metrics: None,
             grpc: None,
             console: None,
+            ha: None,
         };
         let namesrv_addr = match &bound.namesrv {
             Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
@@ -196,6 +199,12 @@ impl Server {
                         Ok(l) => bound.vip = Some(l),
                         Err(e) => tracing::warn!("VIP channel not available: {e}"),
                     }
+                }
+                if cfg.broker_role != crate::config::BrokerRole::Slave {
+                    let l = bind(opts.bind_ip, cfg.ha_port())?;
+                    let ha = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+                    cfg.ha_listen_port = Some(ha.port());
+                    bound.ha = Some(l);
                 }
                 Some(local(a))
             }
@@ -508,6 +517,20 @@ async fn run(
                 }
             }
         }
+        let ha = crate::net::ha::HaSettings::of(&cfg);
+        if let Some(l) = bound.ha {
+            match crate::net::ha::spawn_master(l, wired.core.clone(), ha) {
+                Ok(t) => accepting.push(t),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("HA listener: {e}")));
+                    return;
+                }
+            }
+        }
+        if cfg.broker_role == crate::config::BrokerRole::Slave {
+            accepting.push(crate::net::ha::spawn_slave(wired.core.clone(), ha));
+            crate::actors::slave_sync::start(wired.core.clone(), cfg.register_broker_interval.min(Duration::from_secs(10)));
+        }
         register_all(&wired.registrar, &cfg).await;
         let core = &wired.core;
         if let Some(l) = metrics_listener.take() {
@@ -696,7 +719,7 @@ fn wire_broker(
         broker_name: cfg.broker_name.clone(),
         broker_id: cfg.broker_id,
         broker_addr: store_host.to_string(),
-        ha_addr: SocketAddr::new(store_host.ip(), store_host.port().wrapping_add(1)).to_string(),
+        ha_addr: SocketAddr::new(store_host.ip(), cfg.ha_port()).to_string(),
     };
     let topics = Arc::new(TopicTable::load(store.clone()));
     create_system_topics(&topics, cfg);
@@ -710,8 +733,16 @@ fn wire_broker(
     }
     // `cfg` already holds the stored runtime overrides (applied in `Server::start`)
     let core = Arc::new(Core::new(cfg.clone(), identity.clone(), store_host, store, topics.clone()));
-    let registrar =
-        RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout).start();
+    core.replication.set_slow_read_bytes(physical_memory() / 100 * 40);
+    let slave = cfg.broker_role == crate::config::BrokerRole::Slave;
+    let mut registrar = RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout);
+    if slave {
+        // As the Java slave: the master's HA address from the registration answer, unless configured.
+        core.replication.set_master(cfg.ha_master_address.clone(), false);
+        let (c, learn_ha) = (core.clone(), cfg.ha_master_address.is_none());
+        registrar = registrar.with_on_master(Arc::new(move |ha, master| c.replication.learned(ha, master, learn_ha)));
+    }
+    let registrar = registrar.start();
     let queue = QueueActor::new(core.clone()).start();
     core.set_hooks(Arc::new(ActorHooks {
         park: queue.clone().recipient(),
@@ -721,14 +752,31 @@ fn wire_broker(
         park_pop: queue.clone().recipient(),
         wake_pops: queue.clone().recipient(),
     }));
-    crate::actors::pop::PopReviveActor { core: core.clone() }.start();
-    SchedulerActor::new(core.clone(), cfg.message_delay_level.clone()).start();
+    // A slave stores nothing of its own: delayed delivery, POP revive and transaction checks
+    // run on the master, whose results reach the slave through the log.
+    if !slave {
+        crate::actors::pop::PopReviveActor { core: core.clone() }.start();
+        SchedulerActor::new(core.clone(), cfg.message_delay_level.clone()).start();
+    }
     GroupExpiryActor { state: core.clients.clone(), expire: cfg.channel_expired_timeout }.start();
     for g in extra_groups {
         core.groups.get_or_create(g, true);
     }
-    TransactionActor::new(core.clone()).start();
+    if !slave {
+        TransactionActor::new(core.clone()).start();
+    }
     Ok(Wired { core, queue, registrar })
+}
+
+/// The machine's memory in bytes (for `suggestWhichBrokerId`; i64::MAX when unknown).
+fn physical_memory() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    if pages > 0 && size > 0 {
+        pages.saturating_mul(size)
+    } else {
+        i64::MAX
+    }
 }
 
 /// The first full registration, awaited (up to `registerBrokerTimeoutMills`) so that routes exist

@@ -31,6 +31,7 @@
 //! | [`body`] | serde structs for JSON bodies (heartbeat, route, cluster, registration, locks, admin) with `from_json` / `to_json` |
 //! | [`json`] | lenient fastjson reader ([`json::parse_lenient`]) and the MessageQueue-keyed map writer |
 //! | [`message`] | properties string, tag hash codes, batch bodies, offset msg ids, sysFlag / pull-flag / property-name constants |
+//! | [`ha`] | the master/slave HA stream of 4.x replication: offset reports and master frames |
 //! | [`error`] | [`CodecError`], the one error type of this layer |
 //!
 //! The stored-message layout (pull bodies) lives in `stored`, owned by the store.
@@ -47,6 +48,7 @@ pub mod command;
 pub mod error;
 pub mod frame;
 mod frame_json;
+pub mod ha;
 pub mod header;
 pub mod json;
 pub mod message;

@@ -7,7 +7,7 @@ use super::value::{
     fmt_delay_levels, fmt_delete_when, fmt_duration, parse_bool, parse_delay_levels, parse_delete_when,
     parse_duration, parse_int, Bare,
 };
-use super::{BrokerConfig, FlushDiskType};
+use super::{BrokerConfig, BrokerRole, FlushDiskType};
 
 type Setter = fn(&mut BrokerConfig, &str) -> Result<(), String>;
 type Getter = fn(&BrokerConfig) -> String;
@@ -79,6 +79,14 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("flushDiskType", false, |c, v| c.flush_disk_type = v.parse()?, |c| c.flush_disk_type.as_str().to_string()),
     key!("flushIntervalCommitLog", true, |c, v| c.flush_interval_commit_log = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.flush_interval_commit_log, Bare::Millis)),
     key!("syncFlushTimeout", false, |c, v| c.sync_flush_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.sync_flush_timeout, Bare::Millis)),
+    key!("brokerRole", false, |c, v| c.broker_role = v.parse()?, |c| c.broker_role.as_str().to_string()),
+    key!("haListenPort", false, |c, v| c.ha_listen_port = if v.trim().is_empty() { None } else { Some(parse_int(v, PORT)?) }, |c| c.ha_listen_port.map(|p| p.to_string()).unwrap_or_default()),
+    key!("haMasterAddress", false, |c, v| c.ha_master_address = (!v.trim().is_empty()).then(|| v.trim().to_string()), |c| c.ha_master_address.clone().unwrap_or_default()),
+    key!("haSendHeartbeatInterval", false, |c, v| c.ha_send_heartbeat_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.ha_send_heartbeat_interval, Bare::Millis)),
+    key!("haHousekeepingInterval", false, |c, v| c.ha_housekeeping_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.ha_housekeeping_interval, Bare::Millis)),
+    key!("haMaxGapNotInSync", false, |c, v| c.ha_max_gap_not_in_sync = parse_int(v, "a size in bytes")?, |c| c.ha_max_gap_not_in_sync.to_string()),
+    key!("haTransferBatchSize", false, |c, v| c.ha_transfer_batch_size = parse_int(v, "a size in bytes")?, |c| c.ha_transfer_batch_size.to_string()),
+    key!("slaveReadEnable", false, |c, v| c.slave_read_enable = parse_bool(v)?, |c| c.slave_read_enable.to_string()),
     key!("fileReservedTime", true, |c, v| c.file_reserved_time = parse_duration(v, Bare::Hours)?, |c| fmt_duration(c.file_reserved_time, Bare::Hours)),
     key!("deleteWhen", true, |c, v| c.delete_when = parse_delete_when(v)?, |c| fmt_delete_when(&c.delete_when)),
     key!("diskMaxUsedSpaceRatio", true, |c, v| c.disk_max_used_space_ratio = parse_int(v, "a percentage 10..=95")?, |c| c.disk_max_used_space_ratio.to_string()),
@@ -174,7 +182,7 @@ fn parse_exporter(v: &str) -> Result<String, String> {
 /// RocketMQ keys that ferrocket accepts in a file but does not use (a softer warning than an
 /// unknown key). None of them is ever runtime-updatable.
 pub(crate) static IGNORED: &[&str] = &[
-    "brokerRole", "brokerIP2", "brokerPermission", "haListenPort", "haMasterAddress", "rocketmqHome",
+    "brokerIP2", "brokerPermission", "rocketmqHome",
     "brokerConfigPath", "configBlackList", "kvConfigPath", "configStorePath", "filterServerNums",
     "storePathCommitLog", "storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile",
     "mappedFileSizeConsumeQueue", "mappedFileSizeConsumeQueueExt", "defaultQueryMaxNum", "maxTransferBytesOnMessageInMemory",
@@ -188,7 +196,7 @@ pub(crate) static IGNORED: &[&str] = &[
     "dLegerGroup", "dLegerPeers", "dLegerSelfId", "useReentrantLockWhenPutMessage", "clusterTopicEnable",
     "brokerTopicEnable", "notifyConsumerIdsChangedEnable", "filterSupportRetry", "rejectTransactionMessage",
     "traceTopicEnable", "msgTraceTopicName", "storeReplyMessageEnable",
-    "slaveReadEnable", "litePullMessageEnable", "timerWheelEnable", "sendMessageThreadPoolNums",
+    "litePullMessageEnable", "timerWheelEnable", "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums", "queryMessageThreadPoolNums", "adminBrokerThreadPoolNums",
     "clientManageThreadPoolNums", "consumerManageThreadPoolNums", "endTransactionThreadPoolNums",
     "sendThreadPoolQueueCapacity", "pullThreadPoolQueueCapacity", "queryThreadPoolQueueCapacity",
@@ -202,8 +210,8 @@ pub(crate) static IGNORED: &[&str] = &[
     "controllerAddr", "brokerHeartbeatInterval", "sendHeartbeatTimeoutMillis", "forceRegister",
     "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
     "maxErrorRateOfBloomFilter", "expectConsumerNumUseFilter", "bitMapLengthConsumeQueueExt",
-    "enableConsumeQueueExt", "duplicationEnable", "diskFallRecorded", "haSendHeartbeatInterval",
-    "haHousekeepingInterval", "haTransferBatchSize", "haSlaveFallbehindMax", "syncFlushTimeoutMills",
+    "enableConsumeQueueExt", "duplicationEnable", "diskFallRecorded",
+    "haSlaveFallbehindMax", "syncFlushTimeoutMills",
 ];
 
 /// The spec for `name` (exact, case-sensitive), canonical or alias.
@@ -221,6 +229,18 @@ fn non_negative<T: PartialOrd + Default>(v: T) -> Result<T, String> {
         Err("must not be negative".to_string())
     } else {
         Ok(v)
+    }
+}
+
+impl std::str::FromStr for BrokerRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "ASYNC_MASTER" => Ok(BrokerRole::AsyncMaster),
+            "SYNC_MASTER" => Ok(BrokerRole::SyncMaster),
+            "SLAVE" => Ok(BrokerRole::Slave),
+            _ => Err("expected ASYNC_MASTER, SYNC_MASTER or SLAVE".to_string()),
+        }
     }
 }
 

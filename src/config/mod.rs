@@ -9,7 +9,7 @@
 //! - [`BrokerConfig::load_file`] / [`BrokerConfig::from_properties_str`] start from the defaults,
 //!   apply the file, then [`BrokerConfig::validate`] the result.
 //! - Unknown keys give a [`ConfigWarning`] naming the key and line (never fatal); RocketMQ keys
-//!   ferrocket does not use (`brokerRole`, `storePathCommitLog`, thread-pool sizes, ...) give a
+//!   ferrocket does not use (`brokerIP2`, `storePathCommitLog`, thread-pool sizes, ...) give a
 //!   softer "ignored" warning. A value that does not parse is a [`ConfigError::Invalid`] naming
 //!   the key, the value and what is expected. A repeated key: the last one wins, with a warning.
 //! - Booleans are `true`/`false` (any case). Durations accept humantime text everywhere
@@ -39,7 +39,15 @@
 //! | `mappedFileSizeCommitLog` | `mapped_file_size_commit_log` | `1073741824` bytes | | |
 //! | `flushDiskType` | `flush_disk_type` | `ASYNC_FLUSH` (or `SYNC_FLUSH`) | | |
 //! | `flushIntervalCommitLog` | `flush_interval_commit_log` | `500` | ms | rt |
-//! | `syncFlushTimeout` | `sync_flush_timeout` | `5000` | ms | |
+//! | `syncFlushTimeout` | `sync_flush_timeout` | `5000`; also the longest a SYNC_MASTER send waits for a slave | ms | |
+//! | `brokerRole` | `broker_role` | `ASYNC_MASTER` (or `SYNC_MASTER`, `SLAVE`; docs/replication.md) | | |
+//! | `haListenPort` | `ha_listen_port` | empty = `listenPort + 1`: the HA port a master serves slaves on | | |
+//! | `haMasterAddress` | `ha_master_address` | empty = learned from the name server's answer to the registration; `host:port` of the master's HA port | | |
+//! | `haSendHeartbeatInterval` | `ha_send_heartbeat_interval` | `5000`: a slave reports its offset at least this often, a master sends an empty frame this often | ms | |
+//! | `haHousekeepingInterval` | `ha_housekeeping_interval` | `20000`: either side closes an HA connection silent this long | ms | |
+//! | `haMaxGapNotInSync` | `ha_max_gap_not_in_sync` | `268435456` bytes: a slave further behind is not in sync (SYNC_MASTER answers SLAVE_NOT_AVAILABLE) | | |
+//! | `haTransferBatchSize` | `ha_transfer_batch_size` | `32768` bytes of commit log per HA frame at most | | |
+//! | `slaveReadEnable` | `slave_read_enable` | `false`: a master suggests (`suggestWhichBrokerId`) that a consumer far behind read from the slave | | |
 //! | `fileReservedTime` | `file_reserved_time` | `72` | hours | rt |
 //! | `deleteWhen` | `delete_when` | `04`; `;`-separated hours (UTC), each one honoured (`01;04`) | | rt |
 //! | `diskMaxUsedSpaceRatio` | `disk_max_used_space_ratio` | `75` % (10..=95) | | rt |
@@ -155,6 +163,29 @@ impl FlushDiskType {
     }
 }
 
+/// The broker's replication role (`brokerRole`), RocketMQ's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BrokerRole {
+    /// A master that acknowledges sends without waiting for a slave.
+    #[default]
+    AsyncMaster,
+    /// A master that acknowledges a send once a slave has it (at most `syncFlushTimeout`).
+    SyncMaster,
+    /// A read-only copy: follows its master's commit log over the HA port, refuses writes.
+    Slave,
+}
+
+impl BrokerRole {
+    /// RocketMQ's spelling: `ASYNC_MASTER`, `SYNC_MASTER`, `SLAVE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
+    }
+}
+
 impl fmt::Display for FlushDiskType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -182,6 +213,16 @@ pub struct BrokerConfig {
     pub flush_disk_type: FlushDiskType,
     pub flush_interval_commit_log: Duration,
     pub sync_flush_timeout: Duration,
+    pub broker_role: BrokerRole,
+    /// The HA port; `None` = `listenPort + 1` (ephemeral when `listenPort` is 0).
+    pub ha_listen_port: Option<u16>,
+    /// `host:port` of the master's HA port (slave); `None` = learned from the name server.
+    pub ha_master_address: Option<String>,
+    pub ha_send_heartbeat_interval: Duration,
+    pub ha_housekeeping_interval: Duration,
+    pub ha_max_gap_not_in_sync: u64,
+    pub ha_transfer_batch_size: usize,
+    pub slave_read_enable: bool,
     pub mapped_file_size_commit_log: u64,
     pub file_reserved_time: Duration,
     /// Hours of the day (0..=23) when expired files are deleted.
@@ -281,6 +322,14 @@ impl Default for BrokerConfig {
             flush_disk_type: FlushDiskType::AsyncFlush,
             flush_interval_commit_log: Duration::from_millis(500),
             sync_flush_timeout: s(5),
+            broker_role: BrokerRole::AsyncMaster,
+            ha_listen_port: None,
+            ha_master_address: None,
+            ha_send_heartbeat_interval: s(5),
+            ha_housekeeping_interval: s(20),
+            ha_max_gap_not_in_sync: 256 * MIB as u64,
+            ha_transfer_batch_size: 32 * 1024,
+            slave_read_enable: false,
             mapped_file_size_commit_log: 1 << 30,
             file_reserved_time: s(72 * 3600),
             delete_when: vec![4],
@@ -494,6 +543,11 @@ impl BrokerConfig {
             invalid("brokerIP1", &self.broker_ip1, "must be an IPv4 or IPv6 address clients can reach".to_string())
         })?;
         Ok(SocketAddr::new(ip, self.listen_port))
+    }
+
+    /// The HA port: `haListenPort`, else `listenPort + 1` (0, ephemeral, when `listenPort` is 0).
+    pub fn ha_port(&self) -> u16 {
+        self.ha_listen_port.unwrap_or(if self.listen_port == 0 { 0 } else { self.listen_port.saturating_add(1) })
     }
 
     /// The VIP channel port: `None` when disabled, `Some(0)` (ephemeral) when `listen_port` is 0,

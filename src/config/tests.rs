@@ -64,6 +64,7 @@ deleteWhen = 04
 fileReservedTime = 48
 brokerRole = ASYNC_MASTER
 flushDiskType = ASYNC_FLUSH
+brokerIP2 = 10.0.0.2
 ";
     let (c, warnings) = load(text);
     assert_eq!(c.broker_name, "broker-b");
@@ -72,7 +73,8 @@ flushDiskType = ASYNC_FLUSH
     assert_eq!(c.file_reserved_time, Duration::from_secs(48 * 3600));
     assert_eq!(c.flush_disk_type, FlushDiskType::AsyncFlush);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].0.contains("brokerRole") && warnings[0].0.contains("ignored"), "{}", warnings[0]);
+    assert_eq!(c.broker_role, super::BrokerRole::AsyncMaster);
+    assert!(warnings[0].0.contains("brokerIP2") && warnings[0].0.contains("ignored"), "{}", warnings[0]);
 }
 
 #[test]
@@ -283,7 +285,14 @@ fn set_one_key() {
     c.set("timerMaxDelaySec", "60").unwrap();
     assert_eq!(c.timer_max_delay, Duration::from_secs(60));
     assert!(matches!(c.set("fooBar", "1"), Err(ConfigError::UnknownKey { .. })));
-    assert!(matches!(c.set("brokerRole", "SLAVE"), Err(ConfigError::Unsupported { .. })));
+    assert!(matches!(c.set("brokerIP2", "10.0.0.2"), Err(ConfigError::Unsupported { .. })));
+    c.set("brokerRole", "SLAVE").unwrap();
+    assert_eq!(c.broker_role, super::BrokerRole::Slave);
+    assert!(matches!(c.set("brokerRole", "LEADER"), Err(ConfigError::Invalid { .. })));
+    c.set("haListenPort", "").unwrap();
+    assert_eq!(c.ha_listen_port, None);
+    c.set("haMasterAddress", "10.0.0.1:10912").unwrap();
+    assert_eq!(c.ha_master_address.as_deref(), Some("10.0.0.1:10912"));
     assert!(matches!(c.set("defaultTopicQueueNums", "0"), Err(ConfigError::Invalid { .. })));
     assert_eq!(c.default_topic_queue_nums, 8, "a rejected set leaves the config unchanged");
 }
@@ -307,7 +316,7 @@ fn runtime_allowlist() {
     for key in ["storePathRootDir", "brokerName", "brokerClusterName", "brokerId", "brokerIP1", "brokerIp1",
         "listenPort", "namesrvAddr", "namesrvListenPort", "flushDiskType", "messageDelayLevel", "maxFrameSize",
         "defaultTopicQueueNums", "rocketmqHome", "configStorePath", "kvConfigPath", "brokerConfigPath", "aclEnable",
-        "storePathCommitLog", "filterServerNums", "brokerRole", "fooBar", "", "BROKERNAME", "autocreatetopicenable"]
+        "storePathCommitLog", "filterServerNums", "brokerRole", "haListenPort", "haMasterAddress", "fooBar", "", "BROKERNAME", "autocreatetopicenable"]
     {
         assert!(!BrokerConfig::runtime_updatable(key), "{key} must not be runtime-updatable");
     }

@@ -19,6 +19,8 @@
 //! | `progress.rs` | consumer groups' progress per queue, lag of online groups, reset offsets by time |
 //! | `lookup.rs` | messages by key, id and queue offset, trace records, the console's test message |
 //! | `history.rs` | the last hour of throughput and lag in ring buffers (console charts) |
+//! | `slave_sync.rs` | a slave's copy of its master's topics, groups, consumer offsets and delay cursors |
+//! | `ha.rs` | replication: connected slaves and their acknowledged offsets, SYNC_MASTER waits, a slave's master |
 //! | `acl.rs` | ACL 1.0: who signed a request and whether the account holds what it needs |
 //! | `settings.rs` | the config in force: stored overrides, runtime keys pushed to the store and the log filter |
 //!
@@ -28,6 +30,7 @@ pub mod clients;
 pub mod conn;
 pub mod consume;
 pub mod groups;
+pub mod ha;
 pub mod history;
 pub mod lookup;
 pub mod message;
@@ -39,6 +42,7 @@ pub mod redirect;
 pub mod schedule;
 pub mod send;
 pub mod settings;
+pub mod slave_sync;
 pub mod stats;
 pub mod timer;
 pub mod topics;
@@ -111,6 +115,8 @@ pub struct Core {
     sql_filters: Mutex<SqlCache>,
     /// ACL, when `aclEnable` (set once while wiring; unset = every request is served).
     acl: OnceLock<AclSetup>,
+    /// Master/slave replication (`brokerRole`).
+    pub replication: ha::Replication,
 }
 
 /// The ACL in force and the file it came from (admin updates write it back).
@@ -157,6 +163,7 @@ impl Core {
         store: Arc<MessageStore>,
         topics: Arc<TopicTable>,
     ) -> Core {
+        let replication = ha::Replication::new(cfg.broker_role, cfg.ha_max_gap_not_in_sync);
         let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
             pop: pop::PopEngine::open(&store, limits),
@@ -175,6 +182,7 @@ impl Core {
             started_at: Instant::now(),
             sql_filters: Default::default(),
             acl: OnceLock::new(),
+            replication,
         }
     }
 
@@ -201,6 +209,9 @@ impl Core {
 
     /// Store messages (all of one queue), then wake the pulls parked on that queue, if any.
     pub fn append(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
+        if self.replication.is_slave() {
+            return Err(StoreError::ReadOnly);
+        }
         let Some(first) = msgs.first() else {
             return self.store.put(msgs);
         };
@@ -218,6 +229,7 @@ impl Core {
         let bytes: i64 = outcome.results.iter().map(|r| r.size as i64).sum();
         let n = outcome.results.len() as u64;
         self.stats.stored(&topic, n, bytes.max(0) as u64, mtype, single.into_iter().chain(batch));
+        self.replication.written();
         if self.waiters.any(&topic, queue_id) {
             if let Some(h) = self.hooks.get() {
                 // A pull that parked during the put gets one wake-up that matches any filter
@@ -229,6 +241,38 @@ impl Core {
             }
         }
         Ok(outcome)
+    }
+
+    /// Slave: append the master's commit-log bytes at `offset`, then wake the pulls parked on
+    /// the queues that got messages (each wake-up matches any filter; the read applies it).
+    pub fn replicate(&self, offset: i64, data: &[u8]) -> Result<(), StoreError> {
+        let queues = self.store.replica_append(offset, data)?;
+        self.topics_for_replicated(&queues);
+        if let Some(h) = self.hooks.get() {
+            for (topic, queue_id) in queues {
+                if self.waiters.any(&topic, queue_id) {
+                    h.arrived(Arrived { topic, queue_id, tags_code: 0, properties: None });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A slave serves what it has: a topic that reaches it through the log before the metadata
+    /// sync brings its config (created on the master moments ago) gets one with enough queues
+    /// (the default count, as recovery recreates lost configs); the next sync replaces it.
+    fn topics_for_replicated(&self, queues: &[(String, i32)]) {
+        let default = self.config().default_topic_queue_nums;
+        for (topic, queue_id) in queues {
+            let known = self.topics.get(topic).map(|t| t.read_queue_nums.max(t.write_queue_nums));
+            if known.is_some_and(|n| *queue_id < n) || topics::SEND_FORBIDDEN.contains(&topic.as_str()) {
+                continue;
+            }
+            let system = topic.starts_with(topics::RETRY_PREFIX) || topic.starts_with(topics::DLQ_PREFIX);
+            let n = (queue_id + 1).max(if system { 1 } else { default }).max(known.unwrap_or(0)).clamp(1, 1024);
+            self.topics.put(topics::new_topic(topic, n, topics::perm::READ_WRITE));
+            drop(self.announce());
+        }
     }
 
     /// Hold a pull with the parking actor; false when there is none (not wired).

@@ -157,9 +157,22 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         Ok(o) => o,
         Err(e) => return refused(ids.len(), ids, status::of(Code::InternalServerError, e.to_string())),
     };
+    let ha = g.core.sync_master_wait(&outcome, now_ms());
     if let Some(waiter) = outcome.flush {
         if let Err(e) = waiter.wait().await {
             return refused(ids.len(), ids, status::of(Code::MasterPersistenceTimeout, e.to_string()));
+        }
+    }
+    // SYNC_MASTER: as the remoting answer (docs/replication.md), with RocketMQ 5's codes.
+    match ha {
+        crate::core::ha::SyncDecision::Done => {}
+        crate::core::ha::SyncDecision::NoSlave => {
+            return refused(ids.len(), ids, status::of(Code::HaNotAvailable, "no slave in sync (the message is stored on the master)"));
+        }
+        crate::core::ha::SyncDecision::Wait(rx) => {
+            if rx.await != Ok(crate::core::ha::SyncOutcome::Replicated) {
+                return refused(ids.len(), ids, status::of(Code::SlavePersistenceTimeout, "no slave acknowledged within syncFlushTimeout (the message is stored on the master)"));
+            }
         }
     }
     let entries = outcome

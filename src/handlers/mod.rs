@@ -76,6 +76,11 @@ impl From<StoreError> for HandlerError {
         match e {
             StoreError::DiskFull(_) => HandlerError::new(response_code::SERVICE_NOT_AVAILABLE, format!("service not available now: {e}")),
             StoreError::MessageTooLarge => HandlerError::new(response_code::MESSAGE_ILLEGAL, format!("{e}")),
+            // The Java broker's answer to a put on a slave (PutMessageStatus.SERVICE_NOT_AVAILABLE).
+            StoreError::ReadOnly => HandlerError::new(
+                response_code::SERVICE_NOT_AVAILABLE,
+                "service not available now. It may be caused by one of the following reasons: the broker's disk is full, messages are put to the slave, message store has been shut down, etc.",
+            ),
             _ => HandlerError::system(format!("store error: {e}")),
         }
     }
@@ -209,6 +214,8 @@ pub fn broker_handler(code: RequestCode) -> Option<HandlerFn> {
         C::UpdateAndCreateSubscriptiongroup => admin::create_group,
         C::DeleteSubscriptiongroup => admin::delete_group,
         C::GetAllSubscriptiongroupConfig => admin::all_groups,
+        C::GetAllConsumerOffset => admin::all_consumer_offsets,
+        C::GetAllDelayOffset => admin::all_delay_offsets,
         C::QueryTopicConsumeByWho => admin::who_consumes,
         C::GetTopicNameList => admin::topic_names,
         C::GetBrokerRuntimeInfo => admin::runtime_info,

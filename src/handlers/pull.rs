@@ -43,7 +43,9 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
         )));
     }
     let filter = pull_filter(core, &h)?;
-    if h.sys_flag & pull_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+    // A slave does not store the offset a pull carries (Java: storeOffsetEnable is false on a
+    // slave); an explicit UPDATE_CONSUMER_OFFSET is stored.
+    if h.sys_flag & pull_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 && !core.replication.is_slave() {
         if let Err(e) = core.store.meta().set_consumer_offset(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset) {
             tracing::warn!(error = %e, "failed to store commit offset carried by a pull");
         }
@@ -62,6 +64,8 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
                 req: req.clone(),
                 stats: core.stats.clone(),
                 group: h.consumer_group.clone(),
+                // What arrives for a parked pull is new: never "consuming slowly".
+                suggest: if cfg.slave_read_enable { group.broker_id } else { 0 },
             });
             let parked = ParkedPull { read, filter, deadline: Instant::now() + hold, reply };
             if core.park(parked) {
@@ -70,7 +74,25 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
         }
     }
     count_out(&core.stats, &h.consumer_group, &h.topic, &outcome);
-    Ok(Reply::Now(response(req, outcome)))
+    let suggest = suggest_broker(core, cfg.slave_read_enable, &group, &outcome);
+    Ok(Reply::Now(response(req, outcome, suggest)))
+}
+
+/// `suggestWhichBrokerId` as the 4.9.7 broker computes it: 0 (the master) unless
+/// `slaveReadEnable`; then the group's `whichBrokerWhenConsumeSlowly` (1) when the consumer is
+/// more than `accessMessageInMemoryMaxRatio` (40 %) of the machine's memory behind the log's end
+/// (what it reads is no longer in the page cache), else the group's `brokerId` (0).
+fn suggest_broker(core: &Core, slave_read_enable: bool, group: &crate::store::GroupConfig, outcome: &PullOutcome) -> i64 {
+    if !slave_read_enable {
+        return 0;
+    }
+    let last = outcome.messages.last().and_then(|m| m.get(28..36)).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes);
+    let behind = last.map(|l| core.store.max_commit_log_offset() - l).unwrap_or(0);
+    if behind > core.replication.slow_read_bytes() {
+        group.which_broker_when_consume_slowly
+    } else {
+        group.broker_id
+    }
 }
 
 /// Messages handed out by a pull, for the metrics.
@@ -87,13 +109,14 @@ struct ParkedReply {
     req: RemotingCommand,
     stats: Arc<Stats>,
     group: String,
+    suggest: i64,
 }
 
 impl PullReply for ParkedReply {
     fn answer(self: Box<Self>, outcome: PullOutcome) {
         let topic = self.req.ext("topic").unwrap_or_default().to_string();
         count_out(&self.stats, &self.group, &topic, &outcome);
-        self.conn.send(response(&self.req, outcome));
+        self.conn.send(response(&self.req, outcome, self.suggest));
     }
     fn alive(&self) -> bool {
         self.conn.connected()
@@ -101,7 +124,7 @@ impl PullReply for ParkedReply {
 }
 
 /// The PULL_MESSAGE response for an outcome: code, status remark, offsets, the messages as body.
-pub fn response(req: &RemotingCommand, outcome: PullOutcome) -> RemotingCommand {
+pub fn response(req: &RemotingCommand, outcome: PullOutcome, suggest_which_broker_id: i64) -> RemotingCommand {
     let (code, remark) = match outcome.status {
         PullStatus::Found => (rc::SUCCESS, "FOUND"),
         PullStatus::RetryImmediately(s) => (rc::PULL_RETRY_IMMEDIATELY, s),
@@ -110,7 +133,7 @@ pub fn response(req: &RemotingCommand, outcome: PullOutcome) -> RemotingCommand 
     };
     let mut resp = RemotingCommand::response_to(req, code, Some(remark.to_string()));
     resp.set_header(&PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id,
         next_begin_offset: outcome.next_begin_offset,
         min_offset: outcome.min_offset,
         max_offset: outcome.max_offset,

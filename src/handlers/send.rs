@@ -6,6 +6,7 @@
 use super::{Conn, HandlerError, HandlerResult, Reply};
 use crate::core::send::{pick_queue, stored_properties};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
+use crate::core::ha::{SyncDecision, SyncOutcome};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -70,17 +71,37 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     region(core, &mut resp);
     fill_response(&mut resp, &outcome, queue_id, recall_handle);
-    match outcome.flush {
-        // Under SYNC_FLUSH the answer waits for the group commit (a oneway send waits for nothing).
-        Some(waiter) if wait && !req.is_oneway() => Ok(Reply::Later(Box::pin(async move {
-            if let Err(e) = waiter.wait().await {
-                tracing::warn!(error = %e, "sync flush did not complete in time");
-                resp.code = rc::FLUSH_DISK_TIMEOUT;
-                resp.remark = Some(format!("{e}"));
+    if !wait || req.is_oneway() {
+        return Ok(Reply::Now(resp));
+    }
+    let ha = core.sync_master_wait(&outcome, now_ms());
+    match (outcome.flush, ha) {
+        (None, SyncDecision::Done) => Ok(Reply::Now(resp)),
+        (None, SyncDecision::NoSlave) => {
+            resp.code = rc::SLAVE_NOT_AVAILABLE;
+            Ok(Reply::Now(resp))
+        }
+        // Under SYNC_FLUSH the answer waits for the group commit, under SYNC_MASTER for a
+        // slave's acknowledgement (parked: the HA side completes it); the slave's answer wins.
+        (flush, ha) => Ok(Reply::Later(Box::pin(async move {
+            if let Some(waiter) = flush {
+                if let Err(e) = waiter.wait().await {
+                    tracing::warn!(error = %e, "sync flush did not complete in time");
+                    resp.code = rc::FLUSH_DISK_TIMEOUT;
+                    resp.remark = Some(format!("{e}"));
+                }
+            }
+            match ha {
+                SyncDecision::Done => {}
+                SyncDecision::NoSlave => resp.code = rc::SLAVE_NOT_AVAILABLE,
+                SyncDecision::Wait(rx) => {
+                    if rx.await != Ok(SyncOutcome::Replicated) {
+                        resp.code = rc::FLUSH_SLAVE_TIMEOUT;
+                    }
+                }
             }
             Some(resp)
         }))),
-        _ => Ok(Reply::Now(resp)),
     }
 }
 

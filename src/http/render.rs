@@ -231,6 +231,8 @@ pub fn render(core: &Core, now: i64) -> String {
     out.gauge("ferrocket_delay_backlog_messages", "Delay-level messages not yet delivered", None, backlog.delay_levels);
     out.gauge("ferrocket_timer_backlog_messages", "Timer messages (5.x delivery times) not yet delivered", None, backlog.timers);
     out.gauge("ferrocket_half_backlog_messages", "Half (transaction) messages the checker has not passed yet", None, backlog.half);
+    let behind = core.replication.behind(store.max_commit_log_offset());
+    out.gauge("ferrocket_ha_fall_behind", "Replication lag: a slave's bytes behind its master, a master's bytes its furthest slave lacks", Some(Unit::Bytes), behind);
 
     let mut text = String::with_capacity(1 << 16);
     if encode(&mut text, &out.reg).is_err() {

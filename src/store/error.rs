@@ -24,6 +24,9 @@ pub enum StoreError {
     OpenFailed { dir: PathBuf, reason: String },
     #[error("the store is shut down")]
     Shutdown,
+    /// A slave's store takes only its master's bytes.
+    #[error("the broker is a slave: messages are written to its master only")]
+    ReadOnly,
 }
 
 impl StoreError {

@@ -46,8 +46,10 @@ pub struct MessageStore {
 }
 
 pub(crate) struct Appender {
-    seg: Option<Arc<Segment>>,
+    pub(crate) seg: Option<Arc<Segment>>,
     pub(crate) pos: i64,
+    /// Replication: the log offset up to which records are indexed (`replica`).
+    pub(crate) dispatched: i64,
 }
 
 /// Bytes of one put not yet written, and the segments it touched (for rollback).
@@ -110,7 +112,7 @@ impl MessageStore {
         let store = MessageStore {
             log: Arc::new(log),
             queues: Arc::new(RwLock::new(queues)),
-            append: Mutex::new(Appender { seg: None, pos: 0 }),
+            append: Mutex::new(Appender { seg: None, pos: 0, dispatched: 0 }),
             written: Arc::new(AtomicI64::new(0)),
             flush: Arc::new(FlushShared::new(0)),
             checkpointed: Arc::new(AtomicI64::new(0)),
@@ -126,6 +128,7 @@ impl MessageStore {
         {
             let mut ap = store.lock_append();
             ap.pos = end;
+            ap.dispatched = end;
             ap.seg = store.log.segment_for(end);
         }
         store.written.store(end, Ordering::Release);
@@ -189,6 +192,10 @@ impl MessageStore {
         self.fail_errno.store(errno, Ordering::SeqCst);
     }
 
+    pub(crate) fn write_at(&self, seg: &Segment, data: &[u8], off: i64) -> Result<(), StoreError> {
+        self.write_log(seg, data, off)
+    }
+
     fn write_log(&self, seg: &Segment, data: &[u8], off: i64) -> Result<(), StoreError> {
         let at = (off - seg.base) as u64;
         let errno = self.fail_errno.load(Ordering::Relaxed);
@@ -244,6 +251,7 @@ impl MessageStore {
         }
         self.add_keys(&msgs, &results);
         let end = ap.pos;
+        ap.dispatched = end;
         self.written.store(end, Ordering::Release);
         drop(ap);
         let flush = match self.cfg.flush_mode {

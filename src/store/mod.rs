@@ -53,6 +53,7 @@ mod keyindex;
 mod meta;
 mod read;
 mod recovery;
+mod replica;
 mod retention;
 mod state;
 pub mod timer;
@@ -72,6 +73,7 @@ pub use meta::{GroupConfig, MetaStore, TopicConfig};
 pub use state::TxDecision;
 pub use message_store::{tags_hash, MessageStore};
 pub use runtime::StoreRuntime;
+pub use replica::Dispatched;
 
 /// When the commit log is fsynced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

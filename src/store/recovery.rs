@@ -120,14 +120,14 @@ impl MessageStore {
     }
 
     /// Add the KEYS / UNIQ_KEY entries of a recovered record the key index had not reached.
-    fn reindex_keys(&self, m: &StoredMessage) {
+    pub(crate) fn reindex_keys(&self, m: &StoredMessage) {
         let keys = property(&m.properties, "KEYS").into_iter().flat_map(|v| v.split(' ')).filter(|k| !k.is_empty());
         let all = keys.chain(property(&m.properties, "UNIQ_KEY"));
         self.keys.add(all.map(|k| (m.topic.as_str(), k, m.store_timestamp, m.commit_log_offset)));
     }
 
     /// Make sure the index has the entry for a recovered record. Returns true when written.
-    fn redispatch(&self, m: &StoredMessage, size: i32, deleted: &HashMap<String, i64>) -> io::Result<bool> {
+    pub(crate) fn redispatch(&self, m: &StoredMessage, size: i32, deleted: &HashMap<String, i64>) -> io::Result<bool> {
         if deleted.get(&m.topic).is_some_and(|d| m.commit_log_offset < *d) {
             return Ok(false);
         }
@@ -138,7 +138,7 @@ impl MessageStore {
                 return Ok(false);
             }
             q.truncate(m.queue_offset)?;
-        } else if m.queue_offset > max {
+        } else if m.queue_offset > max && max > 0 {
             tracing::warn!(topic = %m.topic, queue = m.queue_id, expected = max, found = m.queue_offset, "gap in queue offsets during recovery");
         }
         let tags = if m.topic == SCHEDULE_TOPIC {

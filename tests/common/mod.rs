@@ -83,7 +83,8 @@ impl DevBroker {
         self.start_again();
     }
 
-    fn start_again(&mut self) {
+    /// Start again on the same data and ports after [`DevBroker::stop`] (files may be changed in between).
+    pub fn start_again(&mut self) {
         let ports = (self.namesrv.port(), self.broker.port());
         let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch, &self.extra_args);
         self.child = Some(child);

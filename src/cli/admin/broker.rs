@@ -27,6 +27,10 @@ pub async fn cluster_list(ctx: &Ctx) -> Res<()> {
                 let version = rt.get("brokerVersionDesc").cloned().unwrap_or_default();
                 let (put, get) = (first_f64(rt.get("putTps")), first_f64(rt.get("getTransferedTps")));
                 let ratio: f64 = rt.get("commitLogDiskRatio").and_then(|s| s.parse().ok()).unwrap_or(0.0);
+                // Replication: the role, and how far behind the slave is (on a master: its
+                // furthest slave), from the runtime info (empty for brokers that do not say).
+                let role = rt.get("brokerRole").cloned().unwrap_or_default();
+                let behind: Option<i64> = rt.get("slaveFallBehindMuch").and_then(|s| s.parse().ok());
                 rows.push(vec![
                     cluster.clone(),
                     name.clone(),
@@ -36,16 +40,19 @@ pub async fn cluster_list(ctx: &Ctx) -> Res<()> {
                     format!("{put:.2}"),
                     format!("{get:.2}"),
                     format!("{:.4}", ratio),
+                    role.clone(),
+                    behind.map(|b| b.to_string()).unwrap_or_default(),
                 ]);
                 items.push(json!({"cluster": cluster, "brokerName": name, "brokerId": id, "addr": addr,
-                    "version": version, "inTps": put, "outTps": get, "commitLogDiskRatio": ratio}));
+                    "version": version, "inTps": put, "outTps": get, "commitLogDiskRatio": ratio,
+                    "brokerRole": role, "slaveFallBehindMuch": behind}));
             }
         }
     }
     if ctx.json {
         out::json(&json!(items));
     } else {
-        out::table(&["#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS", "#OutTPS", "#SPACE"], &rows);
+        out::table(&["#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS", "#OutTPS", "#SPACE", "#Role", "#Behind"], &rows);
     }
     Ok(())
 }

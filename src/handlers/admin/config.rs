@@ -147,8 +147,30 @@ fn runtime_table(core: &Core, now: i64) -> BTreeMap<String, String> {
     put("commitLogDirCapacity", format!("Total : {:.2} GiB, Free : {:.2} GiB.", gib(total), gib(free)));
     put("brokerActive", "true".into());
     put("msgPutTotal", put_total.to_string());
+    replication(core, max_off, &mut put);
     backlogs(core, now, &mut put);
     t
+}
+
+/// Replication (docs/replication.md): `brokerRole`; `slaveFallBehindMuch` as Java's
+/// `slaveFallBehindMuch()` on a master (its end minus the furthest slave report, the whole log
+/// when no slave is connected), on a slave the bytes its master was last seen ahead; the slaves
+/// a master serves, the master a slave follows.
+fn replication(core: &Core, end: i64, put: &mut impl FnMut(&str, String)) {
+    let r = &core.replication;
+    put("brokerRole", r.role.as_str().into());
+    if r.is_slave() {
+        let m = r.master();
+        put("slaveFallBehindMuch", r.behind(end).to_string());
+        put("haMasterAddress", m.addr.unwrap_or_default());
+        put("haMasterConnected", m.connected.to_string());
+    } else {
+        let slaves = r.slaves();
+        put("slaveFallBehindMuch", r.behind(end).to_string());
+        put("haConnectionCount", slaves.len().to_string());
+        let list: Vec<String> = slaves.iter().map(|s| format!("{}={}", s.addr, s.acked)).collect();
+        put("haSlaves", list.join(";"));
+    }
 }
 
 /// Delay-level and timer backlogs under RocketMQ 5's names: `scheduleMessageOffset_<level>` is

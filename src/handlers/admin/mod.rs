@@ -5,7 +5,9 @@ pub mod acl;
 mod config;
 mod relay;
 mod reset;
+mod slave_sync;
 mod stats;
+pub use slave_sync::{all_consumer_offsets, all_delay_offsets};
 
 pub use config::{get_config, runtime_info, update_config};
 pub use relay::{all_producer_info, consume_directly, consumer_connections, consumer_running_info, consumer_status, producer_connections};
