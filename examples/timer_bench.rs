@@ -19,7 +19,8 @@
 //!   are written straight into a store on `$TIMER_BENCH_DIR` in batches, as the send path stores
 //!   them (the client's properties, the broker's stamps, the same timer redirect), with no broker
 //!   running; then the broker is started on it and indexes them all (its wheel is new): the
-//!   insert rate, the broker RSS while inserting and with N pending, and the disk use.
+//!   insert rate, the broker RSS while inserting and with N pending, and the disk use;
+//!   `$TIMER_BENCH_INSERT_RUNS` (1) times, each into a new wheel.
 //! * `lateness`: open loop, R timers per second due 3 s after sending, for S seconds, at
 //!   `timerPrecisionMs=100`; lateness = store time on the real topic - due time (never negative).
 //! * `burst`: N timers due in the same millisecond; drain rate from the due time until all are on
@@ -284,22 +285,26 @@ async fn fill(dir: &Path) {
     let (n, write_secs) = fill_store(dir, env_u64("TIMER_BENCH_PENDING", 10_000_000));
     let written_mib = du_mib(dir);
     eprintln!("  {n} timers written in {write_secs:.0} s, {written_mib:.0} MiB; starting the broker");
-    let t = Instant::now();
-    let b = start(dir, "");
-    let c = RawClient::connect(b.addr).await.unwrap();
-    let (_, peak) = wait_indexed(&c, b.pid, Duration::from_secs(7200)).await;
-    let secs = t.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let s = status(&c).await;
-    report(
-        "fill + insert (index the timer topic)",
-        json!({ "timers": n, "write_secs": write_secs, "insert_secs": secs, "insert_rate": (n as f64 / secs).round(),
-                "timerCongestNum": stat_i64(&s, "timerCongestNum"), "timerOffsetBehind": stat_i64(&s, "timerOffsetBehind"),
-                "rss_mib": proc_kib(b.pid, "VmRSS:") / 1024, "peak_rss_mib_sampled": peak / 1024, "peak_rss_mib": proc_kib(b.pid, "VmHWM:") / 1024,
-                "disk_mib": { "total": du_mib(dir), "commitlog": du_mib(&dir.join("commitlog")), "consumequeue": du_mib(&dir.join("consumequeue")),
-                              "index": du_mib(&dir.join("index")), "timer": du_mib(&dir.join("timer")), "meta": du_mib(&dir.join("meta")) } }),
-    );
-    stop(b);
+    // each run indexes the whole timer topic into a new wheel (the timer directory is removed)
+    for run in 1..=env_u64("TIMER_BENCH_INSERT_RUNS", 1) {
+        let _ = std::fs::remove_dir_all(dir.join("timer"));
+        let t = Instant::now();
+        let b = start(dir, "");
+        let c = RawClient::connect(b.addr).await.unwrap();
+        let (_, peak) = wait_indexed(&c, b.pid, Duration::from_secs(7200)).await;
+        let secs = t.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = status(&c).await;
+        report(
+            "fill + insert (index the timer topic)",
+            json!({ "run": run, "timers": n, "write_secs": write_secs, "insert_secs": secs, "insert_rate": (n as f64 / secs).round(),
+                    "timerCongestNum": stat_i64(&s, "timerCongestNum"), "timerOffsetBehind": stat_i64(&s, "timerOffsetBehind"),
+                    "rss_mib": proc_kib(b.pid, "VmRSS:") / 1024, "peak_rss_mib_sampled": peak / 1024, "peak_rss_mib": proc_kib(b.pid, "VmHWM:") / 1024,
+                    "disk_mib": { "total": du_mib(dir), "commitlog": du_mib(&dir.join("commitlog")), "consumequeue": du_mib(&dir.join("consumequeue")),
+                                  "index": du_mib(&dir.join("index")), "timer": du_mib(&dir.join("timer")), "meta": du_mib(&dir.join("meta")) } }),
+        );
+        stop(b);
+    }
 }
 
 async fn lateness(dir: &Path) {
