@@ -217,7 +217,7 @@ fn free_gib(p: &Path) -> u64 {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return 0;
     }
-    st.f_bavail as u64 * st.f_frsize as u64 >> 30
+    (st.f_bavail as u64 * st.f_frsize as u64) >> 30
 }
 
 /// Returns (timers written, seconds). Stops early when less than `$TIMER_BENCH_MIN_FREE_GIB`
