@@ -14,6 +14,13 @@
 //!   (`timerOffsetBehind` = 0), broker RSS (now and peak) and disk use; then the broker is
 //!   restarted without its `timer/` directory, which rebuilds the wheel from the timer topic: the
 //!   pure index (insert) rate and the RSS while inserting.
+//! * `fill`: for sizes the send path cannot fill in reasonable time (100 M timers at ~20 k
+//!   single sends/s would take 80 minutes): N timers (16-byte bodies, due 1 h to 7 days ahead)
+//!   are written straight into a store on `$TIMER_BENCH_DIR` in batches, as the send path stores
+//!   them (the client's properties, the broker's stamps, the same timer redirect), with no broker
+//!   running; then the broker is started on it and indexes them all (its wheel is new): the
+//!   insert rate, the broker RSS while inserting and with N pending, and the disk use;
+//!   `$TIMER_BENCH_INSERT_RUNS` (1) times, each into a new wheel.
 //! * `lateness`: open loop, R timers per second due 3 s after sending, for S seconds, at
 //!   `timerPrecisionMs=100`; lateness = store time on the real topic - due time (never negative).
 //! * `burst`: N timers due in the same millisecond; drain rate from the due time until all are on
@@ -23,6 +30,8 @@ use ferrocket::client::RawClient;
 use ferrocket::codec::message::parse_properties;
 use ferrocket::codec::stored::decode_all_stored;
 use ferrocket::codec::RemotingCommand;
+use ferrocket::core::redirect::redirect_timer;
+use ferrocket::store::{MessageStore, NewMessage, StoreConfig};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
@@ -200,6 +209,104 @@ async fn pending(dir: &Path) {
     stop(b);
 }
 
+/// Write `n` timer messages into a store as the send path would (see the module docs).
+fn free_gib(p: &Path) -> u64 {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a zeroed statvfs to fill
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    (st.f_bavail as u64 * st.f_frsize as u64) >> 30
+}
+
+/// Returns (timers written, seconds). Stops early when less than `$TIMER_BENCH_MIN_FREE_GIB`
+/// (20) would be left free on the disk.
+fn fill_store(dir: &Path, n: u64) -> (u64, f64) {
+    let min_free = env_u64("TIMER_BENCH_MIN_FREE_GIB", 20);
+    let mut written = n;
+    let mut cfg = StoreConfig::new(dir.to_path_buf(), "127.0.0.1:10911".parse().unwrap());
+    cfg.segment_size = 64 << 20; // as `ferrocket dev` (its mappedFileSizeCommitLog)
+    let store = MessageStore::open(cfg).expect("open store");
+    let now = now_ms();
+    let base = now + 3_600_000;
+    let span = 7 * 86_400_000 - 2 * 3_600_000;
+    let max_delay = Duration::from_secs(7 * 86_400 + 3600);
+    let host: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(4096);
+    for i in 0..n {
+        let due = base + (i as i64 * span) / n as i64;
+        let client = Msg::new(TOPIC, "0123456789abcdef").prop("TIMER_DELIVER_MS", &due.to_string());
+        let uniq = client.unique_id.clone();
+        let mut props = parse_properties(&client.properties(true));
+        props.remove("WAIT");
+        props.insert("CLUSTER", "DefaultCluster");
+        props.insert("MSG_REGION", "DefaultRegion");
+        props.insert("TRACE_ON", "false");
+        let mut m = NewMessage {
+            topic: TOPIC.to_string(),
+            queue_id: 0,
+            flag: 0,
+            sys_flag: 0,
+            born_timestamp: now,
+            born_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: bytes::Bytes::from_static(b"0123456789abcdef"),
+            properties: props.encode(),
+            tags_code: 0,
+            keys: Vec::new(),
+            uniq_key: Some(uniq),
+        };
+        assert!(redirect_timer(&mut m, now, max_delay).expect("within timerMaxDelay"), "a timer");
+        batch.push(m);
+        if batch.len() == 4096 || i + 1 == n {
+            store.put(std::mem::take(&mut batch)).expect("put");
+        }
+        if (i + 1) % 1_000_000 == 0 && free_gib(dir) < min_free {
+            eprintln!("  stopped at {} timers: less than {min_free} GiB would be left free on the disk", i + 1);
+            if !batch.is_empty() {
+                store.put(std::mem::take(&mut batch)).expect("put");
+            }
+            written = i + 1;
+            break;
+        }
+        if (i + 1) % 10_000_000 == 0 {
+            eprintln!("  written {} in {:.0?} ({:.0}/s), disk {:.0} MiB", i + 1, t.elapsed(), (i + 1) as f64 / t.elapsed().as_secs_f64(), du_mib(dir));
+        }
+    }
+    store.flush().expect("flush");
+    drop(store);
+    (written, t.elapsed().as_secs_f64())
+}
+
+async fn fill(dir: &Path) {
+    let (n, write_secs) = fill_store(dir, env_u64("TIMER_BENCH_PENDING", 10_000_000));
+    let written_mib = du_mib(dir);
+    eprintln!("  {n} timers written in {write_secs:.0} s, {written_mib:.0} MiB; starting the broker");
+    // each run indexes the whole timer topic into a new wheel (the timer directory is removed)
+    for run in 1..=env_u64("TIMER_BENCH_INSERT_RUNS", 1) {
+        let _ = std::fs::remove_dir_all(dir.join("timer"));
+        let t = Instant::now();
+        let b = start(dir, "");
+        let c = RawClient::connect(b.addr).await.unwrap();
+        let (_, peak) = wait_indexed(&c, b.pid, Duration::from_secs(7200)).await;
+        let secs = t.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = status(&c).await;
+        report(
+            "fill + insert (index the timer topic)",
+            json!({ "run": run, "timers": n, "write_secs": write_secs, "insert_secs": secs, "insert_rate": (n as f64 / secs).round(),
+                    "timerCongestNum": stat_i64(&s, "timerCongestNum"), "timerOffsetBehind": stat_i64(&s, "timerOffsetBehind"),
+                    "rss_mib": proc_kib(b.pid, "VmRSS:") / 1024, "peak_rss_mib_sampled": peak / 1024, "peak_rss_mib": proc_kib(b.pid, "VmHWM:") / 1024,
+                    "disk_mib": { "total": du_mib(dir), "commitlog": du_mib(&dir.join("commitlog")), "consumequeue": du_mib(&dir.join("consumequeue")),
+                                  "index": du_mib(&dir.join("index")), "timer": du_mib(&dir.join("timer")), "meta": du_mib(&dir.join("meta")) } }),
+        );
+        stop(b);
+    }
+}
+
 async fn lateness(dir: &Path) {
     let rate = env_u64("TIMER_BENCH_RATE", 10_000);
     let secs = env_u64("TIMER_BENCH_SECS", 60);
@@ -295,14 +402,15 @@ async fn main() {
     let keep = std::env::var("TIMER_BENCH_DIR").ok().map(PathBuf::from);
     let tmp = tempfile::Builder::new().prefix("ferrocket-timer-bench-").tempdir().unwrap();
     let root = keep.unwrap_or_else(|| tmp.path().to_path_buf());
-    for m in ["pending", "lateness", "burst"] {
-        if mode == m || mode == "all" {
+    for m in ["pending", "lateness", "burst", "fill"] {
+        if mode == m || (mode == "all" && m != "fill") {
             let dir = root.join(m);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             match m {
                 "pending" => pending(&dir).await,
                 "lateness" => lateness(&dir).await,
+                "fill" => fill(&dir).await,
                 _ => burst(&dir).await,
             }
             let _ = std::fs::remove_dir_all(&dir);

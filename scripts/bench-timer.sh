@@ -6,6 +6,8 @@
 #   PENDING=20000000 scripts/bench-timer.sh pending          # one mode
 #   RATE=10000 SECS=300 PRECISION=100 scripts/bench-timer.sh lateness
 #   BURST=1000000 scripts/bench-timer.sh burst
+#   PENDING=100000000 RUNS=3 DIR=/work/bench scripts/bench-timer.sh fill   # written into the store, not sent
+#   PIN=1 ...                                                # broker on CPU 0, generator on CPU 1
 #
 # Environment: PENDING (10 M), RATE (10000/s), SECS (60), PRECISION (100 ms), BURST (1 M),
 # DIR (data directory root; default a temporary directory, deleted at the end),
@@ -17,7 +19,15 @@ cargo build --release --bin ferrocket --example timer_bench 2>&1 | tail -1 >&2
 TARGET=${CARGO_TARGET_DIR:-target}
 export FERROCKET_BIN=${FERROCKET_BIN:-$TARGET/release/ferrocket}
 export TIMER_BENCH_MODE=$MODE TIMER_BENCH_PENDING=${PENDING:-10000000} TIMER_BENCH_RATE=${RATE:-10000} \
-  TIMER_BENCH_SECS=${SECS:-60} TIMER_BENCH_PRECISION=${PRECISION:-100} TIMER_BENCH_BURST=${BURST:-1000000}
+  TIMER_BENCH_SECS=${SECS:-60} TIMER_BENCH_PRECISION=${PRECISION:-100} TIMER_BENCH_BURST=${BURST:-1000000} \
+  TIMER_BENCH_INSERT_RUNS=${RUNS:-1}
 [ -n "${DIR:-}" ] && export TIMER_BENCH_DIR=$DIR
+RUN=()
+if [ -n "${PIN:-}" ]; then
+  printf '#!/bin/sh\nexec taskset -c 0 %s "$@"\n' "$(realpath "$FERROCKET_BIN")" > "$TARGET/pinned-ferrocket"
+  chmod +x "$TARGET/pinned-ferrocket"
+  export FERROCKET_BIN=$TARGET/pinned-ferrocket
+  RUN=(taskset -c 1)
+fi
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD)" >&2
-"$TARGET/release/examples/timer_bench" | tee /dev/stderr | grep '^TIMER_BENCH'
+"${RUN[@]}" "$TARGET/release/examples/timer_bench" | tee /dev/stderr | grep '^TIMER_BENCH'

@@ -176,6 +176,40 @@ pub fn parse_properties(s: &str) -> Properties {
     p
 }
 
+/// The properties of `s` as borrowed (name, value) pairs by the rules of [`parse_properties`]
+/// (empty names and values dropped, a repeated name keeps its first place and its last value),
+/// without an allocation per property: for hot paths that read a few and drop a few.
+pub fn property_pairs(s: &str) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(16);
+    for seg in s.split(PROPERTY_SEPARATOR) {
+        if let Some((k, v)) = seg.split_once(NAME_VALUE_SEPARATOR) {
+            if k.is_empty() || v.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|(n, _)| *n == k) {
+                Some(p) => p.1 = v,
+                None => out.push((k, v)),
+            }
+        }
+    }
+    out
+}
+
+/// Encode pairs as [`Properties::encode`] does, leaving out the names in `drop`.
+pub fn encode_pairs_without(pairs: &[(&str, &str)], drop: &[&str]) -> String {
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(len);
+    for (k, v) in pairs.iter().filter(|(k, _)| !drop.contains(k)) {
+        if !out.is_empty() {
+            out.push(PROPERTY_SEPARATOR);
+        }
+        out.push_str(k);
+        out.push(NAME_VALUE_SEPARATOR);
+        out.push_str(v);
+    }
+    out
+}
+
 /// Java `String.hashCode` of a tag over UTF-16 units, sign-extended: the consume queue tagsCode.
 pub fn tag_hash_code(tag: &str) -> i64 {
     tag.encode_utf16()
@@ -314,6 +348,19 @@ mod tests {
         assert_eq!(p.get("c"), Some("3\u{1}4"));
         assert_eq!(p.len(), 2);
         assert_eq!(p.encode(), "a\u{1}2\u{2}c\u{1}3\u{1}4");
+    }
+
+    #[test]
+    fn property_pairs_follow_the_java_rules_and_encode_like_properties() {
+        let raw = "a\u{1}1\u{2}\u{2}b\u{1}\u{2}\u{1}x\u{2}a\u{1}2\u{2}c\u{1}3\u{1}4\u{2}d\u{1}5";
+        let pairs = property_pairs(raw);
+        assert_eq!(pairs, vec![("a", "2"), ("c", "3\u{1}4"), ("d", "5")]);
+        let mut p = parse_properties(raw);
+        assert_eq!(encode_pairs_without(&pairs, &[]), p.encode());
+        p.remove("c");
+        p.remove("zz");
+        assert_eq!(encode_pairs_without(&pairs, &["c", "zz"]), p.encode());
+        assert_eq!(encode_pairs_without(&property_pairs(""), &["a"]), "");
     }
 
     #[test]

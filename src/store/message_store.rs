@@ -237,17 +237,26 @@ impl MessageStore {
         let now = now_ms();
         let mut ap = self.lock_append();
         let (orig_seg, orig_pos) = (ap.seg.clone(), ap.pos);
-        let mut w = BatchWrite { buf: BytesMut::new(), buf_start: ap.pos, touched: Vec::new() };
+        let bytes: i64 = msgs.iter().map(|m| self.record_size(m)).sum();
+        let mut w = BatchWrite { buf: BytesMut::with_capacity(bytes as usize + 8), buf_start: ap.pos, touched: Vec::new() };
         let mut results = Vec::with_capacity(msgs.len());
         let res = self.append_locked(&mut ap, &mut w, &msgs, now, &mut results);
         if let Err(e) = res {
             self.rollback(&mut ap, orig_seg, orig_pos, &w.touched, &msgs);
             return Err(e);
         }
-        for (m, r) in msgs.iter().zip(&results) {
-            if let Some(q) = self.queue(&m.topic, m.queue_id) {
-                q.max.store(r.queue_offset + 1, Ordering::Release);
+        // one lookup per run of one queue (a batch, or a run of due timers, is one run)
+        let mut i = 0;
+        while i < msgs.len() {
+            let (topic, queue_id) = (&msgs[i].topic, msgs[i].queue_id);
+            let mut end = i + 1;
+            while end < msgs.len() && msgs[end].queue_id == queue_id && msgs[end].topic == *topic {
+                end += 1;
             }
+            if let Some(q) = self.queue(topic, queue_id) {
+                q.max.store(results[end - 1].queue_offset + 1, Ordering::Release);
+            }
+            i = end;
         }
         self.add_keys(&msgs, &results);
         let end = ap.pos;

@@ -6,7 +6,12 @@ use bytes::Bytes;
 use super::cqueue::{parse_entry, ENTRY};
 use super::message_store::MessageStore;
 use super::{GetResult, GetStatus};
-use crate::codec::stored::{FLAG_BORN_V6, STORE_TIMESTAMP_POS_V4};
+use crate::codec::stored::{FLAG_BORN_V6, MESSAGE_MAGIC, STORE_TIMESTAMP_POS_V4};
+
+/// [`MessageStore::read_messages`] reads neighbouring records together within this many bytes.
+pub const READ_SPAN: i64 = 1 << 20;
+/// ... and this far past the start of the last one (records longer than that are read alone).
+const READ_TAIL: i64 = 4096;
 
 /// One pull scans at most this many index entries (RocketMQ: max(16000 bytes, maxMsgNums*20) / 20).
 fn scan_limit(max_count: usize) -> i64 {
@@ -155,6 +160,46 @@ impl MessageStore {
             return None;
         }
         self.log.read_record(commit_log_offset, self.max_record())
+    }
+
+    /// Whole records at `offsets`, each as [`MessageStore::read_message`] would return it, but
+    /// neighbours are read together: ascending offsets within [`READ_SPAN`] bytes of the first
+    /// (in one segment) take one `pread`, and each record is a slice of it. A timer burst sent
+    /// together lies together in the log, so its delivery reads the log in large pieces.
+    pub fn read_messages(&self, offsets: &[i64]) -> Vec<Option<Bytes>> {
+        let (min, written, max_record) = (self.log.min_offset(), self.written.load(Ordering::Acquire), self.max_record());
+        let mut out = Vec::with_capacity(offsets.len());
+        let mut i = 0;
+        while i < offsets.len() {
+            let start = offsets[i];
+            let Some(seg) = (start >= min && start < written).then(|| self.log.segment_for(start)).flatten() else {
+                out.push(None);
+                i += 1;
+                continue;
+            };
+            let limit = (seg.base + self.log.seg_size).min(written).min(start + READ_SPAN);
+            let mut j = i + 1;
+            while j < offsets.len() && offsets[j] >= offsets[j - 1] && offsets[j] < limit {
+                j += 1;
+            }
+            // the last record's size is not known yet: read a little past its start
+            let end = (offsets[j - 1] + READ_TAIL).min(seg.base + self.log.seg_size).min(written);
+            let block = self.log.read(start, (end - start) as usize);
+            for &off in &offsets[i..j] {
+                let rel = (off - start) as usize;
+                let hit = block.as_ref().and_then(|b| {
+                    let hdr = b.get(rel..rel + 8)?;
+                    let size = i32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+                    let magic = i32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+                    let fits = magic == MESSAGE_MAGIC && size >= 91 && size as usize <= max_record && rel + size as usize <= b.len();
+                    fits.then(|| b.slice(rel..rel + size as usize))
+                });
+                // a record longer than the block (or a bad header): read alone, as read_message does
+                out.push(hit.or_else(|| self.read_message(off)));
+            }
+            i = j;
+        }
+        out
     }
 
     /// Messages whose KEYS or UNIQ_KEY equals `key`, stored in [begin_ms, end_ms], newest first.

@@ -798,3 +798,26 @@ fn max_message_size_changes_at_runtime() {
     s.apply_runtime(&rt);
     s.put(vec![msg("t", 0, &big, "A")]).unwrap();
 }
+
+#[test]
+fn read_messages_reads_neighbours_together_and_matches_read_message() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    // 64 KiB segments: these cross several, with a record longer than the read tail among them
+    let mut offs = Vec::new();
+    for i in 0..600 {
+        let body = if i == 300 { "x".repeat(6000) } else { format!("b{i}") };
+        offs.push(s.put(vec![msg("t", 0, &body, "A")]).unwrap().results[0].commit_log_offset);
+    }
+    let end = s.max_commit_log_offset();
+    let mut want: Vec<i64> = offs.clone();
+    want.extend([offs[5], offs[2], -1, end, end + 1000, offs[599]]); // out of order, unknown, past the end
+    let got = s.read_messages(&want);
+    assert_eq!(got.len(), want.len());
+    for (o, r) in want.iter().zip(&got) {
+        assert_eq!(r, &s.read_message(*o), "offset {o}");
+    }
+    assert!(got[..600].iter().all(|r| r.is_some()));
+    assert_eq!(decode_stored(got[300].as_ref().unwrap()).unwrap().0.body.len(), 6000);
+    assert!(s.read_messages(&[]).is_empty());
+}

@@ -14,6 +14,12 @@
 //!    offset), each stored on its real topic (same unique id, properties and tags, via
 //!    [`super::schedule::delivery`]) once its own due time has passed, never before. When the
 //!    slot's time is over and its entries are delivered, the cursor moves to the next slot.
+//!    Due entries go in runs of up to [`RUN`]: their records are read from the commit log
+//!    together (neighbours in one `pread`, see [`MessageStore::read_messages`]), their properties
+//!    rewritten without parsing them into owned strings, and each run of one real queue is
+//!    stored with one append (one lock, one write).
+//!
+//! [`MessageStore::read_messages`]: crate::store::MessageStore::read_messages
 //!
 //! Both steps are bounded per tick (the budget), so a backlog (after downtime, or a million timers
 //! due in one second) drains at full speed across ticks without holding the scheduler's thread.
@@ -31,7 +37,7 @@
 use super::redirect::{TIMER_OUT_MS, TIMER_TOPIC};
 use super::schedule::deliver;
 use super::Core;
-use crate::codec::message::{parse_properties, prop, Properties};
+use crate::codec::message::{parse_properties, prop, property_pairs};
 use crate::codec::stored::{decode_stored, StoredMessage};
 use crate::store::timer::{Checkpoint, Entry, Opened, TimerConfig, TimerStore, FLAG_DELETED, FLAG_ROLL};
 use crate::store::{GetStatus, MessageStore, NewMessage, StoreError};
@@ -50,6 +56,8 @@ pub use crate::codec::message::prop::TIMER_ROLL_TIMES;
 pub const TIMER_DEL_UNIQKEY: &str = "TIMER_DEL_UNIQKEY";
 /// Slots in the wheel, as RocketMQ 5 (7 days of seconds); the span is this times the precision.
 pub const WHEEL_SLOTS: u64 = 7 * 86400;
+/// Due timers stored per run (read together from the commit log, one append per real queue).
+const RUN: usize = 512;
 /// fsync of the timer files (timerFlushIntervalMs).
 const SYNC_EVERY_MS: i64 = 1000;
 
@@ -119,8 +127,9 @@ pub fn delete_key(topic: &str, uniq: &str) -> String {
     format!("{topic}+{uniq}")
 }
 
-fn due_of(m: &StoredMessage, props: &Properties) -> i64 {
-    props.get(TIMER_OUT_MS).and_then(|v| v.parse::<i64>().ok()).unwrap_or(m.store_timestamp)
+/// The due time of a timer-topic message, from its `TIMER_OUT_MS` property (`timer_out`).
+fn due_of(m: &StoredMessage, timer_out: Option<&str>) -> i64 {
+    timer_out.and_then(|v| v.parse::<i64>().ok()).unwrap_or(m.store_timestamp)
 }
 
 impl Timers {
@@ -350,9 +359,10 @@ impl Wheel {
 
     /// Index one timer-topic message (a timer, or a recall marker).
     fn index(&mut self, core: &Core, m: &StoredMessage, now_ms: i64) -> Result<(), StoreError> {
-        let p = parse_properties(&m.properties);
-        let due = due_of(m, &p);
-        if let Some(key) = p.get(TIMER_DEL_UNIQKEY) {
+        let pairs = property_pairs(&m.properties);
+        let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        let due = due_of(m, get(TIMER_OUT_MS));
+        if let Some(key) = get(TIMER_DEL_UNIQKEY) {
             let (topic, uniq) = key.split_once('+').unwrap_or(("", key));
             match self.find(core, topic, uniq, due)? {
                 Found::Pending(pos) => self.tombstone(pos, now_ms)?,
@@ -368,7 +378,7 @@ impl Wheel {
                 return Ok(()); // delivered (or stored again) before the rebuild
             }
         }
-        self.place(due, m.commit_log_offset, p.get(prop::UNIQ_KEY).map(key_hash).unwrap_or(0), now_ms)
+        self.place(due, m.commit_log_offset, get(prop::UNIQ_KEY).map(key_hash).unwrap_or(0), now_ms)
     }
 
     /// Link an entry into the slot of its due time (or its roll slot, or the slot being delivered).
@@ -407,7 +417,7 @@ impl Wheel {
                 // a run of due timers is stored with one append per real queue
                 let mut run = Vec::new();
                 let mut end = cur.next;
-                while end < cur.entries.len() && run.len() < 64 {
+                while end < cur.entries.len() && run.len() < RUN {
                     let e = cur.entries[end].1;
                     if e.flags & FLAG_DELETED == 0 {
                         if e.flags & FLAG_ROLL != 0 || fire_key(&e).0 > now_ms {
@@ -468,10 +478,15 @@ fn is_message(core: &Core, offset: i64, topic: &str, uniq: &str) -> bool {
 
 /// Deliver a run of due timers, one append per run of the same real queue; returns how many
 /// (from the front) are done (stored, or dropped for good). The rest are tried again later.
+/// The run's records are read from the commit log in large pieces ([`MessageStore::read_messages`]).
+///
+/// [`MessageStore::read_messages`]: crate::store::MessageStore::read_messages
 fn deliver_run(core: &Core, run: &[(usize, Entry)]) -> usize {
+    let offsets: Vec<i64> = run.iter().map(|(_, e)| e.commit_log_offset).collect();
+    let records = core.store.read_messages(&offsets);
     let mut msgs: Vec<(usize, NewMessage)> = Vec::with_capacity(run.len());
-    for (i, (_, e)) in run.iter().enumerate() {
-        match core.store.read_message(e.commit_log_offset).map(|raw| decode_stored(&raw)) {
+    for (i, ((_, e), raw)) in run.iter().zip(records).enumerate() {
+        match raw.map(|raw| decode_stored(&raw)) {
             Some(Ok((m, _))) => {
                 if let Some(msg) = super::schedule::delivery(&m) {
                     msgs.push((i, msg));
@@ -482,23 +497,21 @@ fn deliver_run(core: &Core, run: &[(usize, Entry)]) -> usize {
     }
     let mut it = msgs.into_iter().peekable();
     while let Some((first, msg)) = it.next() {
+        let (topic, queue_id) = (msg.topic.clone(), msg.queue_id);
+        let mut last = first;
         let mut chunk = vec![msg];
-        while let Some((_, next)) = it.peek() {
-            if next.topic != chunk[0].topic || next.queue_id != chunk[0].queue_id {
-                break;
-            }
-            chunk.push(it.next().map(|(_, m)| m).unwrap_or_else(|| unreachable!()));
+        while let Some((i, next)) = it.next_if(|(_, m)| m.topic == topic && m.queue_id == queue_id) {
+            last = i;
+            chunk.push(next);
         }
-        match core.append(chunk.clone()) {
+        match core.append(chunk) {
             Ok(_) => {}
-            // one message the store refuses for itself: the others one by one, it dropped
+            // one message the store refuses for itself: the others one by one (read again: the
+            // rare path), it dropped
             Err(e) if e.is_permanent() => {
-                for m in chunk {
-                    if let Err(e) = core.append(vec![m]) {
-                        if !e.is_permanent() {
-                            return first;
-                        }
-                        tracing::error!(error = %e, "timer message can never be delivered; dropped");
+                for (i, (_, e)) in run.iter().enumerate().take(last + 1).skip(first) {
+                    if !fire(core, e) {
+                        return i;
                     }
                 }
             }

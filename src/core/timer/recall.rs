@@ -87,7 +87,7 @@ fn waits_in_roll(core: &Core, topic: &str, uniq: &str, due: i64, cfg: &crate::co
     core.store.query_by_key(TIMER_TOPIC, uniq, 32, since, now_ms).iter().any(|raw| {
         let Ok((m, _)) = decode_stored(raw) else { return false };
         let p = parse_properties(&m.properties);
-        p.get(TIMER_DEL_UNIQKEY).is_none() && p.get(prop::REAL_TOPIC) == Some(topic) && due_of(&m, &p) == due
+        p.get(TIMER_DEL_UNIQKEY).is_none() && p.get(prop::REAL_TOPIC) == Some(topic) && due_of(&m, p.get(TIMER_OUT_MS)) == due
     })
 }
 
