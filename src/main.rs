@@ -72,6 +72,9 @@ fn main() -> ExitCode {
         if let Some(m) = server.metrics_addr() {
             line["metricsAddr"] = m.to_string().into();
         }
+        if let Some(h) = server.ha_addr() {
+            line["haAddr"] = h.to_string().into();
+        }
         if let Some(c) = &extra.tls_cert {
             line["tlsCertPath"] = c.display().to_string().into();
         }

@@ -19,10 +19,16 @@ const SEG: u64 = 65536;
 const SLAVE_NOT_AVAILABLE: i32 = 11;
 const SERVICE_NOT_AVAILABLE: i32 = 14;
 
+/// A free port for the master's HA listener, named in its config so that it survives restarts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 fn master_conf(role: &str) -> String {
     format!(
         "brokerRole={role}\nmappedFileSizeCommitLog={SEG}\nmaxMessageSize=16384\nregisterNameServerPeriod=1000\n\
-         haSendHeartbeatInterval=200\nhaHousekeepingInterval=3000\nsyncFlushTimeout=3000\n"
+         haSendHeartbeatInterval=200\nhaHousekeepingInterval=3000\nsyncFlushTimeout=3000\nhaListenPort={}\n",
+        free_port()
     )
 }
 
@@ -39,7 +45,7 @@ fn start(conf: String) -> DevBroker {
 }
 
 fn ha_addr(b: &DevBroker) -> SocketAddr {
-    SocketAddr::new(b.broker.ip(), b.broker.port() + 1)
+    b.ha.expect("a master prints haAddr in its ready line")
 }
 
 /// The commit log as one byte string: each segment at its offset, a segment's unwritten end

@@ -136,6 +136,7 @@ pub struct Server {
     broker_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     console_addr: Option<SocketAddr>,
+    ha_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     stop: Option<oneshot::Sender<StopMode>>,
     thread: Option<JoinHandle<()>>,
@@ -193,6 +194,8 @@ impl Server {
         let broker_addr = match &bound.broker {
             Some(l) => {
                 let a = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
+                // before listenPort takes the bound port: an ephemeral listenPort means an ephemeral HA port
+                let ha_port = cfg.ha_port();
                 cfg.listen_port = a.port();
                 if let Some(vip) = cfg.vip_port().filter(|p| *p > 0) {
                     match bind(opts.bind_ip, vip) {
@@ -201,7 +204,7 @@ impl Server {
                     }
                 }
                 if cfg.broker_role != crate::config::BrokerRole::Slave {
-                    let l = bind(opts.bind_ip, cfg.ha_port())?;
+                    let l = bind(opts.bind_ip, ha_port)?;
                     let ha = l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?;
                     cfg.ha_listen_port = Some(ha.port());
                     bound.ha = Some(l);
@@ -243,6 +246,10 @@ impl Server {
             }
             None => None,
         };
+        let ha_addr = match &bound.ha {
+            Some(l) => Some(local(l.local_addr().map_err(|e| BrokerError::Other(e.to_string()))?)),
+            None => None,
+        };
         if let (Some(ns), None) = (namesrv_addr, cfg.namesrv_addr.as_ref()) {
             cfg.namesrv_addr = Some(ns.to_string());
         }
@@ -277,7 +284,7 @@ impl Server {
             Ok(Err(e)) => return Err(BrokerError::Other(e)),
             Err(_) => return Err(BrokerError::Other("server did not start within 30 s".into())),
         }
-        Ok(Server { namesrv_addr, broker_addr, metrics_addr, grpc_addr, console_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Server { namesrv_addr, broker_addr, metrics_addr, grpc_addr, console_addr, ha_addr, data_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Address of the embedded name server (loopback when bound to all interfaces).
@@ -303,6 +310,11 @@ impl Server {
     /// Address of the 5.x gRPC endpoint, when it runs.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc_addr
+    }
+
+    /// The HA port a master serves its slaves on, when it is a master.
+    pub fn ha_addr(&self) -> Option<SocketAddr> {
+        self.ha_addr
     }
 
     pub fn data_dir(&self) -> &std::path::Path {

@@ -194,6 +194,11 @@ pub fn build(cli: Cli) -> Result<(ServerOptions, Option<DevExtra>), String> {
         opts.console_port = Some(dev_extra.console_port.unwrap_or(0));
         opts.config.broker_ip1 = "127.0.0.1".into();
         opts.config.store_path_root_dir = dev_data;
+        // listenPort + 1 may be anyone's ephemeral port; a dev broker's HA port is ephemeral too
+        // unless the config file names one
+        if opts.config.ha_listen_port.is_none() {
+            opts.config.ha_listen_port = Some(0);
+        }
     }
     if let Some(d) = common.data_dir {
         opts.config.store_path_root_dir = d;

@@ -53,6 +53,20 @@ impl CommitLog {
             };
             let path = ent.path();
             let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            // A directory written with another segment size must not be read with this one: its
+            // records would be cut at the wrong ends and recovery would drop them. RocketMQ refuses
+            // such files too.
+            let len = file.metadata()?.len();
+            if seg_size > 0 && (base % seg_size != 0 || len > seg_size as u64) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "commit log segment {} ({len} bytes) was not written with mappedFileSizeCommitLog={seg_size}; \
+                         start with the segment size this data directory was written with",
+                        path.display()
+                    ),
+                ));
+            }
             segs.insert(base, Arc::new(Segment { base, file, path }));
         }
         Ok(CommitLog { dir, seg_size, segs: RwLock::new(segs) })

@@ -821,3 +821,29 @@ fn read_messages_reads_neighbours_together_and_matches_read_message() {
     assert_eq!(decode_stored(got[300].as_ref().unwrap()).unwrap().0.body.len(), 6000);
     assert!(s.read_messages(&[]).is_empty());
 }
+
+#[test]
+fn a_store_written_with_another_segment_size_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let s = open(d.path());
+        let body = "x".repeat(1000);
+        for i in 0..150 {
+            s.put(vec![msg("t", 0, &format!("{i}{body}"), "A")]).unwrap();
+        }
+        s.flush().unwrap();
+    }
+    // smaller segments would cut the 64 KiB ones; larger ones do not line up with their names
+    for size in [16 * 1024, 1024 * 1024] {
+        let mut c = cfg(d.path());
+        c.segment_size = size;
+        let e = MessageStore::open(c).err().expect("a mismatched segment size is refused");
+        assert!(e.to_string().contains("mappedFileSizeCommitLog"), "{e}");
+    }
+    // nothing was lost: the right size reads everything back
+    let s = open(d.path());
+    for i in 0..150 {
+        let g = s.get("t", 0, i, 1, 1 << 20, &all);
+        assert_eq!(g.status, GetStatus::Found, "message {i}");
+    }
+}

@@ -26,6 +26,8 @@ pub struct DevBroker {
     child: Option<Child>,
     pub namesrv: SocketAddr,
     pub broker: SocketAddr,
+    /// The HA port of a master (`haAddr` in the ready line).
+    pub ha: Option<SocketAddr>,
     pub data_dir: PathBuf,
     log_path: PathBuf,
     launch: Launch,
@@ -66,8 +68,8 @@ impl DevBroker {
             std::fs::write(&path, text).expect("write broker.conf");
             launch.config = Some(path.display().to_string());
         }
-        let (child, namesrv, broker) = spawn(&data_dir, &log_path, None, &launch, &extra_args);
-        DevBroker { child: Some(child), namesrv, broker, data_dir, log_path, launch, extra_args, _tmp: tmp }
+        let (child, namesrv, broker, ha) = spawn(&data_dir, &log_path, None, &launch, &extra_args);
+        DevBroker { child: Some(child), namesrv, broker, ha, data_dir, log_path, launch, extra_args, _tmp: tmp }
     }
 
     /// Stop gracefully (SIGTERM, up to 15 s, then SIGKILL) and start again on the same data and
@@ -86,10 +88,11 @@ impl DevBroker {
     /// Start again on the same data and ports after [`DevBroker::stop`] (files may be changed in between).
     pub fn start_again(&mut self) {
         let ports = (self.namesrv.port(), self.broker.port());
-        let (child, namesrv, broker) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch, &self.extra_args);
+        let (child, namesrv, broker, ha) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch, &self.extra_args);
         self.child = Some(child);
         self.namesrv = namesrv;
         self.broker = broker;
+        self.ha = ha;
     }
 
     /// Send `signal` and wait up to `grace` for exit, then SIGKILL. Returns whether it exited
@@ -168,7 +171,13 @@ fn bin() -> PathBuf {
 }
 
 /// `launch.config` holds the path of the written config file here.
-fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &Launch, extra_args: &[String]) -> (Child, SocketAddr, SocketAddr) {
+fn spawn(
+    data_dir: &Path,
+    log_path: &Path,
+    ports: Option<(u16, u16)>,
+    launch: &Launch,
+    extra_args: &[String],
+) -> (Child, SocketAddr, SocketAddr, Option<SocketAddr>) {
     let log = OpenOptions::new().create(true).append(true).open(log_path).expect("open log");
     let mut cmd = Command::new(bin());
     cmd.arg("dev");
@@ -222,7 +231,8 @@ fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &L
         }
     };
     let (namesrv, broker) = parse_ready(&line).unwrap_or_else(|| panic!("bad ready line: {line}"));
-    (child, namesrv, broker)
+    let ha = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|v| v["haAddr"].as_str()?.parse().ok());
+    (child, namesrv, broker, ha)
 }
 
 /// Parse the ready line `ferrocket dev` prints on stdout, one JSON object:
