@@ -73,7 +73,8 @@ pub async fn serve(
     let svc = MessagingServiceServer::new(grpc).max_decoding_message_size(MAX_DECODING);
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .concurrency_limit_per_connection(limits.max_in_flight.max(1))
+        // HTTP/2's own bound (SETTINGS_MAX_CONCURRENT_STREAMS): the client learns it and waits
+        .max_concurrent_streams(u32::try_from(limits.max_in_flight.max(1)).unwrap_or(u32::MAX))
         .add_service(svc);
     let incoming = tls::incoming(listener, tls, totals, limits.max_conns_per_ip);
     server.serve_with_incoming_shutdown(incoming, shutdown).await.map_err(|e| e.to_string())
