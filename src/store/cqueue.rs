@@ -151,6 +151,19 @@ impl ConsumeQueue {
         Ok(f)
     }
 
+    /// The queue offset just past the last entry whose record ends at or before commit-log offset
+    /// `end` (what the queue keeps when the log is cut at `end`).
+    pub fn kept_below(&self, end: i64) -> i64 {
+        let mut m = self.max.load(Ordering::Acquire);
+        while m > self.min.load(Ordering::Acquire) {
+            match self.entry(m - 1) {
+                Some(e) if e.size > 0 && e.phys + e.size as i64 <= end => break,
+                _ => m -= 1,
+            }
+        }
+        m
+    }
+
     /// Read one entry below `max`.
     pub fn entry(&self, qoff: i64) -> Option<Entry> {
         if qoff < 0 || qoff >= self.max.load(Ordering::Acquire) {

@@ -69,13 +69,7 @@ impl MessageStore {
         }
         let log_min = self.log.min_offset();
         for q in self.all_queues() {
-            let mut m = q.max.load(Ordering::Acquire);
-            while m > q.min.load(Ordering::Acquire) {
-                match q.entry(m - 1) {
-                    Some(e) if e.size > 0 && e.phys + e.size as i64 <= end => break,
-                    _ => m -= 1,
-                }
-            }
+            let m = q.kept_below(end);
             if m < q.max.load(Ordering::Acquire) {
                 tracing::warn!(dir = %q.dir.display(), from = m, "truncating index entries past the log end");
                 q.truncate(m)?;

@@ -144,13 +144,7 @@ impl MessageStore {
     /// Drop queue index entries of records that end past `end`.
     fn cut_indexes(&self, end: i64) -> Result<(), StoreError> {
         for q in self.all_queues() {
-            let mut m = q.max.load(Ordering::Acquire);
-            while m > q.min.load(Ordering::Acquire) {
-                match q.entry(m - 1) {
-                    Some(e) if e.size > 0 && e.phys + e.size as i64 <= end => break,
-                    _ => m -= 1,
-                }
-            }
+            let m = q.kept_below(end);
             if m < q.max.load(Ordering::Acquire) {
                 q.truncate(m).map_err(|e| StoreError::io(&q.dir, e))?;
             }
