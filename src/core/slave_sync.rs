@@ -55,18 +55,7 @@ impl Core {
         let w: SubscriptionGroupWrapper = parse(body)?;
         let n = w.subscription_group_table.len();
         for g in w.subscription_group_table.into_values() {
-            let gc = GroupConfig {
-                group_name: g.group_name,
-                consume_enable: g.consume_enable,
-                consume_from_min_enable: g.consume_from_min_enable,
-                consume_broadcast_enable: g.consume_broadcast_enable,
-                retry_queue_nums: g.retry_queue_nums,
-                retry_max_times: g.retry_max_times,
-                broker_id: g.broker_id,
-                which_broker_when_consume_slowly: g.which_broker_when_consume_slowly,
-                notify_consumer_ids_changed_enable: g.notify_consumer_ids_changed_enable,
-                consume_message_orderly: g.consume_message_orderly,
-            };
+            let gc = GroupConfig::from(g);
             if self.groups.get(&gc.group_name).as_ref() != Some(&gc) {
                 self.groups.put(gc);
             }

@@ -44,6 +44,25 @@ pub struct GroupConfig {
     pub consume_message_orderly: bool,
 }
 
+/// A group as the admin codes send it (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, a master's
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG answer).
+impl From<crate::codec::body::SubscriptionGroupConfigWire> for GroupConfig {
+    fn from(w: crate::codec::body::SubscriptionGroupConfigWire) -> GroupConfig {
+        GroupConfig {
+            group_name: w.group_name,
+            consume_enable: w.consume_enable,
+            consume_from_min_enable: w.consume_from_min_enable,
+            consume_broadcast_enable: w.consume_broadcast_enable,
+            retry_queue_nums: w.retry_queue_nums,
+            retry_max_times: w.retry_max_times,
+            broker_id: w.broker_id,
+            which_broker_when_consume_slowly: w.which_broker_when_consume_slowly,
+            notify_consumer_ids_changed_enable: w.notify_consumer_ids_changed_enable,
+            consume_message_orderly: w.consume_message_orderly,
+        }
+    }
+}
+
 /// Consumer offsets mirrored in memory: group -> topic -> queue -> offset. Sled holds them on disk;
 /// reads (pulls, admin, metrics, the console) never touch sled, and a scrape over thousands of
 /// groups does not iterate a tree.

@@ -158,18 +158,7 @@ pub fn create_group(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerR
         return Err(HandlerError::new(rc::SYSTEM_ERROR, "groupName is blank"));
     }
     tracing::info!(caller = %conn.handle.peer, group = %w.group_name, "subscription group created or updated");
-    core.groups.put(GroupConfig {
-        group_name: w.group_name,
-        consume_enable: w.consume_enable,
-        consume_from_min_enable: w.consume_from_min_enable,
-        consume_broadcast_enable: w.consume_broadcast_enable,
-        retry_queue_nums: w.retry_queue_nums,
-        retry_max_times: w.retry_max_times,
-        broker_id: w.broker_id,
-        which_broker_when_consume_slowly: w.which_broker_when_consume_slowly,
-        notify_consumer_ids_changed_enable: w.notify_consumer_ids_changed_enable,
-        consume_message_orderly: w.consume_message_orderly,
-    });
+    core.groups.put(GroupConfig::from(w));
     Ok(success(req).into())
 }
 
