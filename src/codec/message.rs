@@ -138,16 +138,7 @@ impl Properties {
     /// The wire string: `k\u0001v` pairs joined by `\u0002`, no trailing separator. Pairs with an
     /// empty name or value are skipped (they would not survive parsing anyway).
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        for (k, v) in self.iter().filter(|(k, v)| !k.is_empty() && !v.is_empty()) {
-            if !out.is_empty() {
-                out.push(PROPERTY_SEPARATOR);
-            }
-            out.push_str(k);
-            out.push(NAME_VALUE_SEPARATOR);
-            out.push_str(v);
-        }
-        out
+        join_pairs(self.iter().filter(|(k, v)| !k.is_empty() && !v.is_empty()), 0)
     }
 }
 
@@ -165,41 +156,18 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
 /// U+0001, drop pairs with an empty name or value (this covers Java's "shorter than 3" rule),
 /// last wins for duplicate names. A trailing separator (older clients) is accepted.
 pub fn parse_properties(s: &str) -> Properties {
-    let mut p = Properties::new();
-    for seg in s.split(PROPERTY_SEPARATOR) {
-        if let Some((k, v)) = seg.split_once(NAME_VALUE_SEPARATOR) {
-            if !k.is_empty() && !v.is_empty() {
-                p.insert(k, v);
-            }
-        }
-    }
-    p
+    wire_pairs(s).collect()
 }
 
-/// The properties of `s` as borrowed (name, value) pairs by the rules of [`parse_properties`]
-/// (empty names and values dropped, a repeated name keeps its first place and its last value),
-/// without an allocation per property: for hot paths that read a few and drop a few.
-pub fn property_pairs(s: &str) -> Vec<(&str, &str)> {
-    let mut out: Vec<(&str, &str)> = Vec::with_capacity(16);
-    for seg in s.split(PROPERTY_SEPARATOR) {
-        if let Some((k, v)) = seg.split_once(NAME_VALUE_SEPARATOR) {
-            if k.is_empty() || v.is_empty() {
-                continue;
-            }
-            match out.iter_mut().find(|(n, _)| *n == k) {
-                Some(p) => p.1 = v,
-                None => out.push((k, v)),
-            }
-        }
-    }
-    out
+/// The (name, value) segments of a properties string in order, empty names and values dropped.
+fn wire_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    s.split(PROPERTY_SEPARATOR).filter_map(|seg| seg.split_once(NAME_VALUE_SEPARATOR)).filter(|(k, v)| !k.is_empty() && !v.is_empty())
 }
 
-/// Encode pairs as [`Properties::encode`] does, leaving out the names in `drop`.
-pub fn encode_pairs_without(pairs: &[(&str, &str)], drop: &[&str]) -> String {
-    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-    let mut out = String::with_capacity(len);
-    for (k, v) in pairs.iter().filter(|(k, _)| !drop.contains(k)) {
+/// `k\u0001v` pairs joined by `\u0002` (`cap`: the expected length, 0 when unknown).
+fn join_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, cap: usize) -> String {
+    let mut out = String::with_capacity(cap);
+    for (k, v) in pairs {
         if !out.is_empty() {
             out.push(PROPERTY_SEPARATOR);
         }
@@ -208,6 +176,26 @@ pub fn encode_pairs_without(pairs: &[(&str, &str)], drop: &[&str]) -> String {
         out.push_str(v);
     }
     out
+}
+
+/// The properties of `s` as borrowed (name, value) pairs by the rules of [`parse_properties`]
+/// (empty names and values dropped, a repeated name keeps its first place and its last value),
+/// without an allocation per property: for hot paths that read a few and drop a few.
+pub fn property_pairs(s: &str) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(16);
+    for (k, v) in wire_pairs(s) {
+        match out.iter_mut().find(|(n, _)| *n == k) {
+            Some(p) => p.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+/// Encode pairs as [`Properties::encode`] does, leaving out the names in `drop`.
+pub fn encode_pairs_without(pairs: &[(&str, &str)], drop: &[&str]) -> String {
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    join_pairs(pairs.iter().copied().filter(|(k, _)| !drop.contains(k)), len)
 }
 
 /// Java `String.hashCode` of a tag over UTF-16 units, sign-extended: the consume queue tagsCode.
