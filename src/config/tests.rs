@@ -243,6 +243,7 @@ fn validation_rejects_out_of_range() {
     assert_invalid("brokerName=has space", "brokerName");
     assert_invalid("brokerIP1=not-an-ip", "brokerIP1");
     assert_invalid("namesrvAddr=localhost", "namesrvAddr");
+    assert_invalid("haMasterAddress=nohost", "haMasterAddress");
     assert_invalid("mappedFileSizeCommitLog=1024", "mappedFileSizeCommitLog");
     assert_invalid("flushIntervalCommitLog=0", "flushIntervalCommitLog");
     assert_invalid("listenPort=2", "listenPort");

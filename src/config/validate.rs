@@ -33,6 +33,11 @@ fn name_ok(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '%' || c == '|')
 }
 
+/// `host:port` with a non-empty host and a port above 0.
+fn host_port(a: &str) -> bool {
+    a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
 pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
     let name_rule = "must be 1..=127 characters of letters, digits, '-', '_', '.', '%', '|'";
     check(name_ok(&c.broker_cluster_name), "brokerClusterName", &c.broker_cluster_name, name_rule)?;
@@ -53,9 +58,11 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
     )?;
     if let Some(addrs) = &c.namesrv_addr {
         for a in addrs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
-            let ok = a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            check(ok, "namesrvAddr", addrs, "expected host:port entries separated by ';'")?;
+            check(host_port(a), "namesrvAddr", addrs, "expected host:port entries separated by ';'")?;
         }
+    }
+    if let Some(a) = c.ha_master_address.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        check(host_port(a), "haMasterAddress", a, "expected host:port of the master's HA port")?;
     }
     positive("registerNameServerPeriod", c.register_broker_interval)?;
     if c.tls_mode != super::TlsMode::Disabled {
