@@ -139,7 +139,7 @@ impl TestBroker {
 
     fn stop_and_start(&mut self, crash: bool) -> Result<(), BrokerError> {
         if let Some(s) = self.server.take() {
-            let (ns, br, grpc) = (s.namesrv_addr(), s.broker_addr(), s.grpc_addr());
+            let (ns, br, grpc, ha) = (s.namesrv_addr(), s.broker_addr(), s.grpc_addr(), s.ha_addr());
             if crash {
                 s.crash();
             } else {
@@ -154,6 +154,10 @@ impl TestBroker {
             }
             if let Some(g) = grpc {
                 self.opts.grpc_port = Some(g.port());
+            }
+            // the HA port it had, not listenPort + 1 (which another socket may hold)
+            if let Some(h) = ha {
+                self.opts.config.ha_listen_port = Some(h.port());
             }
         }
         self.server = Some(Server::start(self.opts.clone())?);
