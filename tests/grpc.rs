@@ -35,7 +35,7 @@ fn message(topic: &str, id: &str, body: &[u8], tag: Option<&str>) -> pb::Message
             born_timestamp: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
             ..Default::default()
         }),
-        body: body.to_vec(),
+        body: bytes::Bytes::copy_from_slice(body),
     }
 }
 
@@ -152,7 +152,7 @@ async fn route_settings_send_receive_ack() {
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
     let sp = m.system_properties.as_ref().unwrap();
-    assert_eq!(m.body, b"hello grpc");
+    assert_eq!(&m.body[..], b"hello grpc");
     assert_eq!(sp.message_id, id, "the 5.x message id is kept");
     assert_eq!(sp.tag.as_deref(), Some("TagA"));
     assert_eq!(sp.keys, vec!["key1".to_string()]);
@@ -206,7 +206,7 @@ async fn remoting_send_is_received_over_grpc_and_long_polling_wakes() {
     assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
     assert_eq!(msgs.len(), 1);
     let sp = msgs[0].system_properties.as_ref().unwrap();
-    assert_eq!(msgs[0].body, b"from remoting");
+    assert_eq!(&msgs[0].body[..], b"from remoting");
     assert_eq!(sp.message_id, msg.unique_id, "the remoting UNIQ_KEY is the gRPC message id");
     assert_eq!(sp.tag.as_deref(), Some("R"));
     let acked = c.ack_message(ack_req("IG", "IT", &receipt(&msgs[0]))).await.unwrap().into_inner();
@@ -220,7 +220,7 @@ async fn remoting_send_is_received_over_grpc_and_long_polling_wakes() {
     assert_eq!(code(&sent.status), Code::Ok);
     let (st, msgs, _) = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken before the poll ends").unwrap();
     assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
-    assert_eq!(msgs[0].body, b"later");
+    assert_eq!(&msgs[0].body[..], b"later");
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn message_type_attribute_fifo_and_delay() {
         }
     }
     assert_eq!(got.len(), 1, "delivered at its time");
-    assert_eq!(got[0].body, b"later");
+    assert_eq!(&got[0].body[..], b"later");
     let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - now;
     assert!(elapsed >= 2000, "delivered after {elapsed} ms");
 }
@@ -421,7 +421,7 @@ async fn transaction_commit_and_rollback() {
     let sp = msgs[0].system_properties.as_ref().unwrap();
     assert_eq!(sp.message_id, commit_id);
     assert_eq!(sp.message_type, pb::MessageType::Transaction as i32);
-    assert_eq!(msgs[0].body, b"commit me");
+    assert_eq!(&msgs[0].body[..], b"commit me");
 }
 
 #[tokio::test]
@@ -481,7 +481,7 @@ async fn fifo_group_receives_in_order_one_batch_at_a_time() {
 
     let (st, msgs, _) = receive(&mut c, receive_req("FifoG", "FifoQ", None, 1000)).await;
     assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
-    let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body.as_slice()).collect();
+    let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body.as_ref()).collect();
     assert_eq!(bodies, vec![b"m0".as_slice(), b"m1", b"m2"], "in send order");
     let (st, _, _) = receive(&mut c, receive_req("FifoG", "FifoQ", None, 300)).await;
     assert_eq!(Code::try_from(st.code).unwrap(), Code::MessageNotFound, "nothing more while the group's messages are in flight");
@@ -494,7 +494,7 @@ async fn fifo_group_receives_in_order_one_batch_at_a_time() {
     let (st, msgs, _) = receive(&mut c, receive_req("FifoG", "FifoQ", None, 1000)).await;
     assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0].body, b"m3");
+    assert_eq!(&msgs[0].body[..], b"m3");
     drop(tx);
 }
 
@@ -550,7 +550,7 @@ async fn transaction_check_back_over_telemetry() {
     let m = rc.message.unwrap();
     assert_eq!(m.topic.unwrap().name, "CkT");
     assert_eq!(m.system_properties.unwrap().message_id, id);
-    assert_eq!(m.body, b"checked");
+    assert_eq!(&m.body[..], b"checked");
 
     // the checker's answer
     let resp = c
@@ -568,7 +568,7 @@ async fn transaction_check_back_over_telemetry() {
     assert_eq!(code(&resp.status), Code::Ok);
     let (st, msgs, _) = receive(&mut c, receive_req("CG", "CkT", None, 2000)).await;
     assert_eq!(Code::try_from(st.code).unwrap(), Code::Ok);
-    assert_eq!(msgs[0].body, b"checked");
+    assert_eq!(&msgs[0].body[..], b"checked");
     drop(tx);
 }
 

@@ -70,7 +70,7 @@ fn send_req(topic: &str) -> pb::SendMessageRequest {
             born_timestamp: Some(prost_types::Timestamp { seconds: now_secs(), nanos: 0 }),
             ..Default::default()
         }),
-        body: b"hello".to_vec(),
+        body: bytes::Bytes::from_static(b"hello"),
     };
     pb::SendMessageRequest { messages: vec![m] }
 }

@@ -79,6 +79,6 @@ pub fn to_pb(record: &[u8], d: Option<Delivery>) -> Option<pb::Message> {
         topic: Some(pb::Resource { resource_namespace: String::new(), name: m.topic.clone() }),
         user_properties,
         system_properties: Some(sp),
-        body: m.body.to_vec(),
+        body: m.body,
     })
 }

@@ -108,7 +108,7 @@ fn build(g: &Grpc, peer: SocketAddr, m: pb::Message) -> Result<(NewMessage, Topi
         born_host: peer,
         reconsume_times: 0,
         prepared_transaction_offset: 0,
-        body: bytes::Bytes::from(m.body),
+        body: m.body,
         properties,
         tags_code,
         keys,

@@ -28,7 +28,7 @@ pub struct GrpcSendReport {
     pub latency_us: Latency,
 }
 
-fn message(topic: &str, body: &[u8], n: u64) -> pb::Message {
+fn message(topic: &str, body: &bytes::Bytes, n: u64) -> pb::Message {
     pb::Message {
         topic: Some(pb::Resource { resource_namespace: String::new(), name: topic.into() }),
         user_properties: Default::default(),
@@ -37,12 +37,12 @@ fn message(topic: &str, body: &[u8], n: u64) -> pb::Message {
             message_type: pb::MessageType::Normal as i32,
             ..Default::default()
         }),
-        body: body.to_vec(),
+        body: body.clone(),
     }
 }
 
 pub async fn run(cfg: GrpcSendCfg) -> Result<GrpcSendReport, String> {
-    let body = vec![b'x'; cfg.body];
+    let body = bytes::Bytes::from(vec![b'x'; cfg.body]);
     let seq = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let (from, until) = (start + cfg.warmup, start + cfg.warmup + cfg.duration);
