@@ -1,17 +1,36 @@
 //! Per-queue index ("consume queue"): 20-byte entries `commitLogOffset i64 | size i32 | tagsCode i64`,
 //! entry n at byte n*20 of the queue, split into files of `per_file` entries named by their 20-digit
 //! starting byte offset.
+//!
+//! Appended entries are kept in memory (the queue's tail) and written in pieces of about 4 KiB,
+//! or when the flusher syncs the queue before a checkpoint: a send costs no index `pwrite` of its
+//! own. Readers see the tail; entries above the checkpoint are rebuilt from the log after a crash.
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::commitlog::{fsync_dir, segment_name};
 
 pub(crate) const ENTRY: i64 = 20;
+/// Tail bytes past which appends are written out.
+const TAIL_WRITE_AT: usize = 204 * ENTRY as usize;
+
+/// Entries appended but not yet written: [start, start + bytes / ENTRY).
+#[derive(Default)]
+struct Tail {
+    start: i64,
+    bytes: Vec<u8>,
+}
+
+impl Tail {
+    fn end(&self) -> i64 {
+        self.start + self.bytes.len() as i64 / ENTRY
+    }
+}
 
 pub(crate) struct CqFile {
     /// First queue offset in this file.
@@ -45,6 +64,7 @@ pub(crate) struct ConsumeQueue {
     pub min: AtomicI64,
     pub max: AtomicI64,
     pub dirty: AtomicBool,
+    tail: Mutex<Tail>,
 }
 
 impl ConsumeQueue {
@@ -89,6 +109,7 @@ impl ConsumeQueue {
             min: AtomicI64::new(min),
             max: AtomicI64::new(max),
             dirty: AtomicBool::new(false),
+            tail: Mutex::new(Tail::default()),
         })
     }
 
@@ -115,26 +136,63 @@ impl ConsumeQueue {
         self.write_run(qoff, &[e])
     }
 
-    /// Write consecutive entries from `qoff` (one write per index file they touch); does not
-    /// publish them: the caller raises `max`.
-    pub fn write_run(&self, mut qoff: i64, mut entries: &[Entry]) -> io::Result<()> {
-        let mut b = Vec::with_capacity(entries.len().min(self.per_file as usize) * ENTRY as usize);
-        while !entries.is_empty() {
-            let f = self.file_or_create(qoff)?;
-            let room = (f.start + self.per_file - qoff) as usize;
-            let (now, rest) = entries.split_at(room.min(entries.len()));
-            b.clear();
-            for e in now {
-                b.extend_from_slice(&e.phys.to_be_bytes());
-                b.extend_from_slice(&e.size.to_be_bytes());
-                b.extend_from_slice(&e.tags.to_be_bytes());
-            }
-            f.file.write_all_at(&b, ((qoff - f.start) * ENTRY) as u64)?;
-            f.dirty.store(true, Ordering::Release);
-            qoff += now.len() as i64;
-            entries = rest;
+    fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Append consecutive entries from `qoff` to the tail (written once it holds ~4 KiB, or by
+    /// [`sync`](Self::sync)); entries that do not follow the tail write it out first. Does not
+    /// publish them: the caller raises `max`. On an error nothing of `entries` is kept.
+    pub fn write_run(&self, qoff: i64, entries: &[Entry]) -> io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // The files the entries land in exist before they are readable (a reader finds a
+        // missing file as OFFSET_FOUND_NULL).
+        let last = qoff + entries.len() as i64 - 1;
+        let mut at = qoff;
+        while at <= last {
+            let f = self.file_or_create(at)?;
+            at = f.start + self.per_file;
+        }
+        let mut t = self.tail();
+        if !t.bytes.is_empty() && t.end() != qoff {
+            self.write_tail(&mut t)?;
+        }
+        if t.bytes.is_empty() {
+            t.start = qoff;
+        }
+        let before = t.bytes.len();
+        for e in entries {
+            t.bytes.extend_from_slice(&e.phys.to_be_bytes());
+            t.bytes.extend_from_slice(&e.size.to_be_bytes());
+            t.bytes.extend_from_slice(&e.tags.to_be_bytes());
         }
         self.dirty.store(true, Ordering::Release);
+        if t.bytes.len() >= TAIL_WRITE_AT {
+            if let Err(e) = self.write_tail(&mut t) {
+                t.bytes.truncate(before);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the tail to its files (one write per file it touches) and empty it.
+    fn write_tail(&self, t: &mut Tail) -> io::Result<()> {
+        let mut qoff = t.start;
+        let mut rest = &t.bytes[..];
+        while !rest.is_empty() {
+            let f = self.file_or_create(qoff)?;
+            let room = ((f.start + self.per_file - qoff) * ENTRY) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            f.file.write_all_at(now, ((qoff - f.start) * ENTRY) as u64)?;
+            f.dirty.store(true, Ordering::Release);
+            qoff += now.len() as i64 / ENTRY;
+            rest = later;
+        }
+        t.start = qoff;
+        t.bytes.clear();
         Ok(())
     }
 
@@ -170,6 +228,13 @@ impl ConsumeQueue {
             return None;
         }
         let f = self.file_for(qoff)?;
+        {
+            let t = self.tail();
+            if qoff >= t.start && qoff < t.end() {
+                let at = ((qoff - t.start) * ENTRY) as usize;
+                return Some(parse_entry(&t.bytes[at..at + ENTRY as usize]));
+            }
+        }
         let mut b = [0u8; 20];
         f.file.read_exact_at(&mut b, ((qoff - f.start) * ENTRY) as u64).ok()?;
         Some(parse_entry(&b))
@@ -185,7 +250,23 @@ impl ConsumeQueue {
             return Some(Vec::new());
         }
         let mut b = vec![0u8; ((end - qoff) * ENTRY) as usize];
-        f.file.read_exact_at(&mut b, ((qoff - f.start) * ENTRY) as u64).ok()?;
+        // The part in the tail is copied under its lock; what lies below the tail's start is on
+        // disk (written before the tail moved past it).
+        let on_disk_end = {
+            let t = self.tail();
+            let from = qoff.max(t.start);
+            if from < end.min(t.end()) {
+                let src = ((from - t.start) * ENTRY) as usize..((end.min(t.end()) - t.start) * ENTRY) as usize;
+                let dst = ((from - qoff) * ENTRY) as usize;
+                b[dst..dst + src.len()].copy_from_slice(&t.bytes[src]);
+                from
+            } else {
+                end
+            }
+        };
+        if on_disk_end > qoff {
+            f.file.read_exact_at(&mut b[..((on_disk_end - qoff) * ENTRY) as usize], ((qoff - f.start) * ENTRY) as u64).ok()?;
+        }
         Some(b)
     }
 
@@ -196,6 +277,15 @@ impl ConsumeQueue {
 
     /// Drop entries at and above `qoff`.
     pub fn truncate(&self, qoff: i64) -> io::Result<()> {
+        {
+            let mut t = self.tail();
+            if qoff <= t.start {
+                t.bytes.clear();
+            } else if qoff < t.end() {
+                let keep = ((qoff - t.start) * ENTRY) as usize;
+                t.bytes.truncate(keep);
+            }
+        }
         let mut map = self.map_mut();
         let doomed: Vec<i64> = map.range(qoff..).map(|(k, _)| *k).collect();
         for k in doomed {
@@ -234,6 +324,16 @@ impl ConsumeQueue {
     /// Raise `min` to `new_min` and delete index files wholly below it (except the last one).
     pub fn set_min(&self, new_min: i64) {
         self.min.fetch_max(new_min, Ordering::AcqRel);
+        {
+            // Tail entries below the new minimum are not written (their file may go below).
+            let mut t = self.tail();
+            if t.start < new_min {
+                let to = new_min.min(t.end());
+                let cut = ((to - t.start) * ENTRY) as usize;
+                t.bytes.drain(..cut);
+                t.start = to;
+            }
+        }
         let mut map = self.map_mut();
         // Never the last file: it carries the queue's max offset across restarts.
         let last = map.keys().next_back().copied();
@@ -251,8 +351,18 @@ impl ConsumeQueue {
         }
     }
 
+    /// Write the tail and fsync the files written since the last sync (before a checkpoint).
     pub fn sync(&self) -> io::Result<()> {
         if self.dirty.swap(false, Ordering::AcqRel) {
+            {
+                let mut t = self.tail();
+                if let Err(e) = self.write_tail(&mut t) {
+                    self.dirty.store(true, Ordering::Release);
+                    return Err(e);
+                }
+                // No buffer kept between syncs (an idle queue holds no memory for its tail).
+                t.bytes = Vec::new();
+            }
             for f in self.files() {
                 if f.dirty.swap(false, Ordering::AcqRel) {
                     f.file.sync_data()?;
@@ -260,5 +370,82 @@ impl ConsumeQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(i: i64) -> Entry {
+        Entry { phys: i * 100, size: 100, tags: i }
+    }
+
+    fn publish(q: &ConsumeQueue, from: i64, n: i64) {
+        let run: Vec<Entry> = (from..from + n).map(e).collect();
+        q.write_run(from, &run).unwrap();
+        q.max.store(from + n, Ordering::Release);
+    }
+
+    #[test]
+    fn the_tail_is_readable_before_it_is_written_and_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path().join("q"), 50).unwrap();
+        publish(&q, 0, 30);
+        // Nothing written yet: the entries come from memory.
+        assert_eq!(q.files().iter().map(|f| f.file.metadata().unwrap().len()).sum::<u64>(), 0);
+        assert_eq!(q.entry(29), Some(e(29)));
+        for i in 30..120 {
+            publish(&q, i, 1);
+        }
+        // Not written yet either (a tail is written at 204 entries); reads cross a file boundary.
+        for i in 0..120 {
+            assert_eq!(q.entry(i), Some(e(i)), "entry {i}");
+        }
+        let raw = q.entries(40, 20).unwrap();
+        assert_eq!(raw.len(), 10 * ENTRY as usize, "entries stop at the file's end (50)");
+        assert_eq!(parse_entry(&raw[..20]), e(40));
+        assert_eq!(parse_entry(&raw[180..]), e(49));
+        q.sync().unwrap();
+        let reopened = ConsumeQueue::open(dir.path().join("q"), 50).unwrap();
+        assert_eq!(reopened.max.load(Ordering::Acquire), 120);
+        assert_eq!(reopened.entry(119), Some(e(119)));
+        assert_eq!(reopened.entry(0), Some(e(0)));
+    }
+
+    #[test]
+    fn a_full_tail_is_written_and_an_unsynced_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path().join("q"), 1000).unwrap();
+        for i in 0..300 {
+            publish(&q, i, 1);
+        }
+        let on_disk = q.files()[0].file.metadata().unwrap().len() as i64 / ENTRY;
+        assert_eq!(on_disk, 204, "written in ~4 KiB pieces");
+        assert_eq!(q.entry(299), Some(e(299)));
+        drop(q);
+        // A crash loses the unwritten tail (recovery re-adds it from the log).
+        let q = ConsumeQueue::open(dir.path().join("q"), 1000).unwrap();
+        assert_eq!(q.max.load(Ordering::Acquire), on_disk);
+    }
+
+    #[test]
+    fn truncate_and_set_min_cut_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path().join("q"), 10).unwrap();
+        publish(&q, 0, 25);
+        q.truncate(22).unwrap();
+        assert_eq!(q.entry(21), Some(e(21)));
+        assert_eq!(q.entry(22), None);
+        // Appending after a cut continues from it.
+        publish(&q, 22, 3);
+        assert_eq!(q.entry(24), Some(e(24)));
+        q.set_min(20);
+        q.sync().unwrap();
+        let names: Vec<i64> = q.files().iter().map(|f| f.start).collect();
+        assert_eq!(names, vec![20], "files below the minimum gone, none re-made by the tail");
+        let q = ConsumeQueue::open(dir.path().join("q"), 10).unwrap();
+        assert_eq!((q.min.load(Ordering::Acquire), q.max.load(Ordering::Acquire)), (20, 25));
+        assert_eq!(q.entry(20), Some(e(20)));
     }
 }
