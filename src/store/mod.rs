@@ -42,7 +42,8 @@
 //! `put` serialises appends behind one mutex (queue offset assignment + write); a flusher thread does
 //! every fsync outside that lock. [`MessageStore::start_retention`] adds a thread deleting expired
 //! segments (see `retention`); the runtime settings it and the flusher read are in `runtime`. KEYS/UNIQ_KEY entries are buffered in the key index under the
-//! append lock and written in 64 KiB pieces (see `keyindex`).
+//! append lock and written in 64 KiB pieces (see `keyindex`); consume-queue entries likewise in each
+//! queue's tail, written in ~4 KiB pieces and before every checkpoint (see `cqueue`).
 pub mod acl_file;
 mod commitlog;
 mod cqueue;
