@@ -182,7 +182,8 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     let ext_fields = if ext_len == 0 {
         None
     } else {
-        let mut ext = ExtFields::default();
+        // Sized for a send's header (13 fields), so the hot path never rehashes.
+        let mut ext = ExtFields::with_capacity_and_hasher(16, Default::default());
         let mut count = 0usize;
         while !ext_bytes.is_empty() {
             let (k, v) = next_binary_field(&mut ext_bytes)?;
