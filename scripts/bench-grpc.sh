@@ -8,6 +8,8 @@
 #
 #   scripts/bench-grpc.sh                       # 3 rounds of 4 connections x 64 in flight, then 1 x 1
 #   ROUNDS=5 POINTS="4x64" scripts/bench-grpc.sh
+#   BASE=/path/to/older/ferrocket scripts/bench-grpc.sh   # the same points against an older build too
+# Every (point, round, build) gets a fresh broker on an empty store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -27,12 +29,20 @@ cleanup() {
 trap cleanup EXIT
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD)"
 
-taskset -c 0 "$BIN" dev --data-dir "$WORK/data" --topic bench:8 >"$WORK/ready" 2>"$WORK/broker.log" &
-BPID=$!
-for _ in $(seq 100); do grep -q grpcAddr "$WORK/ready" 2>/dev/null && break; sleep 0.1; done
 field() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])" "$WORK/ready" "$1"; }
-BROKER=$(field brokerAddr)
-GRPC=$(field grpcAddr)
+# start BIN: a fresh broker on CPU 0
+start() {
+  rm -rf "$WORK/data" "$WORK/ready"
+  taskset -c 0 "$1" dev --data-dir "$WORK/data" --topic bench:8 >"$WORK/ready" 2>"$WORK/broker.log" &
+  BPID=$!
+  for _ in $(seq 100); do grep -q grpcAddr "$WORK/ready" 2>/dev/null && break; sleep 0.1; done
+  BROKER=$(field brokerAddr)
+  GRPC=$(field grpcAddr)
+}
+stop() {
+  kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null || true
+  BPID=
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$BPID/stat"; }
 HZ=$(getconf CLK_TCK)
 
@@ -61,14 +71,20 @@ print(f"{rate:.0f} {d['latency_us']['p99']} {cpu:.2f} {rate * float(sys.argv[5])
 EOF
 }
 
-printf '%-6s %-9s %-5s %10s %9s %13s %17s\n' point proto round msgs_per_s p99_us broker_cpu_s per_broker_cpu_s
+BUILDS="new"
+[ -n "${BASE:-}" ] && BUILDS="new base"
+printf '%-6s %-5s %-9s %-5s %10s %9s %13s %17s\n' point build proto round msgs_per_s p99_us broker_cpu_s per_broker_cpu_s
 for point in $POINTS; do
   conns=${point%x*}
   inflight=${point#*x}
   for r in $(seq "$ROUNDS"); do
-    for proto in remoting grpc; do
-      read -r rate p99 cpu per < <(run "$proto" "$conns" "$inflight")
-      printf '%-6s %-9s %-5s %10s %9s %13s %17s\n' "$point" "$proto" "$r" "$rate" "$p99" "$cpu" "$per"
+    for build in $BUILDS; do
+      if [ "$build" = base ]; then start "$BASE"; else start "$BIN"; fi
+      for proto in remoting grpc; do
+        read -r rate p99 cpu per < <(run "$proto" "$conns" "$inflight")
+        printf '%-6s %-5s %-9s %-5s %10s %9s %13s %17s\n' "$point" "$build" "$proto" "$r" "$rate" "$p99" "$cpu" "$per"
+      done
+      stop
     done
   done
 done
