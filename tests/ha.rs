@@ -570,3 +570,180 @@ async fn sync_master_times_out_without_an_acknowledgement() {
     assert_code(&r, codes::SUCCESS);
     pump.abort();
 }
+
+/// SYNC_MASTER under load, `kill -9` of the master: every SEND_OK message is read from the slave;
+/// the master restarted on its data takes the slave back, the two commit logs are byte-identical up
+/// to the master's end, and new sends are SEND_OK again (the slave follows the restarted master).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_restarts_and_the_pair_converges() {
+    let mut master = start(master_conf("SYNC_MASTER"));
+    let slave = start(slave_conf(&master));
+    let topic = unique("ha_conv");
+    let mc = master.client().await;
+    // The first send may come before the slave follows (SLAVE_NOT_AVAILABLE; stored all the same).
+    let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "first"), 0), T).await.expect("send");
+    assert!(r.code == codes::SUCCESS || r.code == SLAVE_NOT_AVAILABLE, "{:?}", r.code);
+    wait_in_sync(&master, &slave);
+
+    // One producer sends without pause; the master dies under it.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let load = {
+        let (acked, topic) = (acked.clone(), topic.clone());
+        tokio::spawn(async move {
+            for i in 0.. {
+                let body = format!("load-{i}-{}", "y".repeat(200));
+                match mc.request(req::send_v2("test_pg", &Msg::new(&topic, body.clone()), 0), T).await {
+                    Ok(r) if r.code == codes::SUCCESS => acked.lock().unwrap().push(body),
+                    Ok(r) => panic!("a SYNC_MASTER with a slave in sync answered {} ({:?})", r.code, r.remark),
+                    Err(_) => return, // the master is gone
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(Instant::now() < deadline, "only {} sends acknowledged in 30 s", acked.lock().unwrap().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    master.stop(libc::SIGKILL, Duration::from_secs(5));
+    bounded(Duration::from_secs(20), "the producer notices the dead master", load).await.expect("producer task");
+    let acked = acked.lock().unwrap().clone();
+
+    let sc = slave.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let on_slave = loop {
+        let bodies = pull_all(&sc, &topic, acked.len() + 1).await;
+        if acked.iter().all(|b| bodies.contains(b)) {
+            break bodies;
+        }
+        assert!(Instant::now() < deadline, "the slave lacks acknowledged messages ({} of {} read)", bodies.len(), acked.len() + 1);
+    };
+    assert_eq!(on_slave[0], "first");
+
+    master.start_again();
+    let end = wait_in_sync(&master, &slave);
+    assert!(end > 0);
+    let mc = master.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // SEND_OK once the slave follows the restarted master again.
+        let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "after"), 0), T).await.expect("send");
+        if r.code == codes::SUCCESS {
+            break;
+        }
+        assert_code(&r, SLAVE_NOT_AVAILABLE);
+        assert!(Instant::now() < deadline, "no SEND_OK after the master's restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_in_sync(&master, &slave);
+    let bodies = pull_all(&sc, &topic, on_slave.len() + 1).await;
+    assert_eq!(bodies.last().map(String::as_str), Some("after"), "the slave serves what the restarted master took");
+}
+
+/// Two slaves of one master (brokerId 1 and 2): both copy the log byte for byte and are in the
+/// route; a SYNC_MASTER answers SEND_OK as soon as one slave has a message, so a second peer on the
+/// HA port that never acknowledges does not hold sends back, and either slave alone suffices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_slaves_copy_and_sync_master_answers_once_one_has_it() {
+    let master = start(master_conf("SYNC_MASTER"));
+    let mut s1 = start(slave_conf(&master));
+    let mut s2 = start(slave_conf(&master).replace("brokerId=1", "brokerId=2"));
+    let topic = unique("ha_two");
+    let mc = master.client().await;
+    let _ = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "first"), 0), T).await.expect("send");
+    wait_in_sync(&master, &s1);
+    wait_in_sync(&master, &s2);
+
+    // A peer that reports offset 0 once, then only reads (a stuck slave): never acknowledges.
+    let mut stuck = TcpStream::connect(ha_addr(&master)).await.expect("connect HA");
+    stuck.write_all(&0i64.to_be_bytes()).await.expect("report");
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while matches!(stuck.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+
+    let send = |body: String| {
+        let mc = &mc;
+        let topic = &topic;
+        async move { mc.request(req::send_v2("test_pg", &Msg::new(topic, body), 0), T).await.expect("send") }
+    };
+    for i in 0..20 {
+        assert_code(&send(format!("both-{i}")).await, codes::SUCCESS);
+    }
+    let ns = master.namesrv_client().await;
+    let r = ns.request(req::route(&topic), T).await.expect("route");
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(body.contains(&s1.broker.to_string()) && body.contains(&s2.broker.to_string()), "both slaves in the route: {body}");
+
+    // Either slave alone is enough.
+    s2.stop(libc::SIGKILL, Duration::from_secs(5));
+    for i in 0..10 {
+        assert_code(&send(format!("s1-{i}")).await, codes::SUCCESS);
+    }
+    s2.start_again();
+    wait_in_sync(&master, &s2);
+    s1.stop(libc::SIGKILL, Duration::from_secs(5));
+    for i in 0..10 {
+        assert_code(&send(format!("s2-{i}")).await, codes::SUCCESS);
+    }
+    s1.start_again();
+    let end = wait_in_sync(&master, &s1);
+    assert_eq!(wait_in_sync(&master, &s2), end, "both slaves end where the master does");
+    drain.abort();
+    for s in [&s1, &s2] {
+        let c = s.client().await;
+        wait_topic(&c, &topic, 41).await;
+        assert_eq!(pull_all(&c, &topic, 41).await.len(), 41);
+    }
+}
+
+/// gRPC SendMessage on a SYNC_MASTER: HA_NOT_AVAILABLE without a slave (the message is stored),
+/// OK once a slave follows, and the message is then on the slave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_send_on_a_sync_master() {
+    use ferrocket::grpc::pb::{self, messaging_service_client::MessagingServiceClient, Code};
+    let master = start(master_conf("SYNC_MASTER"));
+    let topic = unique("ha_grpc");
+    let mc = master.client().await;
+    let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "remoting"), 0), T).await.expect("send");
+    assert_code(&r, SLAVE_NOT_AVAILABLE);
+    let endpoint = format!("http://{}", master.grpc.expect("grpcAddr in the ready line"));
+    let g = MessagingServiceClient::connect(endpoint).await.expect("connect to gRPC");
+    let message = |id: &str, body: &str| pb::Message {
+        topic: Some(pb::Resource { resource_namespace: String::new(), name: topic.clone() }),
+        user_properties: Default::default(),
+        system_properties: Some(pb::SystemProperties {
+            message_id: id.into(),
+            message_type: pb::MessageType::Normal as i32,
+            born_timestamp: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+            ..Default::default()
+        }),
+        body: body.as_bytes().to_vec(),
+    };
+    let send = |m: pb::Message| {
+        let mut g = g.clone();
+        async move {
+            let r = g.send_message(pb::SendMessageRequest { messages: vec![m] }).await.expect("SendMessage answered").into_inner();
+            Code::try_from(r.status.expect("a status").code).expect("a known code")
+        }
+    };
+    assert_eq!(send(message("01AABBCCDDEEFF00112233445566770001", "alone")).await, Code::HaNotAvailable);
+
+    let slave = start(slave_conf(&master));
+    wait_in_sync(&master, &slave);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let has = |log: &[u8], body: &str| log.windows(body.len()).any(|w| w == body.as_bytes());
+    for n in 2.. {
+        let body = format!("grpc-ok-{n}");
+        let c = send(message(&format!("01AABBCCDDEEFF001122334455667700{n:02}"), &body)).await;
+        if c == Code::Ok {
+            // answered only once the slave had it: its log holds the message at the answer
+            assert!(has(&commit_log(&slave.data_dir), &body), "{body} not on the slave when answered OK");
+            break;
+        }
+        assert_eq!(c, Code::HaNotAvailable, "until the slave is counted in sync");
+        assert!(Instant::now() < deadline, "no OK from the SYNC_MASTER with a slave");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(has(&commit_log(&master.data_dir), "alone"), "HA_NOT_AVAILABLE: stored on the master all the same");
+}
