@@ -747,3 +747,69 @@ async fn grpc_send_on_a_sync_master() {
     }
     assert!(has(&commit_log(&master.data_dir), "alone"), "HA_NOT_AVAILABLE: stored on the master all the same");
 }
+
+/// Every message of queue 0 of `topic` on `c` from offset 0, as stored (one bounded pass).
+async fn pull_stored(c: &RawClient, topic: &str) -> Vec<stored::StoredMsg> {
+    let group = unique("ha_cg");
+    let (mut out, mut offset) = (Vec::new(), 0);
+    loop {
+        let (resp, msgs) = pull(c, &Pull::new(&group, topic, 0, offset).max(32)).await;
+        if msgs.is_empty() {
+            return out;
+        }
+        offset = req::ext_i64(&resp, "nextBeginOffset").expect("nextBeginOffset");
+        out.extend(msgs);
+    }
+}
+
+/// An operator's promotion after the master died: the slave's store restarted as a master
+/// (brokerRole ASYNC_MASTER, brokerId 0) rebuilds its timer wheel from the replicated log. It
+/// delivers the 5.x timer still pending, once and not before its due time, and not again the one
+/// the old master had delivered (its delivery is in the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_slave_delivers_the_pending_timers_once() {
+    const FAST: &str = "timerPrecisionMs=100\n";
+    let mut master = start(format!("{}{FAST}", master_conf("ASYNC_MASTER")));
+    let mut slave = start(format!("{}{FAST}", slave_conf(&master)));
+    let topic = unique("ha_tm");
+    let mc = master.client().await;
+    send_ok(&mc, &Msg::new(&topic, "plain"), 0).await;
+    let timer = |body: &str, due: i64| Msg::new(&topic, body).prop("TIMER_DELIVER_MS", &due.to_string());
+    let now = req::now_ms();
+    send_ok(&mc, &timer("early", now + 500), 0).await;
+    let late_due = now + 10_000;
+    send_ok(&mc, &timer("late", late_due), 0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pull_stored(&mc, &topic).await.iter().any(|m| m.body == b"early") {
+        assert!(Instant::now() < deadline, "the master never delivered the early timer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_in_sync(&master, &slave);
+    master.stop(libc::SIGKILL, Duration::from_secs(5));
+    assert!(req::now_ms() < late_due - 2000, "the late timer is still pending when the master dies");
+    slave.stop(libc::SIGTERM, Duration::from_secs(15));
+
+    // Promotion: the same store, the master's role and id.
+    let conf = slave.data_dir.parent().expect("tmp dir").join("broker.conf");
+    std::fs::write(&conf, format!("{}{FAST}", master_conf("ASYNC_MASTER"))).expect("rewrite broker.conf");
+    slave.start_again();
+    let pc = slave.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pull_stored(&pc, &topic).await.iter().any(|m| m.body == b"late") {
+        assert!(Instant::now() < deadline, "the promoted broker never delivered the pending timer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // a late duplicate would show now
+    let got = pull_stored(&pc, &topic).await;
+    let bodies: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    assert_eq!(bodies, ["plain", "early", "late"], "each timer delivered once");
+    assert!(got[2].store_timestamp >= late_due, "not before its due time");
+    // New timers work on the promoted broker.
+    let due = req::now_ms() + 300;
+    send_ok(&pc, &timer("new", due), 0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pull_stored(&pc, &topic).await.iter().any(|m| m.body == b"new") {
+        assert!(Instant::now() < deadline, "a timer sent to the promoted broker is delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
