@@ -813,3 +813,88 @@ async fn a_promoted_slave_delivers_the_pending_timers_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A half message (TRAN_MSG) of `group`, its send request, and its UNIQ_KEY.
+fn half_send(topic: &str, body: &str, group: &str) -> (ferrocket::codec::RemotingCommand, String) {
+    let m = Msg::new(topic, body).prop("TRAN_MSG", "true").prop("PGROUP", group);
+    let mut cmd = req::send_v2(group, &m, 0);
+    cmd.set_ext("f", 4); // sysFlag: TRANSACTION_PREPARED
+    let uniq = ferrocket::codec::message::parse_properties(cmd.ext("i").expect("properties")).get("UNIQ_KEY").expect("UNIQ_KEY").to_string();
+    (cmd, uniq)
+}
+
+/// END_TRANSACTION (37) as the Java producer sends it.
+fn end_tx(group: &str, clog: &str, table_offset: &str, uniq: &str, decision: i32, from_check: bool) -> ferrocket::codec::RemotingCommand {
+    ferrocket::codec::RemotingCommand::oneway(37, 0)
+        .with_ext("producerGroup", group)
+        .with_ext("tranStateTableOffset", table_offset)
+        .with_ext("commitLogOffset", clog)
+        .with_ext("commitOrRollback", decision)
+        .with_ext("fromTransactionCheck", from_check)
+        .with_ext("msgId", uniq)
+        .with_ext("transactionId", uniq)
+}
+
+/// An operator's promotion with transactions in flight: the old master had committed one half,
+/// rolled one back and left one undecided when it died. The slave's store restarted as master
+/// checks back the halves it holds no decision for (decisions are the master's metadata); the
+/// producer answers from its own state, and the real topic ends up with the committed message
+/// once (not stored again on the repeated COMMIT) and the pending one, never the rolled-back one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_slave_checks_back_pending_transactions() {
+    const SLOW_CHECK: &str = "transactionTimeOut=600000\ntransactionCheckInterval=600000\n";
+    let mut master = start(format!("{}{SLOW_CHECK}", master_conf("ASYNC_MASTER")));
+    let mut slave = start(slave_conf(&master));
+    let topic = unique("ha_tx");
+    let group = unique("ha_txg");
+    let mc = master.client().await;
+    send_ok(&mc, &Msg::new(&topic, "plain"), 0).await;
+    let mut decided = std::collections::HashMap::new();
+    for (body, decision) in [("committed", 8), ("rolled-back", 12), ("pending", 0)] {
+        let (cmd, uniq) = half_send(&topic, body, &group);
+        let r = mc.request(cmd, T).await.expect("half send");
+        assert_code(&r, codes::SUCCESS);
+        let clog = ferrocket::codec::message::decode_offset_msg_id(r.ext("msgId").expect("msgId")).expect("offset id").1;
+        let table = r.ext("queueOffset").expect("queueOffset").to_string();
+        mc.oneway(end_tx(&group, &clog.to_string(), &table, &uniq, decision, false)).await.expect("end transaction");
+        // What the producer's application says when asked: its transactions' outcomes.
+        decided.insert(uniq, if decision == 0 { 8 } else { decision });
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pull_all(&mc, &topic, 2).await.len() < 2 {
+        assert!(Instant::now() < deadline, "the master never stored the committed message");
+    }
+    wait_in_sync(&master, &slave);
+    master.stop(libc::SIGKILL, Duration::from_secs(5));
+    slave.stop(libc::SIGTERM, Duration::from_secs(15));
+
+    let conf = slave.data_dir.parent().expect("tmp dir").join("broker.conf");
+    let fast = "transactionTimeOut=500\ntransactionCheckInterval=300\ntransactionCheckMax=50\n";
+    std::fs::write(&conf, format!("{}{fast}", master_conf("ASYNC_MASTER"))).expect("rewrite broker.conf");
+    slave.start_again();
+    let mut producer = slave.client().await;
+    let mut incoming = producer.incoming();
+    let hb = producer.request(req::heartbeat("127.0.0.1@ha_txp", &[&group], &[]), T).await.expect("heartbeat");
+    assert_code(&hb, codes::SUCCESS);
+    let mut asked = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Answer check-backs until every half was asked about and nothing new is asked for 2 s.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), incoming.recv()).await {
+            Ok(Some(check)) if check.code == 39 => {
+                let uniq = check.ext("msgId").expect("msgId").to_string();
+                let decision = *decided.get(&uniq).unwrap_or_else(|| panic!("check-back for an unknown message {uniq}"));
+                let (clog, table) = (check.ext("commitLogOffset").expect("offset"), check.ext("tranStateTableOffset").expect("table offset"));
+                producer.oneway(end_tx(&group, clog, table, &uniq, decision, true)).await.expect("answer");
+                asked.insert(uniq);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the promoted broker closed the producer's connection"),
+            Err(_) if asked.len() >= 3 => break,
+            Err(_) => assert!(Instant::now() < deadline, "check-backs for {} of 3 halves", asked.len()),
+        }
+        assert!(Instant::now() < deadline + Duration::from_secs(10), "check-backs never stopped");
+    }
+    let bodies = pull_all(&producer, &topic, 3).await;
+    assert_eq!(bodies, ["plain", "committed", "pending"], "committed once, the pending one after its check, no rollback");
+}
