@@ -403,7 +403,7 @@ impl Wheel {
             let found = core.store.query_by_key(topic, uniq, 8, m.store_timestamp, i64::MAX);
             found.iter().any(|raw| matches!(decode_stored(raw), Ok((c, _)) if c.commit_log_offset > m.commit_log_offset))
         };
-        (due <= now_ms && real_topic.is_some_and(|t| later_in(t)))
+        (due <= now_ms && real_topic.is_some_and(&later_in))
             || (due - m.store_timestamp >= self.roll_window_ms && later_in(TIMER_TOPIC))
     }
 
