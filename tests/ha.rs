@@ -584,6 +584,8 @@ async fn killed_master_restarts_and_the_pair_converges() {
     let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "first"), 0), T).await.expect("send");
     assert!(r.code == codes::SUCCESS || r.code == SLAVE_NOT_AVAILABLE, "{:?}", r.code);
     wait_in_sync(&master, &slave);
+    // the slave's metadata sync (every second here) connects to the master meanwhile
+    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // One producer sends without pause; the master dies under it.
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -638,6 +640,11 @@ async fn killed_master_restarts_and_the_pair_converges() {
     wait_in_sync(&master, &slave);
     let bodies = pull_all(&sc, &topic, on_slave.len() + 1).await;
     assert_eq!(bodies.last().map(String::as_str), Some("after"), "the slave serves what the restarted master took");
+    // The slave's log names its metadata-sync link to the master as such, not as a name server.
+    let log = slave.log_tail(2000);
+    let master_addr = master.broker.to_string();
+    assert!(log.lines().any(|l| l.contains("to the master") && l.contains(&master_addr)), "no line about the link to the master:\n{log}");
+    assert!(!log.lines().any(|l| l.contains("name server") && l.contains(&master_addr)), "the master called a name server:\n{log}");
 }
 
 /// Two slaves of one master (brokerId 1 and 2): both copy the log byte for byte and are in the
