@@ -570,3 +570,338 @@ async fn sync_master_times_out_without_an_acknowledgement() {
     assert_code(&r, codes::SUCCESS);
     pump.abort();
 }
+
+/// SYNC_MASTER under load, `kill -9` of the master: every SEND_OK message is read from the slave;
+/// the master restarted on its data takes the slave back, the two commit logs are byte-identical up
+/// to the master's end, and new sends are SEND_OK again (the slave follows the restarted master).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_restarts_and_the_pair_converges() {
+    let mut master = start(master_conf("SYNC_MASTER"));
+    let slave = start(slave_conf(&master));
+    let topic = unique("ha_conv");
+    let mc = master.client().await;
+    // The first send may come before the slave follows (SLAVE_NOT_AVAILABLE; stored all the same).
+    let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "first"), 0), T).await.expect("send");
+    assert!(r.code == codes::SUCCESS || r.code == SLAVE_NOT_AVAILABLE, "{:?}", r.code);
+    wait_in_sync(&master, &slave);
+    // the slave's metadata sync (every second here) connects to the master meanwhile
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // One producer sends without pause; the master dies under it.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let load = {
+        let (acked, topic) = (acked.clone(), topic.clone());
+        tokio::spawn(async move {
+            for i in 0.. {
+                let body = format!("load-{i}-{}", "y".repeat(200));
+                match mc.request(req::send_v2("test_pg", &Msg::new(&topic, body.clone()), 0), T).await {
+                    Ok(r) if r.code == codes::SUCCESS => acked.lock().unwrap().push(body),
+                    Ok(r) => panic!("a SYNC_MASTER with a slave in sync answered {} ({:?})", r.code, r.remark),
+                    Err(_) => return, // the master is gone
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(Instant::now() < deadline, "only {} sends acknowledged in 30 s", acked.lock().unwrap().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    master.stop(libc::SIGKILL, Duration::from_secs(5));
+    bounded(Duration::from_secs(20), "the producer notices the dead master", load).await.expect("producer task");
+    let acked = acked.lock().unwrap().clone();
+
+    let sc = slave.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let on_slave = loop {
+        let bodies = pull_all(&sc, &topic, acked.len() + 1).await;
+        if acked.iter().all(|b| bodies.contains(b)) {
+            break bodies;
+        }
+        assert!(Instant::now() < deadline, "the slave lacks acknowledged messages ({} of {} read)", bodies.len(), acked.len() + 1);
+    };
+    assert_eq!(on_slave[0], "first");
+
+    master.start_again();
+    let end = wait_in_sync(&master, &slave);
+    assert!(end > 0);
+    let mc = master.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // SEND_OK once the slave follows the restarted master again.
+        let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "after"), 0), T).await.expect("send");
+        if r.code == codes::SUCCESS {
+            break;
+        }
+        assert_code(&r, SLAVE_NOT_AVAILABLE);
+        assert!(Instant::now() < deadline, "no SEND_OK after the master's restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_in_sync(&master, &slave);
+    let bodies = pull_all(&sc, &topic, on_slave.len() + 1).await;
+    assert_eq!(bodies.last().map(String::as_str), Some("after"), "the slave serves what the restarted master took");
+    // The slave's log names its metadata-sync link to the master as such, not as a name server.
+    let log = slave.log_tail(2000);
+    let master_addr = master.broker.to_string();
+    assert!(log.lines().any(|l| l.contains("to the master") && l.contains(&master_addr)), "no line about the link to the master:\n{log}");
+    assert!(!log.lines().any(|l| l.contains("name server") && l.contains(&master_addr)), "the master called a name server:\n{log}");
+}
+
+/// Two slaves of one master (brokerId 1 and 2): both copy the log byte for byte and are in the
+/// route; a SYNC_MASTER answers SEND_OK as soon as one slave has a message, so a second peer on the
+/// HA port that never acknowledges does not hold sends back, and either slave alone suffices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_slaves_copy_and_sync_master_answers_once_one_has_it() {
+    let master = start(master_conf("SYNC_MASTER"));
+    let mut s1 = start(slave_conf(&master));
+    let mut s2 = start(slave_conf(&master).replace("brokerId=1", "brokerId=2"));
+    let topic = unique("ha_two");
+    let mc = master.client().await;
+    let _ = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "first"), 0), T).await.expect("send");
+    wait_in_sync(&master, &s1);
+    wait_in_sync(&master, &s2);
+
+    // A peer that reports offset 0 once, then only reads (a stuck slave): never acknowledges.
+    let mut stuck = TcpStream::connect(ha_addr(&master)).await.expect("connect HA");
+    stuck.write_all(&0i64.to_be_bytes()).await.expect("report");
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while matches!(stuck.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+
+    let send = |body: String| {
+        let mc = &mc;
+        let topic = &topic;
+        async move { mc.request(req::send_v2("test_pg", &Msg::new(topic, body), 0), T).await.expect("send") }
+    };
+    for i in 0..20 {
+        assert_code(&send(format!("both-{i}")).await, codes::SUCCESS);
+    }
+    let ns = master.namesrv_client().await;
+    let r = ns.request(req::route(&topic), T).await.expect("route");
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(body.contains(&s1.broker.to_string()) && body.contains(&s2.broker.to_string()), "both slaves in the route: {body}");
+
+    // Either slave alone is enough.
+    s2.stop(libc::SIGKILL, Duration::from_secs(5));
+    for i in 0..10 {
+        assert_code(&send(format!("s1-{i}")).await, codes::SUCCESS);
+    }
+    s2.start_again();
+    wait_in_sync(&master, &s2);
+    s1.stop(libc::SIGKILL, Duration::from_secs(5));
+    for i in 0..10 {
+        assert_code(&send(format!("s2-{i}")).await, codes::SUCCESS);
+    }
+    s1.start_again();
+    let end = wait_in_sync(&master, &s1);
+    assert_eq!(wait_in_sync(&master, &s2), end, "both slaves end where the master does");
+    drain.abort();
+    for s in [&s1, &s2] {
+        let c = s.client().await;
+        wait_topic(&c, &topic, 41).await;
+        assert_eq!(pull_all(&c, &topic, 41).await.len(), 41);
+    }
+}
+
+/// gRPC SendMessage on a SYNC_MASTER: HA_NOT_AVAILABLE without a slave (the message is stored),
+/// OK once a slave follows, and the message is then on the slave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_send_on_a_sync_master() {
+    use ferrocket::grpc::pb::{self, messaging_service_client::MessagingServiceClient, Code};
+    let master = start(master_conf("SYNC_MASTER"));
+    let topic = unique("ha_grpc");
+    let mc = master.client().await;
+    let r = mc.request(req::send_v2("test_pg", &Msg::new(&topic, "remoting"), 0), T).await.expect("send");
+    assert_code(&r, SLAVE_NOT_AVAILABLE);
+    let endpoint = format!("http://{}", master.grpc.expect("grpcAddr in the ready line"));
+    let g = MessagingServiceClient::connect(endpoint).await.expect("connect to gRPC");
+    let message = |id: &str, body: &str| pb::Message {
+        topic: Some(pb::Resource { resource_namespace: String::new(), name: topic.clone() }),
+        user_properties: Default::default(),
+        system_properties: Some(pb::SystemProperties {
+            message_id: id.into(),
+            message_type: pb::MessageType::Normal as i32,
+            born_timestamp: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+            ..Default::default()
+        }),
+        body: body.as_bytes().to_vec(),
+    };
+    let send = |m: pb::Message| {
+        let mut g = g.clone();
+        async move {
+            let r = g.send_message(pb::SendMessageRequest { messages: vec![m] }).await.expect("SendMessage answered").into_inner();
+            Code::try_from(r.status.expect("a status").code).expect("a known code")
+        }
+    };
+    assert_eq!(send(message("01AABBCCDDEEFF00112233445566770001", "alone")).await, Code::HaNotAvailable);
+
+    let slave = start(slave_conf(&master));
+    wait_in_sync(&master, &slave);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let has = |log: &[u8], body: &str| log.windows(body.len()).any(|w| w == body.as_bytes());
+    for n in 2.. {
+        let body = format!("grpc-ok-{n}");
+        let c = send(message(&format!("01AABBCCDDEEFF001122334455667700{n:02}"), &body)).await;
+        if c == Code::Ok {
+            // answered only once the slave had it: its log holds the message at the answer
+            assert!(has(&commit_log(&slave.data_dir), &body), "{body} not on the slave when answered OK");
+            break;
+        }
+        assert_eq!(c, Code::HaNotAvailable, "until the slave is counted in sync");
+        assert!(Instant::now() < deadline, "no OK from the SYNC_MASTER with a slave");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(has(&commit_log(&master.data_dir), "alone"), "HA_NOT_AVAILABLE: stored on the master all the same");
+}
+
+/// Every message of queue 0 of `topic` on `c` from offset 0, as stored (one bounded pass).
+async fn pull_stored(c: &RawClient, topic: &str) -> Vec<stored::StoredMsg> {
+    let group = unique("ha_cg");
+    let (mut out, mut offset) = (Vec::new(), 0);
+    loop {
+        let (resp, msgs) = pull(c, &Pull::new(&group, topic, 0, offset).max(32)).await;
+        if msgs.is_empty() {
+            return out;
+        }
+        offset = req::ext_i64(&resp, "nextBeginOffset").expect("nextBeginOffset");
+        out.extend(msgs);
+    }
+}
+
+/// An operator's promotion after the master died: the slave's store restarted as a master
+/// (brokerRole ASYNC_MASTER, brokerId 0) rebuilds its timer wheel from the replicated log. It
+/// delivers the 5.x timer still pending, once and not before its due time, and not again the one
+/// the old master had delivered (its delivery is in the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_slave_delivers_the_pending_timers_once() {
+    const FAST: &str = "timerPrecisionMs=100\n";
+    let mut master = start(format!("{}{FAST}", master_conf("ASYNC_MASTER")));
+    let mut slave = start(format!("{}{FAST}", slave_conf(&master)));
+    let topic = unique("ha_tm");
+    let mc = master.client().await;
+    send_ok(&mc, &Msg::new(&topic, "plain"), 0).await;
+    let timer = |body: &str, due: i64| Msg::new(&topic, body).prop("TIMER_DELIVER_MS", &due.to_string());
+    let now = req::now_ms();
+    send_ok(&mc, &timer("early", now + 500), 0).await;
+    let late_due = now + 10_000;
+    send_ok(&mc, &timer("late", late_due), 0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pull_stored(&mc, &topic).await.iter().any(|m| m.body == b"early") {
+        assert!(Instant::now() < deadline, "the master never delivered the early timer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_in_sync(&master, &slave);
+    master.stop(libc::SIGKILL, Duration::from_secs(5));
+    assert!(req::now_ms() < late_due - 2000, "the late timer is still pending when the master dies");
+    slave.stop(libc::SIGTERM, Duration::from_secs(15));
+
+    // Promotion: the same store, the master's role and id.
+    let conf = slave.data_dir.parent().expect("tmp dir").join("broker.conf");
+    std::fs::write(&conf, format!("{}{FAST}", master_conf("ASYNC_MASTER"))).expect("rewrite broker.conf");
+    slave.start_again();
+    let pc = slave.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pull_stored(&pc, &topic).await.iter().any(|m| m.body == b"late") {
+        assert!(Instant::now() < deadline, "the promoted broker never delivered the pending timer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // a late duplicate would show now
+    let got = pull_stored(&pc, &topic).await;
+    let bodies: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    assert_eq!(bodies, ["plain", "early", "late"], "each timer delivered once");
+    assert!(got[2].store_timestamp >= late_due, "not before its due time");
+    // New timers work on the promoted broker.
+    let due = req::now_ms() + 300;
+    send_ok(&pc, &timer("new", due), 0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pull_stored(&pc, &topic).await.iter().any(|m| m.body == b"new") {
+        assert!(Instant::now() < deadline, "a timer sent to the promoted broker is delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A half message (TRAN_MSG) of `group`, its send request, and its UNIQ_KEY.
+fn half_send(topic: &str, body: &str, group: &str) -> (ferrocket::codec::RemotingCommand, String) {
+    let m = Msg::new(topic, body).prop("TRAN_MSG", "true").prop("PGROUP", group);
+    let mut cmd = req::send_v2(group, &m, 0);
+    cmd.set_ext("f", 4); // sysFlag: TRANSACTION_PREPARED
+    let uniq = ferrocket::codec::message::parse_properties(cmd.ext("i").expect("properties")).get("UNIQ_KEY").expect("UNIQ_KEY").to_string();
+    (cmd, uniq)
+}
+
+/// END_TRANSACTION (37) as the Java producer sends it.
+fn end_tx(group: &str, clog: &str, table_offset: &str, uniq: &str, decision: i32, from_check: bool) -> ferrocket::codec::RemotingCommand {
+    ferrocket::codec::RemotingCommand::oneway(37, 0)
+        .with_ext("producerGroup", group)
+        .with_ext("tranStateTableOffset", table_offset)
+        .with_ext("commitLogOffset", clog)
+        .with_ext("commitOrRollback", decision)
+        .with_ext("fromTransactionCheck", from_check)
+        .with_ext("msgId", uniq)
+        .with_ext("transactionId", uniq)
+}
+
+/// An operator's promotion with transactions in flight: the old master had committed one half,
+/// rolled one back and left one undecided when it died. The slave's store restarted as master
+/// checks back the halves it holds no decision for (decisions are the master's metadata); the
+/// producer answers from its own state, and the real topic ends up with the committed message
+/// once (not stored again on the repeated COMMIT) and the pending one, never the rolled-back one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_slave_checks_back_pending_transactions() {
+    const SLOW_CHECK: &str = "transactionTimeOut=600000\ntransactionCheckInterval=600000\n";
+    let mut master = start(format!("{}{SLOW_CHECK}", master_conf("ASYNC_MASTER")));
+    let mut slave = start(slave_conf(&master));
+    let topic = unique("ha_tx");
+    let group = unique("ha_txg");
+    let mc = master.client().await;
+    send_ok(&mc, &Msg::new(&topic, "plain"), 0).await;
+    let mut decided = std::collections::HashMap::new();
+    for (body, decision) in [("committed", 8), ("rolled-back", 12), ("pending", 0)] {
+        let (cmd, uniq) = half_send(&topic, body, &group);
+        let r = mc.request(cmd, T).await.expect("half send");
+        assert_code(&r, codes::SUCCESS);
+        let clog = ferrocket::codec::message::decode_offset_msg_id(r.ext("msgId").expect("msgId")).expect("offset id").1;
+        let table = r.ext("queueOffset").expect("queueOffset").to_string();
+        mc.oneway(end_tx(&group, &clog.to_string(), &table, &uniq, decision, false)).await.expect("end transaction");
+        // What the producer's application says when asked: its transactions' outcomes.
+        decided.insert(uniq, if decision == 0 { 8 } else { decision });
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pull_all(&mc, &topic, 2).await.len() < 2 {
+        assert!(Instant::now() < deadline, "the master never stored the committed message");
+    }
+    wait_in_sync(&master, &slave);
+    master.stop(libc::SIGKILL, Duration::from_secs(5));
+    slave.stop(libc::SIGTERM, Duration::from_secs(15));
+
+    let conf = slave.data_dir.parent().expect("tmp dir").join("broker.conf");
+    let fast = "transactionTimeOut=500\ntransactionCheckInterval=300\ntransactionCheckMax=50\n";
+    std::fs::write(&conf, format!("{}{fast}", master_conf("ASYNC_MASTER"))).expect("rewrite broker.conf");
+    slave.start_again();
+    let mut producer = slave.client().await;
+    let mut incoming = producer.incoming();
+    let hb = producer.request(req::heartbeat("127.0.0.1@ha_txp", &[&group], &[]), T).await.expect("heartbeat");
+    assert_code(&hb, codes::SUCCESS);
+    let mut asked = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Answer check-backs until every half was asked about and nothing new is asked for 2 s.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), incoming.recv()).await {
+            Ok(Some(check)) if check.code == 39 => {
+                let uniq = check.ext("msgId").expect("msgId").to_string();
+                let decision = *decided.get(&uniq).unwrap_or_else(|| panic!("check-back for an unknown message {uniq}"));
+                let (clog, table) = (check.ext("commitLogOffset").expect("offset"), check.ext("tranStateTableOffset").expect("table offset"));
+                producer.oneway(end_tx(&group, clog, table, &uniq, decision, true)).await.expect("answer");
+                asked.insert(uniq);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the promoted broker closed the producer's connection"),
+            Err(_) if asked.len() >= 3 => break,
+            Err(_) => assert!(Instant::now() < deadline, "check-backs for {} of 3 halves", asked.len()),
+        }
+        assert!(Instant::now() < deadline + Duration::from_secs(10), "check-backs never stopped");
+    }
+    let bodies = pull_all(&producer, &topic, 3).await;
+    assert_eq!(bodies, ["plain", "committed", "pending"], "committed once, the pending one after its check, no rollback");
+}

@@ -4,7 +4,7 @@
 use crate::codec::codes::RequestCode;
 use crate::codec::RemotingCommand;
 use crate::core::Core;
-use crate::net::namesrv_link::NamesrvLink;
+use crate::net::namesrv_link::{NamesrvLink, Peer};
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,7 @@ impl SlaveSyncActor {
             return;
         }
         if self.link.as_ref().is_none_or(|l| l.addr() != master) {
-            self.link = Some(NamesrvLink::spawn(&master, Arc::new(|_: &str| {})));
+            self.link = Some(NamesrvLink::spawn_to(&master, Peer::Master, Arc::new(|_: &str| {})));
         }
         let Some(link) = self.link.clone() else { return };
         let codes = [

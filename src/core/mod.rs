@@ -167,7 +167,13 @@ impl Core {
         let limits = pop::PopLimits { inflight_per_queue: cfg.pop_inflight_message_threshold.max(1) as usize };
         Core {
             pop: pop::PopEngine::open(&store, limits),
-            timers: timer::Timers::open(&store, cfg.timer_precision_ms as i64, cfg.timer_roll_window_slot as i64, now_ms()),
+            timers: timer::Timers::open(
+                &store,
+                cfg.timer_precision_ms as i64,
+                cfg.timer_roll_window_slot as i64,
+                now_ms(),
+                cfg.broker_role == crate::config::BrokerRole::Slave,
+            ),
             stats: Default::default(),
             history: Default::default(),
             cfg: RwLock::new(Arc::new(cfg)),

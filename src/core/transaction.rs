@@ -79,6 +79,13 @@ pub fn end_transaction(core: &Core, h: &EndTransactionRequestHeader) -> Result<(
         tracing::debug!(offset = clog, "transaction already decided; commit ignored");
         return Ok(());
     }
+    // A check-back's COMMIT for a half this broker holds no decision for, though its committed
+    // copy is in the log: a promoted slave (decisions are the master's metadata, the copy was
+    // replicated). Recorded, not stored twice.
+    if h.from_transaction_check && committed_copy_exists(core, &half) {
+        record(core, clog, TxDecision::Committed);
+        return Ok(());
+    }
     if let Err(e) = commit(core, &half) {
         // Give the decision back so a retried END_TRANSACTION (or a check-back) can apply it.
         let _ = meta.swap_tx_decision(clog, Some(TxDecision::Applying), None);

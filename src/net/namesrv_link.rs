@@ -10,6 +10,9 @@
 //!   connection is back, so the registrar registers everything again at once;
 //! - requests are written in the order they are made and their answers matched by opaque;
 //! - while the name server cannot be reached, a request fails at once instead of waiting.
+//!
+//! A slave's metadata sync (`actors/slave_sync.rs`) keeps the same kind of link to its master;
+//! [`Peer`] says which one a link is, for its log lines.
 use crate::codec::{RemotingCodec, RemotingCommand};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -26,6 +29,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Called (on the link's task) when a connection is re-established after being lost.
 pub type OnReconnect = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Who is at the other end of a link (its log lines and errors name it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    NameServer,
+    /// A slave's master (the metadata sync).
+    Master,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::NameServer => "name server",
+            Peer::Master => "master",
+        }
+    }
+
+    /// What losing the connection means, for the warning.
+    fn when_lost(self) -> &'static str {
+        match self {
+            Peer::NameServer => "it drops this broker from its routes; reconnecting",
+            Peer::Master => "metadata sync paused; reconnecting",
+        }
+    }
+}
+
 struct Job {
     cmd: RemotingCommand,
     done: oneshot::Sender<io::Result<RemotingCommand>>,
@@ -36,16 +64,22 @@ struct Job {
 #[derive(Clone)]
 pub struct NamesrvLink {
     addr: Arc<str>,
+    peer: Peer,
     jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl NamesrvLink {
-    /// Start the link's task on the current runtime (call it inside one).
+    /// Start the link's task to a name server on the current runtime (call it inside one).
     pub fn spawn(addr: &str, on_reconnect: OnReconnect) -> NamesrvLink {
+        Self::spawn_to(addr, Peer::NameServer, on_reconnect)
+    }
+
+    /// [`NamesrvLink::spawn`] to another kind of peer.
+    pub fn spawn_to(addr: &str, peer: Peer, on_reconnect: OnReconnect) -> NamesrvLink {
         let (jobs, rx) = mpsc::unbounded_channel();
         let addr: Arc<str> = Arc::from(addr);
-        tokio::spawn(run(addr.clone(), rx, on_reconnect));
-        NamesrvLink { addr, jobs }
+        tokio::spawn(run(addr.clone(), peer, rx, on_reconnect));
+        NamesrvLink { addr, peer, jobs }
     }
 
     pub fn addr(&self) -> &str {
@@ -61,12 +95,12 @@ impl NamesrvLink {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job { cmd, done })
-            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "name-server link stopped"))?;
+            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, format!("{} link stopped", self.peer.name())))?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
-                "connection to the name server lost",
+                format!("connection to the {} lost", self.peer.name()),
             )),
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -86,7 +120,8 @@ async fn connect(addr: &str) -> io::Result<Conn> {
     Ok(Framed::new(stream, RemotingCodec::default()))
 }
 
-async fn run(addr: Arc<str>, mut jobs: mpsc::UnboundedReceiver<Job>, on_reconnect: OnReconnect) {
+async fn run(addr: Arc<str>, peer: Peer, mut jobs: mpsc::UnboundedReceiver<Job>, on_reconnect: OnReconnect) {
+    let what = peer.name();
     let mut backoff = BACKOFF_MIN;
     let mut was_connected = false;
     let mut outage_logged = false;
@@ -94,25 +129,24 @@ async fn run(addr: Arc<str>, mut jobs: mpsc::UnboundedReceiver<Job>, on_reconnec
         match connect(&addr).await {
             Ok(conn) => {
                 if was_connected || outage_logged {
-                    tracing::info!(namesrv = %addr, "connection to the name server re-established");
+                    tracing::info!(addr = %addr, "connection to the {what} re-established");
                     on_reconnect(&addr);
                 } else {
-                    tracing::debug!(namesrv = %addr, "connected to the name server");
+                    tracing::debug!(addr = %addr, "connected to the {what}");
                 }
                 was_connected = true;
                 backoff = BACKOFF_MIN;
-                match serve(&addr, conn, &mut jobs).await {
+                match serve(&addr, peer, conn, &mut jobs).await {
                     Ended::Dropped => return,
                     Ended::Lost(why) => {
-                        tracing::warn!(namesrv = %addr, reason = %why,
-                            "connection to the name server lost: it drops this broker from its routes; reconnecting");
+                        tracing::warn!(addr = %addr, reason = %why, "connection to the {what} lost: {}", peer.when_lost());
                         outage_logged = true;
                     }
                 }
             }
             Err(e) => {
                 if !outage_logged {
-                    tracing::warn!(namesrv = %addr, error = %e, "cannot connect to the name server; retrying with back-off");
+                    tracing::warn!(addr = %addr, error = %e, "cannot connect to the {what}; retrying with back-off");
                     outage_logged = true;
                 }
             }
@@ -125,7 +159,7 @@ async fn run(addr: Arc<str>, mut jobs: mpsc::UnboundedReceiver<Job>, on_reconnec
                 _ = &mut retry => break,
                 job = jobs.recv() => match job {
                     Some(job) => {
-                        let _ = job.done.send(Err(io::Error::new(io::ErrorKind::NotConnected, format!("name server {addr} not connected"))));
+                        let _ = job.done.send(Err(io::Error::new(io::ErrorKind::NotConnected, format!("{what} {addr} not connected"))));
                     }
                     None => return,
                 },
@@ -138,12 +172,12 @@ async fn run(addr: Arc<str>, mut jobs: mpsc::UnboundedReceiver<Job>, on_reconnec
 enum Ended {
     /// Every handle was dropped: stop.
     Dropped,
-    /// The connection failed or the name server closed it.
+    /// The connection failed or the peer closed it.
     Lost(String),
 }
 
 /// Write requests in order and match answers by opaque until the connection ends.
-async fn serve(addr: &str, conn: Conn, jobs: &mut mpsc::UnboundedReceiver<Job>) -> Ended {
+async fn serve(addr: &str, peer: Peer, conn: Conn, jobs: &mut mpsc::UnboundedReceiver<Job>) -> Ended {
     let (mut sink, mut stream) = conn.split();
     let mut pending: HashMap<i32, oneshot::Sender<io::Result<RemotingCommand>>> = HashMap::new();
     loop {
@@ -162,12 +196,12 @@ async fn serve(addr: &str, conn: Conn, jobs: &mut mpsc::UnboundedReceiver<Job>) 
                 Some(Ok(cmd)) if cmd.is_response() => {
                     match pending.remove(&cmd.opaque) {
                         Some(tx) => { let _ = tx.send(Ok(cmd)); }
-                        None => tracing::debug!(namesrv = %addr, opaque = cmd.opaque, "answer matches no request (late)"),
+                        None => tracing::debug!(addr = %addr, opaque = cmd.opaque, "answer matches no request (late)"),
                     }
                 }
-                Some(Ok(cmd)) => tracing::debug!(namesrv = %addr, code = cmd.code, "request from the name server ignored"),
+                Some(Ok(cmd)) => tracing::debug!(addr = %addr, code = cmd.code, "request from the {} ignored", peer.name()),
                 Some(Err(e)) => return Ended::Lost(format!("undecodable frame: {e}")),
-                None => return Ended::Lost("closed by the name server".into()),
+                None => return Ended::Lost(format!("closed by the {}", peer.name())),
             },
         }
     }

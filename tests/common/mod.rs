@@ -28,6 +28,8 @@ pub struct DevBroker {
     pub broker: SocketAddr,
     /// The HA port of a master (`haAddr` in the ready line).
     pub ha: Option<SocketAddr>,
+    /// The gRPC endpoint (`grpcAddr` in the ready line).
+    pub grpc: Option<SocketAddr>,
     pub data_dir: PathBuf,
     log_path: PathBuf,
     launch: Launch,
@@ -68,8 +70,9 @@ impl DevBroker {
             std::fs::write(&path, text).expect("write broker.conf");
             launch.config = Some(path.display().to_string());
         }
-        let (child, namesrv, broker, ha) = spawn(&data_dir, &log_path, None, &launch, &extra_args);
-        DevBroker { child: Some(child), namesrv, broker, ha, data_dir, log_path, launch, extra_args, _tmp: tmp }
+        let (child, r) = spawn(&data_dir, &log_path, None, &launch, &extra_args);
+        let Ready { namesrv, broker, ha, grpc } = r;
+        DevBroker { child: Some(child), namesrv, broker, ha, grpc, data_dir, log_path, launch, extra_args, _tmp: tmp }
     }
 
     /// Stop gracefully (SIGTERM, up to 15 s, then SIGKILL) and start again on the same data and
@@ -88,11 +91,12 @@ impl DevBroker {
     /// Start again on the same data and ports after [`DevBroker::stop`] (files may be changed in between).
     pub fn start_again(&mut self) {
         let ports = (self.namesrv.port(), self.broker.port());
-        let (child, namesrv, broker, ha) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch, &self.extra_args);
+        let (child, r) = spawn(&self.data_dir, &self.log_path, Some(ports), &self.launch, &self.extra_args);
         self.child = Some(child);
-        self.namesrv = namesrv;
-        self.broker = broker;
-        self.ha = ha;
+        self.namesrv = r.namesrv;
+        self.broker = r.broker;
+        self.ha = r.ha;
+        self.grpc = r.grpc;
     }
 
     /// Send `signal` and wait up to `grace` for exit, then SIGKILL. Returns whether it exited
@@ -170,14 +174,16 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrocket"))
 }
 
+/// The addresses of a started broker, from its ready line.
+struct Ready {
+    namesrv: SocketAddr,
+    broker: SocketAddr,
+    ha: Option<SocketAddr>,
+    grpc: Option<SocketAddr>,
+}
+
 /// `launch.config` holds the path of the written config file here.
-fn spawn(
-    data_dir: &Path,
-    log_path: &Path,
-    ports: Option<(u16, u16)>,
-    launch: &Launch,
-    extra_args: &[String],
-) -> (Child, SocketAddr, SocketAddr, Option<SocketAddr>) {
+fn spawn(data_dir: &Path, log_path: &Path, ports: Option<(u16, u16)>, launch: &Launch, extra_args: &[String]) -> (Child, Ready) {
     let log = OpenOptions::new().create(true).append(true).open(log_path).expect("open log");
     let mut cmd = Command::new(bin());
     cmd.arg("dev");
@@ -231,8 +237,9 @@ fn spawn(
         }
     };
     let (namesrv, broker) = parse_ready(&line).unwrap_or_else(|| panic!("bad ready line: {line}"));
-    let ha = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|v| v["haAddr"].as_str()?.parse().ok());
-    (child, namesrv, broker, ha)
+    let v = serde_json::from_str::<serde_json::Value>(&line).unwrap_or_default();
+    let addr = |key: &str| v[key].as_str().and_then(|a| a.parse().ok());
+    (child, Ready { namesrv, broker, ha: addr("haAddr"), grpc: addr("grpcAddr") })
 }
 
 /// Parse the ready line `ferrocket dev` prints on stdout, one JSON object:

@@ -135,7 +135,12 @@ fn due_of(m: &StoredMessage, timer_out: Option<&str>) -> i64 {
 impl Timers {
     /// Open the timer store under the store's root; migrate the sled timer index of earlier
     /// versions, or rebuild from the timer topic when the files are new or damaged.
-    pub fn open(store: &MessageStore, precision_ms: i64, roll_window_slots: i64, now_ms: i64) -> Timers {
+    ///
+    /// A slave (`follower`) indexes and delivers nothing: its master delivers, and the deliveries
+    /// reach it through the log. Its timer files are dropped instead, so that the store, opened as
+    /// a master after an operator's promotion, rebuilds the wheel from the replicated timer topic
+    /// (skipping what the log shows delivered or rolled) rather than trusting a stale wheel.
+    pub fn open(store: &MessageStore, precision_ms: i64, roll_window_slots: i64, now_ms: i64, follower: bool) -> Timers {
         let precision = precision_ms.clamp(1, 60_000);
         let cfg = TimerConfig {
             dir: store.root().join("timer"),
@@ -149,6 +154,12 @@ impl Timers {
             counters: Counters::default(),
             rates: Mutex::new((now_ms, 0, 0)),
         };
+        if follower {
+            if let Err(e) = crate::store::timer::forget(&cfg.dir) {
+                tracing::warn!(error = %e, "slave: could not drop the timer files; a promotion will trust them");
+            }
+            return timers(None, None);
+        }
         let (ts, opened) = match TimerStore::open(cfg) {
             Ok(o) => o,
             Err(e) => {
@@ -374,11 +385,26 @@ impl Wheel {
         if m.queue_offset < self.rebuild_upto {
             let rolled_at = m.store_timestamp + self.roll_window_ms - self.precision;
             let was_rolled = due - m.store_timestamp >= self.roll_window_ms && self.slot_of(rolled_at) < self.rebuild_skip_ms;
-            if due < self.rebuild_skip_ms || was_rolled {
+            if due < self.rebuild_skip_ms || was_rolled || self.done_in_log(core, m, get(prop::REAL_TOPIC), get(prop::UNIQ_KEY), due, now_ms) {
                 return Ok(()); // delivered (or stored again) before the rebuild
             }
         }
         self.place(due, m.commit_log_offset, get(prop::UNIQ_KEY).map(key_hash).unwrap_or(0), now_ms)
+    }
+
+    /// While rebuilding: whether the log shows what became of timer message `m` already: its
+    /// delivery (a message with its UNIQ_KEY on its real topic, stored after it; possible only
+    /// once it is due) or its roll (a later copy in the timer topic; possible only for a due time
+    /// past the roll window). A key-index lookup for those cases only. This is what a promoted
+    /// slave, whose wheel never ran, knows of its old master's deliveries.
+    fn done_in_log(&self, core: &Core, m: &StoredMessage, real_topic: Option<&str>, uniq: Option<&str>, due: i64, now_ms: i64) -> bool {
+        let Some(uniq) = uniq.filter(|u| !u.is_empty()) else { return false };
+        let later_in = |topic: &str| {
+            let found = core.store.query_by_key(topic, uniq, 8, m.store_timestamp, i64::MAX);
+            found.iter().any(|raw| matches!(decode_stored(raw), Ok((c, _)) if c.commit_log_offset > m.commit_log_offset))
+        };
+        (due <= now_ms && real_topic.is_some_and(&later_in))
+            || (due - m.store_timestamp >= self.roll_window_ms && later_in(TIMER_TOPIC))
     }
 
     /// Link an entry into the slot of its due time (or its roll slot, or the slot being delivered).

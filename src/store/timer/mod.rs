@@ -363,5 +363,19 @@ pub fn exists(dir: &Path) -> bool {
     dir.join("checkpoint").exists()
 }
 
+/// Make the next [`TimerStore::open`] of `dir` a fresh one: the checkpoint goes first (without it
+/// the open removes the other files), then the log and the wheel.
+pub fn forget(dir: &Path) -> Result<(), StoreError> {
+    let ckpt = dir.join("checkpoint");
+    match std::fs::remove_file(&ckpt) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(&ckpt, e)),
+    }
+    let _ = std::fs::remove_dir_all(dir.join("log"));
+    let _ = std::fs::remove_file(dir.join("wheel"));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

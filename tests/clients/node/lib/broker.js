@@ -61,15 +61,23 @@ async function startBroker(setup) {
     });
   });
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise(r => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise(r => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      await exited;
+      clearTimeout(timer);
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  return { namesrv: fields.namesrv, broker: fields.broker, stop, tail };
+  // kill -9: the process dies with nothing flushed or closed (its files stay for stop()).
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise(r => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { namesrv: fields.namesrv, broker: fields.broker, stop, kill, tail };
 }
 
 async function waitUntil(pred, timeoutMs, intervalMs = 100) {

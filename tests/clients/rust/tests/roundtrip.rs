@@ -4,98 +4,23 @@
 //! The broker binary comes from FERROCKET_BIN (default: ../../../target/debug/ferrocket).
 #![recursion_limit = "512"]
 
+mod common;
+
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
     AclClientRPCHook, SessionCredentials,
-    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, TelemetryHandle,
+    ClientResult, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
 };
+use common::{client_runtime, now_ms, start_broker, start_broker_with};
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-struct Broker {
-    child: Child,
-    namesrv: String,
-    _dir: PathBuf,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn start_broker() -> Broker {
-    start_broker_with(&[]).await
-}
-
-/// `ferrocket dev` with extra arguments (a config file, topics).
-async fn start_broker_with(extra: &[&str]) -> Broker {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let bin = std::env::var("FERROCKET_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest.join("../../../target/debug/ferrocket"));
-    let dir = std::env::temp_dir().join(format!("ferrocket-rustclient-{}-{}", std::process::id(), now_ms()));
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    let log = std::fs::File::create(dir.join("ferrocket.stderr.log")).unwrap();
-    let mut child = Command::new(&bin)
-        .arg("dev")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let namesrv = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            if let Some(namesrv) = ready_namesrv(&l) {
-                return namesrv;
-            }
-        }
-        panic!("ferrocket dev exited before printing its JSON ready line with namesrvAddr");
-    })
-    .await
-    .expect("a JSON ready line with namesrvAddr from ferrocket dev within 30 s");
-    // Keep draining stdout.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Broker { child, namesrv, _dir: dir }
-}
-
-/// The name-server address from the JSON ready line `ferrocket dev` prints on stdout
-/// (`{"brokerAddr":..,"dataDir":..,"namesrvAddr":"HOST:PORT","pid":..}`, written without spaces);
-/// `None` for any other line.
-fn ready_namesrv(line: &str) -> Option<String> {
-    const KEY: &str = "\"namesrvAddr\":\"";
-    let line = line.trim();
-    if !line.starts_with('{') {
-        return None;
-    }
-    let rest = &line[line.find(KEY)? + KEY.len()..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-}
-
-fn client_runtime(owner: &RuntimeOwner, scope: &'static str) -> Arc<ClientRuntime> {
-    ClientRuntime::try_new(owner.root_context().component(scope), ClientRuntimeConfig::default(), TelemetryHandle::noop())
-        .expect("client runtime")
-}
 
 #[derive(Debug, Clone)]
 struct Got {
