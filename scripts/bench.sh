@@ -127,10 +127,11 @@ stop_broker() {
 }
 
 # point ID CONTENDER ROUND generator-args...: one generator run, one JSON line in results.jsonl
+# (on topic $TOPIC, default bench)
 point() {
   local id=$1 who=$2 round=$3; shift 3
   local extra=(); if [ "$1" = produce ] || [ "$1" = e2e ]; then extra=("${UNIQ[@]}"); fi
-  local j; j=$("${GEN[@]}" "$@" "${extra[@]}" --broker "$BROKER" --topic bench --pid "$BPID" 2>>"$OUT/gen.err" || echo '{"error":"generator failed"}')
+  local j; j=$("${GEN[@]}" "$@" "${extra[@]}" --broker "$BROKER" --topic "${TOPIC:-bench}" --pid "$BPID" 2>>"$OUT/gen.err" || echo '{"error":"generator failed"}')
   echo "{\"id\":\"$id\",\"contender\":\"$who\",\"round\":$round,\"r\":$j}" >> "$RESULTS"
   log "$id $who r$round: $(python3 -c 'import json,sys;d=json.loads(sys.argv[1]);p=d.get("produce",{});c=d.get("consume",{});print(p.get("msgs_per_s",c.get("msgs_per_s")),"msg/s p99",p.get("latency_us",{}).get("p99"),"us",("e2e p99 %s us"%c["e2e_latency_us"]["p99"]) if c.get("e2e_latency_us") else "", "errors",p.get("errors"),p.get("io_errors",d.get("error","")))' "$j" 2>/dev/null || echo "$j")"
 }
@@ -146,8 +147,12 @@ run_async_points() {
   if want S6; then for rate in 1000 10000; do
     point "S6 e2e ${rate}/s" "$who" "$r" e2e --rate $rate --conns 1 --inflight 4096 --body 1024 "${T[@]}"; done; fi
   if want S5; then
-    point "S5 fill ${BACKLOG}" "$who" "$r" produce --conns 4 --inflight 8 --batch 64 --body 1024 --total "$BACKLOG" --warmup 0s --duration 600s
-    point "S5 catch-up ${BACKLOG}" "$who" "$r" consume --conns 2 --timeout 300s
+    # A topic of its own holding exactly the backlog (the bench topic holds what S1-S3 sent);
+    # drained twice: the first drain right after the fill, then again (pages cached, code warm).
+    "${GEN[@]}" create-topic --broker "$BROKER" --topic s5 --queues 8 >/dev/null 2>>"$OUT/gen.err" || true
+    TOPIC=s5 point "S5 fill ${BACKLOG}" "$who" "$r" produce --conns 4 --inflight 8 --batch 64 --body 1024 --total "$BACKLOG" --warmup 0s --duration 600s
+    TOPIC=s5 point "S5 catch-up ${BACKLOG}, first drain" "$who" "$r" consume --conns 2 --timeout 300s --group s5_first
+    TOPIC=s5 point "S5 catch-up ${BACKLOG}, warm drain" "$who" "$r" consume --conns 2 --timeout 300s --group s5_warm
   fi
 }
 run_sync_points() {
