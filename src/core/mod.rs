@@ -2,7 +2,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then wake parked pulls) |
+//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then wake parked pulls), [`Core::append_mixed`] (the same for messages of several queues) |
 //! | `conn.rs` | [`ConnHandle`]: a client connection as an id, a peer and an [`Outlet`] |
 //! | `topics.rs` | the topic table, system topic names, permissions, the registration request |
 //! | `groups.rs` | subscription group configs |
