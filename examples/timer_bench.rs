@@ -25,6 +25,15 @@
 //!   `timerPrecisionMs=100`; lateness = store time on the real topic - due time (never negative).
 //! * `burst`: N timers due in the same millisecond; drain rate from the due time until all are on
 //!   the real topic (polled with GET_MAX_OFFSET).
+//! * `wire`: timers inserted through the wire by the load generator (`$FERROCKET_BENCH_BIN`,
+//!   default `target/release/ferrocket-bench`: `produce --timer-spread 7d`), SEND_BATCH_MESSAGE
+//!   batches of `$TIMER_BENCH_BATCH` (64) over `$TIMER_BENCH_CONNS` (4) connections with
+//!   `$TIMER_BENCH_INFLIGHT` (8) requests in flight each, due times scattered from 1 h to 7 days
+//!   ahead, for `$TIMER_BENCH_SECS` seconds or `$TIMER_BENCH_WIRE_TOTAL` timers: timers/s
+//!   acknowledged, the broker's CPU per timer (while sending, and until all are indexed), the time
+//!   until all are indexed after the last answer, RSS. With `$TIMER_BENCH_PREFILL` > 0 the store
+//!   is first filled as in `fill` and indexed (the wheel then holds that many pending) before the
+//!   sends start.
 use ferrocket::client::req::{self, now_ms, Msg, Pull};
 use ferrocket::client::RawClient;
 use ferrocket::codec::message::parse_properties;
@@ -396,13 +405,93 @@ async fn burst(dir: &Path) {
     stop(b);
 }
 
+/// The broker's user + system CPU time so far, µs (from /proc/<pid>/stat, clock ticks of 10 ms).
+fn cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // the fields after the command name (which may hold spaces) in parentheses
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10_000
+}
+
+fn disk(dir: &Path) -> serde_json::Value {
+    json!({ "total": du_mib(dir), "commitlog": du_mib(&dir.join("commitlog")), "consumequeue": du_mib(&dir.join("consumequeue")),
+            "index": du_mib(&dir.join("index")), "timer": du_mib(&dir.join("timer")), "meta": du_mib(&dir.join("meta")) })
+}
+
+async fn wire(dir: &Path) {
+    let prefill = env_u64("TIMER_BENCH_PREFILL", 0);
+    let mut prefilled = json!(null);
+    if prefill > 0 {
+        let (n, write_secs) = fill_store(dir, prefill);
+        eprintln!("  {n} timers written in {write_secs:.0} s; the broker indexes them");
+        prefilled = json!({ "timers": n, "write_secs": write_secs });
+    }
+    let t = Instant::now();
+    let b = start(dir, "");
+    let c = RawClient::connect(b.addr).await.unwrap();
+    if prefill > 0 {
+        let (_, peak) = wait_indexed(&c, b.pid, Duration::from_secs(7200)).await;
+        let secs = t.elapsed().as_secs_f64();
+        let s = status(&c).await;
+        prefilled["index_secs"] = json!(secs);
+        prefilled["index_rate"] = json!((stat_i64(&s, "timerCongestNum") as f64 / secs).round());
+        prefilled["timerCongestNum"] = json!(stat_i64(&s, "timerCongestNum"));
+        prefilled["rss_mib"] = json!(proc_kib(b.pid, "VmRSS:") / 1024);
+        prefilled["peak_rss_mib_sampled"] = json!(peak / 1024);
+        eprintln!("  indexed: {prefilled}");
+    }
+    let bench = std::env::var("FERROCKET_BENCH_BIN").unwrap_or_else(|_| "target/release/ferrocket-bench".into());
+    let (conns, inflight, batch) = (env_u64("TIMER_BENCH_CONNS", 4), env_u64("TIMER_BENCH_INFLIGHT", 8), env_u64("TIMER_BENCH_BATCH", 64));
+    let mut args: Vec<String> = ["produce", "--broker", &b.addr.to_string(), "--topic", TOPIC, "--queues", "1", "--body", "16", "--uniq-key", "--timer-spread", "7d"]
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    for (k, v) in [("--conns", conns), ("--inflight", inflight), ("--batch", batch), ("--pid", b.pid as u64)] {
+        args.extend([k.to_string(), v.to_string()]);
+    }
+    match std::env::var("TIMER_BENCH_WIRE_TOTAL").ok().and_then(|v| v.parse::<u64>().ok()) {
+        Some(total) => args.extend(["--total".into(), total.to_string(), "--warmup".into(), "0s".into(), "--duration".into(), "3600s".into()]),
+        None => args.extend(["--warmup".into(), "2s".into(), "--duration".into(), format!("{}s", env_u64("TIMER_BENCH_SECS", 20))]),
+    }
+    let pending_before = stat_i64(&status(&c).await, "timerCongestNum").max(0);
+    let cpu0 = cpu_us(b.pid);
+    let sent = Instant::now();
+    let out = Command::new(&bench).args(&args).stderr(Stdio::inherit()).output().expect("run ferrocket-bench");
+    let send_secs = sent.elapsed().as_secs_f64();
+    let gen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| json!({ "unparsed": String::from_utf8_lossy(&out.stdout) }));
+    let (lag, peak) = wait_indexed(&c, b.pid, Duration::from_secs(1800)).await;
+    let cpu = cpu_us(b.pid).saturating_sub(cpu0);
+    let s = status(&c).await;
+    let pending = stat_i64(&s, "timerCongestNum");
+    let acked = gen["produce"]["acked_msgs"].as_u64().unwrap_or(0);
+    report(
+        "wire",
+        json!({
+            "conns": conns, "inflight": inflight, "batch": batch, "args": args.join(" "),
+            "prefilled": prefilled,
+            "acked": acked, "timers_per_s": gen["produce"]["msgs_per_s"], "errors": gen["produce"]["errors"],
+            "latency_us": gen["produce"]["latency_us"],
+            "broker_while_sending": gen["broker"],
+            "indexed_after_last_answer_ms": lag.as_millis() as u64,
+            "broker_cpu_us_per_timer_incl_indexing": if acked > 0 { (cpu as f64 / acked as f64 * 100.0).round() / 100.0 } else { 0.0 },
+            "send_secs": send_secs,
+            "timerCongestNum": pending, "added_to_wheel": pending - pending_before,
+            "rss_mib": proc_kib(b.pid, "VmRSS:") / 1024, "peak_rss_mib_sampled": peak / 1024, "peak_rss_mib": proc_kib(b.pid, "VmHWM:") / 1024,
+            "load": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+            "disk_mib": disk(dir),
+        }),
+    );
+    stop(b);
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mode = std::env::var("TIMER_BENCH_MODE").unwrap_or_else(|_| "all".into());
     let keep = std::env::var("TIMER_BENCH_DIR").ok().map(PathBuf::from);
     let tmp = tempfile::Builder::new().prefix("ferrocket-timer-bench-").tempdir().unwrap();
     let root = keep.unwrap_or_else(|| tmp.path().to_path_buf());
-    for m in ["pending", "lateness", "burst", "fill"] {
+    for m in ["pending", "lateness", "burst", "fill", "wire"] {
         if mode == m || (mode == "all" && m != "fill") {
             let dir = root.join(m);
             let _ = std::fs::remove_dir_all(&dir);
@@ -411,6 +500,7 @@ async fn main() {
                 "pending" => pending(&dir).await,
                 "lateness" => lateness(&dir).await,
                 "fill" => fill(&dir).await,
+                "wire" => wire(&dir).await,
                 _ => burst(&dir).await,
             }
             let _ = std::fs::remove_dir_all(&dir);

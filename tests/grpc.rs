@@ -855,3 +855,63 @@ async fn pull_message_reads_a_queue_and_long_polls() {
     assert_eq!(pull(&mut c, 99, 0, None).await.0, Code::IllegalOffset);
     assert_eq!(pull(&mut c, -1, 0, None).await.0, Code::IllegalOffset);
 }
+
+/// Every stored message of queue 0 of `topic`, read over remoting.
+async fn pull_queue(raw: &RawClient, topic: &str) -> Vec<ferrocket::codec::stored::StoredMessage> {
+    let (mut out, mut offset) = (Vec::new(), 0i64);
+    loop {
+        let r = raw.request(req::Pull::new("PG", topic, 0, offset).max(32).build(), T).await.unwrap();
+        if r.code != 0 {
+            return out;
+        }
+        out.extend(ferrocket::codec::stored::decode_all_stored(&r.body).expect("stored messages"));
+        offset = r.ext("nextBeginOffset").and_then(|v| v.parse().ok()).unwrap_or(offset);
+    }
+}
+
+/// SendMessage with several messages, some with a delivery time: each of those waits for its
+/// own time (with its own recall handle) while the others are readable at once; one delivery
+/// time beyond timerMaxDelay refuses the whole request.
+#[tokio::test]
+async fn delivery_times_inside_a_batch_are_honoured_per_message() {
+    let b = TestBroker::builder().start().unwrap();
+    let mut c = client(&b).await;
+    let raw = RawClient::connect(b.broker_addr()).await.unwrap();
+    let cmd = req::create_topic("BatchT", 1).with_ext("attributes", "+message.type=MIXED");
+    assert_eq!(raw.request(cmd, T).await.unwrap().code, 0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let at = |ms: i64| Some(prost_types::Timestamp { seconds: (now + ms) / 1000, nanos: (((now + ms) % 1000) * 1_000_000) as i32 });
+    let mut later = typed(message("BatchT", "01B1", b"later", None), pb::MessageType::Delay);
+    later.system_properties.as_mut().unwrap().delivery_timestamp = at(1500);
+    let batch = vec![message("BatchT", "01B0", b"now0", None), later, message("BatchT", "01B2", b"now2", None)];
+    let sent = c.send_message(pb::SendMessageRequest { messages: batch }).await.unwrap().into_inner();
+    assert_eq!(code(&sent.status), Code::Ok, "{:?}", sent.status);
+    let handles: Vec<bool> = sent.entries.iter().map(|e| !e.recall_handle.is_empty()).collect();
+    assert_eq!(handles, [false, true, false], "a recall handle for the timed message only");
+
+    let first = pull_queue(&raw, "BatchT").await;
+    let bodies: Vec<&[u8]> = first.iter().map(|m| m.body.as_ref()).collect();
+    assert!(bodies.starts_with(&[b"now0".as_slice(), b"now2"]), "the others are readable at once: {bodies:?}");
+    assert!(first.iter().all(|m| m.body.as_ref() != b"later" || m.store_timestamp >= now + 1500), "not before its time");
+    let mut all = first;
+    for _ in 0..100 {
+        if all.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        all = pull_queue(&raw, "BatchT").await;
+    }
+    assert_eq!(all.len(), 3, "the timed message is delivered");
+    assert_eq!(&all[2].body[..], b"later");
+    assert!(all[2].store_timestamp >= now + 1500, "not before its time");
+    let props = ferrocket::codec::message::parse_properties(&all[2].properties);
+    assert_eq!(props.get("UNIQ_KEY"), Some("01B1"), "with its own id");
+    assert_eq!(props.get("k"), Some("v"));
+
+    let mut far = typed(message("BatchT", "01B4", b"too far", None), pb::MessageType::Delay);
+    far.system_properties.as_mut().unwrap().delivery_timestamp = at(8 * 86_400_000);
+    let refused = c.send_message(pb::SendMessageRequest { messages: vec![message("BatchT", "01B3", b"plain", None), far] }).await.unwrap().into_inner();
+    assert_eq!(code(&refused.status), Code::IllegalDeliveryTime, "{:?}", refused.status);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pull_queue(&raw, "BatchT").await.len(), 3, "nothing of the refused request is stored");
+}

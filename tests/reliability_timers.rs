@@ -1,9 +1,11 @@
 //! Kill loop while timers fire: a `ferrocket dev` process receives timer messages (due 0.1 to 2.5 s
 //! ahead, precision 100 ms) from a producer that records every acknowledged one, and is SIGKILLed
 //! at random moments and restarted on the same directory, `RELIABILITY_TIMER_CYCLES` times (default
-//! 4). Then every acknowledged timer must arrive on its topic (**lost** = 0) and none before its due
-//! time (**early** = 0). Duplicates (a slot being delivered at a kill is delivered again) are
-//! counted and reported. Nothing here asserts a timing.
+//! 4). Every other cycle is a burst instead: `RELIABILITY_TIMER_BURST` timers (default 20 000) sent
+//! in SEND_BATCH_MESSAGE batches, all due in the same millisecond, and the kill comes 0-40 ms after
+//! that due time, while the burst is being delivered. Then every acknowledged timer must arrive on
+//! its topic (**lost** = 0) and none before its due time (**early** = 0). Duplicates (a slot being
+//! delivered at a kill is delivered again) are counted and reported. Nothing here asserts a timing.
 mod reliability_support;
 
 use ferrocket::client::req::{self, now_ms, Msg};
@@ -46,6 +48,22 @@ async fn producer(mut addr: watch::Receiver<Option<SocketAddr>>, acked: Arc<Mute
     }
 }
 
+/// Send `n` timers due in the same millisecond (batches of 500), recording the acknowledged ones;
+/// returns the due time.
+async fn burst(addr: SocketAddr, n: u64, acked: &Mutex<HashMap<String, i64>>) -> i64 {
+    let due = now_ms() + 1000;
+    let Ok(c) = RawClient::connect(addr).await else { return due };
+    let msgs: Vec<Msg> = (0..n).map(|_| Msg::new(TOPIC, "b").prop("TIMER_DELIVER_MS", &due.to_string())).collect();
+    for chunk in msgs.chunks(500) {
+        if let Ok(r) = c.request(req::send_batch("pg", TOPIC, 0, chunk), Duration::from_secs(5)).await {
+            if r.code == 0 {
+                acked.lock().unwrap().extend(chunk.iter().map(|m| (m.unique_id.clone(), due)));
+            }
+        }
+    }
+    due
+}
+
 #[test]
 fn kill9_loop_while_timers_fire_loses_nothing_and_delivers_nothing_early() {
     let cycles = Knobs::u64("TIMER_CYCLES", 4);
@@ -67,8 +85,15 @@ fn kill9_loop_while_timers_fire_loses_nothing_and_delivers_nothing_early() {
     });
     tx.send_replace(Some(broker.addr()));
     let task = rt.spawn(producer(rx, acked.clone(), stop.clone(), seed ^ 0x5eed));
+    let burst_size = Knobs::u64("TIMER_BURST", 20_000);
     for cycle in 0..cycles {
-        std::thread::sleep(Duration::from_millis(rng.range(700, 2000)));
+        if cycle % 2 == 1 {
+            let due = rt.block_on(burst(broker.addr(), burst_size, &acked));
+            let kill_at = due + rng.range(0, 40) as i64;
+            std::thread::sleep(Duration::from_millis((kill_at - now_ms()).max(0) as u64));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.range(700, 2000)));
+        }
         broker.kill9();
         tx.send_replace(None);
         broker.restart().unwrap_or_else(|e| panic!("restart after cycle {cycle}: {e}"));
@@ -114,7 +139,7 @@ fn kill9_loop_while_timers_fire_loses_nothing_and_delivers_nothing_early() {
     let lost: Vec<&String> = acked.keys().filter(|u| !seen.contains_key(*u)).collect();
     report(
         "timer_kill_loop",
-        json!({ "seed": seed, "cycles": cycles, "acked": acked.len(), "lost": lost.len(), "early": early, "duplicated": dups }),
+        json!({ "seed": seed, "cycles": cycles, "burst": burst_size, "acked": acked.len(), "lost": lost.len(), "early": early, "duplicated": dups }),
     );
     assert!(acked.len() > 10, "the producer got acknowledgements ({})", acked.len());
     assert!(lost.is_empty(), "{} acknowledged timers never delivered (e.g. {:?}); seed {seed}\n{}", lost.len(), lost.first(), broker.log_tail(30));

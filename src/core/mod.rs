@@ -2,7 +2,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then wake parked pulls) |
+//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then wake parked pulls), [`Core::append_mixed`] (the same for messages of several queues) |
 //! | `conn.rs` | [`ConnHandle`]: a client connection as an id, a peer and an [`Outlet`] |
 //! | `topics.rs` | the topic table, system topic names, permissions, the registration request |
 //! | `groups.rs` | subscription group configs |
@@ -57,7 +57,7 @@ pub use settings::{apply_live, with_overrides};
 use crate::config::BrokerConfig;
 use crate::filter::sql92::{SqlFilter, SqlParseError};
 use crate::codec::body::DataVersion;
-use crate::store::{MessageStore, NewMessage, PutOutcome, StoreError, TopicConfig};
+use crate::store::{MessageStore, NewMessage, PutOutcome, PutResult, StoreError, TopicConfig};
 use clients::ClientState;
 use pull::{Arrived, ParkedPull, Waiters};
 use std::collections::HashMap;
@@ -88,6 +88,16 @@ pub type Announced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Se
 
 /// Compiled SQL92 selectors by (group, topic): (subscription version, expression, filter).
 type SqlCache = HashMap<(String, String), (i64, String, Arc<SqlFilter>)>;
+
+/// One queue's share of an append: what its counters and wake-ups need (see [`Core::append`]).
+struct PutRun {
+    topic: String,
+    queue_id: i32,
+    arrivals: Option<Vec<(i64, Option<Arc<str>>)>>,
+    mtype: stats::MessageType,
+    single: Option<usize>,
+    batch: Vec<usize>,
+}
 
 /// The broker's shared state, handed to every connection and actor.
 pub struct Core {
@@ -218,24 +228,58 @@ impl Core {
         if self.replication.is_slave() {
             return Err(StoreError::ReadOnly);
         }
-        let Some(first) = msgs.first() else {
+        let Some(run) = msgs.first().map(|_| self.before_put(&msgs)) else {
             return self.store.put(msgs);
         };
+        let outcome = self.store.put(msgs)?;
+        self.after_put(run, &outcome.results);
+        self.replication.written();
+        Ok(outcome)
+    }
+
+    /// [`Core::append`] for messages of several queues (a batch whose timer messages go to the
+    /// timer topic while the others stay on their queue; a gRPC batch spread over queues): one
+    /// store append (all stored or none), then the counters and wake-ups of each run of one queue.
+    pub fn append_mixed(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
+        if self.replication.is_slave() {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < msgs.len() {
+            let (topic, queue_id) = (&msgs[i].topic, msgs[i].queue_id);
+            let end = i + msgs[i..].iter().take_while(|m| m.queue_id == queue_id && m.topic == *topic).count();
+            runs.push((i..end, self.before_put(&msgs[i..end])));
+            i = end;
+        }
+        let outcome = self.store.put(msgs)?;
+        for (range, run) in runs {
+            self.after_put(run, &outcome.results[range]);
+        }
+        self.replication.written();
+        Ok(outcome)
+    }
+
+    /// What the wake-ups and counters of a run of one queue need, taken before the put.
+    fn before_put(&self, msgs: &[NewMessage]) -> PutRun {
+        let first = &msgs[0];
         let (topic, queue_id) = (first.topic.clone(), first.queue_id);
         // What a waiter's filter needs (tags code, properties for SQL92), copied only when a pull
         // already waits on this queue: the common send allocates nothing for wake-ups.
-        let arrivals: Option<Vec<(i64, Option<Arc<str>>)>> = self
+        let arrivals = self
             .waiters
             .any(&topic, queue_id)
             .then(|| msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect());
-        let mtype = stats::message_type(first);
         let single = (msgs.len() == 1).then(|| first.body.len());
-        let batch: Vec<usize> = if single.is_some() { Vec::new() } else { msgs.iter().map(|m| m.body.len()).collect() };
-        let outcome = self.store.put(msgs)?;
-        let bytes: i64 = outcome.results.iter().map(|r| r.size as i64).sum();
-        let n = outcome.results.len() as u64;
-        self.stats.stored(&topic, n, bytes.max(0) as u64, mtype, single.into_iter().chain(batch));
-        self.replication.written();
+        let batch = if single.is_some() { Vec::new() } else { msgs.iter().map(|m| m.body.len()).collect() };
+        PutRun { mtype: stats::message_type(first), topic, queue_id, arrivals, single, batch }
+    }
+
+    /// Count a stored run and wake the pulls parked on its queue.
+    fn after_put(&self, run: PutRun, results: &[PutResult]) {
+        let PutRun { topic, queue_id, arrivals, mtype, single, batch } = run;
+        let bytes: i64 = results.iter().map(|r| r.size as i64).sum();
+        self.stats.stored(&topic, results.len() as u64, bytes.max(0) as u64, mtype, single.into_iter().chain(batch));
         if self.waiters.any(&topic, queue_id) {
             if let Some(h) = self.hooks.get() {
                 // A pull that parked during the put gets one wake-up that matches any filter
@@ -246,7 +290,6 @@ impl Core {
                 }
             }
         }
-        Ok(outcome)
     }
 
     /// Slave: append the master's commit-log bytes at `offset`, then wake the pulls parked on

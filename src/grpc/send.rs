@@ -146,14 +146,22 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
     if half && msgs.len() > 1 {
         return refused(msgs.len(), ids, status::of(Code::BadRequest, "transactional messages are sent one by one"));
     }
-    let mut recall_handle = String::new();
-    if msgs.len() == 1 {
+    let recall_handles = if msgs.len() == 1 {
         if let Err(e) = g.core.redirect_single(&mut msgs[0], now_ms()) {
             return refused(1, ids, status::of(Code::IllegalDeliveryTime, e.to_string()));
         }
-        recall_handle = crate::core::timer::recall_handle(&msgs[0], &g.core.config().broker_name).unwrap_or_default();
-    }
-    let outcome = match g.core.append(msgs) {
+        g.core.recall_handles(&msgs)
+    } else {
+        // each message of a batch with its own delivery time, as a single one
+        match g.core.redirect_batch(&mut msgs, now_ms()) {
+            Ok(0) => Vec::new(),
+            Ok(_) => g.core.recall_handles(&msgs),
+            Err(e) => return refused(msgs.len(), ids, status::of(Code::IllegalDeliveryTime, e.to_string())),
+        }
+    };
+    // a batch's messages each got a queue (round robin, or their group's), and timers the timer topic
+    let appended = if msgs.len() == 1 { g.core.append(msgs) } else { g.core.append_mixed(msgs) };
+    let outcome = match appended {
         Ok(o) => o,
         Err(e) => return refused(ids.len(), ids, status::of(Code::InternalServerError, e.to_string())),
     };
@@ -179,13 +187,14 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         .results
         .iter()
         .zip(ids)
-        .map(|(r, id)| pb::SendResultEntry {
+        .enumerate()
+        .map(|(i, (r, id))| pb::SendResultEntry {
             status: Some(status::ok()),
             message_id: id,
             // the half's offset id: EndTransaction finds the half by it
             transaction_id: if half { r.msg_id.clone() } else { String::new() },
             offset: r.queue_offset,
-            recall_handle: recall_handle.clone(),
+            recall_handle: recall_handles.get(i).cloned().unwrap_or_default(),
         })
         .collect();
     pb::SendMessageResponse { status: Some(status::ok()), entries }

@@ -2,7 +2,9 @@
 //!
 //! Checks in the order the 4.9.7 broker applies them (`docs/protocol/send.md` §2), then one store append (a
 //! batch is one append with consecutive queue offsets), then a fire-and-forget wake-up for pulls
-//! held on the queue. Under SYNC_FLUSH the answer waits for the group commit.
+//! held on the queue. Under SYNC_FLUSH the answer waits for the group commit. Messages of a batch
+//! with 5.x delivery times go to the timer topic in the same append, each as a single one would
+//! (`recallHandle` then lists one handle per message, empty for the others).
 use super::{Conn, HandlerError, HandlerResult, Reply};
 use crate::core::send::{pick_queue, stored_properties};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
@@ -61,13 +63,21 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let mut msgs = build_messages(core, conn, &h, req, &mut header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
-    if !h.batch && target_topic == h.topic {
-        if let Some(m) = msgs.first_mut() {
-            core.redirect_single(m, now_ms()).map_err(|e| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string()))?;
-            recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
+    let mut timers_in_batch = false;
+    if target_topic == h.topic {
+        let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
+        if !h.batch {
+            if let Some(m) = msgs.first_mut() {
+                core.redirect_single(m, now_ms()).map_err(illegal)?;
+                recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
+            }
+        } else if core.redirect_batch(&mut msgs, now_ms()).map_err(illegal)? > 0 {
+            // one handle per message, in the batch's order, as msgId lists the ids
+            recall_handle = Some(core.recall_handles(&msgs).join(","));
+            timers_in_batch = true;
         }
     }
-    let outcome = core.append(msgs)?;
+    let outcome = if timers_in_batch { core.append_mixed(msgs)? } else { core.append(msgs)? };
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     region(core, &mut resp);
     fill_response(&mut resp, &outcome, queue_id, recall_handle);

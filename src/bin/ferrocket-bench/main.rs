@@ -102,6 +102,10 @@ struct ProduceArgs {
     access_key: Option<String>,
     #[arg(long, requires = "access_key")]
     secret_key: Option<String>,
+    /// Timer messages (5.x): every message gets a TIMER_DELIVER_MS from 1 h ahead to 1 h before
+    /// this far ahead (at least 3h; "7d" spreads them over the default timerMaxDelay).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timer_spread: Option<Duration>,
 }
 
 #[derive(Args, Clone)]
@@ -252,6 +256,7 @@ fn spec(a: &ProduceArgs) -> SendSpec {
         json: a.target.json,
         uniq_key: a.uniq_key,
         credentials: a.access_key.clone().zip(a.secret_key.clone()),
+        timer_spread: a.timer_spread,
     }
 }
 
@@ -479,6 +484,7 @@ async fn send_once(t: &Target) -> Result<(), String> {
         json: t.json,
         uniq_key: true,
         credentials: None,
+        timer_spread: None,
     };
     let tpl = crate::gen::wire::SendTemplate::new(&s, 0);
     let cmd = crate::gen::wire::decode(&bytes::Bytes::from(tpl.frame))

@@ -29,8 +29,10 @@
 //! # Crash safety
 //! After each tick the timer store is checkpointed (log and wheel first; fsync every second). A
 //! restart indexes again from the checkpointed timer-topic offset (so nothing acknowledged is
-//! lost), and delivers again the whole slot that was in progress: **duplicates are possible only
-//! for the slot being delivered at the crash** (at most `timerPrecisionMs` of due times). Nothing
+//! lost), and delivers again the whole slot that was in progress at the checkpoint: **duplicates
+//! are possible only for that slot and for what the interrupted tick delivered after it** (a tick
+//! moves into the next slot once the slot's time is over: when delivery keeps up, the next slot's
+//! first due timers; while a backlog drains, up to one tick's budget of slots). Nothing
 //! is delivered before its due time. Damaged timer files are rebuilt from the timer topic (see
 //! [`crate::store::timer`]): messages due before the last checkpointed slot are skipped as
 //! delivered.

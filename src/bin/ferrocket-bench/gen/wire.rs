@@ -58,6 +58,11 @@ pub struct SendTemplate {
     stamps_at: Vec<usize>,
     /// Where each message's 32-digit UNIQ_KEY value is (empty without `uniq_key`).
     uniq_at: Vec<usize>,
+    /// Where each message's 13-digit TIMER_DELIVER_MS value is (empty without `timer_spread`),
+    /// and the base and spread of the due times (ms).
+    timer_at: Vec<usize>,
+    timer_base_ms: i64,
+    timer_spread_ms: i64,
     /// ACL signing (binary headers only): recomputed after every patch.
     signer: Option<Signer>,
 }
@@ -89,12 +94,31 @@ pub struct SendSpec {
     pub uniq_key: bool,
     /// ACL credentials (access key, secret key): sign every send (binary headers only).
     pub credentials: Option<(String, String)>,
+    /// Timer messages: every message gets a `TIMER_DELIVER_MS` spread over this window
+    /// (see [`timer_due`]).
+    pub timer_spread: Option<std::time::Duration>,
+}
+
+/// A timer message's due time: from 1 h after `base_ms` to 1 h before `base_ms + spread`
+/// (inside `timerMaxDelay` for runs shorter than an hour), scattered by a hash of the
+/// connection and sequence number, as independent producers would schedule them.
+pub fn timer_due(base_ms: i64, spread_ms: i64, conn: u32, seq: u64) -> i64 {
+    const HOUR: i64 = 3_600_000;
+    let window = (spread_ms - 2 * HOUR).max(1) as u64;
+    // splitmix64 of (connection, sequence)
+    let mut z = seq ^ (u64::from(conn) << 40) ^ 0x9E37_79B9_7F4A_7C15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    base_ms + HOUR + (z % window) as i64
 }
 
 /// A placeholder of a Base64 HmacSHA1 signature's length.
 const SIG_PLACEHOLDER: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 const UNIQ_PLACEHOLDER: &str = "00000000000000000000000000000000";
+
+const TIMER_PLACEHOLDER: &str = "0000000000000";
 
 fn props(pairs: &[(&str, &str)]) -> String {
     pairs
@@ -108,11 +132,14 @@ impl SendTemplate {
     pub fn new(spec: &SendSpec, queue_id: i32) -> SendTemplate {
         let body_len = spec.body.max(STAMP_LEN);
         let payload = vec![b'x'; body_len];
-        let msg_props: Vec<(&str, &str)> = if spec.uniq_key {
+        let mut msg_props: Vec<(&str, &str)> = if spec.uniq_key {
             vec![("UNIQ_KEY", UNIQ_PLACEHOLDER), ("WAIT", "true")]
         } else {
             vec![("WAIT", "true")]
         };
+        if spec.timer_spread.is_some() {
+            msg_props.push(("TIMER_DELIVER_MS", TIMER_PLACEHOLDER));
+        }
         let uniq_in_props = "UNIQ_KEY\u{1}".len();
         let mut uniq_body = Vec::new();
         let (code, body, offsets) = if spec.batch <= 1 {
@@ -191,6 +218,23 @@ impl SendTemplate {
                 uniq_body.iter().map(|o| body_start + o).collect()
             };
         }
+        if let Some(spread) = spec.timer_spread {
+            // in the header of a single send (raw or JSON-escaped), in each batch entry's properties
+            t.timer_at = ["TIMER_DELIVER_MS\u{1}", "TIMER_DELIVER_MS\\u0001"]
+                .iter()
+                .flat_map(|sep| {
+                    let needle = format!("{sep}{TIMER_PLACEHOLDER}");
+                    let frame = &t.frame;
+                    (0..frame.len().saturating_sub(needle.len() - 1))
+                        .filter(move |p| frame[*p..].starts_with(needle.as_bytes()))
+                        .map(move |p| p + sep.len())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(t.timer_at.len(), t.stamps_at.len(), "one TIMER_DELIVER_MS per message");
+            t.timer_base_ms = ferrocket::client::req::now_ms();
+            t.timer_spread_ms = spread.as_millis() as i64;
+        }
         t
     }
 
@@ -209,6 +253,13 @@ impl SendTemplate {
                 hex(st.run as u64, &mut self.frame[*u..*u + 8]);
                 hex(st.conn as u64, &mut self.frame[*u + 8..*u + 16]);
                 hex(st.seq, &mut self.frame[*u + 16..*u + 32]);
+            }
+            if let Some(d) = self.timer_at.get(i) {
+                let mut due = timer_due(self.timer_base_ms, self.timer_spread_ms, st.conn, st.seq) as u64;
+                for b in self.frame[*d..*d + 13].iter_mut().rev() {
+                    *b = b'0' + (due % 10) as u8;
+                    due /= 10;
+                }
             }
         }
         if let Some(sg) = &self.signer {
@@ -252,6 +303,9 @@ fn encode(cmd: RemotingCommand, offsets: Vec<usize>, body_len: usize) -> SendTem
         opaque_at,
         stamps_at: offsets.iter().map(|o| body_start + o).collect(),
         uniq_at: Vec::new(),
+        timer_at: Vec::new(),
+        timer_base_ms: 0,
+        timer_spread_ms: 0,
         signer: None,
     }
 }
@@ -381,6 +435,7 @@ mod tests {
                     json,
                     uniq_key: true,
                     credentials: None,
+                    timer_spread: None,
                 };
                 let mut t = SendTemplate::new(&spec, 3);
                 t.patch(OPAQUE_BASE + 12345, |i| Stamp {
@@ -404,6 +459,34 @@ mod tests {
                     assert!(cmd.body.windows(last.len()).any(|w| w == last));
                 }
                 assert_eq!(t.messages(), batch);
+            }
+        }
+    }
+
+    #[test]
+    fn timer_template_patches_a_due_time_per_message() {
+        const DAY: i64 = 86_400_000;
+        for json in [false, true] {
+            for batch in [1, 3] {
+                let spec = SendSpec {
+                    topic: "t".into(),
+                    group: "g".into(),
+                    body: 64,
+                    batch,
+                    json,
+                    uniq_key: true,
+                    credentials: None,
+                    timer_spread: Some(std::time::Duration::from_secs(7 * 86_400)),
+                };
+                let mut t = SendTemplate::new(&spec, 0);
+                t.patch(OPAQUE_BASE, |i| Stamp { run: 1, conn: 2, seq: 5 + i as u64, t_ns: 0 });
+                let cmd = decode(&Bytes::from(t.frame.clone())).unwrap();
+                let text = if batch == 1 { cmd.ext("i").unwrap().to_string() } else { String::from_utf8_lossy(&cmd.body).into_owned() };
+                for i in 0..batch as u64 {
+                    let due = timer_due(t.timer_base_ms, 7 * DAY, 2, 5 + i);
+                    assert!(text.contains(&format!("TIMER_DELIVER_MS\u{1}{due}")), "{text:?}");
+                    assert!(due >= t.timer_base_ms + DAY / 24 && due < t.timer_base_ms + 7 * DAY - DAY / 24);
+                }
             }
         }
     }
