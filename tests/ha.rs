@@ -725,7 +725,7 @@ async fn grpc_send_on_a_sync_master() {
             born_timestamp: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
             ..Default::default()
         }),
-        body: body.as_bytes().to_vec(),
+        body: bytes::Bytes::copy_from_slice(body.as_bytes()),
     };
     let send = |m: pb::Message| {
         let mut g = g.clone();
