@@ -18,8 +18,8 @@ WARMUP=${WARMUP:-1}
 DURATION=${DURATION:-5}
 cargo build --release --bins 2>&1 | tail -1 >&2
 TARGET=${CARGO_TARGET_DIR:-target}
-BIN=$TARGET/release/ferrocket
-GEN=$TARGET/release/ferrocket-bench
+BIN=${BIN:-$TARGET/release/ferrocket}
+GEN=${GEN:-$TARGET/release/ferrocket-bench}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferrocket-bench-grpc.XXXXXX")
 BPID=
 cleanup() {

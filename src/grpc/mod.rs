@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status as RpcStatus, Streaming};
 
 mod auth;
+pub mod coalesce;
 mod convert;
 mod offsets;
 mod pull;

@@ -3,6 +3,7 @@
 //! (permissive: by the first byte) off the accept loop; tonic gets it as [`Conn`], plaintext or
 //! TLS, and the slot is released when tonic drops the connection.
 use crate::net::connection::{IpSlot, Totals};
+use super::coalesce::Coalesce;
 use crate::net::tls::{Accepted, Tls};
 use std::io;
 use std::pin::Pin;
@@ -13,14 +14,10 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// One accepted gRPC connection.
 pub struct Conn {
-    inner: Accepted,
+    /// Writes coalesced (see [`Coalesce`]).
+    inner: Coalesce<Accepted>,
     info: TcpConnectInfo,
     _slot: IpSlot,
-    /// Written by HTTP/2, not yet on the socket (from `sent` on).
-    out: Vec<u8>,
-    sent: usize,
-    /// A flush was put off once: the next one writes.
-    deferred: bool,
 }
 
 impl Connected for Conn {
@@ -32,83 +29,25 @@ impl Connected for Conn {
 
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Accepted::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Accepted::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
-
-/// Buffered bytes past which writes go to the socket without waiting for a flush.
-const COALESCE_MAX: usize = 64 * 1024;
 
 impl Conn {
     fn new(inner: Accepted, info: TcpConnectInfo, slot: IpSlot) -> Conn {
-        Conn { inner, info, _slot: slot, out: Vec::new(), sent: 0, deferred: false }
-    }
-
-    fn inner_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match &mut self.inner {
-            Accepted::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Accepted::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    /// Write every buffered byte to the socket.
-    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.sent < self.out.len() {
-            let out = std::mem::take(&mut self.out);
-            let r = self.inner_write(cx, &out[self.sent..]);
-            self.out = out;
-            match std::task::ready!(r) {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) => self.sent += n,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        self.out.clear();
-        self.sent = 0;
-        Poll::Ready(Ok(()))
+        Conn { inner: Coalesce::new(inner), info, _slot: slot }
     }
 }
 
-/// Writes are coalesced: HTTP/2 flushes after every frame batch it has, which under many
-/// concurrent calls is one `sendto` per response. Here a flush with bytes buffered first yields
-/// once (the connection task is woken again at once), so the responses other calls finish in
-/// the meantime leave in the same write; the second flush writes everything.
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.out.len() >= COALESCE_MAX {
-            std::task::ready!(this.drain(cx))?;
-        }
-        if this.out.is_empty() && buf.len() >= COALESCE_MAX {
-            return this.inner_write(cx, buf);
-        }
-        this.out.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.out.is_empty() && !this.deferred {
-            this.deferred = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        std::task::ready!(this.drain(cx))?;
-        this.deferred = false;
-        match &mut this.inner {
-            Accepted::Plain(s) => Pin::new(s).poll_flush(cx),
-            Accepted::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.drain(cx))?;
-        match &mut this.inner {
-            Accepted::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Accepted::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

@@ -96,6 +96,36 @@ pub enum Accepted {
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+impl tokio::io::AsyncRead for Accepted {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Accepted::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Accepted::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Accepted {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Accepted::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Accepted::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Accepted::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Accepted::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Accepted::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Accepted::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
 impl Tls {
     /// The TLS settings of `cfg`: `None` when `tls.server.mode=disabled`; an error naming the
     /// file when a certificate or key cannot be used.

@@ -2,6 +2,7 @@
 //! calls outstanding on each (closed loop), one 5.x-style message per call; throughput and latency
 //! over the measured window, beside the remoting `produce` figures.
 use super::{new_hist, Latency};
+use ferrocket::grpc::coalesce::Coalesce;
 use ferrocket::grpc::pb::{self, messaging_service_client::MessagingServiceClient};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -48,9 +49,18 @@ pub async fn run(cfg: GrpcSendCfg) -> Result<GrpcSendReport, String> {
     let (from, until) = (start + cfg.warmup, start + cfg.warmup + cfg.duration);
     let mut tasks = Vec::new();
     for _ in 0..cfg.conns {
+        // Requests leave coalesced, as the server's responses do (and as grpc-java's flush
+        // consolidation sends them): the generator's own sendto per call was what bound the
+        // figures once the broker's were coalesced.
+        let addr = cfg.addr;
+        let connector = tower::service_fn(move |_: tonic::transport::Uri| async move {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(Coalesce::new(s)))
+        });
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cfg.addr))
             .map_err(|e| e.to_string())?
-            .connect()
+            .connect_with_connector(connector)
             .await
             .map_err(|e| format!("connect {}: {e}", cfg.addr))?;
         for _ in 0..cfg.inflight {
