@@ -423,20 +423,15 @@ pub fn stored_bodies(body: &[u8]) -> Result<Vec<&[u8]>, String> {
 mod tests {
     use super::*;
 
+    fn spec(batch: usize, json: bool, timer_spread: Option<std::time::Duration>) -> SendSpec {
+        SendSpec { topic: "t".into(), group: "g".into(), body: 64, batch, json, uniq_key: true, credentials: None, timer_spread }
+    }
+
     #[test]
     fn template_patches_decode() {
         for json in [false, true] {
             for batch in [1, 4] {
-                let spec = SendSpec {
-                    topic: "t".into(),
-                    group: "g".into(),
-                    body: 64,
-                    batch,
-                    json,
-                    uniq_key: true,
-                    credentials: None,
-                    timer_spread: None,
-                };
+                let spec = spec(batch, json, None);
                 let mut t = SendTemplate::new(&spec, 3);
                 t.patch(OPAQUE_BASE + 12345, |i| Stamp {
                     run: 7,
@@ -468,16 +463,7 @@ mod tests {
         const DAY: i64 = 86_400_000;
         for json in [false, true] {
             for batch in [1, 3] {
-                let spec = SendSpec {
-                    topic: "t".into(),
-                    group: "g".into(),
-                    body: 64,
-                    batch,
-                    json,
-                    uniq_key: true,
-                    credentials: None,
-                    timer_spread: Some(std::time::Duration::from_secs(7 * 86_400)),
-                };
+                let spec = spec(batch, json, Some(std::time::Duration::from_secs(7 * 86_400)));
                 let mut t = SendTemplate::new(&spec, 0);
                 t.patch(OPAQUE_BASE, |i| Stamp { run: 1, conn: 2, seq: 5 + i as u64, t_ns: 0 });
                 let cmd = decode(&Bytes::from(t.frame.clone())).unwrap();
