@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# S14, sustained load (issue 26): one ferrocket broker under S2 (4 connections x 64 in flight,
+# 1 KiB bodies with a UNIQ_KEY, as Java clients send) at full speed until VOLUME bytes are in its
+# store, sampled in back-to-back windows of WINDOW: throughput and p99 of the window, bytes
+# written, commit-log segments, key index files, the broker's RSS and CPU per message, and the
+# machine's dirty page cache, free memory and page cache. Writes samples.jsonl and a chart (chart.svg) to OUT; deletes the
+# store afterwards. Broker on CPU 0, generator on CPU 1. Not run in CI.
+#
+#   scripts/bench-sustained.sh                        # 20 GB
+#   VOLUME_GB=2 WINDOW=5 scripts/bench-sustained.sh   # a short look
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VOLUME_GB=${VOLUME_GB:-20}
+WINDOW=${WINDOW:-10}
+OUT=${OUT:-target/bench-sustained}
+DIR=${DIR:-$OUT/store}
+mkdir -p "$OUT"
+free_gb=$(df -P -B1G "$OUT" | awk 'NR==2 {print $4}')
+if [ "$free_gb" -lt $((2 * VOLUME_GB)) ]; then
+  echo "refusing: $OUT's file system has ${free_gb} GB free, S14 needs twice VOLUME_GB=${VOLUME_GB} (${VOLUME_GB} written, room to spare)" >&2
+  exit 2
+fi
+cargo build --release --bins 2>&1 | tail -1 >&2
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=${BIN:-$TARGET/release/ferrocket}
+GEN=${GEN:-$TARGET/release/ferrocket-bench}
+rm -rf "$DIR"
+BPID=
+cleanup() {
+  [ -n "$BPID" ] && kill "$BPID" 2>/dev/null || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+taskset -c 0 "$BIN" dev --data-dir "$DIR" --topic bench:8 >"$OUT/ready" 2>"$OUT/broker.log" &
+BPID=$!
+for _ in $(seq 100); do grep -q brokerAddr "$OUT/ready" 2>/dev/null && break; sleep 0.1; done
+BROKER=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['brokerAddr'])" "$OUT/ready")
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD); volume ${VOLUME_GB} GB, windows of ${WINDOW} s" | tee "$OUT/machine.txt"
+: >"$OUT/samples.jsonl"
+start=$(date +%s.%N)
+while :; do
+  bytes=$(du -sb "$DIR/commitlog" | cut -f1)
+  [ "$bytes" -ge $((VOLUME_GB * 1000000000)) ] && break
+  json=$(taskset -c 1 "$GEN" produce --broker "$BROKER" --pid "$BPID" --topic bench --conns 4 --inflight 64 --body 1024 --uniq-key --warmup 0s --duration "${WINDOW}s" 2>/dev/null || echo '{}')
+  python3 - "$json" "$start" "$DIR" "$BPID" >>"$OUT/samples.jsonl" <<'PY'
+import json, os, sys, time
+d = json.loads(sys.argv[1] or "{}")
+p = d.get("produce", {})
+b = d.get("broker", {})
+store = sys.argv[3]
+def count(sub, suffix=""):
+    try:
+        return sum(1 for n in os.listdir(os.path.join(store, sub)) if n.endswith(suffix))
+    except OSError:
+        return 0
+def size(sub):
+    t = 0
+    for root, _, files in os.walk(os.path.join(store, sub)):
+        for f in files:
+            try:
+                t += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return t
+mem = {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")}
+print(json.dumps({
+    "t_s": round(time.time() - float(sys.argv[2]), 1),
+    "msgs_per_s": p.get("msgs_per_s"),
+    "p99_us": p.get("latency_us", {}).get("p99"),
+    "errors": p.get("errors"),
+    "broker_cpu_us_per_msg": b.get("cpu_us_per_msg"),
+    "rss_kb": b.get("rss_kb"),
+    "log_bytes": size("commitlog"),
+    "segments": count("commitlog"),
+    "index_files": count("index", ".keys"),
+    "index_bytes": size("index"),
+    "cq_bytes": size("consumequeue"),
+    "dirty_kb": mem.get("Dirty", 0),
+    "mem_free_kb": mem.get("MemFree", 0),
+    "page_cache_kb": mem.get("Cached", 0),
+    "load": d.get("load"),
+}))
+PY
+  tail -1 "$OUT/samples.jsonl" | python3 -c "import json,sys; s=json.load(sys.stdin); print(f\"{s['t_s']:>7} s  {s['log_bytes']/1e9:6.2f} GB  {s['msgs_per_s'] or 0:>9.0f} msg/s  p99 {s['p99_us']} us  rss {s['rss_kb']} KiB  dirty {s['dirty_kb']} KiB  free {s['mem_free_kb'] // 1024} MiB\")" >&2
+done
+python3 scripts/sustained_chart.py "$OUT/samples.jsonl" "$OUT/machine.txt" >"$OUT/chart.svg"
+echo "samples: $OUT/samples.jsonl  chart: $OUT/chart.svg" >&2
