@@ -8,6 +8,8 @@
 #
 #   scripts/bench-sustained.sh                        # 20 GB
 #   VOLUME_GB=2 WINDOW=5 scripts/bench-sustained.sh   # a short look
+#   MEMORY_MAX=4G scripts/bench-sustained.sh          # the broker (and its page cache) in a memory
+#                                                     # cgroup of that size (v2 or v1; needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VOLUME_GB=${VOLUME_GB:-20}
@@ -28,14 +30,32 @@ rm -rf "$DIR"
 BPID=
 cleanup() {
   [ -n "$BPID" ] && kill "$BPID" 2>/dev/null || true
+  [ -n "$BPID" ] && wait "$BPID" 2>/dev/null || true
   rm -rf "$DIR"
+  [ -n "${CG:-}" ] && rmdir "$CG" 2>/dev/null || true
 }
 trap cleanup EXIT
 taskset -c 0 "$BIN" dev --data-dir "$DIR" --topic bench:8 >"$OUT/ready" 2>"$OUT/broker.log" &
 BPID=$!
 for _ in $(seq 100); do grep -q brokerAddr "$OUT/ready" 2>/dev/null && break; sleep 0.1; done
 BROKER=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['brokerAddr'])" "$OUT/ready")
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD); volume ${VOLUME_GB} GB, windows of ${WINDOW} s" | tee "$OUT/machine.txt"
+CG=
+if [ -n "${MEMORY_MAX:-}" ]; then
+  # The page cache the broker's writes fill is charged to its cgroup, so it recycles its own pages
+  # instead of growing into all free memory.
+  if [ -d /sys/fs/cgroup/unified ] || [ ! -d /sys/fs/cgroup/memory ]; then
+    root=/sys/fs/cgroup; [ -d /sys/fs/cgroup/unified ] && [ ! -d /sys/fs/cgroup/memory ] && root=/sys/fs/cgroup/unified
+  fi
+  if [ -d /sys/fs/cgroup/memory ]; then
+    CG=/sys/fs/cgroup/memory/ferrocket-s14.$$
+    mkdir "$CG" && echo "$MEMORY_MAX" >"$CG/memory.limit_in_bytes"
+  else
+    CG=$root/ferrocket-s14.$$
+    mkdir "$CG" && echo "$MEMORY_MAX" >"$CG/memory.max"
+  fi
+  echo "$BPID" >"$CG/cgroup.procs"
+fi
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD); volume ${VOLUME_GB} GB, windows of ${WINDOW} s${MEMORY_MAX:+, broker in a ${MEMORY_MAX} memory cgroup}" | tee "$OUT/machine.txt"
 : >"$OUT/samples.jsonl"
 start=$(date +%s.%N)
 while :; do
