@@ -43,13 +43,12 @@ CG=
 if [ -n "${MEMORY_MAX:-}" ]; then
   # The page cache the broker's writes fill is charged to its cgroup, so it recycles its own pages
   # instead of growing into all free memory.
-  if [ -d /sys/fs/cgroup/unified ] || [ ! -d /sys/fs/cgroup/memory ]; then
-    root=/sys/fs/cgroup; [ -d /sys/fs/cgroup/unified ] && [ ! -d /sys/fs/cgroup/memory ] && root=/sys/fs/cgroup/unified
-  fi
-  if [ -d /sys/fs/cgroup/memory ]; then
+  if [ -d /sys/fs/cgroup/memory ]; then        # cgroup v1
     CG=/sys/fs/cgroup/memory/ferrocket-s14.$$
     mkdir "$CG" && echo "$MEMORY_MAX" >"$CG/memory.limit_in_bytes"
-  else
+  else                                          # cgroup v2 (unified, or under /unified)
+    root=/sys/fs/cgroup
+    [ -f "$root/cgroup.controllers" ] || root=/sys/fs/cgroup/unified
     CG=$root/ferrocket-s14.$$
     mkdir "$CG" && echo "$MEMORY_MAX" >"$CG/memory.max"
   fi

@@ -2,7 +2,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then wake parked pulls), [`Core::append_mixed`] (the same for messages of several queues) |
+//! | `mod.rs` | [`Core`]: the shared tables, [`Core::append`] (store, then count and wake parked pulls, per queue) |
 //! | `conn.rs` | [`ConnHandle`]: a client connection as an id, a peer and an [`Outlet`] |
 //! | `topics.rs` | the topic table, system topic names, permissions, the registration request |
 //! | `groups.rs` | subscription group configs |
@@ -223,37 +223,33 @@ impl Core {
         self.cfg.read().map(|c| Arc::clone(&c)).unwrap_or_default()
     }
 
-    /// Store messages (all of one queue), then wake the pulls parked on that queue, if any.
+    /// Store messages in one store append (all stored or none), then count them and wake the
+    /// pulls parked on their queues. A send (single or batch) is one run of one queue; a batch
+    /// whose timer messages go to the timer topic, or a gRPC batch spread over queues, has several
+    /// runs, each counted and woken on its own.
     pub fn append(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
         if self.replication.is_slave() {
             return Err(StoreError::ReadOnly);
         }
-        let Some(run) = msgs.first().map(|_| self.before_put(&msgs)) else {
+        if msgs.is_empty() {
             return self.store.put(msgs);
-        };
-        let outcome = self.store.put(msgs)?;
-        self.after_put(run, &outcome.results);
-        self.replication.written();
-        Ok(outcome)
-    }
-
-    /// [`Core::append`] for messages of several queues (a batch whose timer messages go to the
-    /// timer topic while the others stay on their queue; a gRPC batch spread over queues): one
-    /// store append (all stored or none), then the counters and wake-ups of each run of one queue.
-    pub fn append_mixed(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
-        if self.replication.is_slave() {
-            return Err(StoreError::ReadOnly);
         }
-        let mut runs = Vec::new();
-        let mut i = 0;
-        while i < msgs.len() {
+        let run_end = |i: usize| {
             let (topic, queue_id) = (&msgs[i].topic, msgs[i].queue_id);
-            let end = i + msgs[i..].iter().take_while(|m| m.queue_id == queue_id && m.topic == *topic).count();
-            runs.push((i..end, self.before_put(&msgs[i..end])));
+            i + msgs[i..].iter().take_while(|m| m.queue_id == queue_id && m.topic == *topic).count()
+        };
+        // The first run apart, so the common send builds no list.
+        let end = run_end(0);
+        let first = (0..end, self.before_put(&msgs[..end]));
+        let mut more = Vec::new();
+        let mut i = end;
+        while i < msgs.len() {
+            let end = run_end(i);
+            more.push((i..end, self.before_put(&msgs[i..end])));
             i = end;
         }
         let outcome = self.store.put(msgs)?;
-        for (range, run) in runs {
+        for (range, run) in std::iter::once(first).chain(more) {
             self.after_put(run, &outcome.results[range]);
         }
         self.replication.written();

@@ -160,8 +160,7 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         }
     };
     // a batch's messages each got a queue (round robin, or their group's), and timers the timer topic
-    let appended = if msgs.len() == 1 { g.core.append(msgs) } else { g.core.append_mixed(msgs) };
-    let outcome = match appended {
+    let outcome = match g.core.append(msgs) {
         Ok(o) => o,
         Err(e) => return refused(ids.len(), ids, status::of(Code::InternalServerError, e.to_string())),
     };

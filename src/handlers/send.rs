@@ -63,7 +63,6 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let mut msgs = build_messages(core, conn, &h, req, &mut header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
-    let mut timers_in_batch = false;
     if target_topic == h.topic {
         let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
         if !h.batch {
@@ -74,10 +73,9 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         } else if core.redirect_batch(&mut msgs, now_ms()).map_err(illegal)? > 0 {
             // one handle per message, in the batch's order, as msgId lists the ids
             recall_handle = Some(core.recall_handles(&msgs).join(","));
-            timers_in_batch = true;
         }
     }
-    let outcome = if timers_in_batch { core.append_mixed(msgs)? } else { core.append(msgs)? };
+    let outcome = core.append(msgs)?;
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     region(core, &mut resp);
     fill_response(&mut resp, &outcome, queue_id, recall_handle);
