@@ -167,12 +167,15 @@ fn refused(resp: &RemotingCommand, what: &str) {
 /// Change the first field's value (in key order, `Signature` aside) after signing.
 fn tamper_field(mut cmd: RemotingCommand) -> RemotingCommand {
     let fields = cmd.ext_fields.as_mut().unwrap();
-    let mut keys: Vec<String> = fields.keys().filter(|k| *k != "Signature" && *k != "AccessKey").cloned().collect();
+    let mut keys: Vec<String> = fields.keys().filter(|k| *k != "Signature" && *k != "AccessKey").map(String::from).collect();
     keys.sort();
     match keys.first() {
-        Some(k) => fields.get_mut(k).unwrap().push('0'),
+        Some(k) => {
+            let tampered = format!("{}0", &fields[k.as_str()]);
+            fields.insert(k.clone(), tampered);
+        }
         None => {
-            fields.insert("extra".into(), "1".into());
+            fields.insert("extra", "1");
         }
     }
     cmd

@@ -54,7 +54,7 @@ fn tamper() -> impl Strategy<Value = Tamper> {
 fn apply(mut c: RemotingCommand, t: &Tamper) -> Option<RemotingCommand> {
     let before = c.clone();
     let fields = c.ext_fields.as_mut().unwrap();
-    let mut keys: Vec<String> = fields.keys().filter(|k| k.as_str() != "Signature" && k.as_str() != "AccessKey").cloned().collect();
+    let mut keys: Vec<String> = fields.keys().filter(|k| *k != "Signature" && *k != "AccessKey").map(String::from).collect();
     keys.sort();
     match t {
         Tamper::Value(i, v) if !keys.is_empty() => {
@@ -68,10 +68,10 @@ fn apply(mut c: RemotingCommand, t: &Tamper) -> Option<RemotingCommand> {
         }
         Tamper::Body(b) => c.body = b.clone().into(),
         Tamper::AccessKey(k) => {
-            fields.insert("AccessKey".into(), k.clone());
+            fields.insert("AccessKey", k.clone());
         }
         Tamper::Signature(s) => {
-            fields.insert("Signature".into(), s.clone());
+            fields.insert("Signature", s.clone());
         }
         _ => return None,
     }

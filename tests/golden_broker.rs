@@ -74,8 +74,8 @@ async fn new_group_offset_and_send_shapes_match() {
     let got = exchange(&c, 9).await;
     let want = frames::cmd(10);
     assert_eq!(got.code, want.code);
-    let mut keys: Vec<&String> = got.ext_fields.as_ref().unwrap().keys().collect();
-    let mut want_keys: Vec<&String> = want.ext_fields.as_ref().unwrap().keys().collect();
+    let mut keys: Vec<&str> = got.ext_fields.as_ref().unwrap().keys().collect();
+    let mut want_keys: Vec<&str> = want.ext_fields.as_ref().unwrap().keys().collect();
     keys.sort();
     want_keys.sort();
     assert_eq!(keys, want_keys);

@@ -58,7 +58,7 @@ fn mutate(rng: &mut Rng, vectors: &[RemotingCommand]) -> RemotingCommand {
     let mut cmd = vectors[rng.range(0, vectors.len() as u64) as usize].clone();
     let rounds = 1 + rng.range(0, 3);
     for _ in 0..rounds {
-        let keys: Vec<String> = cmd.ext_fields.as_ref().map(|e| e.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<String> = cmd.ext_fields.as_ref().map(|e| e.keys().map(String::from).collect()).unwrap_or_default();
         match rng.range(0, 6) {
             0 | 1 if !keys.is_empty() => {
                 let k = &keys[rng.range(0, keys.len() as u64) as usize];

@@ -92,7 +92,7 @@ fn command_strategy(binary: bool) -> impl Strategy<Value = RemotingCommand> {
         .prop_map(
             move |(code, lang, version, opaque, flag, remark, ext_fields, body)| RemotingCommand {
                 code: code as i32,
-                language: LANGUAGES[lang].to_string(),
+                language: LANGUAGES[lang].into(),
                 version: version as i32,
                 opaque,
                 flag,

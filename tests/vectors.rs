@@ -159,7 +159,7 @@ fn send_vectors() {
     let mut ext = ExtFields::default();
     h.encode_v2(&mut ext);
     assert_eq!(parse_properties(&ext["i"]), props);
-    ext.insert("i".into(), c.ext("i").unwrap().into());
+    ext.insert("i", c.ext("i").unwrap().to_string());
     assert_eq!(Some(ext), c.ext_fields);
     // 0010: response built from the typed header equals the capture as a JSON object.
     let r = SendMessageResponseHeader {

@@ -1,6 +1,6 @@
 //! [`RemotingCommand`]: one request or response of the remoting protocol.
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 /// Flag bit 0: this command is a response.
 pub const FLAG_RESPONSE: i32 = 1;
@@ -33,44 +33,20 @@ pub fn language_name(code: u8) -> &'static str {
     LANGUAGES.get(code as usize).copied().unwrap_or("OTHER")
 }
 
-/// The custom header of a command: string to string, as on the wire. Hashed with FNV-1a: the keys
-/// are a dozen short field names from the peer, and SipHash cost more than the lookups it guards.
-/// FNV is unseeded, so a peer can choose colliding keys; the decoders therefore refuse a header
-/// with more than [`MAX_EXT_FIELDS`] fields, which bounds what collisions can cost per frame.
-pub type ExtFields = HashMap<String, String, std::hash::BuildHasherDefault<FieldHasher>>;
+pub use super::ext::{ExtFields, Field};
 
 /// Most `extFields` a decoded header may carry. RocketMQ's request headers have fewer than 40
 /// fields (SEND_MESSAGE has 13, the widest admin headers about 20); a frame with more does not
 /// decode ([`CodecError::TooManyExtFields`](super::CodecError::TooManyExtFields)).
 pub const MAX_EXT_FIELDS: usize = 64;
 
-/// FNV-1a, for [`ExtFields`].
-#[derive(Clone, Copy)]
-pub struct FieldHasher(u64);
-
-impl Default for FieldHasher {
-    fn default() -> Self {
-        FieldHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for FieldHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
 /// One remoting command, request or response.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RemotingCommand {
     pub code: i32,
-    /// Language name as sent (`"JAVA"`, `"CPP"`, ...).
-    pub language: String,
+    /// Language name as sent (`"JAVA"`, `"CPP"`, ...); a binary header's language number
+    /// becomes a name without an allocation.
+    pub language: Cow<'static, str>,
     pub version: i32,
     pub opaque: i32,
     pub flag: i32,
@@ -126,19 +102,22 @@ impl RemotingCommand {
 
     /// A custom-header value by name.
     pub fn ext(&self, key: &str) -> Option<&str> {
-        self.ext_fields.as_ref()?.get(key).map(|s| s.as_str())
+        self.ext_fields.as_ref()?.get(key)
     }
 
     /// Set a custom-header value (creates the map).
-    pub fn set_ext(&mut self, key: impl Into<String>, value: impl ToString) -> &mut Self {
-        self.ext_fields
-            .get_or_insert_with(ExtFields::default)
-            .insert(key.into(), value.to_string());
+    pub fn set_ext(&mut self, key: impl Into<Field>, value: impl ToString) -> &mut Self {
+        self.set_ext_field(key, Field::Owned(value.to_string()))
+    }
+
+    /// [`Self::set_ext`] with the value as a [`Field`] (a static or shared one costs no copy).
+    pub fn set_ext_field(&mut self, key: impl Into<Field>, value: Field) -> &mut Self {
+        self.ext_fields.get_or_insert_with(ExtFields::default).insert(key, value);
         self
     }
 
     /// Builder form of [`Self::set_ext`].
-    pub fn with_ext(mut self, key: impl Into<String>, value: impl ToString) -> Self {
+    pub fn with_ext(mut self, key: impl Into<Field>, value: impl ToString) -> Self {
         self.set_ext(key, value);
         self
     }

@@ -6,7 +6,8 @@
 //! ```
 //! Lengths are checked against the configured limits before anything is allocated, and a partial
 //! frame consumes nothing.
-use super::command::{language_code, language_name, ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+use super::command::{language_code, language_name, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+use super::ext::{ExtFields, Field};
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -95,7 +96,7 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
     let header = frame.split_to(hdr_len);
     let mut cmd = match ty {
         0 => decode_json_header(&header)?,
-        1 => decode_binary_header(&header)?,
+        1 => decode_binary_header_shared(&header)?,
         other => return Err(CodecError::BadSerializeType(other)),
     };
     cmd.body = frame;
@@ -132,8 +133,15 @@ fn next_binary_field<'a>(b: &mut &'a [u8]) -> Result<(&'a [u8], &'a [u8]), Codec
 }
 
 /// Decode a ROCKETMQ binary (type 1) header; every length is bounded by the header, and at most
-/// [`MAX_EXT_FIELDS`] extFields are accepted.
-pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError> {
+/// [`MAX_EXT_FIELDS`] extFields are accepted. The fields are copied out of `h`; the frame decoder
+/// uses [`decode_binary_header_shared`], whose fields share the frame's bytes.
+pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, CodecError> {
+    decode_binary_header_shared(&Bytes::copy_from_slice(h))
+}
+
+/// [`decode_binary_header`] of a header held in `Bytes`: remark, names and values are slices of
+/// it (one allocation for the field list, none per field).
+pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, CodecError> {
     fn need(h: &[u8], n: usize, what: &'static str) -> Result<(), CodecError> {
         if h.len() < n {
             Err(CodecError::BadBinaryHeader(what))
@@ -141,28 +149,10 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
             Ok(())
         }
     }
-    fn read_str(
-        h: &mut &[u8],
-        len: usize,
-        what: &'static str,
-    ) -> Result<Option<String>, CodecError> {
-        need(h, len, what)?;
-        if len == 0 {
-            return Ok(None);
-        }
-        let s = match std::str::from_utf8(&h[..len]) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(&h[..len]).into_owned(),
-        };
-        h.advance(len);
-        Ok(Some(s))
-    }
-    fn utf8(b: &[u8]) -> String {
-        String::from_utf8_lossy(b).into_owned()
-    }
+    let mut h: &[u8] = header;
     need(h, 17, "fixed part shorter than 17 bytes")?;
     let code = h.get_i16() as i32;
-    let language = language_name(h.get_u8()).to_string();
+    let language = std::borrow::Cow::Borrowed(language_name(h.get_u8()));
     let version = h.get_i16() as i32;
     let opaque = h.get_i32();
     let flag = h.get_i32();
@@ -170,7 +160,9 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     if remark_len < 0 {
         return Err(CodecError::BadBinaryHeader("negative remark length"));
     }
-    let remark = read_str(&mut h, remark_len as usize, "remark overruns header")?;
+    need(h, remark_len as usize, "remark overruns header")?;
+    let remark = (remark_len > 0).then(|| String::from(Field::shared(header, &h[..remark_len as usize])));
+    h.advance(remark_len as usize);
     need(h, 4, "missing extFields length")?;
     let ext_len = h.get_i32();
     if ext_len < 0 || ext_len as usize > h.len() {
@@ -182,15 +174,15 @@ pub fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand, CodecError>
     let ext_fields = if ext_len == 0 {
         None
     } else {
-        // Sized for a send's header (13 fields), so the hot path never rehashes.
-        let mut ext = ExtFields::with_capacity_and_hasher(16, Default::default());
+        // Sized for a send's header (13 fields), so the hot path never grows it.
+        let mut ext = ExtFields::with_capacity(16);
         let mut count = 0usize;
         while !ext_bytes.is_empty() {
             let (k, v) = next_binary_field(&mut ext_bytes)?;
             count += 1;
-            // Past the limit the rest is only walked (to report the count), not hashed.
+            // Past the limit the rest is only walked (to report the count), not kept.
             if count <= MAX_EXT_FIELDS && !k.is_empty() && !v.is_empty() {
-                ext.insert(utf8(k), utf8(v));
+                ext.insert(Field::shared(header, k), Field::shared(header, v));
             }
         }
         if count > MAX_EXT_FIELDS {
@@ -219,18 +211,50 @@ fn java_hash(s: &str) -> u32 {
     h ^ (h >> 16)
 }
 
-/// The keys of `ext` in the order a Java `HashMap` with default capacity iterates them (bucket
+/// The fields of `ext` in the order a Java `HashMap` with default capacity iterates them (bucket
 /// index, then name for the rare collisions): the Java side's `extFields` order, so frames we
 /// build match captures byte for byte.
-pub fn java_hash_map_order(ext: &ExtFields) -> Vec<&String> {
+pub fn java_hash_map_order(ext: &ExtFields) -> Vec<(&str, &str)> {
+    let mut out = Vec::with_capacity(ext.len());
+    for_each_in_java_order(ext, |k, v| out.push((k, v)));
+    out
+}
+
+/// Call `f` with each field of `ext` in [`java_hash_map_order`], without allocating for a
+/// header of up to 64 fields.
+fn for_each_in_java_order<'a>(ext: &'a ExtFields, mut f: impl FnMut(&'a str, &'a str)) {
     let mut cap = 16usize;
     while ext.len() * 4 > cap * 3 {
         cap *= 2;
     }
     let mask = (cap - 1) as u32;
-    let mut keys: Vec<&String> = ext.keys().collect();
-    keys.sort_by_cached_key(|k| (java_hash(k) & mask, *k));
-    keys
+    let fields: Vec<(&str, &str)>;
+    let mut on_stack = [("", ""); 64];
+    let all: &[(&str, &str)] = if ext.len() <= on_stack.len() {
+        for (slot, kv) in on_stack.iter_mut().zip(ext.iter()) {
+            *slot = kv;
+        }
+        &on_stack[..ext.len()]
+    } else {
+        fields = ext.iter().collect();
+        &fields
+    };
+    let mut order = [(0u32, 0u16); 64];
+    let mut spill = Vec::new();
+    let order: &mut [(u32, u16)] = if all.len() <= order.len() {
+        &mut order[..all.len()]
+    } else {
+        spill.resize(all.len(), (0u32, 0u16));
+        &mut spill
+    };
+    for (i, (k, _)) in all.iter().enumerate() {
+        order[i] = (java_hash(k) & mask, i as u16);
+    }
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| all[a.1 as usize].0.cmp(all[b.1 as usize].0)));
+    for (_, i) in order.iter() {
+        let (k, v) = all[*i as usize];
+        f(k, v);
+    }
 }
 
 /// Encode the JSON header as the Java side writes it: members in alphabetical order, `extFields`
@@ -240,15 +264,16 @@ pub fn encode_json_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     let _ = write!(out, "{{\"code\":{}", cmd.code);
     if let Some(ext) = &cmd.ext_fields {
         out.extend_from_slice(b",\"extFields\":{");
-        let keys = java_hash_map_order(ext);
-        for (i, k) in keys.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for_each_in_java_order(ext, |k, v| {
+            if !first {
                 out.push(b',');
             }
+            first = false;
             let _ = serde_json::to_writer(&mut *out, k);
             out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, &ext[*k]);
-        }
+            let _ = serde_json::to_writer(&mut *out, v);
+        });
         out.push(b'}');
     }
     let _ = write!(out, ",\"flag\":{},\"language\":", cmd.flag);
@@ -286,20 +311,15 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     let len_pos = out.len();
     out.put_i32(0);
     if let Some(ext) = &cmd.ext_fields {
-        for k in java_hash_map_order(ext) {
-            let v = &ext[k];
-            if k.is_empty()
-                || v.is_empty()
-                || k.len() > i16::MAX as usize
-                || v.len() > i32::MAX as usize
-            {
-                continue;
+        for_each_in_java_order(ext, |k, v| {
+            if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
+                return;
             }
             out.put_i16(k.len() as i16);
             out.extend_from_slice(k.as_bytes());
             out.put_i32(v.len() as i32);
             out.extend_from_slice(v.as_bytes());
-        }
+        });
     }
     let ext_len = (out.len() - len_pos - 4) as i32;
     out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
@@ -316,10 +336,26 @@ pub fn try_encode_command(
     dst: &mut BytesMut,
     max_frame: usize,
 ) -> Result<(), CodecError> {
-    let mut header = Vec::with_capacity(256);
+    thread_local! {
+        // the header of the command being encoded: kept between commands, so an answer's header
+        // costs no allocation
+        static HEADER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(256));
+    }
+    HEADER.with(|h| {
+        let mut header = h.borrow_mut();
+        header.clear();
+        let r = encode_into(cmd, &mut header, dst, max_frame);
+        if header.capacity() > 64 * 1024 {
+            *header = Vec::with_capacity(256);
+        }
+        r
+    })
+}
+
+fn encode_into(cmd: &RemotingCommand, header: &mut Vec<u8>, dst: &mut BytesMut, max_frame: usize) -> Result<(), CodecError> {
     match cmd.serialize_type {
-        SerializeType::Json => encode_json_header(cmd, &mut header),
-        SerializeType::RocketMq => encode_binary_header(cmd, &mut header),
+        SerializeType::Json => encode_json_header(cmd, header),
+        SerializeType::RocketMq => encode_binary_header(cmd, header),
     }
     if header.len() > MAX_HEADER_LEN {
         return Err(CodecError::BadHeaderLength {
@@ -341,7 +377,7 @@ pub fn try_encode_command(
     dst.put_u8((hl >> 16) as u8);
     dst.put_u8((hl >> 8) as u8);
     dst.put_u8(hl as u8);
-    dst.extend_from_slice(&header);
+    dst.extend_from_slice(header);
     dst.extend_from_slice(&cmd.body);
     Ok(())
 }

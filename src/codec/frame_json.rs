@@ -1,6 +1,7 @@
 //! Streaming decode of the JSON header straight into a [`RemotingCommand`] (no intermediate
 //! `serde_json::Value` tree for the common case): the hot path of every request.
-use super::command::{language_name, ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+use super::command::{language_name, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+use super::ext::ExtFields;
 use super::error::CodecError;
 use bytes::Bytes;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -76,7 +77,7 @@ impl<'de> Deserialize<'de> for Ext {
                 Ok(Ext(Ok(None)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ext, A::Error> {
-                let mut ext = ExtFields::with_capacity_and_hasher(m.size_hint().unwrap_or(8).min(MAX_EXT_FIELDS), Default::default());
+                let mut ext = ExtFields::with_capacity(m.size_hint().unwrap_or(8).min(MAX_EXT_FIELDS));
                 let mut count = 0usize;
                 while count < MAX_EXT_FIELDS {
                     let Some((k, v)) = m.next_entry::<String, Scalar>()? else { return Ok(Ext(Ok(Some(ext)))) };
@@ -173,7 +174,7 @@ pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, CodecError> 
         Some(Err(count)) => return Err(CodecError::TooManyExtFields { count, max: MAX_EXT_FIELDS }),
     };
     let language = match raw.language {
-        Some(Value::String(s)) => s,
+        Some(Value::String(s)) => s.into(),
         Some(Value::Number(n)) => language_name(n.as_u64().unwrap_or(7).min(255) as u8).into(),
         _ => "OTHER".into(),
     };

@@ -25,7 +25,8 @@
 //! | module | contents |
 //! |---|---|
 //! | [`frame`] | [`RemotingCodec`] (tokio-util `Decoder`/`Encoder`), JSON and binary header encode/decode, limits |
-//! | [`command`] | [`RemotingCommand`], flags, language codes, `ExtFields` |
+//! | [`command`] | [`RemotingCommand`], flags, language codes |
+//! | [`ext`] | [`ExtFields`]: the custom header, a list of names and values that share the frame's bytes |
 //! | [`codes`] | [`RequestCode`] (enum with an `Unknown` arm) and [`response_code`] constants |
 //! | [`header`] | [`CommandHeader`] and one typed struct per Java header class; `RemotingCommand::decode_header` / `set_header` |
 //! | [`body`] | serde structs for JSON bodies (heartbeat, route, cluster, registration, locks, admin) with `from_json` / `to_json` |
@@ -46,6 +47,7 @@ pub mod body;
 pub mod codes;
 pub mod command;
 pub mod error;
+pub mod ext;
 pub mod frame;
 mod frame_json;
 pub mod ha;
@@ -58,7 +60,8 @@ pub mod stored;
 pub mod trace;
 
 pub use codes::{response_code, RequestCode};
-pub use command::{ExtFields, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+pub use command::{RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+pub use ext::{ExtFields, Field};
 pub use error::CodecError;
 pub use frame::RemotingCodec;
 pub use header::CommandHeader;

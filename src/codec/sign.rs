@@ -19,7 +19,7 @@ type HmacSha1 = Hmac<Sha1>;
 fn mac(cmd: &RemotingCommand, secret: &[u8]) -> HmacSha1 {
     let mut mac = HmacSha1::new_from_slice(secret).expect("HMAC takes any key length");
     if let Some(fields) = &cmd.ext_fields {
-        let mut keys: Vec<&String> = fields.keys().filter(|k| k.as_str() != SIGNATURE).collect();
+        let mut keys: Vec<&str> = fields.keys().filter(|k| *k != SIGNATURE).collect();
         keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
         for k in keys {
             mac.update(fields[k].as_bytes());
@@ -35,7 +35,7 @@ fn mac(cmd: &RemotingCommand, secret: &[u8]) -> HmacSha1 {
 pub fn content(cmd: &RemotingCommand) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(fields) = &cmd.ext_fields {
-        let mut keys: Vec<&String> = fields.keys().filter(|k| k.as_str() != SIGNATURE).collect();
+        let mut keys: Vec<&str> = fields.keys().filter(|k| *k != SIGNATURE).collect();
         keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
         for k in keys {
             out.extend_from_slice(fields[k].as_bytes());

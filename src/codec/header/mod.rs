@@ -148,9 +148,9 @@ pub fn get_field_or<T: HeaderValue>(
 }
 
 /// Write one field by its wire name (omitted when `render` gives `None`).
-pub fn put_field<T: HeaderValue>(ext: &mut ExtFields, key: &str, v: &T) {
+pub fn put_field<T: HeaderValue>(ext: &mut ExtFields, key: &'static str, v: &T) {
     if let Some(s) = v.render() {
-        ext.insert(key.to_string(), s);
+        ext.insert(key, s);
     }
 }
 

@@ -28,7 +28,7 @@ fn pull_request_lenient_and_round_trip() {
     assert_eq!(h.subscription, None);
     let mut out = ExtFields::default();
     h.encode(&mut out);
-    assert_eq!(out.get("queueId").map(String::as_str), Some("3"));
+    assert_eq!(out.get("queueId"), Some("3"));
     assert!(!out.contains_key("subscription"));
     assert_eq!(PullMessageRequestHeader::decode(&out).unwrap(), h);
 }
@@ -91,7 +91,7 @@ fn send_v1_and_v2_agree() {
     assert_eq!(h.bname.as_deref(), Some("broker-a"));
     let mut long = ExtFields::default();
     h.encode(&mut long);
-    assert_eq!(long.get("bname").map(String::as_str), Some("broker-a"));
+    assert_eq!(long.get("bname"), Some("broker-a"));
     assert_eq!(SendMessageRequestHeader::decode(&long).unwrap(), h);
     let mut short = ExtFields::default();
     h.encode_v2(&mut short);

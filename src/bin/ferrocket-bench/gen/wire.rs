@@ -316,7 +316,7 @@ fn encode(cmd: RemotingCommand, offsets: Vec<usize>, body_len: usize) -> SendTem
 fn signer(frame: &[u8], cmd: &RemotingCommand, secret: &str, body_len: usize) -> Signer {
     let find = |needle: &[u8]| frame.windows(needle.len()).position(|w| w == needle).expect("value in the header");
     let fields = cmd.ext_fields.as_ref().expect("fields");
-    let mut keys: Vec<&String> = fields.keys().filter(|k| k.as_str() != "Signature").collect();
+    let mut keys: Vec<&str> = fields.keys().filter(|k| *k != "Signature").collect();
     keys.sort();
     let mut parts = Vec::new();
     for k in keys {
