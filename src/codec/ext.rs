@@ -140,12 +140,12 @@ impl ExtFields {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k.as_str() == key)
+        self.entries.iter().position(|(k, _)| same(k, key))
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(k, _)| same(k, key)).map(|(_, v)| v.as_str())
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -181,6 +181,14 @@ impl ExtFields {
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(_, v)| v.as_str())
     }
+}
+
+/// Name equality that settles most mismatches of short names (one-letter V2 names among them)
+/// on the length and first byte, before comparing the rest.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a == b
 }
 
 impl std::ops::Index<&str> for ExtFields {

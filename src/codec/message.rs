@@ -3,7 +3,6 @@
 //! (The stored-message layout lives in `stored`, owned by the store.)
 use super::error::CodecError;
 use bytes::{Buf, Bytes};
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Message sysFlag bits (`MessageSysFlag`).
@@ -281,17 +280,21 @@ pub fn unique_id(pid: u32, since_epoch: std::time::Duration, counter: u32) -> St
 /// The offset message id: store host address, port (i32) and commit-log offset (i64), in
 /// upper-case hex: 32 digits for IPv4, 56 for IPv6.
 pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
-    let mut s = String::with_capacity(56);
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = Vec::with_capacity(56);
+    let mut put = |bytes: &[u8]| {
+        for b in bytes {
+            s.push(HEX[(b >> 4) as usize]);
+            s.push(HEX[(b & 15) as usize]);
+        }
+    };
     match store_host.ip() {
-        IpAddr::V4(ip) => ip.octets().iter().for_each(|b| {
-            let _ = write!(s, "{b:02X}");
-        }),
-        IpAddr::V6(ip) => ip.octets().iter().for_each(|b| {
-            let _ = write!(s, "{b:02X}");
-        }),
+        IpAddr::V4(ip) => put(&ip.octets()),
+        IpAddr::V6(ip) => put(&ip.octets()),
     }
-    let _ = write!(s, "{:08X}{:016X}", store_host.port() as i32, commit_log_offset);
-    s
+    put(&(store_host.port() as i32).to_be_bytes());
+    put(&commit_log_offset.to_be_bytes());
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// Decode an offset message id (either case) into the store address and commit-log offset.

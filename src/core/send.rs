@@ -64,20 +64,109 @@ impl Core {
 }
 
 /// Properties as stored: the message's own plus the stamps, without WAIT.
-pub fn stored_properties(mut p: Properties, st: &Stamps) -> Result<String, String> {
-    p.remove(prop::WAIT);
-    p.insert(prop::CLUSTER, st.cluster.as_str());
-    p.insert(prop::MSG_REGION, st.region.as_str());
-    p.insert(prop::TRACE_SWITCH, st.trace_on);
-    let s = p.encode();
-    if s.len() > MAX_PROPERTIES_LEN {
-        return Err(format!("the message properties length {} is longer than {MAX_PROPERTIES_LEN}", s.len()));
+pub fn stored_properties(p: Properties, st: &Stamps) -> Result<String, String> {
+    let pairs: Vec<(&str, &str)> = p.iter().collect();
+    stored_properties_of(&pairs, &[], st)
+}
+
+/// [`stored_properties`] of borrowed pairs (as [`crate::codec::message::property_pairs`] reads
+/// them: no allocation per property), with `extra` set before the stamps: one string built, the
+/// same one the parse / insert / encode path gives (a name already present keeps its place with
+/// the new value, new names follow in order, empty values are left out).
+pub fn stored_properties_of(pairs: &[(&str, &str)], extra: &[(&str, &str)], st: &Stamps) -> Result<String, String> {
+    // what is set, in order: `extra` (at most 5), then the stamps
+    let mut set = [("", ""); 8];
+    let n = extra.len().min(5);
+    set[..n].copy_from_slice(&extra[..n]);
+    set[n..n + 3].copy_from_slice(&[(prop::CLUSTER, st.cluster.as_str()), (prop::MSG_REGION, st.region.as_str()), (prop::TRACE_SWITCH, st.trace_on)]);
+    let set = &set[..n + 3];
+    // the last setting of a name wins
+    let setting = |k: &str| set.iter().rposition(|(n, _)| *n == k);
+    let mut placed = [false; 8];
+    let len = pairs.iter().chain(set).map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(len);
+    let mut push = |k: &str, v: &str| {
+        if k.is_empty() || v.is_empty() {
+            return;
+        }
+        if !out.is_empty() {
+            out.push(crate::codec::message::PROPERTY_SEPARATOR);
+        }
+        out.push_str(k);
+        out.push(crate::codec::message::NAME_VALUE_SEPARATOR);
+        out.push_str(v);
+    };
+    for (k, v) in pairs {
+        match setting(k) {
+            _ if *k == prop::WAIT => {}
+            Some(i) => {
+                placed[i] = true;
+                push(k, set[i].1);
+            }
+            None => push(k, v),
+        }
     }
-    Ok(s)
+    for (i, (k, v)) in set.iter().enumerate() {
+        if !placed[i] && setting(k) == Some(i) {
+            push(k, v);
+        }
+    }
+    if out.len() > MAX_PROPERTIES_LEN {
+        return Err(format!("the message properties length {} is longer than {MAX_PROPERTIES_LEN}", out.len()));
+    }
+    Ok(out)
 }
 
 /// Round-robin over a topic's write queues.
 pub fn pick_queue(write_queues: i32) -> i32 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     (NEXT.fetch_add(1, Ordering::Relaxed) % write_queues.max(1) as usize) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::message::{parse_properties, property_pairs};
+
+    /// What the send path stored before it kept the producer's pairs borrowed: parse, set, encode.
+    fn by_parsing(props: &str, extra: &[(&str, &str)], st: &Stamps) -> String {
+        let mut p = parse_properties(props);
+        for (k, v) in extra {
+            p.insert(*k, *v);
+        }
+        p.remove(prop::WAIT);
+        p.insert(prop::CLUSTER, st.cluster.as_str());
+        p.insert(prop::MSG_REGION, st.region.as_str());
+        p.insert(prop::TRACE_SWITCH, st.trace_on);
+        p.encode()
+    }
+
+    #[test]
+    fn borrowed_pairs_store_what_parsing_stored() {
+        let st = Stamps { cluster: "DefaultCluster".into(), region: "DefaultRegion".into(), trace_on: "true" };
+        let no_region = Stamps { cluster: "c".into(), region: String::new(), trace_on: "false" };
+        let cases = [
+            "",
+            "WAIT\u{1}true\u{2}TAGS\u{1}a\u{2}UNIQ_KEY\u{1}X",
+            "TAGS\u{1}a\u{2}CLUSTER\u{1}theirs\u{2}WAIT\u{1}false\u{2}KEYS\u{1}k1 k2\u{2}",
+            "A\u{1}1\u{2}A\u{1}2\u{2}\u{1}x\u{2}B\u{1}\u{2}TRACE_ON\u{1}false\u{2}RETRY_TOPIC\u{1}old",
+            "MSG_REGION\u{1}r\u{2}WAIT\u{1}true",
+        ];
+        let extras: [&[(&str, &str)]; 3] = [&[], &[(prop::RETRY_TOPIC, "%RETRY%g")], &[(prop::RETRY_TOPIC, "a"), (prop::CLUSTER, "b")]];
+        for props in cases {
+            for extra in extras {
+                for st in [&st, &no_region] {
+                    let got = stored_properties_of(&property_pairs(props), extra, st).unwrap();
+                    assert_eq!(got, by_parsing(props, extra, st), "{props:?} {extra:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stored_properties_over_the_limit_are_refused() {
+        let st = Stamps { cluster: "c".into(), region: "r".into(), trace_on: "true" };
+        let long = format!("K\u{1}{}", "v".repeat(MAX_PROPERTIES_LEN));
+        assert!(stored_properties_of(&property_pairs(&long), &[], &st).unwrap_err().contains("longer than 32767"));
+    }
 }

@@ -6,13 +6,13 @@
 //! with 5.x delivery times go to the timer topic in the same append, each as a single one would
 //! (`recallHandle` then lists one handle per message, empty for the others).
 use super::{Conn, HandlerError, HandlerResult, Reply};
-use crate::core::send::{pick_queue, stored_properties};
+use crate::core::send::{pick_queue, stored_properties_of};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::core::ha::{SyncDecision, SyncOutcome};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
-use crate::codec::message::{decode_batch, parse_properties, prop, Properties};
+use crate::codec::message::{decode_batch, prop, property_pairs};
 use crate::codec::RemotingCommand;
 use crate::store::{NewMessage, PutOutcome, TopicConfig};
 
@@ -57,10 +57,11 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     if req.body.len() > cfg.max_message_size {
         return Err(HandlerError::new(rc::MESSAGE_ILLEGAL, illegal_remark(cfg.max_message_size)));
     }
-    let mut header_props = parse_properties(h.properties.as_deref().unwrap_or(""));
-    let wait = header_props.get(prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
+    // the producer's properties as borrowed pairs: read, then written once into the stored string
+    let header_props = property_pairs(h.properties.as_deref().unwrap_or(""));
+    let wait = lookup(&header_props, prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let (target_topic, target_queue) = retry_target(core, &h, queue_id)?;
-    let mut msgs = build_messages(core, conn, &h, req, &mut header_props, &target_topic, target_queue)
+    let mut msgs = build_messages(core, conn, &h, req, &header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
     if target_topic == h.topic {
@@ -171,23 +172,25 @@ fn retry_target(
     Ok((h.topic.clone(), queue_id))
 }
 
+fn lookup<'a>(pairs: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
 fn build_messages(
     core: &Core,
     conn: &Conn,
     h: &SendMessageRequestHeader,
     req: &RemotingCommand,
-    header_props: &mut Properties,
+    header_props: &[(&str, &str)],
     topic: &str,
     queue_id: i32,
 ) -> Result<Vec<NewMessage>, String> {
     let stamps = core.stamps();
-    let base = |body, props: Properties, flag| -> Result<NewMessage, String> {
-        let (tags_code, keys, uniq_key) = crate::core::message::index_fields(&props);
-        let mut props = props;
-        if topic != h.topic {
-            // redirected to the DLQ: keep where it came from
-            props.insert(prop::RETRY_TOPIC, &h.topic);
-        }
+    // redirected to the DLQ: keep where it came from
+    let retry = [(prop::RETRY_TOPIC, h.topic.as_str())];
+    let extra: &[(&str, &str)] = if topic != h.topic { &retry } else { &[] };
+    let base = |body, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
+        let (tags_code, keys, uniq_key) = crate::core::message::index_fields_by(|k| lookup(pairs, k));
         Ok(NewMessage {
             topic: topic.to_string(),
             queue_id,
@@ -198,14 +201,14 @@ fn build_messages(
             reconsume_times: h.reconsume_times.unwrap_or(0),
             prepared_transaction_offset: 0,
             body,
-            properties: stored_properties(props, &stamps)?,
+            properties: stored_properties_of(pairs, extra, &stamps)?,
             tags_code,
             keys,
             uniq_key,
         })
     };
     if !h.batch {
-        return Ok(vec![base(req.body.clone(), std::mem::take(header_props), h.flag)?]);
+        return Ok(vec![base(req.body.clone(), header_props, h.flag)?]);
     }
     if h.sys_flag & crate::codec::message::sys_flag::TRANSACTION_MASK != 0 {
         return Err("batch message does not support transaction".into());
@@ -216,16 +219,17 @@ fn build_messages(
     }
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
-        let mut p = parse_properties(&e.properties);
-        if p.get(prop::DELAY).is_some() {
+        let mut p = property_pairs(&e.properties);
+        if lookup(&p, prop::DELAY).is_some() {
             return Err("batch message does not support delay message".into());
         }
-        for (k, v) in header_props.iter() {
-            if p.get(k).is_none() {
-                p.insert(k, v);
+        // the batch header's properties fill in what an entry does not set
+        for (k, v) in header_props {
+            if lookup(&p, k).is_none() {
+                p.push((k, v));
             }
         }
-        out.push(base(e.body, p, e.flag)?);
+        out.push(base(e.body, &p, e.flag)?);
     }
     Ok(out)
 }

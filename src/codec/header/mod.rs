@@ -129,10 +129,7 @@ impl<T: HeaderValue> HeaderValue for Option<T> {
 
 /// Read one field by its wire name.
 pub fn get_field<T: HeaderValue>(ext: &ExtFields, key: &'static str) -> Result<T, CodecError> {
-    match ext.get(key) {
-        Some(raw) => T::parse(key, raw),
-        None => T::absent().ok_or(CodecError::MissingField(key)),
-    }
+    field_from(ext.get(key), key)
 }
 
 /// Read a field that falls back to `default` when absent (Java fields with initialisers).
@@ -141,7 +138,20 @@ pub fn get_field_or<T: HeaderValue>(
     key: &'static str,
     default: T,
 ) -> Result<T, CodecError> {
-    match ext.get(key) {
+    field_from_or(ext.get(key), key, default)
+}
+
+/// [`get_field`] of a value already looked up (`None`: absent).
+pub fn field_from<T: HeaderValue>(raw: Option<&str>, key: &'static str) -> Result<T, CodecError> {
+    match raw {
+        Some(raw) => T::parse(key, raw),
+        None => T::absent().ok_or(CodecError::MissingField(key)),
+    }
+}
+
+/// [`get_field_or`] of a value already looked up.
+pub fn field_from_or<T: HeaderValue>(raw: Option<&str>, key: &'static str, default: T) -> Result<T, CodecError> {
+    match raw {
         Some(raw) => T::parse(key, raw),
         None => Ok(default),
     }

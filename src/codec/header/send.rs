@@ -1,6 +1,6 @@
 //! Send headers: SEND_MESSAGE (10, long names), SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE /
 //! SEND_REPLY_MESSAGE_V2 (310/320/325, one-letter names) and the send response.
-use super::{get_field, get_field_or, header, put_field, CommandHeader};
+use super::{field_from, field_from_or, header, put_field, CommandHeader, HeaderValue};
 use crate::codec::command::{ExtFields, RemotingCommand};
 use crate::codec::error::CodecError;
 
@@ -55,23 +55,46 @@ fn named<T>(r: Result<T, CodecError>, i: usize) -> Result<T, CodecError> {
 }
 
 impl SendMessageRequestHeader {
+    /// One pass over the fields (the hot path of every send): each name is matched once
+    /// against the 14 known ones, unknown names are ignored.
     fn decode_with(ext: &ExtFields, v2: bool) -> Result<Self, CodecError> {
-        let k = |i: usize| if v2 { NAMES[i].1 } else { NAMES[i].0 };
+        let mut raw: [Option<&str>; 14] = [None; 14];
+        for (k, v) in ext.iter() {
+            let i = if v2 {
+                match k.as_bytes() {
+                    [c @ b'a'..=b'n'] => (c - b'a') as usize,
+                    _ => continue,
+                }
+            } else {
+                match NAMES.iter().position(|(long, _)| *long == k) {
+                    Some(i) => i,
+                    None => continue,
+                }
+            };
+            raw[i] = Some(v);
+        }
+        let key = |i: usize| if v2 { NAMES[i].1 } else { NAMES[i].0 };
+        fn get<T: HeaderValue>(raw: &[Option<&str>; 14], i: usize, key: &'static str) -> Result<T, CodecError> {
+            named(field_from(raw[i], key), i)
+        }
+        fn get_or<T: HeaderValue>(raw: &[Option<&str>; 14], i: usize, key: &'static str, default: T) -> Result<T, CodecError> {
+            named(field_from_or(raw[i], key, default), i)
+        }
         Ok(SendMessageRequestHeader {
-            producer_group: named(get_field(ext, k(0)), 0)?,
-            topic: named(get_field(ext, k(1)), 1)?,
-            default_topic: named(get_field(ext, k(2)), 2)?,
-            default_topic_queue_nums: named(get_field(ext, k(3)), 3)?,
-            queue_id: named(get_field(ext, k(4)), 4)?,
-            sys_flag: named(get_field(ext, k(5)), 5)?,
-            born_timestamp: named(get_field(ext, k(6)), 6)?,
-            flag: named(get_field(ext, k(7)), 7)?,
-            properties: named(get_field(ext, k(8)), 8)?,
-            reconsume_times: named(get_field(ext, k(9)), 9)?,
-            unit_mode: named(get_field_or(ext, k(10), false), 10)?,
-            max_reconsume_times: named(get_field(ext, k(11)), 11)?,
-            batch: named(get_field_or(ext, k(12), false), 12)?,
-            bname: named(get_field(ext, k(13)), 13)?,
+            producer_group: get(&raw, 0, key(0))?,
+            topic: get(&raw, 1, key(1))?,
+            default_topic: get(&raw, 2, key(2))?,
+            default_topic_queue_nums: get(&raw, 3, key(3))?,
+            queue_id: get(&raw, 4, key(4))?,
+            sys_flag: get(&raw, 5, key(5))?,
+            born_timestamp: get(&raw, 6, key(6))?,
+            flag: get(&raw, 7, key(7))?,
+            properties: get(&raw, 8, key(8))?,
+            reconsume_times: get(&raw, 9, key(9))?,
+            unit_mode: get_or(&raw, 10, key(10), false)?,
+            max_reconsume_times: get(&raw, 11, key(11))?,
+            batch: get_or(&raw, 12, key(12), false)?,
+            bname: get(&raw, 13, key(13))?,
         })
     }
 
