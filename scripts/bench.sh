@@ -69,23 +69,25 @@ if [[ " ${CONTENDERS[*]} " == *" rocketmq-rust "* ]]; then
 fi
 
 BROKER=""; BPID=""; NSPID=""; LAUNCHERS=""
-# jvm_of PID: the java process at or under PID. Apache's launchers run java as a grandchild
-# (mqbroker -> sh runbroker.sh -> java): CPU and RSS must be read, and SIGTERM sent, there.
-# Waits up to 10 s for it to appear; prints PID itself if none does.
+# jvm_of PID CLASS [TRIES]: the java process at or under PID whose arguments name main class
+# CLASS. Apache's launchers run java as a grandchild (mqbroker -> sh runbroker.sh CLASS -> java
+# ... CLASS), after a short-lived `java -version`: CPU and RSS must be read, and SIGTERM sent,
+# at that JVM. Tries TRIES times 50 ms apart (default 600: 30 s); prints nothing if none appears.
 jvm_of() {
-  local root=$1 q p
-  for _ in $(seq 1 200); do
+  local root=$1 cls=$2 tries=${3:-600} q p
+  for _ in $(seq 1 "$tries"); do
     q=("$root")
     while [ ${#q[@]} -gt 0 ]; do
       p=${q[0]}; q=("${q[@]:1}")
-      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = java ] && { echo "$p"; return 0; }
+      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = java ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null |
+        grep -q " $cls" && { echo "$p"; return 0; }
       q+=($(pgrep -P "$p" || true))
     done
     kill -0 "$root" 2>/dev/null || break
     sleep 0.05
   done
-  echo "$root"
 }
+NS_MAIN=org.apache.rocketmq.namesrv.NamesrvStartup; BROKER_MAIN=org.apache.rocketmq.broker.BrokerStartup
 # warm_for CONTENDER: the warm-up before each point (a JVM's JIT needs more than 1 s)
 warm_for() { if [ "$1" = apache ]; then echo "$WARM_POINT_APACHE"; else echo "$WARM"; fi; }
 # wait_port PORT: until something listens on 127.0.0.1:PORT (at most 60 s)
@@ -98,7 +100,7 @@ start_apache_namesrv() {
   JAVA_OPT_EXT="-Duser.home=$dir" taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqnamesrv" -c "$dir/namesrv.conf" \
     > "$dir/ns.log" 2>&1 < /dev/null &
   local sh=$!; LAUNCHERS="$LAUNCHERS $sh"; PIDS+=("$sh")
-  NSPID=$(jvm_of "$sh"); PIDS+=("$NSPID")
+  NSPID=$(jvm_of "$sh" $NS_MAIN); NSPID=${NSPID:-$sh}; PIDS+=("$NSPID")
   wait_port "$ns" || log "apache: name server not listening on $ns (see $dir/ns.log)"
 }
 # rmq_conf DIR FLUSH: broker.conf for rocketmq-rust / Apache RocketMQ (same keys, aligned settings)
@@ -146,7 +148,7 @@ start_broker() {
       JAVA_OPT_EXT="-Duser.home=$dir" taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" \
         > "$dir/log" 2>&1 < /dev/null &
       BPID=$!; PIDS+=("$BPID"); LAUNCHERS="$LAUNCHERS $BPID"
-      BPID=$(jvm_of "$BPID"); PIDS+=("$BPID")
+      BPID=$(jvm_of "$BPID" $BROKER_MAIN); BPID=${BPID:-$!}; PIDS+=("$BPID")
     fi
     BROKER=127.0.0.1:$port
     for _ in $(seq 1 600); do
@@ -165,8 +167,12 @@ jit_warmup() {
 # stop_broker: SIGTERM to the broker and name server (for Apache, their JVMs), up to STOP_WAIT
 # seconds for each to exit (a JVM's shutdown hooks take ~7 s), then SIGKILL; then the launchers
 stop_broker() {
-  [ -n "$BPID" ] && kill "$BPID" 2>/dev/null || true
-  [ -n "$NSPID" ] && kill "$NSPID" 2>/dev/null || true
+  local l; for l in $LAUNCHERS; do  # a JVM not found at start (slow machine): look again
+    kill -0 "$l" 2>/dev/null || continue
+    BPID="$BPID $(jvm_of "$l" $BROKER_MAIN 1)"; NSPID="$NSPID $(jvm_of "$l" $NS_MAIN 1)"
+  done
+  [ -n "$BPID" ] && kill $BPID 2>/dev/null || true
+  [ -n "$NSPID" ] && kill $NSPID 2>/dev/null || true
   for p in $BPID $NSPID $LAUNCHERS; do
     for _ in $(seq 1 $((STOP_WAIT * 20))); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -9 "$p" 2>/dev/null && log "pid $p did not exit within ${STOP_WAIT}s: killed" || true
@@ -231,7 +237,7 @@ startup_point() {
     j=$(JAVA_OPT_EXT="-Duser.home=$dir" "${GEN[@]}" startup --keep --settle 0s --broker 127.0.0.1:20911 --topic s7 \
       -- taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" 2>>"$OUT/gen.err")
     local sh; sh=$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["pid"])' "$j")
-    LAUNCHERS="$LAUNCHERS $sh"; BPID=$(jvm_of "$sh"); PIDS+=("$sh" "$BPID")
+    LAUNCHERS="$LAUNCHERS $sh"; BPID=$(jvm_of "$sh" $BROKER_MAIN); BPID=${BPID:-$sh}; PIDS+=("$sh" "$BPID")
     local at_ready; at_ready=$(cat "/proc/$BPID/status" 2>/dev/null || true); sleep 2
     j=$(python3 - "$j" "$BPID" "$at_ready" <<'PY'
 import json, sys
