@@ -236,7 +236,8 @@ startup_point() {
     start_apache_namesrv "$dir" 19876
     j=$(JAVA_OPT_EXT="-Duser.home=$dir" "${GEN[@]}" startup --keep --settle 0s --broker 127.0.0.1:20911 --topic s7 \
       -- taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" 2>>"$OUT/gen.err")
-    local sh; sh=$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["pid"])' "$j")
+    local sh; sh=$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["pid"])' "$j" 2>/dev/null || true)
+    if [ -z "$sh" ]; then log "S7 apache: no broker started ($j)"; stop_broker; return; fi
     LAUNCHERS="$LAUNCHERS $sh"; BPID=$(jvm_of "$sh" $BROKER_MAIN); BPID=${BPID:-$sh}; PIDS+=("$sh" "$BPID")
     local at_ready; at_ready=$(cat "/proc/$BPID/status" 2>/dev/null || true); sleep 2
     j=$(python3 - "$j" "$BPID" "$at_ready" <<'PY'
