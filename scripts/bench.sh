@@ -10,11 +10,14 @@
 #   ROUNDS=3  DUR=5s  WARM=1s      rounds, measured time and warm-up per point
 #   WARM_APACHE=60s                the Apache broker gets this much discarded S2 load after every
 #                                  start, before its first point (its JIT needs it; 15 s was short)
+#   WARM_POINT_APACHE=15s          and this warm-up (instead of WARM) before each of its points
+#   STOP_WAIT=30                   seconds a broker gets to exit after SIGTERM (a JVM takes ~7 s)
 #   SCENARIOS="S1 ... S9"          which scenarios
 #   BACKLOG=500000                 S5 backlog (the issue says 2 M; 500 k keeps the run short)
 #   RMQ_RUST=auto|1|0              rocketmq-rust: use if installed (auto), install if missing (1), skip (0)
 #   BENCH_CACHE=~/.cache/ferrocket-bench   where rocketmq-rust is installed (cargo install --root)
 #   ROCKETMQ_HOME=/path            Apache RocketMQ (bin/mqnamesrv, bin/mqbroker) benchmarked too
+#                                  (its logs go to OUT/data/apache*/logs: user.home is set there)
 #   FR_BASE=/path/to/ferrocket     another ferrocket binary (e.g. a release build of the previous
 #                                  commit) benchmarked as contender "ferrocket-base": before/after
 #   RMQ_RUST=0 FR_BASE=... SCENARIOS="S1 S2 S3 S4 S5 S6" scripts/bench.sh   # a change's before/after
@@ -25,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}; DUR=${DUR:-5s}; WARM=${WARM:-1s}; WARM_APACHE=${WARM_APACHE:-60s}
+WARM_POINT_APACHE=${WARM_POINT_APACHE:-15s}; STOP_WAIT=${STOP_WAIT:-30}
 SCENARIOS=${SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 S8 S9"}
 BACKLOG=${BACKLOG:-500000}; RMQ_RUST=${RMQ_RUST:-auto}
 UNIQ=(); [ "${UNIQ_KEY:-1}" = 1 ] && UNIQ=(--uniq-key)
@@ -64,7 +68,41 @@ if [[ " ${CONTENDERS[*]} " == *" rocketmq-rust "* ]]; then
     log "warning: $OUT's file system is $used used by rocketmq-rust's measure; it refuses to start above 0.90"
 fi
 
-BROKER=""; BPID=""; NSPID=""
+BROKER=""; BPID=""; NSPID=""; LAUNCHERS=""
+# jvm_of PID CLASS [TRIES]: the java process at or under PID whose arguments name main class
+# CLASS. Apache's launchers run java as a grandchild (mqbroker -> sh runbroker.sh CLASS -> java
+# ... CLASS), after a short-lived `java -version`: CPU and RSS must be read, and SIGTERM sent,
+# at that JVM. Tries TRIES times 50 ms apart (default 600: 30 s); prints nothing if none appears.
+jvm_of() {
+  local root=$1 cls=$2 tries=${3:-600} q p
+  for _ in $(seq 1 "$tries"); do
+    q=("$root")
+    while [ ${#q[@]} -gt 0 ]; do
+      p=${q[0]}; q=("${q[@]:1}")
+      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = java ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null |
+        grep -q " $cls" && { echo "$p"; return 0; }
+      q+=($(pgrep -P "$p" || true))
+    done
+    kill -0 "$root" 2>/dev/null || break
+    sleep 0.05
+  done
+}
+NS_MAIN=org.apache.rocketmq.namesrv.NamesrvStartup; BROKER_MAIN=org.apache.rocketmq.broker.BrokerStartup
+# warm_for CONTENDER: the warm-up before each point (a JVM's JIT needs more than 1 s)
+warm_for() { if [ "$1" = apache ]; then echo "$WARM_POINT_APACHE"; else echo "$WARM"; fi; }
+# wait_port PORT: until something listens on 127.0.0.1:PORT (at most 60 s)
+wait_port() { for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# start_apache_namesrv DIR PORT: Apache's name server on PORT (it takes the port from a -c file;
+# without one it listens on 9876 whatever broker.conf's namesrvAddr says); sets NSPID (its JVM)
+start_apache_namesrv() {
+  local dir=$1 ns=$2
+  printf 'listenPort=%s\n' "$ns" > "$dir/namesrv.conf"
+  JAVA_OPT_EXT="-Duser.home=$dir" taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqnamesrv" -c "$dir/namesrv.conf" \
+    > "$dir/ns.log" 2>&1 < /dev/null &
+  local sh=$!; LAUNCHERS="$LAUNCHERS $sh"; PIDS+=("$sh")
+  NSPID=$(jvm_of "$sh" $NS_MAIN); NSPID=${NSPID:-$sh}; PIDS+=("$NSPID")
+  wait_port "$ns" || log "apache: name server not listening on $ns (see $dir/ns.log)"
+}
 # rmq_conf DIR FLUSH: broker.conf for rocketmq-rust / Apache RocketMQ (same keys, aligned settings)
 rmq_conf() {
   local dir=$1 flush=$2 ns=19876 port=20911
@@ -106,10 +144,11 @@ start_broker() {
       ROCKETMQ_HOME=$dir taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-broker-rust" -c "$dir/broker.conf" -n 127.0.0.1:$ns > "$dir/log" 2>&1 < /dev/null &
       BPID=$!; PIDS+=("$BPID")
     else
-      JAVA_OPT_EXT="-Duser.home=$dir" taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqnamesrv" > "$dir/ns.log" 2>&1 < /dev/null &
-      NSPID=$!; PIDS+=("$NSPID"); sleep 2
-      taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" > "$dir/log" 2>&1 < /dev/null &
-      BPID=$!; PIDS+=("$BPID")
+      start_apache_namesrv "$dir" $ns
+      JAVA_OPT_EXT="-Duser.home=$dir" taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" \
+        > "$dir/log" 2>&1 < /dev/null &
+      BPID=$!; PIDS+=("$BPID"); LAUNCHERS="$LAUNCHERS $BPID"
+      BPID=$(jvm_of "$BPID" $BROKER_MAIN); BPID=${BPID:-$!}; PIDS+=("$BPID")
     fi
     BROKER=127.0.0.1:$port
     for _ in $(seq 1 600); do
@@ -118,8 +157,6 @@ start_broker() {
     done
     ;;
   esac
-  # the broker's process (the JVM, or the binary itself)
-  if [ "$who" = apache ]; then BPID=$(pgrep -n -P "$BPID" java || echo "$BPID"); fi
 }
 # jit_warmup CONTENDER: discarded load for a JVM broker just started (nothing recorded)
 jit_warmup() {
@@ -127,11 +164,20 @@ jit_warmup() {
   log "apache: ${WARM_APACHE} of discarded S2 load (JIT warm-up)"
   "${GEN[@]}" produce --broker "$BROKER" --topic bench --conns 4 --inflight 64 --body 1024 --warmup 0s --duration "$WARM_APACHE" >/dev/null 2>>"$OUT/gen.err" || true
 }
+# stop_broker: SIGTERM to the broker and name server (for Apache, their JVMs), up to STOP_WAIT
+# seconds for each to exit (a JVM's shutdown hooks take ~7 s), then SIGKILL; then the launchers
 stop_broker() {
-  [ -n "$BPID" ] && kill "$BPID" 2>/dev/null || true
-  [ -n "$NSPID" ] && kill "$NSPID" 2>/dev/null || true
-  for p in $BPID $NSPID; do for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null || true; done
-  BPID=""; NSPID=""
+  local l; for l in $LAUNCHERS; do  # a JVM not found at start (slow machine): look again
+    kill -0 "$l" 2>/dev/null || continue
+    BPID="$BPID $(jvm_of "$l" $BROKER_MAIN 1)"; NSPID="$NSPID $(jvm_of "$l" $NS_MAIN 1)"
+  done
+  [ -n "$BPID" ] && kill $BPID 2>/dev/null || true
+  [ -n "$NSPID" ] && kill $NSPID 2>/dev/null || true
+  for p in $BPID $NSPID $LAUNCHERS; do
+    for _ in $(seq 1 $((STOP_WAIT * 20))); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$p" 2>/dev/null && log "pid $p did not exit within ${STOP_WAIT}s: killed" || true
+  done
+  BPID=""; NSPID=""; LAUNCHERS=""
 }
 
 # point ID CONTENDER ROUND generator-args...: one generator run, one JSON line in results.jsonl
@@ -145,7 +191,7 @@ point() {
 }
 
 run_async_points() {
-  local who=$1 r=$2 T=(--warmup "$WARM" --duration "$DUR")
+  local who=$1 r=$2 T=(--warmup "$(warm_for "$1")" --duration "$DUR")
   if want S1; then for b in 128 1024; do for c in 1 4 16 64; do
     point "S1 sync send ${c}c ${b}B" "$who" "$r" produce --conns $c --inflight 1 --body $b "${T[@]}"; done; done; fi
   if want S2 || want S8 || want S9; then for b in 128 1024; do
@@ -166,7 +212,7 @@ run_async_points() {
 run_sync_points() {
   local who=$1 r=$2
   for c in 1 16 64; do
-    point "S4 SYNC_FLUSH ${c}c 1KiB" "$who" "$r" produce --conns $c --inflight 1 --body 1024 --warmup "$WARM" --duration "$DUR"
+    point "S4 SYNC_FLUSH ${c}c 1KiB" "$who" "$r" produce --conns $c --inflight 1 --body 1024 --warmup "$(warm_for "$who")" --duration "$DUR"
   done
 }
 startup_point() {
@@ -182,6 +228,32 @@ startup_point() {
     ROCKETMQ_HOME=$dir taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-namesrv-rust" --listenPort 19876 > "$dir/ns.log" 2>&1 < /dev/null &
     NSPID=$!; PIDS+=("$NSPID"); sleep 1
     j=$(ROCKETMQ_HOME=$dir "${GEN[@]}" startup --broker 127.0.0.1:20911 --topic s7 -- taskset -c "$BROKER_CPU" "$RMQ_BIN/rocketmq-broker-rust" -c "$dir/broker.conf" -n 127.0.0.1:19876 2>>"$OUT/gen.err")
+    stop_broker ;;
+  apache)
+    # The launcher is a shell whose grandchild is the JVM: the generator keeps it running
+    # (--keep, no settle) and the RSS is read here from the JVM, at ready and 2 s later.
+    rmq_conf "$dir" ASYNC_FLUSH
+    start_apache_namesrv "$dir" 19876
+    j=$(JAVA_OPT_EXT="-Duser.home=$dir" "${GEN[@]}" startup --keep --settle 0s --broker 127.0.0.1:20911 --topic s7 \
+      -- taskset -c "$BROKER_CPU" "$ROCKETMQ_HOME/bin/mqbroker" -c "$dir/broker.conf" 2>>"$OUT/gen.err")
+    local sh; sh=$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["pid"])' "$j" 2>/dev/null || true)
+    if [ -z "$sh" ]; then log "S7 apache: no broker started ($j)"; stop_broker; return; fi
+    LAUNCHERS="$LAUNCHERS $sh"; BPID=$(jvm_of "$sh" $BROKER_MAIN); BPID=${BPID:-$sh}; PIDS+=("$sh" "$BPID")
+    local at_ready; at_ready=$(cat "/proc/$BPID/status" 2>/dev/null || true); sleep 2
+    j=$(python3 - "$j" "$BPID" "$at_ready" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1]); pid = int(sys.argv[2])
+def kb(text, key):
+    for l in text.splitlines():
+        if l.startswith(key + ":"): return int(l.split()[1])
+    return None
+try: idle = open(f"/proc/{pid}/status").read()
+except OSError: idle = ""
+d.update(launcher_pid=d.get("pid"), pid=pid, rss_at_ready_kb=kb(sys.argv[3], "VmRSS"),
+         idle_rss_kb=kb(idle, "VmRSS"), idle_rss_anon_kb=kb(idle, "RssAnon"))
+print(json.dumps(d))
+PY
+)
     stop_broker ;;
   *) return ;;
   esac
