@@ -205,9 +205,12 @@ pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, Co
 
 /// Java `String.hashCode` (UTF-16 units) spread as `java.util.HashMap` does.
 fn java_hash(s: &str) -> u32 {
-    let h = s
-        .encode_utf16()
-        .fold(0u32, |h, u| h.wrapping_mul(31).wrapping_add(u as u32));
+    let h = if s.is_ascii() {
+        // one UTF-16 unit per byte: the common case, without the UTF-16 iterator
+        s.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+    } else {
+        s.encode_utf16().fold(0u32, |h, u| h.wrapping_mul(31).wrapping_add(u as u32))
+    };
     h ^ (h >> 16)
 }
 

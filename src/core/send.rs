@@ -14,18 +14,19 @@ pub const MAX_PROPERTIES_LEN: usize = 32767;
 /// What the broker stamps on every stored message: CLUSTER, and as the 5.x broker does,
 /// MSG_REGION (`regionId`) and TRACE_ON (`traceOn`); the 5.x client drops consume-trace records
 /// of messages without MSG_REGION.
-pub struct Stamps {
-    pub cluster: String,
-    pub region: String,
+pub struct Stamps<'a> {
+    pub cluster: &'a str,
+    pub region: std::borrow::Cow<'a, str>,
     pub trace_on: &'static str,
 }
 
 impl Core {
-    pub fn stamps(&self) -> Stamps {
+    /// The stamps, borrowed from the broker's identity and config (no copy per message).
+    pub fn stamps(&self) -> Stamps<'_> {
         let cfg = self.config();
         Stamps {
-            cluster: self.identity.cluster.clone(),
-            region: cfg.region_id.clone(),
+            cluster: &self.identity.cluster,
+            region: std::borrow::Cow::Owned(cfg.region_id.clone()),
             trace_on: if cfg.trace_on { "true" } else { "false" },
         }
     }
@@ -78,7 +79,7 @@ pub fn stored_properties_of(pairs: &[(&str, &str)], extra: &[(&str, &str)], st: 
     let mut set = [("", ""); 8];
     let n = extra.len().min(5);
     set[..n].copy_from_slice(&extra[..n]);
-    set[n..n + 3].copy_from_slice(&[(prop::CLUSTER, st.cluster.as_str()), (prop::MSG_REGION, st.region.as_str()), (prop::TRACE_SWITCH, st.trace_on)]);
+    set[n..n + 3].copy_from_slice(&[(prop::CLUSTER, st.cluster), (prop::MSG_REGION, &st.region), (prop::TRACE_SWITCH, st.trace_on)]);
     let set = &set[..n + 3];
     // the last setting of a name wins
     let setting = |k: &str| set.iter().rposition(|(n, _)| *n == k);
@@ -135,16 +136,16 @@ mod tests {
             p.insert(*k, *v);
         }
         p.remove(prop::WAIT);
-        p.insert(prop::CLUSTER, st.cluster.as_str());
-        p.insert(prop::MSG_REGION, st.region.as_str());
+        p.insert(prop::CLUSTER, st.cluster);
+        p.insert(prop::MSG_REGION, st.region.as_ref());
         p.insert(prop::TRACE_SWITCH, st.trace_on);
         p.encode()
     }
 
     #[test]
     fn borrowed_pairs_store_what_parsing_stored() {
-        let st = Stamps { cluster: "DefaultCluster".into(), region: "DefaultRegion".into(), trace_on: "true" };
-        let no_region = Stamps { cluster: "c".into(), region: String::new(), trace_on: "false" };
+        let st = Stamps { cluster: "DefaultCluster", region: "DefaultRegion".into(), trace_on: "true" };
+        let no_region = Stamps { cluster: "c", region: "".into(), trace_on: "false" };
         let cases = [
             "",
             "WAIT\u{1}true\u{2}TAGS\u{1}a\u{2}UNIQ_KEY\u{1}X",
@@ -165,7 +166,7 @@ mod tests {
 
     #[test]
     fn stored_properties_over_the_limit_are_refused() {
-        let st = Stamps { cluster: "c".into(), region: "r".into(), trace_on: "true" };
+        let st = Stamps { cluster: "c", region: "r".into(), trace_on: "true" };
         let long = format!("K\u{1}{}", "v".repeat(MAX_PROPERTIES_LEN));
         assert!(stored_properties_of(&property_pairs(&long), &[], &st).unwrap_err().contains("longer than 32767"));
     }

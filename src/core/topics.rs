@@ -119,6 +119,11 @@ impl TopicTable {
         self.read().topics.get(name).cloned()
     }
 
+    /// `f` of a topic's config, read in place (the send path: no copy of the config).
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&TopicConfig) -> R) -> Option<R> {
+        self.read().topics.get(name).map(f)
+    }
+
     pub fn all(&self) -> Vec<TopicConfig> {
         let mut v: Vec<TopicConfig> = self.read().topics.values().cloned().collect();
         v.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));

@@ -29,7 +29,7 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
 fn region(core: &Core, r: &mut RemotingCommand) {
     let cfg = core.config();
     r.set_ext("MSG_REGION", &cfg.region_id);
-    r.set_ext("TRACE_ON", cfg.trace_on);
+    r.set_ext_field("TRACE_ON", crate::codec::Field::Static(if cfg.trace_on { "true" } else { "false" }));
 }
 
 fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
@@ -40,17 +40,21 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         return Err(HandlerError::new(rc::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
     }
     let cfg = core.config();
-    let Some(topic) = resolve_topic(core, &h, cfg.auto_create_topic_enable) else {
+    // (perm, write queues, read queues), read in place for a known topic
+    let dims = |t: &TopicConfig| (t.perm, t.write_queue_nums, t.read_queue_nums);
+    let known = core.topics.with(&h.topic, dims);
+    let Some((perms, write_queues, read_queues)) = known.or_else(|| resolve_topic(core, &h, cfg.auto_create_topic_enable).as_ref().map(dims)) else {
         return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
     };
-    if topic.perm & perm::WRITE == 0 {
+    if perms & perm::WRITE == 0 {
         return Err(HandlerError::new(rc::NO_PERMISSION, format!("the topic[{}] sending message is forbidden", h.topic)));
     }
-    let queue_count = topic.write_queue_nums.max(topic.read_queue_nums);
-    let queue_id = if h.queue_id < 0 { pick_queue(topic.write_queue_nums) } else { h.queue_id };
+    let queue_count = write_queues.max(read_queues);
+    let queue_id = if h.queue_id < 0 { pick_queue(write_queues) } else { h.queue_id };
     if queue_id >= queue_count {
+        let topic = core.topics.get(&h.topic).map(|t| format!("{t:?}")).unwrap_or_default();
         return Err(HandlerError::system(format!(
-            "request queueId[{queue_id}] is illegal, {topic:?} Producer: {}",
+            "request queueId[{queue_id}] is illegal, {topic} Producer: {}",
             conn.handle.peer
         )));
     }
