@@ -20,7 +20,7 @@
 #   S13  S13_QUEUES=1000 queues x S13_PER_QUEUE=20000 messages of S13_BODY=32 bytes (SEND_BATCH of
 #        64), then one queue x S13_DEEP=1000000; PULLS=2000 single pulls of 32 at the tail, the head
 #        and random offsets.
-#   PERF=1: `perf record -e cpu-clock -g` of the broker during S11 and the S13 fill ($OUT/perf-*.txt).
+#   PERF=1: `perf record -e cpu-clock -g` of the broker during S11, S12 and the S13 fill ($OUT/perf-*.txt).
 #   OUT=target/bench-scale (results.jsonl, logs), DIR (store root; default a new temporary directory
 #   under OUT, deleted at the end), BROKER_CPU=0 GEN_CPU=1.
 set -euo pipefail
@@ -107,8 +107,10 @@ s11() {
 s12() {
   dev_broker s12 --topic big:4
   local w0; w0=$(awk '/^write_bytes/ {print $2}' "/proc/$BPID/io")
+  perf_start s12
   record S12-produce "$("${GEN[@]}" produce --broker "$BROKER" --topic big --queues 4 --body "$S12_BODY" --conns 1 \
     --inflight "$S12_INFLIGHT" --total "$S12_MSGS" --warmup 0s --duration 600s --pid "$BPID")"
+  perf_stop s12
   record S12-store "{\"store_bytes\":$(du -sb "$STORE" | cut -f1),\"broker_write_bytes\":$(( $(awk '/^write_bytes/ {print $2}' "/proc/$BPID/io") - w0 ))}"
   record S12-too-big "$("${GEN[@]}" produce --broker "$BROKER" --topic big --queues 1 --body $((S12_BODY + 1)) --total 1 --warmup 0s --duration 10s)"
   stop; rm -rf "$ROOT/s12"
