@@ -15,11 +15,11 @@
 #   S11  OFFSET_GROUPS=10000 groups x OFFSET_QUEUES=1 offsets each, committed every INTERVAL=5s for
 #        S11_SECS=60s (after an idle baseline of BASELINE=10s).
 #   S12  S12_BODY=4194304 (the largest body the default maxMessageSize=4194304 accepts), S12_MSGS=1500
-#        messages (6 GiB) from 1 connection x S12_INFLIGHT=4; the disk measured by dd of the same
+#        messages (6 GiB) from S12_CONNS=1 connection(s) x S12_INFLIGHT=4; the disk measured by dd of the same
 #        bytes into the same directory, with and without conv=fdatasync.
 #   S13  S13_QUEUES=1000 queues x S13_PER_QUEUE=20000 messages of S13_BODY=32 bytes (SEND_BATCH of
 #        64), then one queue x S13_DEEP=1000000; PULLS=2000 single pulls of 32 at the tail, the head
-#        and random offsets.
+#        and random offsets; again after a restart, and with the store's pages evicted (cold).
 #   PERF=1: `perf record -e cpu-clock -g` of the broker during S11, S12 and the S13 fill ($OUT/perf-*.txt).
 #   OUT=target/bench-scale (results.jsonl, logs), DIR (store root; default a new temporary directory
 #   under OUT, deleted at the end), BROKER_CPU=0 GEN_CPU=1.
@@ -29,7 +29,7 @@ STEPS=("$@"); [ ${#STEPS[@]} -eq 0 ] && STEPS=(s10 s11 s12 s13)
 TOPICS=${TOPICS:-10000}; QUEUES=${QUEUES:-8}; LOOKUPS=${LOOKUPS:-200000}; COMPRESSED=${COMPRESSED:-false}
 ROUNDS_REG=${ROUNDS_REG:-20}; OFFSET_GROUPS=${OFFSET_GROUPS:-10000}; OFFSET_QUEUES=${OFFSET_QUEUES:-1}
 INTERVAL=${INTERVAL:-5s}; S11_SECS=${S11_SECS:-60s}; BASELINE=${BASELINE:-10s}
-S12_BODY=${S12_BODY:-4194304}; S12_MSGS=${S12_MSGS:-1500}; S12_INFLIGHT=${S12_INFLIGHT:-4}
+S12_BODY=${S12_BODY:-4194304}; S12_MSGS=${S12_MSGS:-1500}; S12_INFLIGHT=${S12_INFLIGHT:-4}; S12_CONNS=${S12_CONNS:-1}
 S13_QUEUES=${S13_QUEUES:-1000}; S13_PER_QUEUE=${S13_PER_QUEUE:-20000}; S13_BODY=${S13_BODY:-32}
 S13_DEEP=${S13_DEEP:-1000000}; PULLS=${PULLS:-2000}
 OUT=${OUT:-target/bench-scale}; BROKER_CPU=${BROKER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}
@@ -70,26 +70,28 @@ perf_stop() {
 
 s10() {
   local dir=$ROOT/s10; mkdir -p "$dir"
-  taskset -c "$BROKER_CPU" "$FR" namesrv -p 19876 > "$dir/ns.log" 2>&1 < /dev/null & NSPID=$!
+  taskset -c "$BROKER_CPU" "$FR" namesrv -p 29876 > "$dir/ns.log" 2>&1 < /dev/null & NSPID=$!
   cat > "$dir/broker.conf" <<CONF
 brokerName=scale-a
-listenPort=20911
-namesrvAddr=127.0.0.1:19876
+listenPort=30911
+namesrvAddr=127.0.0.1:29876
 storePathRootDir=$dir/store
 grpcServerPort=0
 consolePort=0
 compressedRegister=$COMPRESSED
 CONF
   sleep 0.5
+  kill -0 "$NSPID" || { cat "$dir/ns.log" >&2; return 1; }
   taskset -c "$BROKER_CPU" "$FR" broker -c "$dir/broker.conf" > "$dir/broker.log" 2>&1 < /dev/null & BPID=$!
-  for _ in $(seq 1 500); do "${GEN[@]}" create-topic --broker 127.0.0.1:20911 --topic warm --queues 1 2>/dev/null | grep -q created && break; sleep 0.05; done
+  for _ in $(seq 1 500); do "${GEN[@]}" create-topic --broker 127.0.0.1:30911 --topic warm --queues 1 2>/dev/null | grep -q created && break; sleep 0.05; done
+  kill -0 "$BPID" || { cat "$dir/broker.log" >&2; return 1; }
   local r0 n0; r0=$(rss "$BPID"); n0=$(rss "$NSPID")
-  record S10-topics "$("${GEN[@]}" scale topics --broker 127.0.0.1:20911 --count "$TOPICS" --queues "$QUEUES" --pid "$BPID")"
+  record S10-topics "$("${GEN[@]}" scale topics --broker 127.0.0.1:30911 --count "$TOPICS" --queues "$QUEUES" --pid "$BPID")"
   sleep 2
   record S10-rss "{\"broker_rss_kb_before\":$r0,\"broker_rss_kb\":$(rss "$BPID"),\"namesrv_rss_kb_before\":$n0,\"namesrv_rss_kb\":$(rss "$NSPID"),\"compressedRegister\":$COMPRESSED}"
-  record S10-register "$("${GEN[@]}" scale register --broker 127.0.0.1:20911 --namesrv 127.0.0.1:19876 --rounds "$ROUNDS_REG")"
-  record S10-routes-1x1 "$("${GEN[@]}" scale routes --namesrv 127.0.0.1:19876 --count "$TOPICS" --lookups "$LOOKUPS" --pid "$NSPID")"
-  record S10-routes-4x16 "$("${GEN[@]}" scale routes --namesrv 127.0.0.1:19876 --count "$TOPICS" --lookups "$LOOKUPS" --conns 4 --inflight 16 --pid "$NSPID")"
+  record S10-register "$("${GEN[@]}" scale register --broker 127.0.0.1:30911 --namesrv 127.0.0.1:29876 --rounds "$ROUNDS_REG")"
+  record S10-routes-1x1 "$("${GEN[@]}" scale routes --namesrv 127.0.0.1:29876 --count "$TOPICS" --lookups "$LOOKUPS" --pid "$NSPID")"
+  record S10-routes-4x16 "$("${GEN[@]}" scale routes --namesrv 127.0.0.1:29876 --count "$TOPICS" --lookups "$LOOKUPS" --conns 4 --inflight 16 --pid "$NSPID")"
   record S10-rss-after "{\"broker_rss_kb\":$(rss "$BPID"),\"namesrv_rss_kb\":$(rss "$NSPID")}"
   stop
 }
@@ -108,7 +110,7 @@ s12() {
   dev_broker s12 --topic big:4
   local w0; w0=$(awk '/^write_bytes/ {print $2}' "/proc/$BPID/io")
   perf_start s12
-  record S12-produce "$("${GEN[@]}" produce --broker "$BROKER" --topic big --queues 4 --body "$S12_BODY" --conns 1 \
+  record S12-produce "$("${GEN[@]}" produce --broker "$BROKER" --topic big --queues 4 --body "$S12_BODY" --conns "$S12_CONNS" \
     --inflight "$S12_INFLIGHT" --total "$S12_MSGS" --warmup 0s --duration 600s --pid "$BPID")"
   perf_stop s12
   record S12-store "{\"store_bytes\":$(du -sb "$STORE" | cut -f1),\"broker_write_bytes\":$(( $(awk '/^write_bytes/ {print $2}' "/proc/$BPID/io") - w0 ))}"
@@ -156,6 +158,15 @@ s13() {
   record S13-restart "{\"ready_seconds\":$(echo "$t1 - $t0" | bc),\"rss_kb\":$(rss "$BPID")}"
   for at in head tail; do
     record "S13-pull-restarted-$at" "$("${GEN[@]}" scale pull-lat --broker "$BROKER" --topic deep --queues "$S13_QUEUES" --at $at --samples "$PULLS" --pid "$BPID")"
+  done
+  # cold: this store's pages evicted from the page cache (posix_fadvise DONTNEED on its files only;
+  # the machine's other caches are left alone), then pulls from the start and at random offsets
+  python3 -c 'import os,sys
+for d,_,fs in os.walk(sys.argv[1]):
+    for f in fs:
+        fd=os.open(os.path.join(d,f),os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)' "$STORE"
+  for at in head random; do
+    record "S13-pull-cold-$at" "$("${GEN[@]}" scale pull-lat --broker "$BROKER" --topic deep --queues "$S13_QUEUES" --at $at --samples "$PULLS" --pid "$BPID")"
   done
   record S13-rss-end "{\"broker_rss_kb\":$(rss "$BPID")}"
   stop
