@@ -46,7 +46,7 @@ fn register(broker_name: &str, body: Vec<u8>) -> RemotingCommand {
 /// The Java layout, written out by hand (not through ferrocket's encoder).
 fn java_body(topics: &[&str]) -> Vec<u8> {
     let mut raw = Vec::new();
-    let mut chunk = |raw: &mut Vec<u8>, b: &[u8]| {
+    let chunk = |raw: &mut Vec<u8>, b: &[u8]| {
         raw.extend_from_slice(&(b.len() as i32).to_be_bytes());
         raw.extend_from_slice(b);
     };
