@@ -161,6 +161,23 @@ mod tests {
         }
     }
 
+    /// The exact inflated bytes of one topic, as `RegisterBrokerBody.encode(true)` writes them.
+    #[test]
+    fn exact_inflated_bytes() {
+        let mut raw = Vec::new();
+        ZlibDecoder::new(&encode_compressed(&body(1))[..]).read_to_end(&mut raw).unwrap();
+        let dv = br#"{"counter":7,"timestamp":1700000000000}"#;
+        let line = b"topic-0 8 8 6 SINGLE_TAG";
+        let mut want = (dv.len() as i32).to_be_bytes().to_vec();
+        want.extend_from_slice(dv);
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&(line.len() as i32).to_be_bytes());
+        want.extend_from_slice(line);
+        want.extend_from_slice(&2i32.to_be_bytes());
+        want.extend_from_slice(b"[]");
+        assert_eq!(raw, want);
+    }
+
     /// The layout written by hand as `RegisterBrokerBody.encode(true)` lays it out.
     #[test]
     fn java_layout() {
