@@ -447,7 +447,7 @@ async fn query_data_version_and_the_registration_connection_on_the_wire() {
     let broker_conn = RawClient::connect(ns_addr).await.unwrap();
     assert_code(
         &broker_conn
-            .request(registration(&id, &data), T)
+            .request(registration(&id, &data, false), T)
             .await
             .unwrap(),
         codes::SUCCESS,
@@ -490,7 +490,7 @@ async fn query_data_version_and_the_registration_connection_on_the_wire() {
     };
     assert_code(
         &broker_conn
-            .request(registration(&id, &older), T)
+            .request(registration(&id, &older, false), T)
             .await
             .unwrap(),
         codes::SUCCESS,

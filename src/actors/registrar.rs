@@ -46,6 +46,8 @@ pub struct RegistrarActor {
     stopped: bool,
     /// A slave learns its master from the answers: (master's HA address, master's address).
     on_master: Option<OnMaster>,
+    /// `compressedRegister`: send the compressed registration body.
+    compressed: bool,
 }
 
 /// Told the master's HA and remoting addresses a registration answer names (a slave's).
@@ -73,7 +75,14 @@ impl RegistrarActor {
             waiters: Vec::new(),
             stopped: false,
             on_master: None,
+            compressed: false,
         }
+    }
+
+    /// Send registrations with the compressed body (`compressedRegister=true`).
+    pub fn with_compressed(mut self, compressed: bool) -> Self {
+        self.compressed = compressed;
+        self
     }
 
     /// Call `f` with the master named in each successful registration answer (a slave).
@@ -92,7 +101,7 @@ impl RegistrarActor {
         self.changes_due = false;
         let data = self.topics.take_registration(full);
         let version = (data.version.timestamp, data.version.counter);
-        let cmd = registration(&self.identity, &data);
+        let cmd = registration(&self.identity, &data, self.compressed);
         let (links, timeout) = (self.links.clone(), self.timeout);
         self.in_flight = true;
         let all = join_all(links.into_iter().map(move |link| {

@@ -747,7 +747,8 @@ fn wire_broker(
     let core = Arc::new(Core::new(cfg.clone(), identity.clone(), store_host, store, topics.clone()));
     core.replication.set_slow_read_bytes(physical_memory() / 100 * 40);
     let slave = cfg.broker_role == crate::config::BrokerRole::Slave;
-    let mut registrar = RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout);
+    let mut registrar = RegistrarActor::new(topics, identity, cfg.namesrv_addrs(), cfg.register_broker_interval, cfg.register_broker_timeout)
+        .with_compressed(cfg.compressed_register);
     if slave {
         // As the Java slave: the master's HA address from the registration answer, unless configured.
         core.replication.set_master(cfg.ha_master_address.clone(), false);

@@ -72,6 +72,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("namesrvListenPort", false, |c, v| c.namesrv_listen_port = parse_int(v, PORT)?, |c| c.namesrv_listen_port.to_string()),
     key!("grpcServerPort", false, |c, v| c.grpc_server_port = parse_int(v, PORT)?, |c| c.grpc_server_port.to_string()),
     key!("registerNameServerPeriod", false, |c, v| c.register_broker_interval = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_interval, Bare::Millis)),
+    key!("compressedRegister", false, |c, v| c.compressed_register = parse_bool(v)?, |c| c.compressed_register.to_string()),
     key!("registerBrokerTimeoutMills", false, |c, v| c.register_broker_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.register_broker_timeout, Bare::Millis)),
     // storage
     key!("storePathRootDir", false, |c, v| c.store_path_root_dir = PathBuf::from(v), |c| c.store_path_root_dir.to_string_lossy().into_owned()),
@@ -208,7 +209,7 @@ pub(crate) static IGNORED: &[&str] = &[
     "fetchNamesrvAddrByAddressServer", "enableCalcFilterBitMap", "highSpeedMode", "commercialEnable",
     "autoDeleteUnusedStats", "isEnableBatchPush", "enableSlaveActingMaster", "enableControllerMode",
     "controllerAddr", "brokerHeartbeatInterval", "sendHeartbeatTimeoutMillis", "forceRegister",
-    "compressedRegister", "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
+    "brokerFastFailureEnable", "osPageCacheBusyTimeOutMills",
     "maxErrorRateOfBloomFilter", "expectConsumerNumUseFilter", "bitMapLengthConsumeQueueExt",
     "enableConsumeQueueExt", "duplicationEnable", "diskFallRecorded",
     "haSlaveFallbehindMax", "syncFlushTimeoutMills",

@@ -35,6 +35,7 @@
 //! | `grpcServerPort` | `grpc_server_port` | `8081`: the 5.x gRPC endpoint (`docs/grpc.md`); 0 = disabled | | |
 //! | `registerNameServerPeriod` | `register_broker_interval` | `30000` | ms | |
 //! | `registerBrokerTimeoutMills` | `register_broker_timeout` | `6000`: the longest a name server may take to answer a registration, and the longest a topic change waits for it | ms | |
+//! | `compressedRegister` | `compressed_register` | `false`: registrations carry the zlib-compressed body of RocketMQ 4.9.7 (`RegisterBrokerBody.encode(true)`; topic sys flags and `order` do not travel in it) | | |
 //! | `storePathRootDir` | `store_path_root_dir` | `./data` | | |
 //! | `mappedFileSizeCommitLog` | `mapped_file_size_commit_log` | `1073741824` bytes | | |
 //! | `flushDiskType` | `flush_disk_type` | `ASYNC_FLUSH` (or `SYNC_FLUSH`) | | |
@@ -250,6 +251,8 @@ pub struct BrokerConfig {
     pub broker_expire_timeout: Duration,
     pub register_broker_interval: Duration,
     pub register_broker_timeout: Duration,
+    /// `compressedRegister`: send REGISTER_BROKER with the compressed body.
+    pub compressed_register: bool,
     pub message_index_enable: bool,
     pub max_hash_slot_num: u32,
     pub max_index_num: u32,
@@ -356,6 +359,7 @@ impl Default for BrokerConfig {
             broker_expire_timeout: s(120),
             register_broker_interval: s(30),
             register_broker_timeout: s(6),
+            compressed_register: false,
             message_index_enable: true,
             max_hash_slot_num: 1 << 20,
             max_index_num: 4 << 20,

@@ -263,8 +263,9 @@ pub struct BrokerIdentity {
     pub ha_addr: String,
 }
 
-/// Build a REGISTER_BROKER request carrying `data` (see [`TopicTable::take_registration`]).
-pub fn registration(id: &BrokerIdentity, data: &RegistrationData) -> RemotingCommand {
+/// Build a REGISTER_BROKER request carrying `data` (see [`TopicTable::take_registration`]), with
+/// the compressed body of `compressedRegister=true` when `compressed`.
+pub fn registration(id: &BrokerIdentity, data: &RegistrationData, compressed: bool) -> RemotingCommand {
     let table: BTreeMap<String, TopicConfigWire> =
         data.topics.iter().map(|t| (t.topic_name.clone(), to_wire(t))).collect();
     let body = RegisterBrokerBody {
@@ -273,8 +274,8 @@ pub fn registration(id: &BrokerIdentity, data: &RegistrationData) -> RemotingCom
             data_version: data.version.clone(),
         },
         filter_server_list: vec![],
-    }
-    .to_json();
+    };
+    let body = if compressed { crate::codec::body::encode_compressed(&body) } else { body.to_json() };
     let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
     let header = RegisterBrokerRequestHeader {
         broker_name: id.broker_name.clone(),
@@ -282,7 +283,7 @@ pub fn registration(id: &BrokerIdentity, data: &RegistrationData) -> RemotingCom
         cluster_name: id.cluster.clone(),
         ha_server_addr: id.ha_addr.clone(),
         broker_id: id.broker_id,
-        compressed: false,
+        compressed,
         body_crc32: crc,
     };
     let mut cmd = RemotingCommand::request(RequestCode::RegisterBroker.as_i32(), next_opaque());

@@ -1,7 +1,7 @@
 //! Name-server requests: registration, routes, cluster info, topic lists, KV config.
 use super::{answer, not_supported, success, HandlerError, HandlerResult, Reply};
 use crate::core::namesrv::{Applied, NamesrvContext, Registration};
-use crate::codec::body::{DataVersion, KvTable, RegisterBrokerBody, TopicList};
+use crate::codec::body::{decode_compressed, DataVersion, KvTable, RegisterBrokerBody, TopicList, MAX_INFLATED_REGISTRATION};
 use crate::codec::codes::{response_code as rc, RequestCode};
 use crate::codec::header::*;
 use crate::codec::RemotingCommand;
@@ -113,11 +113,14 @@ fn register_broker(ctx: &NamesrvContext, conn: u64, req: &RemotingCommand) -> Re
             return Err(HandlerError::system("crc32 not match"));
         }
     }
-    if h.compressed {
-        return Err(HandlerError::system("compressed broker registration bodies are not supported; set compressedRegister=false"));
-    }
     let body = if req.body.is_empty() {
         RegisterBrokerBody::default()
+    } else if h.compressed {
+        // a Java broker's `compressedRegister=true`; inflated size bounded
+        match decode_compressed(&req.body, MAX_INFLATED_REGISTRATION) {
+            Ok(b) => b,
+            Err(e) => return Err(HandlerError::system(format!("bad registration body: {e}"))),
+        }
     } else {
         match RegisterBrokerBody::from_json(&req.body) {
             Ok(b) => b,

@@ -52,6 +52,9 @@ enum Cmd {
     Startup(StartupArgs),
     /// Time the embedded API (TestBroker::start) and this process's RSS growth.
     Embedded,
+    /// Scale scenarios (issue 21): topics, routes, registration size, offset commits, pull latency.
+    #[command(subcommand)]
+    Scale(gen::scale::ScaleCmd),
 }
 
 #[derive(Args, Clone)]
@@ -239,6 +242,7 @@ async fn run(cmd: Cmd) -> Value {
             Err(e) => json!({"error": e}),
         },
         Cmd::Startup(a) => startup(a).await,
+        Cmd::Scale(s) => gen::scale::run(s).await,
         Cmd::Embedded => unreachable!(),
     }
 }

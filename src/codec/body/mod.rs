@@ -13,11 +13,13 @@ mod admin;
 mod client;
 pub mod de;
 mod pop;
+mod register;
 mod route;
 
 pub use admin::*;
 pub use client::*;
 pub use pop::*;
+pub use register::*;
 pub use route::*;
 
 /// Deserialize a parsed value into a body type.

@@ -6,7 +6,8 @@
 //! - [`produce`]: producers (closed loop: connections x requests in flight; open loop: fixed rate,
 //!   latency from the intended send time).
 //! - [`consume`]: pull-based draining, the exactly-once check and end-to-end latency.
-//! - [`proc_stats`]: CPU time and RSS of the broker process, read from `/proc`.
+//! - [`proc_stats`]: CPU time, RSS and bytes written of the broker process, read from `/proc`.
+//! - [`scale`]: the scale scenarios of issue 21 (topics, routes, registration, offsets, pull latency).
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ pub mod grpc;
 pub mod pop;
 pub mod proc_stats;
 pub mod produce;
+pub mod scale;
 pub mod wire;
 
 /// Latency summary in microseconds.

@@ -13,6 +13,12 @@ pub fn cpu_us(pid: u32) -> Option<u64> {
     Some((utime + stime) * 1_000_000 / hz)
 }
 
+/// Bytes `pid` caused to be written to storage (`write_bytes` of `/proc/PID/io`).
+pub fn write_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    s.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// Resident memory of `pid`.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Rss {
