@@ -114,12 +114,21 @@ impl fmt::Display for Field {
     }
 }
 
+/// Where a name or value of an [`ExtFields`] is: a span of the frame the header was decoded
+/// from (checked to be UTF-8 when decoded), or text of its own.
+#[derive(Clone)]
+enum Slot {
+    Span(u32, u32),
+    Text(Field),
+}
+
 /// The custom header of a command. Names are unique: [`ExtFields::insert`] replaces a value in
 /// place, and a decoded header whose names repeat keeps the last value (as Java's `HashMap`).
-/// Equality ignores order.
+/// Equality ignores order. A decoded header holds its frame once and its fields as spans of it.
 #[derive(Clone, Default)]
 pub struct ExtFields {
-    entries: Vec<(Field, Field)>,
+    frame: bytes::Bytes,
+    entries: Vec<(Slot, Slot)>,
 }
 
 impl ExtFields {
@@ -128,7 +137,57 @@ impl ExtFields {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        ExtFields { entries: Vec::with_capacity(n) }
+        ExtFields { frame: bytes::Bytes::new(), entries: Vec::with_capacity(n) }
+    }
+
+    /// An empty header whose fields will be spans of `frame` ([`Self::push_span`]).
+    pub(crate) fn of_frame(frame: &bytes::Bytes, n: usize) -> Self {
+        ExtFields { frame: frame.clone(), entries: Vec::with_capacity(n) }
+    }
+
+    /// Add a decoded field, `key` and `value` being parts of the frame given to
+    /// [`Self::of_frame`]; a name already present takes the new value in place. Text that is not
+    /// UTF-8 is copied with U+FFFD for the bad bytes, as Java's decoder does.
+    pub(crate) fn push_span(&mut self, key: &[u8], value: &[u8]) {
+        let slot = |part: &[u8]| {
+            // a part outside the frame (never, from the decoder) is copied
+            let at = (part.as_ptr() as usize).checked_sub(self.frame.as_ptr() as usize).filter(|at| at + part.len() <= self.frame.len());
+            // ASCII (header names and values nearly always are) is checked a word at a time
+            let utf8 = part.is_ascii() || std::str::from_utf8(part).is_ok();
+            match (utf8, at) {
+                (true, Some(at)) => Slot::Span(at as u32, part.len() as u32),
+                _ => Slot::Text(Field::Owned(String::from_utf8_lossy(part).into_owned())),
+            }
+        };
+        let (k, v) = (slot(key), slot(value));
+        match self.entries.iter().position(|(n, _)| same(self.bytes(n), key)) {
+            Some(i) => self.entries[i].1 = v,
+            None => self.entries.push((k, v)),
+        }
+    }
+
+    fn bytes<'a>(&'a self, s: &'a Slot) -> &'a [u8] {
+        match s {
+            Slot::Span(at, len) => &self.frame[*at as usize..(*at + *len) as usize],
+            Slot::Text(f) => f.as_bytes(),
+        }
+    }
+
+    fn text<'a>(&'a self, s: &'a Slot) -> &'a str {
+        match s {
+            // SAFETY: a span is made only by `push_span`, after that exact range of `frame`
+            // (immutable, owned here) was checked to be UTF-8. Checking it again on every read
+            // was ~10 % of a send's instructions.
+            Slot::Span(..) => unsafe { std::str::from_utf8_unchecked(self.bytes(s)) },
+            Slot::Text(f) => f.as_str(),
+        }
+    }
+
+    fn field(&self, s: Slot) -> Field {
+        match s {
+            Slot::Span(at, len) => ByteString::try_from(self.frame.slice(at as usize..(at + len) as usize)).map(Field::Shared).unwrap_or(Field::Static("")),
+            Slot::Text(f) => f,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -140,12 +199,12 @@ impl ExtFields {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| same(k, key))
+        self.entries.iter().position(|(k, _)| same(self.bytes(k), key.as_bytes()))
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| same(k, key)).map(|(_, v)| v.as_str())
+        self.position(key).map(|i| self.text(&self.entries[i].1))
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -155,39 +214,43 @@ impl ExtFields {
     /// Set `key` (in place when present); the old value is returned.
     pub fn insert(&mut self, key: impl Into<Field>, value: impl Into<Field>) -> Option<Field> {
         let key = key.into();
-        let value = value.into();
+        let value = Slot::Text(value.into());
         match self.position(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Some(i) => {
+                let old = std::mem::replace(&mut self.entries[i].1, value);
+                Some(self.field(old))
+            }
             None => {
-                self.entries.push((key, value));
+                self.entries.push((Slot::Text(key), value));
                 None
             }
         }
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Field> {
-        self.position(key).map(|i| self.entries.remove(i).1)
+        let i = self.position(key)?;
+        let (_, v) = self.entries.remove(i);
+        Some(self.field(v))
     }
 
     /// (name, value) pairs in the order they were first set.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (self.text(k), self.text(v)))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
+        self.entries.iter().map(|(k, _)| self.text(k))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(_, v)| v.as_str())
+        self.entries.iter().map(|(_, v)| self.text(v))
     }
 }
 
 /// Name equality that settles most mismatches of short names (one-letter V2 names among them)
 /// on the length and first byte, before comparing the rest.
 #[inline]
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.first() == b.first() && a == b
 }
 
@@ -225,7 +288,8 @@ impl IntoIterator for ExtFields {
     type Item = (Field, Field);
     type IntoIter = std::vec::IntoIter<(Field, Field)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        let fields: Vec<(Field, Field)> = self.entries.iter().map(|(k, v)| (self.field(k.clone()), self.field(v.clone()))).collect();
+        fields.into_iter()
     }
 }
 
@@ -247,6 +311,22 @@ mod tests {
         assert_ne!(a, [("queueId", "3")].into_iter().collect::<ExtFields>());
         assert_eq!(a.remove("queueId").as_deref(), Some("3"));
         assert_eq!((a.len(), a.get("queueId")), (1, None));
+    }
+
+    #[test]
+    fn decoded_fields_are_spans_of_the_frame_and_the_last_repeat_wins() {
+        let frame = bytes::Bytes::from_static(b"a1b22a3bad\xff");
+        let mut ext = ExtFields::of_frame(&frame, 4);
+        ext.push_span(&frame[0..1], &frame[1..2]);
+        ext.push_span(&frame[2..3], &frame[3..5]);
+        ext.push_span(&frame[5..6], &frame[6..7]);
+        ext.push_span(&frame[7..8], &frame[8..11]);
+        assert_eq!(ext.iter().collect::<Vec<_>>(), [("a", "3"), ("b", "ad\u{fffd}")]);
+        assert_eq!(ext.get("a").map(|v| v.as_ptr()), Some(frame[6..].as_ptr()));
+        let fields: Vec<(Field, Field)> = ext.clone().into_iter().collect();
+        assert!(matches!(fields[0].1, Field::Shared(_)));
+        assert_eq!(ext.insert("b", "x").as_deref(), Some("ad\u{fffd}"));
+        assert_eq!(ext, [("a", "3"), ("b", "x")].into_iter().collect::<ExtFields>());
     }
 
     #[test]

@@ -175,14 +175,14 @@ pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, Co
         None
     } else {
         // Sized for a send's header (13 fields), so the hot path never grows it.
-        let mut ext = ExtFields::with_capacity(16);
+        let mut ext = ExtFields::of_frame(header, 16);
         let mut count = 0usize;
         while !ext_bytes.is_empty() {
             let (k, v) = next_binary_field(&mut ext_bytes)?;
             count += 1;
             // Past the limit the rest is only walked (to report the count), not kept.
             if count <= MAX_EXT_FIELDS && !k.is_empty() && !v.is_empty() {
-                ext.insert(Field::shared(header, k), Field::shared(header, v));
+                ext.push_span(k, v);
             }
         }
         if count > MAX_EXT_FIELDS {
