@@ -3,6 +3,7 @@
 # does not move with the machine's load (other builds, other benchmarks), for before/after
 # comparisons of send-path changes (issue 21). User-space instructions of every broker thread;
 # the kernel's share (socket and file syscalls) is not counted: see BENCHMARKS.md for CPU time.
+# Also counts heap allocations (and reallocations) per message.
 #
 #   scripts/bench-instructions.sh                       # this tree's release build
 #   BIN=/path/to/older/ferrocket scripts/bench-instructions.sh
@@ -37,7 +38,22 @@ kill "$VG"; wait "$VG" 2>/dev/null || true
 file=$(ls -S "$OUT"/callgrind.out.* | head -1)
 total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 python3 - "$total" "$acked" "$file" "$BIN" <<'PY'
-import json, sys
+import json, re, sys
 total, acked, f, b = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-print(json.dumps({"binary": b, "acked_msgs": acked, "instructions": total, "instructions_per_msg": round(total / max(acked, 1)), "callgrind": f}))
+# heap allocations: the calls into the allocator's entry points, from callgrind's call counts
+names, callee, allocs = {}, "", 0
+for line in open(f):
+    m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line)
+    if m:
+        if m.group(3):
+            names[m.group(2)] = m.group(3)
+        if m.group(1) == "cfn":
+            callee = names.get(m.group(2), "")
+        continue
+    m = re.match(r"^calls=(\d+)", line)
+    if m and re.search(r"__rust_(alloc|realloc|alloc_zeroed)$", callee):
+        allocs += int(m.group(1))
+n = max(acked, 1)
+print(json.dumps({"binary": b, "acked_msgs": acked, "instructions": total, "instructions_per_msg": round(total / n),
+                  "allocations_per_msg": round(allocs / n, 1), "callgrind": f}))
 PY
