@@ -11,9 +11,9 @@ use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, S
 use crate::core::ha::{SyncDecision, SyncOutcome};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
-use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::codec::header::SendMessageRequestHeader;
 use crate::codec::message::{decode_batch, prop, property_pairs};
-use crate::codec::RemotingCommand;
+use crate::codec::{Field, RemotingCommand};
 use crate::store::{NewMessage, PutOutcome, TopicConfig};
 
 /// The send handler. Every answer, refusals included, carries the region and trace switch, as
@@ -80,10 +80,12 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
             recall_handle = Some(core.recall_handles(&msgs).join(","));
         }
     }
-    let outcome = core.append(msgs)?;
+    let mut outcome = core.append(msgs)?;
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
+    // sized for the answer's fields: region, trace switch, msgId, queueId, queueOffset, recallHandle
+    resp.ext_fields = Some(crate::codec::ExtFields::with_capacity(6));
     region(core, &mut resp);
-    fill_response(&mut resp, &outcome, queue_id, recall_handle);
+    fill_response(&mut resp, &mut outcome, queue_id, recall_handle);
     if !wait || req.is_oneway() {
         return Ok(Reply::Now(resp));
     }
@@ -238,9 +240,19 @@ fn build_messages(
     Ok(out)
 }
 
-fn fill_response(resp: &mut RemotingCommand, outcome: &PutOutcome, queue_id: i32, recall_handle: Option<String>) {
-    let ids: Vec<&str> = outcome.results.iter().map(|r| r.msg_id.as_str()).collect();
+/// The answer's `SendMessageResponseHeader` fields. The message ids are moved out of `outcome`
+/// (nothing after this reads them): one message's id is not copied.
+fn fill_response(resp: &mut RemotingCommand, outcome: &mut PutOutcome, queue_id: i32, recall_handle: Option<String>) {
     let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
-    let h = SendMessageResponseHeader { msg_id: ids.join(","), queue_id, queue_offset: first, transaction_id: None, recall_handle };
-    resp.set_header(&h);
+    let msg_id = match outcome.results.as_mut_slice() {
+        [one] => std::mem::take(&mut one.msg_id),
+        many => many.iter().map(|r| r.msg_id.as_str()).collect::<Vec<_>>().join(","),
+    };
+    // the fields of `SendMessageResponseHeader` (transactionId stays absent), set without copies
+    resp.set_ext_field("msgId", Field::Owned(msg_id));
+    resp.set_ext("queueId", queue_id);
+    resp.set_ext("queueOffset", first);
+    if let Some(r) = recall_handle {
+        resp.set_ext_field("recallHandle", Field::Owned(r));
+    }
 }

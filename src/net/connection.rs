@@ -125,6 +125,8 @@ pub struct Connection {
     gate: Arc<Gate>,
     writer: Option<tokio::task::JoinHandle<()>>,
     pending: HashMap<i32, oneshot::Sender<RemotingCommand>>,
+    /// Where answers are encoded ([`Connection::write`]).
+    out: BytesMut,
     last_activity: Instant,
     /// This connection's place in the per-IP count, given back when the actor is dropped.
     _slot: IpSlot,
@@ -196,16 +198,27 @@ impl Connection {
                 gate,
                 writer: Some(writer),
                 pending: HashMap::new(),
+                out: BytesMut::new(),
                 last_activity: Instant::now(),
             }
         });
     }
 
+    /// Encode `cmd` into the connection's output buffer and hand the frame to the writer task.
+    /// Frames are split off one 4 KiB buffer, whose space comes back once the writer has dropped
+    /// them: a small answer costs no allocation of its own.
     fn write(&mut self, cmd: &RemotingCommand) {
-        let mut buf = BytesMut::new();
-        encode_command(cmd, &mut buf);
-        self.gate.queue(buf.len());
-        let _ = self.tx.send(buf.freeze());
+        if self.out.capacity() < 512 {
+            self.out.reserve(4096);
+        }
+        encode_command(cmd, &mut self.out);
+        let frame = self.out.split().freeze();
+        if frame.len() > 64 * 1024 {
+            // a large answer (a pull) does not leave its buffer with the connection
+            self.out = BytesMut::new();
+        }
+        self.gate.queue(frame.len());
+        let _ = self.tx.send(frame);
     }
 
     fn begin(&self) {
