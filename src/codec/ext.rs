@@ -2,9 +2,10 @@
 //!
 //! A list, not a hash map: a header has a dozen short names (a send 13, the widest admin headers
 //! about 20, at most [`MAX_EXT_FIELDS`](super::command::MAX_EXT_FIELDS) decode), so a scan beats
-//! hashing, and a decoded header is one allocation (the list) whatever its size: its names and
-//! values are [`Field::Shared`] slices of the frame they came in. Names the broker writes are
-//! [`Field::Static`]; values it formats are [`Field::Owned`].
+//! hashing, and a decoded header is one allocation (the list) whatever its size: it holds the frame
+//! it came in once, and its names and values are spans of it. Names the broker writes are
+//! [`Field::Static`]; values it formats are [`Field::Owned`]; a decoded field taken out of the list
+//! is [`Field::Shared`] (no copy).
 use bytestring::ByteString;
 use std::fmt;
 
@@ -28,18 +29,6 @@ impl Field {
         }
     }
 
-    /// The text of a received header field, sharing `frame`'s bytes (`part` must lie inside
-    /// `frame`); text that is not UTF-8 is copied with U+FFFD for the bad bytes, as Java's decoder
-    /// does.
-    pub fn shared(frame: &bytes::Bytes, part: &[u8]) -> Field {
-        if part.is_empty() {
-            return Field::Static("");
-        }
-        match ByteString::try_from(frame.slice_ref(part)) {
-            Ok(s) => Field::Shared(s),
-            Err(_) => Field::Owned(String::from_utf8_lossy(part).into_owned()),
-        }
-    }
 }
 
 impl std::ops::Deref for Field {
@@ -184,10 +173,7 @@ impl ExtFields {
     }
 
     fn field(&self, s: Slot) -> Field {
-        match s {
-            Slot::Span(at, len) => ByteString::try_from(self.frame.slice(at as usize..(at + len) as usize)).map(Field::Shared).unwrap_or(Field::Static("")),
-            Slot::Text(f) => f,
-        }
+        to_field(&self.frame, s)
     }
 
     pub fn len(&self) -> usize {
@@ -247,6 +233,14 @@ impl ExtFields {
     }
 }
 
+/// A slot as a field of its own: a span shares `frame`'s bytes.
+fn to_field(frame: &bytes::Bytes, s: Slot) -> Field {
+    match s {
+        Slot::Span(at, len) => ByteString::try_from(frame.slice(at as usize..(at + len) as usize)).map(Field::Shared).unwrap_or(Field::Static("")),
+        Slot::Text(f) => f,
+    }
+}
+
 /// Name equality that settles most mismatches of short names (one-letter V2 names among them)
 /// on the length and first byte, before comparing the rest.
 #[inline]
@@ -288,7 +282,8 @@ impl IntoIterator for ExtFields {
     type Item = (Field, Field);
     type IntoIter = std::vec::IntoIter<(Field, Field)>;
     fn into_iter(self) -> Self::IntoIter {
-        let fields: Vec<(Field, Field)> = self.entries.iter().map(|(k, v)| (self.field(k.clone()), self.field(v.clone()))).collect();
+        let frame = self.frame;
+        let fields: Vec<(Field, Field)> = self.entries.into_iter().map(|(k, v)| (to_field(&frame, k), to_field(&frame, v))).collect();
         fields.into_iter()
     }
 }
@@ -329,13 +324,4 @@ mod tests {
         assert_eq!(ext, [("a", "3"), ("b", "x")].into_iter().collect::<ExtFields>());
     }
 
-    #[test]
-    fn shared_fields_point_into_the_frame_and_bad_utf8_is_replaced() {
-        let frame = bytes::Bytes::from_static(b"topicT\xffx");
-        let f = Field::shared(&frame, &frame[..5]);
-        assert!(matches!(f, Field::Shared(_)));
-        assert_eq!(f.as_str().as_ptr(), frame.as_ptr());
-        let bad = Field::shared(&frame, &frame[5..]);
-        assert_eq!(bad.as_str(), "T\u{fffd}x");
-    }
 }

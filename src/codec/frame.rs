@@ -7,7 +7,7 @@
 //! Lengths are checked against the configured limits before anything is allocated, and a partial
 //! frame consumes nothing.
 use super::command::{language_code, language_name, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
-use super::ext::{ExtFields, Field};
+use super::ext::ExtFields;
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -161,7 +161,7 @@ pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, Co
         return Err(CodecError::BadBinaryHeader("negative remark length"));
     }
     need(h, remark_len as usize, "remark overruns header")?;
-    let remark = (remark_len > 0).then(|| String::from(Field::shared(header, &h[..remark_len as usize])));
+    let remark = (remark_len > 0).then(|| String::from_utf8_lossy(&h[..remark_len as usize]).into_owned());
     h.advance(remark_len as usize);
     need(h, 4, "missing extFields length")?;
     let ext_len = h.get_i32();
@@ -231,31 +231,21 @@ fn for_each_in_java_order<'a>(ext: &'a ExtFields, mut f: impl FnMut(&'a str, &'a
         cap *= 2;
     }
     let mask = (cap - 1) as u32;
-    let fields: Vec<(&str, &str)>;
-    let mut on_stack = [("", ""); 64];
-    let all: &[(&str, &str)] = if ext.len() <= on_stack.len() {
-        for (slot, kv) in on_stack.iter_mut().zip(ext.iter()) {
-            *slot = kv;
-        }
-        &on_stack[..ext.len()]
-    } else {
-        fields = ext.iter().collect();
-        &fields
-    };
-    let mut order = [(0u32, 0u16); 64];
+    // (bucket, name, value), on the stack for up to 64 fields
+    let mut on_stack = [(0u32, "", ""); 64];
     let mut spill = Vec::new();
-    let order: &mut [(u32, u16)] = if all.len() <= order.len() {
-        &mut order[..all.len()]
+    let fields: &mut [(u32, &str, &str)] = if ext.len() <= on_stack.len() {
+        &mut on_stack[..ext.len()]
     } else {
-        spill.resize(all.len(), (0u32, 0u16));
+        spill.resize(ext.len(), (0u32, "", ""));
         &mut spill
     };
-    for (i, (k, _)) in all.iter().enumerate() {
-        order[i] = (java_hash(k) & mask, i as u16);
+    for (slot, (k, v)) in fields.iter_mut().zip(ext.iter()) {
+        *slot = (java_hash(k) & mask, k, v);
     }
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| all[a.1 as usize].0.cmp(all[b.1 as usize].0)));
-    for (_, i) in order.iter() {
-        let (k, v) = all[*i as usize];
+    // names are unique, so (bucket, name) orders every field
+    fields.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    for (_, k, v) in fields.iter() {
         f(k, v);
     }
 }
@@ -405,6 +395,21 @@ impl Encoder<RemotingCommand> for RemotingCodec {
 #[cfg(test)]
 mod ext_limit_tests {
     use super::*;
+
+    #[test]
+    fn a_remark_that_is_not_utf8_decodes_with_replacement_characters() {
+        let mut h = Vec::new();
+        h.put_i16(105);
+        h.put_u8(0);
+        h.put_i16(407);
+        h.put_i32(7);
+        h.put_i32(0);
+        h.put_i32(3);
+        h.extend_from_slice(b"T\xffx");
+        h.put_i32(0);
+        let cmd = decode_binary_header(&h).unwrap();
+        assert_eq!((cmd.remark.as_deref(), cmd.language.as_ref(), cmd.ext_fields), (Some("T\u{fffd}x"), "JAVA", None));
+    }
 
     /// A request with `n` extFields, encoded in `ty`.
     fn frame_with_fields(n: usize, ty: SerializeType) -> BytesMut {

@@ -164,7 +164,7 @@ fn wire_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// `k\u0001v` pairs joined by `\u0002` (`cap`: the expected length, 0 when unknown).
-fn join_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, cap: usize) -> String {
+pub fn join_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, cap: usize) -> String {
     let mut out = String::with_capacity(cap);
     for (k, v) in pairs {
         if !out.is_empty() {

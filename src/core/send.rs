@@ -4,7 +4,7 @@
 //! redirect of each message of a batch.
 use super::redirect::{redirect_delayed, redirect_half, redirect_timer, TimerTooFar};
 use super::Core;
-use crate::codec::message::{prop, Properties};
+use crate::codec::message::{join_pairs, prop, Properties};
 use crate::store::NewMessage;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,17 +16,18 @@ pub const MAX_PROPERTIES_LEN: usize = 32767;
 /// of messages without MSG_REGION.
 pub struct Stamps<'a> {
     pub cluster: &'a str,
-    pub region: std::borrow::Cow<'a, str>,
+    pub region: String,
     pub trace_on: &'static str,
 }
 
 impl Core {
-    /// The stamps, borrowed from the broker's identity and config (no copy per message).
+    /// The stamps: the cluster borrowed from the broker's identity, the rest from its config
+    /// (which can change at run time, hence the region's copy).
     pub fn stamps(&self) -> Stamps<'_> {
         let cfg = self.config();
         Stamps {
             cluster: &self.identity.cluster,
-            region: std::borrow::Cow::Owned(cfg.region_id.clone()),
+            region: cfg.region_id.clone(),
             trace_on: if cfg.trace_on { "true" } else { "false" },
         }
     }
@@ -67,51 +68,27 @@ impl Core {
 /// Properties as stored: the message's own plus the stamps, without WAIT.
 pub fn stored_properties(p: Properties, st: &Stamps) -> Result<String, String> {
     let pairs: Vec<(&str, &str)> = p.iter().collect();
-    stored_properties_of(&pairs, &[], st)
+    stored_properties_of(&pairs, None, st)
 }
 
 /// [`stored_properties`] of borrowed pairs (as [`crate::codec::message::property_pairs`] reads
-/// them: no allocation per property), with `extra` set before the stamps: one string built, the
-/// same one the parse / insert / encode path gives (a name already present keeps its place with
-/// the new value, new names follow in order, empty values are left out).
-pub fn stored_properties_of(pairs: &[(&str, &str)], extra: &[(&str, &str)], st: &Stamps) -> Result<String, String> {
-    // what is set, in order: `extra` (at most 5), then the stamps
-    let mut set = [("", ""); 8];
-    let n = extra.len().min(5);
-    set[..n].copy_from_slice(&extra[..n]);
-    set[n..n + 3].copy_from_slice(&[(prop::CLUSTER, st.cluster), (prop::MSG_REGION, &st.region), (prop::TRACE_SWITCH, st.trace_on)]);
-    let set = &set[..n + 3];
-    // the last setting of a name wins
-    let setting = |k: &str| set.iter().rposition(|(n, _)| *n == k);
-    let mut placed = [false; 8];
+/// them: no allocation per property), with `RETRY_TOPIC` set first when the message goes to a DLQ:
+/// one string built, the same one the parse / insert / encode path gives (a name already present
+/// keeps its place with the new value, new names follow in order, empty values are left out).
+pub fn stored_properties_of(pairs: &[(&str, &str)], retry_topic: Option<&str>, st: &Stamps) -> Result<String, String> {
+    let all = [
+        (prop::RETRY_TOPIC, retry_topic.unwrap_or_default()),
+        (prop::CLUSTER, st.cluster),
+        (prop::MSG_REGION, st.region.as_str()),
+        (prop::TRACE_SWITCH, st.trace_on),
+    ];
+    // what the broker sets, names distinct
+    let set = if retry_topic.is_some() { &all[..] } else { &all[1..] };
+    let value_of = |k: &str| set.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    let kept = pairs.iter().filter(|(k, _)| *k != prop::WAIT).map(|&(k, v)| (k, value_of(k).unwrap_or(v)));
+    let added = set.iter().copied().filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k));
     let len = pairs.iter().chain(set).map(|(k, v)| k.len() + v.len() + 2).sum();
-    let mut out = String::with_capacity(len);
-    let mut push = |k: &str, v: &str| {
-        if k.is_empty() || v.is_empty() {
-            return;
-        }
-        if !out.is_empty() {
-            out.push(crate::codec::message::PROPERTY_SEPARATOR);
-        }
-        out.push_str(k);
-        out.push(crate::codec::message::NAME_VALUE_SEPARATOR);
-        out.push_str(v);
-    };
-    for (k, v) in pairs {
-        match setting(k) {
-            _ if *k == prop::WAIT => {}
-            Some(i) => {
-                placed[i] = true;
-                push(k, set[i].1);
-            }
-            None => push(k, v),
-        }
-    }
-    for (i, (k, v)) in set.iter().enumerate() {
-        if !placed[i] && setting(k) == Some(i) {
-            push(k, v);
-        }
-    }
+    let out = join_pairs(kept.chain(added).filter(|(k, v)| !k.is_empty() && !v.is_empty()), len);
     if out.len() > MAX_PROPERTIES_LEN {
         return Err(format!("the message properties length {} is longer than {MAX_PROPERTIES_LEN}", out.len()));
     }
@@ -130,14 +107,14 @@ mod tests {
     use crate::codec::message::{parse_properties, property_pairs};
 
     /// What the send path stored before it kept the producer's pairs borrowed: parse, set, encode.
-    fn by_parsing(props: &str, extra: &[(&str, &str)], st: &Stamps) -> String {
+    fn by_parsing(props: &str, retry_topic: Option<&str>, st: &Stamps) -> String {
         let mut p = parse_properties(props);
-        for (k, v) in extra {
-            p.insert(*k, *v);
+        if let Some(t) = retry_topic {
+            p.insert(prop::RETRY_TOPIC, t);
         }
         p.remove(prop::WAIT);
         p.insert(prop::CLUSTER, st.cluster);
-        p.insert(prop::MSG_REGION, st.region.as_ref());
+        p.insert(prop::MSG_REGION, st.region.as_str());
         p.insert(prop::TRACE_SWITCH, st.trace_on);
         p.encode()
     }
@@ -153,12 +130,11 @@ mod tests {
             "A\u{1}1\u{2}A\u{1}2\u{2}\u{1}x\u{2}B\u{1}\u{2}TRACE_ON\u{1}false\u{2}RETRY_TOPIC\u{1}old",
             "MSG_REGION\u{1}r\u{2}WAIT\u{1}true",
         ];
-        let extras: [&[(&str, &str)]; 3] = [&[], &[(prop::RETRY_TOPIC, "%RETRY%g")], &[(prop::RETRY_TOPIC, "a"), (prop::CLUSTER, "b")]];
         for props in cases {
-            for extra in extras {
+            for retry_topic in [None, Some("%RETRY%g")] {
                 for st in [&st, &no_region] {
-                    let got = stored_properties_of(&property_pairs(props), extra, st).unwrap();
-                    assert_eq!(got, by_parsing(props, extra, st), "{props:?} {extra:?}");
+                    let got = stored_properties_of(&property_pairs(props), retry_topic, st).unwrap();
+                    assert_eq!(got, by_parsing(props, retry_topic, st), "{props:?} {retry_topic:?}");
                 }
             }
         }
@@ -168,6 +144,6 @@ mod tests {
     fn stored_properties_over_the_limit_are_refused() {
         let st = Stamps { cluster: "c", region: "r".into(), trace_on: "true" };
         let long = format!("K\u{1}{}", "v".repeat(MAX_PROPERTIES_LEN));
-        assert!(stored_properties_of(&property_pairs(&long), &[], &st).unwrap_err().contains("longer than 32767"));
+        assert!(stored_properties_of(&property_pairs(&long), None, &st).unwrap_err().contains("longer than 32767"));
     }
 }

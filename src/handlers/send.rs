@@ -11,7 +11,7 @@ use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, S
 use crate::core::ha::{SyncDecision, SyncOutcome};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
-use crate::codec::header::SendMessageRequestHeader;
+use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::codec::message::{decode_batch, prop, property_pairs};
 use crate::codec::{Field, RemotingCommand};
 use crate::store::{NewMessage, PutOutcome, TopicConfig};
@@ -29,7 +29,7 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
 fn region(core: &Core, r: &mut RemotingCommand) {
     let cfg = core.config();
     r.set_ext("MSG_REGION", &cfg.region_id);
-    r.set_ext_field("TRACE_ON", crate::codec::Field::Static(if cfg.trace_on { "true" } else { "false" }));
+    r.set_ext_field("TRACE_ON", Field::Static(if cfg.trace_on { "true" } else { "false" }));
 }
 
 fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
@@ -80,12 +80,12 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
             recall_handle = Some(core.recall_handles(&msgs).join(","));
         }
     }
-    let mut outcome = core.append(msgs)?;
+    let outcome = core.append(msgs)?;
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     // sized for the answer's fields: region, trace switch, msgId, queueId, queueOffset, recallHandle
     resp.ext_fields = Some(crate::codec::ExtFields::with_capacity(6));
     region(core, &mut resp);
-    fill_response(&mut resp, &mut outcome, queue_id, recall_handle);
+    fill_response(&mut resp, &outcome, queue_id, recall_handle);
     if !wait || req.is_oneway() {
         return Ok(Reply::Now(resp));
     }
@@ -193,8 +193,7 @@ fn build_messages(
 ) -> Result<Vec<NewMessage>, String> {
     let stamps = core.stamps();
     // redirected to the DLQ: keep where it came from
-    let retry = [(prop::RETRY_TOPIC, h.topic.as_str())];
-    let extra: &[(&str, &str)] = if topic != h.topic { &retry } else { &[] };
+    let retry_topic = (topic != h.topic).then_some(h.topic.as_str());
     let base = |body, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields_by(|k| lookup(pairs, k));
         Ok(NewMessage {
@@ -207,7 +206,7 @@ fn build_messages(
             reconsume_times: h.reconsume_times.unwrap_or(0),
             prepared_transaction_offset: 0,
             body,
-            properties: stored_properties_of(pairs, extra, &stamps)?,
+            properties: stored_properties_of(pairs, retry_topic, &stamps)?,
             tags_code,
             keys,
             uniq_key,
@@ -240,19 +239,12 @@ fn build_messages(
     Ok(out)
 }
 
-/// The answer's `SendMessageResponseHeader` fields. The message ids are moved out of `outcome`
-/// (nothing after this reads them): one message's id is not copied.
-fn fill_response(resp: &mut RemotingCommand, outcome: &mut PutOutcome, queue_id: i32, recall_handle: Option<String>) {
-    let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
-    let msg_id = match outcome.results.as_mut_slice() {
-        [one] => std::mem::take(&mut one.msg_id),
+fn fill_response(resp: &mut RemotingCommand, outcome: &PutOutcome, queue_id: i32, recall_handle: Option<String>) {
+    let msg_id = match outcome.results.as_slice() {
+        [one] => one.msg_id.clone(),
         many => many.iter().map(|r| r.msg_id.as_str()).collect::<Vec<_>>().join(","),
     };
-    // the fields of `SendMessageResponseHeader` (transactionId stays absent), set without copies
-    resp.set_ext_field("msgId", Field::Owned(msg_id));
-    resp.set_ext("queueId", queue_id);
-    resp.set_ext("queueOffset", first);
-    if let Some(r) = recall_handle {
-        resp.set_ext_field("recallHandle", Field::Owned(r));
-    }
+    let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
+    let h = SendMessageResponseHeader { msg_id, queue_id, queue_offset: first, transaction_id: None, recall_handle };
+    resp.set_header(&h);
 }

@@ -205,8 +205,9 @@ impl Connection {
     }
 
     /// Encode `cmd` into the connection's output buffer and hand the frame to the writer task.
-    /// Frames are split off one 4 KiB buffer, whose space comes back once the writer has dropped
-    /// them: a small answer costs no allocation of its own.
+    /// Frames are split off one buffer (4 KiB, grown for a larger answer, dropped after one over
+    /// 64 KiB), whose space comes back once the writer has dropped them: a small answer costs no
+    /// allocation of its own.
     fn write(&mut self, cmd: &RemotingCommand) {
         if self.out.capacity() < 512 {
             self.out.reserve(4096);
