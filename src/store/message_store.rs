@@ -201,13 +201,13 @@ impl MessageStore {
     }
 
     fn write_log(&self, seg: &Segment, data: &[u8], off: i64) -> Result<(), StoreError> {
-        let at = (off - seg.base) as u64;
+        let at = off - seg.base;
         let errno = self.fail_errno.load(Ordering::Relaxed);
         if errno != 0 {
-            let _ = seg.file.write_all_at(&data[..data.len() / 2], at);
+            let _ = seg.write_at(&data[..data.len() / 2], at, self.log.seg_size);
             return Err(StoreError::io(&seg.path, io::Error::from_raw_os_error(errno)));
         }
-        seg.file.write_all_at(data, at).map_err(|e| StoreError::io(&seg.path, e))
+        seg.write_at(data, at, self.log.seg_size).map_err(|e| StoreError::io(&seg.path, e))
     }
 
     fn validate(&self, msgs: &[NewMessage]) -> Result<(), StoreError> {
@@ -351,6 +351,7 @@ impl MessageStore {
             }
             w.buf.clear();
             ap.pos = seg_end;
+            s.release();
         }
         let base = ap.pos - ap.pos.rem_euclid(seg_size);
         let s = self.log.create(base).map_err(|e| StoreError::io(&self.log.dir, e))?;
@@ -369,7 +370,7 @@ impl MessageStore {
             }
         }
         if let Some(s) = &orig_seg {
-            if let Err(e) = s.file.set_len((orig_pos - s.base) as u64) {
+            if let Err(e) = s.set_len(orig_pos - s.base) {
                 tracing::warn!(segment = %s.path.display(), error = %e, "cannot cut segment after failed write");
             }
         }

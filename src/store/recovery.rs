@@ -52,7 +52,7 @@ impl MessageStore {
                     if let Some(r) = reason {
                         tracing::warn!(segment = %seg.path.display(), offset = at, reason = %r, "cutting commit log tail");
                     }
-                    seg.file.set_len((at - seg.base) as u64)?;
+                    seg.set_len(at - seg.base)?;
                     break at;
                 }
             }

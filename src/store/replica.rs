@@ -71,6 +71,9 @@ impl MessageStore {
             let n = rest.len().min((base + seg_size - pos) as usize);
             self.write_at(&seg, &rest[..n], pos)?;
             pos += n as i64;
+            if pos == base + seg_size {
+                seg.release();
+            }
             rest = &rest[n..];
         }
         ap.pos = pos;
@@ -129,7 +132,7 @@ impl MessageStore {
             if s.base >= offset {
                 self.log.remove(s.base).map_err(|e| StoreError::io(&s.path, e))?;
             } else if offset < s.base + self.log.seg_size {
-                s.file.set_len((offset - s.base) as u64).map_err(|e| StoreError::io(&s.path, e))?;
+                s.set_len(offset - s.base).map_err(|e| StoreError::io(&s.path, e))?;
             }
         }
         ap.pos = offset;

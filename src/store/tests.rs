@@ -241,18 +241,20 @@ fn torn_and_corrupt_tail_cut_on_reopen() {
     for corrupt in [false, true] {
         let d = tempfile::tempdir().unwrap();
         let mut sizes = Vec::new();
-        {
+        // where the data ends (the file runs on: its reserved end is zeros)
+        let len = {
             let s = open(d.path());
             for i in 0..10 {
                 sizes.push(s.put(vec![msg("t", 0, &format!("m{i}"), "A")]).unwrap().results[0].size as u64);
             }
             s.flush().unwrap();
-        }
+            s.max_commit_log_offset() as u64
+        };
         let seg = d.path().join("commitlog").join(format!("{:020}", 0));
-        let len = std::fs::metadata(&seg).unwrap().len();
+        assert!(std::fs::metadata(&seg).unwrap().len() > len, "the segment is reserved ahead of its data");
         if corrupt {
             let mut b = std::fs::read(&seg).unwrap();
-            let n = b.len();
+            let n = len as usize;
             b[n - 3] ^= 0xFF; // in the last record's properties: CRC covers the body only, so hit the body
             b[n - sizes[9] as usize + 85] ^= 0xFF;
             std::fs::write(&seg, b).unwrap();
@@ -846,4 +848,37 @@ fn a_store_written_with_another_segment_size_is_refused() {
         let g = s.get("t", 0, i, 1, 1 << 20, &all);
         assert_eq!(g.status, GetStatus::Found, "message {i}");
     }
+}
+
+#[test]
+fn reserved_segment_space_reads_as_the_end_of_the_data() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.segment_size = 16 << 20; // several 4 MiB reservation steps in one segment
+    let body = "x".repeat(1000);
+    let (end, n) = {
+        let s = MessageStore::open(c.clone()).unwrap();
+        let mut n = 0;
+        while s.max_commit_log_offset() < 9 << 20 {
+            s.put(vec![msg("t", 0, &body, "A")]).unwrap();
+            n += 1;
+        }
+        let end = s.max_commit_log_offset();
+        let seg = d.path().join("commitlog").join(format!("{:020}", 0));
+        let file_len = std::fs::metadata(&seg).unwrap().len() as i64;
+        assert!(file_len > end && file_len <= 16 << 20, "reserved ahead: file {file_len}, data {end}");
+        // (a killed process leaves the same file: tests/store_crash.rs kills one mid-write)
+        (end, n)
+    };
+    let s = MessageStore::open(c).unwrap();
+    assert_eq!(s.max_commit_log_offset(), end, "the zeros after the data are its end");
+    assert_eq!(s.max_offset("t", 0), n);
+    let seg = d.path().join("commitlog").join(format!("{:020}", 0));
+    assert_eq!(std::fs::metadata(&seg).unwrap().len() as i64, end, "recovery cuts the reserved end");
+    let g = s.get("t", 0, n - 1, 1, 1 << 20, &all);
+    assert_eq!(decode_stored(&g.messages[0]).unwrap().0.body, Bytes::from(body.clone()));
+    let r = s.put(vec![msg("t", 0, "after", "A")]).unwrap();
+    assert_eq!((r.results[0].queue_offset, r.results[0].commit_log_offset), (n, end));
+    let g = s.get("t", 0, n, 1, 1 << 20, &all);
+    assert_eq!(decode_stored(&g.messages[0]).unwrap().0.body, Bytes::from("after"));
 }
