@@ -268,31 +268,75 @@ impl Connection {
     }
 }
 
+/// Answers gathered into one write at most (a larger run is written in pieces of this size).
+const WRITE_BATCH: usize = 256 * 1024;
+/// Frames at least this long are written as they are, not copied into the batch.
+const WRITE_ALONE: usize = 16 * 1024;
+
+/// The writer task: frames from the connection, written in batches. While the reader is in the
+/// middle of a run of requests (the frames of one socket read, which the actor handles a few at a
+/// time), it waits for the run to end, so that their answers leave in one write: one wake-up of
+/// the peer per read, not one per actor turn.
 async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
     let mut batch = BytesMut::new();
-    while let Some(first) = rx.recv().await {
+    let mut frames: Vec<Bytes> = Vec::new();
+    'run: while let Some(first) = rx.recv().await {
         let mut n = first.len();
-        if let Ok(more) = rx.try_recv() {
-            batch.extend_from_slice(&first);
-            n += more.len();
-            batch.extend_from_slice(&more);
-            while batch.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(b) => {
+        frames.push(first);
+        let mut closed = false;
+        std::future::poll_fn(|cx| {
+            while n < WRITE_BATCH {
+                match rx.poll_recv(cx) {
+                    std::task::Poll::Ready(Some(b)) => {
                         n += b.len();
-                        batch.extend_from_slice(&b);
+                        frames.push(b);
                     }
-                    Err(_) => break,
+                    std::task::Poll::Ready(None) => {
+                        closed = true;
+                        return std::task::Poll::Ready(());
+                    }
+                    std::task::Poll::Pending => break,
                 }
             }
-            if w.write_all(&batch).await.is_err() {
+            if n < WRITE_BATCH && gate.reader_busy(cx.waker()) {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        if frames.len() == 1 {
+            let f = frames.pop().expect("one frame");
+            if w.write_all(&f).await.is_err() {
                 break;
             }
-            batch.clear();
-        } else if w.write_all(&first).await.is_err() {
-            break;
+        } else {
+            for f in frames.drain(..) {
+                if f.len() < WRITE_ALONE {
+                    batch.extend_from_slice(&f);
+                    continue;
+                }
+                if !batch.is_empty() {
+                    if w.write_all(&batch).await.is_err() {
+                        break 'run;
+                    }
+                    batch.clear();
+                }
+                if w.write_all(&f).await.is_err() {
+                    break 'run;
+                }
+            }
+            if !batch.is_empty() {
+                if w.write_all(&batch).await.is_err() {
+                    break;
+                }
+                batch.clear();
+            }
         }
         gate.written(n);
+        if closed {
+            break;
+        }
     }
     gate.writer_gone();
     let _ = w.shutdown().await;
@@ -314,6 +358,8 @@ impl Actor for Connection {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         tracing::debug!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, "connection closed");
+        // the read stream is not polled again: the writer must not wait for it
+        self.gate.reader_paused();
         if let Some(w) = self.writer.take() {
             // Let queued responses drain briefly, then give up on a peer that does not read.
             let gate = self.gate.clone();

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec::stored::{BLANK_MAGIC, MESSAGE_MAGIC};
 
-/// Bytes reserved (`fallocate`) ahead of the appender at a time: appends within them are copies
+/// Bytes reserved (written as zeros) ahead of the appender at a time: appends within them are copies
 /// into the segment's mapping, without a system call of their own.
 const RESERVE_STEP: i64 = 4 << 20;
 
@@ -19,10 +19,10 @@ const RESERVE_STEP: i64 = 4 << 20;
 /// Appends go through a shared mapping of the whole segment (as RocketMQ's `MappedFile`): a record
 /// is copied into the page cache, where readers (`pread`) and the flusher's `fdatasync` find it,
 /// and a killed process loses nothing copied. The file's length runs ahead of the data by up to
-/// [`RESERVE_STEP`]; that space is allocated with `fallocate` before any byte of it is written, so
-/// a full disk is an error from `fallocate` (never a SIGBUS from the mapping) and the tail reads as
-/// zeros, which recovery takes as the end of the data (as RocketMQ's preallocated files).
-/// Where `fallocate` is not supported the segment is written with `pwrite` instead.
+/// [`RESERVE_STEP`]; that space is written with zeros before any byte of it is copied, so a full
+/// disk is an error of that write (never a SIGBUS from the mapping) and the tail reads as zeros,
+/// which recovery takes as the end of the data (as RocketMQ's preallocated files). A segment that
+/// cannot be mapped is written with `pwrite` instead.
 pub(crate) struct Segment {
     pub base: i64,
     pub file: File,
@@ -36,7 +36,7 @@ struct Appending {
     len: i64,
     /// The mapping, made on the first append and dropped when the appender moves on.
     map: Option<memmap2::MmapRaw>,
-    /// The file system has no `fallocate`: appends use `pwrite`.
+    /// The segment could not be mapped: appends use `pwrite`.
     pwrite_only: bool,
     /// The mapping's pages below this were dropped from the page tables.
     released: i64,
@@ -83,18 +83,17 @@ impl Segment {
             return self.file.write_all_at(data, at as u64);
         }
         if app.map.is_none() {
-            app.map = Some(memmap2::MmapOptions::new().len(seg_size as usize).map_raw(&self.file)?);
+            match memmap2::MmapOptions::new().len(seg_size as usize).map_raw(&self.file) {
+                Ok(m) => app.map = Some(m),
+                Err(e) => {
+                    tracing::warn!(segment = %self.path.display(), error = %e, "cannot map the segment: writing it with pwrite");
+                    app.pwrite_only = true;
+                    return self.file.write_all_at(data, at as u64);
+                }
+            }
         }
         if end > app.len {
-            if let Err(e) = self.reserve(&mut app, end, seg_size) {
-                if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
-                    return Err(e);
-                }
-                tracing::debug!(segment = %self.path.display(), "fallocate not supported here: this segment is written with pwrite");
-                app.pwrite_only = true;
-                app.map = None;
-                return self.file.write_all_at(data, at as u64);
-            }
+            self.reserve(&mut app, end, seg_size)?;
         }
         let map = app.map.as_ref().expect("mapped above");
         // SAFETY: [at, end) is inside the mapping (end <= seg_size, its length) and inside the
@@ -104,28 +103,29 @@ impl Segment {
         Ok(())
     }
 
-    /// Allocate the file up to `end` and a step beyond (within the segment); drop the mapping's
-    /// pages copied more than a step ago from the page tables.
+    /// Extend the file with zeros up to `end` and a step beyond (within the segment); drop the
+    /// mapping's pages copied more than a step ago from the page tables. The zeros are written
+    /// (not `fallocate`d): whole pages written land in the page cache without being read first,
+    /// which a fault on an unwritten extent would do, and the file system reserves their space
+    /// when they are written, so a full disk is this write's error.
     fn reserve(&self, app: &mut Appending, end: i64, seg_size: i64) -> io::Result<()> {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
+        static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
         let len = app.len;
-        // SAFETY (both calls): fallocate on our own open descriptor; mode 0 allocates [len, want)
-        // and extends the file's size over it.
         let mut want = (end + RESERVE_STEP).min(seg_size);
-        let mut r = unsafe { libc::fallocate(fd, 0, len, want - len) };
-        if r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSPC) && want > end {
-            // a nearly full disk: reserve only what this write needs
-            want = end;
-            r = unsafe { libc::fallocate(fd, 0, len, want - len) };
-        }
-        if r != 0 {
-            return Err(io::Error::last_os_error());
+        let mut at = len;
+        while at < want {
+            let n = ((want - at) as usize).min(ZEROS.len());
+            match self.file.write_all_at(&ZEROS[..n], at as u64) {
+                Ok(()) => at += n as i64,
+                // a nearly full disk: reserve only what this write needs
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && at >= end && at > len => {
+                    want = at;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
         app.len = want;
-        if let Some(map) = app.map.as_ref() {
-            // fault the new pages in with one call rather than one fault per page
-            let _ = map.advise_range(memmap2::Advice::PopulateWrite, len as usize, (want - len) as usize);
-        }
         // The pages stay in the page cache (dirty ones are still written back) but leave this
         // process's page tables: the mapping does not grow the broker's RSS with the segment.
         let keep_from = (len - RESERVE_STEP).max(0) & !4095;

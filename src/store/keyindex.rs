@@ -83,6 +83,8 @@ struct Active {
 struct Inner {
     sealed: Vec<Sealed>,
     active: Active,
+    /// `add`'s entries (hash, time, offset) between its two passes (kept for its capacity).
+    adding: Vec<(u32, i64, i64)>,
 }
 
 /// Where a key index lives and how big its files are.
@@ -239,7 +241,7 @@ impl KeyIndex {
         }
         let active_seq = if sealed.last().is_some_and(|s| s.seq == last) { last + 1 } else { last };
         let active = Active::open(&cfg.dir, active_seq, cfg.slots)?;
-        Ok(KeyIndex { cfg, inner: Mutex::new(Some(Inner { sealed, active })) })
+        Ok(KeyIndex { cfg, inner: Mutex::new(Some(Inner { sealed, active, adding: Vec::new() })) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Inner>> {
@@ -257,20 +259,27 @@ impl KeyIndex {
     pub fn add<'a>(&self, entries: impl IntoIterator<Item = (&'a str, &'a str, i64, i64)>) {
         let mut g = self.lock();
         let Some(inner) = g.as_mut() else { return };
-        for (topic, key, time, off) in entries {
+        let mut adding = std::mem::take(&mut inner.adding);
+        adding.clear();
+        adding.extend(entries.into_iter().map(|(topic, key, time, off)| (key_hash(topic, key), time, off)));
+        // Each entry reads one slot head at random (a cache miss: ~10 % of a batch send's CPU).
+        // Read them all first, so that the misses overlap instead of following one another.
+        let heads = &inner.active.heads;
+        let touched = adding.iter().fold(0u32, |acc, &(hash, _, _)| acc ^ heads.get((hash % self.cfg.slots) as usize).copied().unwrap_or(0));
+        std::hint::black_box(touched);
+        for &(hash, time, off) in &adding {
             if inner.active.count >= self.cfg.entries_per_file {
                 if let Err(e) = self.roll(inner) {
                     if !inner.active.write_failed {
                         tracing::warn!(error = %e, "cannot start a new key index file");
                     }
-                    return;
+                    break;
                 }
             }
             let a = &mut inner.active;
             if a.buf.len() >= MAX_PENDING {
-                return;
+                break;
             }
-            let hash = key_hash(topic, key);
             let slot = (hash % self.cfg.slots) as usize;
             let n = a.count + 1;
             a.buf.extend_from_slice(&entry_bytes(hash, a.heads[slot], time, off));
@@ -278,6 +287,7 @@ impl KeyIndex {
             a.count = n;
             a.range.add(time, off);
         }
+        inner.adding = adding;
         if inner.active.buf.len() >= WRITE_AT && !inner.active.write_failed {
             let _ = inner.active.write_buffered();
         }
