@@ -13,6 +13,14 @@ pub const READ_SPAN: i64 = 1 << 20;
 /// ... and this far past the start of the last one (records longer than that are read alone).
 const READ_TAIL: i64 = 4096;
 
+/// The record at `phys` of `size` bytes, when `block` (a run read from `start`) holds it.
+fn slice_of(block: &Option<(i64, Bytes)>, phys: i64, size: i32) -> Option<Bytes> {
+    let (start, b) = block.as_ref()?;
+    let rel = usize::try_from(phys - start).ok()?;
+    let end = rel.checked_add(usize::try_from(size).ok()?)?;
+    (end <= b.len()).then(|| b.slice(rel..end))
+}
+
 /// One pull scans at most this many index entries (RocketMQ: max(16000 bytes, maxMsgNums*20) / 20).
 fn scan_limit(max_count: usize) -> i64 {
     (16_000i64).max(max_count as i64 * 20) / ENTRY
@@ -55,7 +63,10 @@ impl MessageStore {
         let log_min = self.log.min_offset();
         let mut bytes = 0usize;
         let mut scanned = 0i64;
-        for chunk in raw.chunks_exact(ENTRY as usize) {
+        // Records of a queue written together (a batch, a lone producer) lie next to each other
+        // in the log: such a run is read with one `pread` and its records are slices of it.
+        let mut block: Option<(i64, Bytes)> = None;
+        for (i, chunk) in raw.chunks_exact(ENTRY as usize).enumerate() {
             let e = parse_entry(chunk);
             let full = !res.messages.is_empty() && (res.messages.len() >= max_count || bytes + e.size.max(0) as usize > max_bytes);
             if full {
@@ -66,7 +77,18 @@ impl MessageStore {
                 continue;
             }
             let bad = e.phys < log_min || e.size <= 0 || e.size as usize > self.max_record();
-            let rec = if bad { None } else { self.log.read(e.phys, e.size as usize) };
+            let rec = if bad {
+                None
+            } else {
+                let left = max_count.saturating_sub(res.messages.len());
+                slice_of(&block, e.phys, e.size).or_else(|| {
+                    let run_end = self.run_end(&raw[i * ENTRY as usize..], left, max_bytes.saturating_sub(bytes));
+                    if run_end > e.phys + e.size as i64 {
+                        block = self.log.read(e.phys, (run_end - e.phys) as usize).map(|b| (e.phys, b));
+                    }
+                    slice_of(&block, e.phys, e.size).or_else(|| self.log.read(e.phys, e.size as usize))
+                })
+            };
             match rec {
                 Some(b) => {
                     bytes += b.len();
@@ -82,6 +104,24 @@ impl MessageStore {
         }
         res.next_begin_offset = offset + scanned;
         res
+    }
+
+    /// Where the run of records that `entries` (index entries, the first one included) point to
+    /// back to back in the log ends: at most `count` records and `max_bytes`, within one segment
+    /// and [`READ_SPAN`].
+    fn run_end(&self, entries: &[u8], count: usize, max_bytes: usize) -> i64 {
+        let first = parse_entry(&entries[..ENTRY as usize]);
+        let seg_end = first.phys - first.phys.rem_euclid(self.log.seg_size) + self.log.seg_size;
+        let limit = seg_end.min(first.phys + READ_SPAN.min(max_bytes as i64));
+        let mut end = first.phys + first.size as i64;
+        for chunk in entries.chunks_exact(ENTRY as usize).skip(1).take(count.saturating_sub(1)) {
+            let e = parse_entry(chunk);
+            if e.phys != end || e.size <= 0 || end + e.size as i64 > limit {
+                break;
+            }
+            end += e.size as i64;
+        }
+        end
     }
 
     /// Largest record size accepted on read (guards allocations against a corrupt index entry).

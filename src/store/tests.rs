@@ -882,3 +882,30 @@ fn reserved_segment_space_reads_as_the_end_of_the_data() {
     let g = s.get("t", 0, n, 1, 1 << 20, &all);
     assert_eq!(decode_stored(&g.messages[0]).unwrap().0.body, Bytes::from("after"));
 }
+
+#[test]
+fn a_pull_over_a_batch_returns_each_record_once_within_its_limits() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    // a batch (records back to back), a message of another queue, then single sends
+    s.put((0..10).map(|i| msg("t", 0, &format!("b{i}"), "A")).collect()).unwrap();
+    s.put(vec![msg("t", 1, "other", "A")]).unwrap();
+    s.put(vec![msg("t", 0, "s10", "A")]).unwrap();
+    s.put(vec![msg("t", 0, "s11", "B")]).unwrap();
+    let body = |b: &Bytes| String::from_utf8(decode_stored(b).unwrap().0.body.to_vec()).unwrap();
+    let bodies = |g: &GetResult| g.messages.iter().map(body).collect::<Vec<_>>();
+    let g = s.get("t", 0, 0, 32, 1 << 20, &all);
+    let want: Vec<String> = (0..10).map(|i| format!("b{i}")).chain(["s10".into(), "s11".into()]).collect();
+    assert_eq!(bodies(&g), want);
+    for m in &g.messages {
+        assert_eq!(Some(m.clone()), s.read_message(decode_stored(m).unwrap().0.commit_log_offset), "the same bytes as one record's read");
+    }
+    let g = s.get("t", 0, 3, 4, 1 << 20, &all);
+    assert_eq!((bodies(&g), g.next_begin_offset), (vec!["b3".to_string(), "b4".into(), "b5".into(), "b6".into()], 7));
+    let size = g.messages[0].len();
+    let g = s.get("t", 0, 2, 32, size * 3 + 1, &all);
+    assert_eq!(bodies(&g), vec!["b2".to_string(), "b3".into(), "b4".into()], "max_bytes still bounds the pull");
+    let b = message_store::tags_hash("B");
+    let g = s.get("t", 0, 0, 32, 1 << 20, &move |t| t == b);
+    assert_eq!(bodies(&g), vec!["s11".to_string()]);
+}
