@@ -232,9 +232,10 @@ impl Connection {
         let _ = self.totals.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
-    fn handle_request(&mut self, cmd: RemotingCommand, ctx: &mut Context<Self>) {
+    /// Handle a request read at `start`.
+    fn handle_request(&mut self, cmd: RemotingCommand, start: Instant, ctx: &mut Context<Self>) {
         let oneway = cmd.is_oneway();
-        let (code, start) = (cmd.code, Instant::now());
+        let code = cmd.code;
         let reply = {
             let _in_conn = self.span.enter();
             self.service.handle(&self.conn, cmd)
@@ -380,7 +381,8 @@ impl Actor for Connection {
 
 impl StreamHandler<Result<RemotingCommand, CodecError>> for Connection {
     fn handle(&mut self, item: Result<RemotingCommand, CodecError>, ctx: &mut Self::Context) {
-        self.last_activity = Instant::now();
+        let now = Instant::now();
+        self.last_activity = now;
         match item {
             Ok(cmd) if cmd.is_response() => {
                 if let Some(tx) = self.pending.remove(&cmd.opaque) {
@@ -389,7 +391,7 @@ impl StreamHandler<Result<RemotingCommand, CodecError>> for Connection {
                     tracing::debug!(conn = self.conn.handle.id, opaque = cmd.opaque, "response matches no request");
                 }
             }
-            Ok(cmd) => self.handle_request(cmd, ctx),
+            Ok(cmd) => self.handle_request(cmd, now, ctx),
             Err(e) => {
                 tracing::warn!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, error = %e, "undecodable frame; closing the connection");
                 ctx.stop();
