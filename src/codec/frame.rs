@@ -329,15 +329,19 @@ pub fn try_encode_command(
     dst: &mut BytesMut,
     max_frame: usize,
 ) -> Result<(), CodecError> {
+    with_header_buffer(|header| encode_into(cmd, header, dst, max_frame, true))
+}
+
+/// Run `f` with this thread's (emptied) header buffer: kept between commands, so an answer's
+/// header costs no allocation.
+fn with_header_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     thread_local! {
-        // the header of the command being encoded: kept between commands, so an answer's header
-        // costs no allocation
         static HEADER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(256));
     }
     HEADER.with(|h| {
         let mut header = h.borrow_mut();
         header.clear();
-        let r = encode_into(cmd, &mut header, dst, max_frame);
+        let r = f(&mut header);
         if header.capacity() > 64 * 1024 {
             *header = Vec::with_capacity(256);
         }
@@ -345,7 +349,7 @@ pub fn try_encode_command(
     })
 }
 
-fn encode_into(cmd: &RemotingCommand, header: &mut Vec<u8>, dst: &mut BytesMut, max_frame: usize) -> Result<(), CodecError> {
+fn encode_into(cmd: &RemotingCommand, header: &mut Vec<u8>, dst: &mut BytesMut, max_frame: usize, with_body: bool) -> Result<(), CodecError> {
     match cmd.serialize_type {
         SerializeType::Json => encode_json_header(cmd, header),
         SerializeType::RocketMq => encode_binary_header(cmd, header),
@@ -363,7 +367,7 @@ fn encode_into(cmd: &RemotingCommand, header: &mut Vec<u8>, dst: &mut BytesMut, 
             max: max_frame,
         });
     }
-    dst.reserve(4 + total);
+    dst.reserve(4 + total - if with_body { 0 } else { cmd.body.len() });
     dst.put_i32(total as i32);
     dst.put_u8(cmd.serialize_type as u8);
     let hl = header.len() as u32;
@@ -371,8 +375,17 @@ fn encode_into(cmd: &RemotingCommand, header: &mut Vec<u8>, dst: &mut BytesMut, 
     dst.put_u8((hl >> 8) as u8);
     dst.put_u8(hl as u8);
     dst.extend_from_slice(header);
-    dst.extend_from_slice(&cmd.body);
+    if with_body {
+        dst.extend_from_slice(&cmd.body);
+    }
     Ok(())
+}
+
+/// Encode a command's length prefix and header, without its body (the lengths count the body):
+/// the body's bytes follow on the wire as they are. The same checks as [`try_encode_command`];
+/// nothing is written to `dst` on error.
+pub fn try_encode_command_head(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
+    with_header_buffer(|header| encode_into(cmd, header, dst, i32::MAX as usize, false))
 }
 
 /// Encode a whole command (with its length prefix) in its own serialize type. A command that
@@ -395,6 +408,21 @@ impl Encoder<RemotingCommand> for RemotingCodec {
 #[cfg(test)]
 mod ext_limit_tests {
     use super::*;
+
+    #[test]
+    fn a_head_followed_by_the_body_is_the_whole_frame() {
+        let mut cmd = RemotingCommand::request(11, 7);
+        cmd.set_ext("topic", "t");
+        cmd.body = Bytes::from(vec![7u8; 40_000]);
+        for st in [SerializeType::Json, SerializeType::RocketMq] {
+            cmd.serialize_type = st;
+            let (mut whole, mut head) = (BytesMut::new(), BytesMut::new());
+            encode_command(&cmd, &mut whole);
+            try_encode_command_head(&cmd, &mut head).unwrap();
+            head.extend_from_slice(&cmd.body);
+            assert_eq!(head, whole, "{st:?}");
+        }
+    }
 
     #[test]
     fn a_remark_that_is_not_utf8_decodes_with_replacement_characters() {

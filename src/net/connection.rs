@@ -10,7 +10,7 @@
 //! through an [`Outbound`] (a parked pull). Broker-to-client requests get our own opaque and
 //! their responses are matched in `pending`.
 use super::gate::{Gate, Gated};
-use crate::codec::frame::encode_command;
+use crate::codec::frame::{encode_command, try_encode_command_head};
 use crate::codec::{CodecError, RemotingCodec, RemotingCommand};
 use crate::core::{topics::next_opaque, Answer, ConnHandle, Outlet};
 use crate::handlers::{Conn, Reply, Service};
@@ -212,6 +212,20 @@ impl Connection {
         if self.out.capacity() < 512 {
             self.out.reserve(4096);
         }
+        if cmd.body.len() >= WRITE_ALONE {
+            // a large body (a pull's messages) is not copied: the frame's head, then the body
+            let head = match try_encode_command_head(cmd, &mut self.out) {
+                Ok(()) => self.out.split().freeze(),
+                Err(e) => {
+                    tracing::warn!(conn = self.conn.handle.id, error = %e, "answer not written: it cannot be framed");
+                    return;
+                }
+            };
+            self.gate.queue(head.len() + cmd.body.len());
+            let _ = self.tx.send(head);
+            let _ = self.tx.send(cmd.body.clone());
+            return;
+        }
         encode_command(cmd, &mut self.out);
         let frame = self.out.split().freeze();
         if frame.len() > 64 * 1024 {
@@ -281,7 +295,8 @@ const WRITE_ALONE: usize = 16 * 1024;
 async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Bytes>, gate: Arc<Gate>) {
     let mut batch = BytesMut::new();
     let mut frames: Vec<Bytes> = Vec::new();
-    'run: while let Some(first) = rx.recv().await {
+    let mut segs: Vec<Bytes> = Vec::new();
+    while let Some(first) = rx.recv().await {
         let mut n = first.len();
         frames.push(first);
         let mut closed = false;
@@ -312,26 +327,23 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedRece
                 break;
             }
         } else {
+            // small frames are copied together; a large one (a pull's messages) is written from
+            // where it is, in the same vectored write
             for f in frames.drain(..) {
                 if f.len() < WRITE_ALONE {
                     batch.extend_from_slice(&f);
                     continue;
                 }
                 if !batch.is_empty() {
-                    if w.write_all(&batch).await.is_err() {
-                        break 'run;
-                    }
-                    batch.clear();
+                    segs.push(batch.split().freeze());
                 }
-                if w.write_all(&f).await.is_err() {
-                    break 'run;
-                }
+                segs.push(f);
             }
             if !batch.is_empty() {
-                if w.write_all(&batch).await.is_err() {
-                    break;
-                }
-                batch.clear();
+                segs.push(batch.split().freeze());
+            }
+            if write_segments(&mut w, &mut segs).await.is_err() {
+                break;
             }
         }
         gate.written(n);
@@ -341,6 +353,35 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedRece
     }
     gate.writer_gone();
     let _ = w.shutdown().await;
+}
+
+/// Write `segs` in order with vectored writes (up to 16 pieces a call), then empty it.
+async fn write_segments<W: AsyncWrite + Unpin>(w: &mut W, segs: &mut Vec<Bytes>) -> std::io::Result<()> {
+    use bytes::Buf;
+    let mut first = 0;
+    while first < segs.len() {
+        let mut io = [std::io::IoSlice::new(&[]); 16];
+        let k = (segs.len() - first).min(io.len());
+        for (slot, seg) in io.iter_mut().zip(&segs[first..first + k]) {
+            *slot = std::io::IoSlice::new(seg);
+        }
+        let mut n = w.write_vectored(&io[..k]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let len = segs[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                segs[first].advance(n);
+                n = 0;
+            }
+        }
+    }
+    segs.clear();
+    Ok(())
 }
 
 impl Actor for Connection {
