@@ -11,8 +11,14 @@ use bytes::{Bytes, BytesMut};
 use crate::codec::stored::{BLANK_MAGIC, MESSAGE_MAGIC};
 
 /// Bytes reserved (written as zeros) ahead of the appender at a time: appends within them are copies
-/// into the segment's mapping, without a system call of their own.
-const RESERVE_STEP: i64 = 4 << 20;
+/// into the segment's mapping, without a system call of their own. Small, so that the reserving
+/// write (page-cache allocation, slow once memory is full of the store's pages) is a short pause
+/// (4 MiB steps put 10 ms stalls into a 10 k msg/s stream after ~6 GB had been written).
+const RESERVE_STEP: i64 = 256 << 10;
+/// Appends at least this long (a batch) are written with `pwrite`: it fills whole pages without
+/// faulting them in one by one, which costs more per byte than the system call once the page
+/// cache is full (batches of 64 messages: 1.31 M msg/s with `pwrite`, 0.89 M through the mapping).
+const PWRITE_AT: usize = 16 << 10;
 
 /// One segment file.
 ///
@@ -22,7 +28,8 @@ const RESERVE_STEP: i64 = 4 << 20;
 /// [`RESERVE_STEP`]; that space is written with zeros before any byte of it is copied, so a full
 /// disk is an error of that write (never a SIGBUS from the mapping) and the tail reads as zeros,
 /// which recovery takes as the end of the data (as RocketMQ's preallocated files). A segment that
-/// cannot be mapped is written with `pwrite` instead.
+/// cannot be mapped is written with `pwrite` instead, and so is an append of [`PWRITE_AT`] bytes
+/// or more (a batch): the same page cache, so readers see both alike.
 pub(crate) struct Segment {
     pub base: i64,
     pub file: File,
@@ -82,6 +89,12 @@ impl Segment {
         if app.pwrite_only {
             return self.file.write_all_at(data, at as u64);
         }
+        if data.len() >= PWRITE_AT {
+            self.file.write_all_at(data, at as u64)?;
+            // the file now reaches at least `end` (appends are sequential: `at` is within it)
+            app.len = app.len.max(end);
+            return Ok(());
+        }
         if app.map.is_none() {
             match memmap2::MmapOptions::new().len(seg_size as usize).map_raw(&self.file) {
                 Ok(m) => app.map = Some(m),
@@ -109,7 +122,7 @@ impl Segment {
     /// which a fault on an unwritten extent would do, and the file system reserves their space
     /// when they are written, so a full disk is this write's error.
     fn reserve(&self, app: &mut Appending, end: i64, seg_size: i64) -> io::Result<()> {
-        static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
+        static ZEROS: [u8; RESERVE_STEP as usize] = [0; RESERVE_STEP as usize];
         let len = app.len;
         let mut want = (end + RESERVE_STEP).min(seg_size);
         let mut at = len;
