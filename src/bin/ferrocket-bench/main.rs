@@ -52,9 +52,30 @@ enum Cmd {
     Startup(StartupArgs),
     /// Time the embedded API (TestBroker::start) and this process's RSS growth.
     Embedded,
+    /// The machine's floor for S1 on one connection: a blocking loopback echo between two
+    /// pinned threads with S1's sizes, no broker (round trips/s and latency).
+    Floor(FloorArgs),
     /// Scale scenarios (issue 21): topics, routes, registration size, offset commits, pull latency.
     #[command(subcommand)]
     Scale(gen::scale::ScaleCmd),
+}
+
+#[derive(Args, Clone)]
+struct FloorArgs {
+    /// CPU of the echoing thread (the broker's in scripts/bench.sh).
+    #[arg(long, default_value_t = 0)]
+    server_cpu: usize,
+    /// CPU of the requesting thread (the generator's).
+    #[arg(long, default_value_t = 1)]
+    client_cpu: usize,
+    #[arg(long, default_value_t = 50_000)]
+    count: usize,
+    /// Request bytes (a SEND_MESSAGE_V2 frame with a 1 KiB body is ~1.1 KiB).
+    #[arg(long, default_value_t = 1100)]
+    request: usize,
+    /// Answer bytes (a send's answer is ~200).
+    #[arg(long, default_value_t = 200)]
+    answer: usize,
 }
 
 #[derive(Args, Clone)]
@@ -211,6 +232,7 @@ fn main() {
     .expect("tokio runtime");
     let out = match cli.cmd {
         Cmd::Embedded => embedded(),
+        Cmd::Floor(f) => gen::floor::run(f.server_cpu, f.client_cpu, f.count.max(1), f.request.max(1), f.answer.max(1)),
         cmd => rt.block_on(run(cmd)),
     };
     println!("{out}");
@@ -243,7 +265,7 @@ async fn run(cmd: Cmd) -> Value {
         },
         Cmd::Startup(a) => startup(a).await,
         Cmd::Scale(s) => gen::scale::run(s).await,
-        Cmd::Embedded => unreachable!(),
+        Cmd::Embedded | Cmd::Floor(_) => unreachable!(),
     }
 }
 

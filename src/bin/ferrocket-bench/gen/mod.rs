@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod pop;
 pub mod proc_stats;
 pub mod produce;
+pub mod floor;
 pub mod scale;
 pub mod wire;
 
