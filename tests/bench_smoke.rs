@@ -109,3 +109,13 @@ fn end_to_end_latency_is_reported() {
         "{r}"
     );
 }
+
+#[test]
+fn floor_echoes_every_round_trip() {
+    // CPU 0 for both ends: the machine this runs on may have one CPU
+    let r = bench(&["floor", "--server-cpu", "0", "--client-cpu", "0", "--count", "200", "--request", "1100", "--answer", "200"]);
+    assert_eq!(r["mode"], "floor", "{r}");
+    assert_eq!(r["round_trips"], 200, "{r}");
+    assert_eq!(r["latency_us"]["count"], 200, "every round trip is timed: {r}");
+    assert!(r["round_trips_per_s"].as_f64().unwrap() > 0.0, "{r}");
+}
