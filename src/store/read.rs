@@ -112,7 +112,7 @@ impl MessageStore {
     fn run_end(&self, entries: &[u8], count: usize, max_bytes: usize) -> i64 {
         let first = parse_entry(&entries[..ENTRY as usize]);
         let seg_end = first.phys - first.phys.rem_euclid(self.log.seg_size) + self.log.seg_size;
-        let limit = seg_end.min(first.phys + READ_SPAN.min(max_bytes as i64));
+        let limit = seg_end.min(first.phys + READ_SPAN.min(i64::try_from(max_bytes).unwrap_or(i64::MAX)));
         let mut end = first.phys + first.size as i64;
         for chunk in entries.chunks_exact(ENTRY as usize).skip(1).take(count.saturating_sub(1)) {
             let e = parse_entry(chunk);
