@@ -25,7 +25,8 @@
 #   UNIQ_KEY=1                     every message carries a UNIQ_KEY property, as Java clients send (0: none)
 #   OUT=target/bench               results.jsonl, logs, RESULTS.md
 #   BROKER_CPU=0 GEN_CPU=1
-#   DROP_CACHES=1                  sync and drop the page cache before each contender's turn (root)
+#   DROP_CACHES=0                  1: sync and drop the whole machine's page cache before each
+#                                  contender's turn (root; BENCHMARKS.md's 2026-12-07 run used it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}; DUR=${DUR:-5s}; WARM=${WARM:-1s}; WARM_APACHE=${WARM_APACHE:-60s}
@@ -265,9 +266,9 @@ PY
 for r in $(seq 1 "$ROUNDS"); do
   for who in "${CONTENDERS[@]}"; do
     log "round $r: $who"
-    # every contender starts with the page cache emptied of earlier runs' files (root only): a
-    # full page cache makes every new page cost a reclaim (BENCHMARKS.md, issues 21 and 26)
-    if [ "${DROP_CACHES:-1}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
+    # on request, every contender starts with the page cache emptied of earlier runs' files
+    # (root only; it affects the whole machine, and made no clear difference: BENCHMARKS.md)
+    if [ "${DROP_CACHES:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
     if want S7 || want S8; then startup_point "$who" "$r"; fi
     if want S1 || want S2 || want S3 || want S5 || want S6 || want S8 || want S9; then
       start_broker "$who" ASYNC_FLUSH; jit_warmup "$who"; run_async_points "$who" "$r"; stop_broker; fi

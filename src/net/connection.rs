@@ -207,7 +207,8 @@ impl Connection {
     /// Encode `cmd` into the connection's output buffer and hand the frame to the writer task.
     /// Frames are split off one buffer (4 KiB, grown for a larger answer, dropped after one over
     /// 64 KiB), whose space comes back once the writer has dropped them: a small answer costs no
-    /// allocation of its own.
+    /// allocation of its own. A body of [`WRITE_ALONE`] bytes or more is handed over as it is,
+    /// after the frame's head.
     fn write(&mut self, cmd: &RemotingCommand) {
         if self.out.capacity() < 512 {
             self.out.reserve(4096);
@@ -229,7 +230,8 @@ impl Connection {
         encode_command(cmd, &mut self.out);
         let frame = self.out.split().freeze();
         if frame.len() > 64 * 1024 {
-            // a large answer (a pull) does not leave its buffer with the connection
+            // a frame this large here has a large header (large bodies took the path above):
+            // its buffer does not stay with the connection
             self.out = BytesMut::new();
         }
         self.gate.queue(frame.len());
