@@ -6,16 +6,26 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def click_nav(browser, element):
-    """Click something that loads a new page and wait for it."""
-    old = browser.find_element(By.TAG_NAME, "html")
+    """Click something that loads a new page and wait for it.
+
+    The old page is marked on its `window`; the new page has a fresh one. (Selenium's
+    `staleness_of` asks the driver about the old element while the page is being replaced, and
+    chromedriver sometimes answers that with an "unhandled inspector error" instead of a stale
+    element, which failed a CI run.) Driver errors while the page is in flight are retried."""
+    browser.execute_script("window.__ferrocketOldPage = true;")
     element.click()
-    WebDriverWait(browser, 15).until(EC.staleness_of(old))
+
+    def new_page_loaded(driver):
+        return driver.execute_script(
+            "return window.__ferrocketOldPage !== true && document.readyState === 'complete';")
+
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(new_page_loaded)
 
 
 def texts(browser, css):
