@@ -224,15 +224,16 @@ pub fn java_hash_map_order(ext: &ExtFields) -> Vec<(&str, &str)> {
 }
 
 /// Call `f` with each field of `ext` in [`java_hash_map_order`], without allocating for a
-/// header of up to 64 fields.
+/// header of up to 16 fields.
 fn for_each_in_java_order<'a>(ext: &'a ExtFields, mut f: impl FnMut(&'a str, &'a str)) {
     let mut cap = 16usize;
     while ext.len() * 4 > cap * 3 {
         cap *= 2;
     }
     let mask = (cap - 1) as u32;
-    // (bucket, name, value), on the stack for up to 64 fields
-    let mut on_stack = [(0u32, "", ""); 64];
+    // (bucket, name, value), on the stack for up to 16 fields (an answer has about 6; the array
+    // is initialised on every call, so it is not made larger than most headers need)
+    let mut on_stack = [(0u32, "", ""); 16];
     let mut spill = Vec::new();
     let fields: &mut [(u32, &str, &str)] = if ext.len() <= on_stack.len() {
         &mut on_stack[..ext.len()]

@@ -113,7 +113,7 @@ impl Core {
             reconsume_times: 0,
             prepared_transaction_offset: 0,
             body: bytes::Bytes::from(m.body.clone().into_bytes()),
-            properties: stored_properties(props, &self.stamps())?,
+            properties: stored_properties(props, &self.stamps(&self.config()))?,
             tags_code,
             keys,
             uniq_key,

@@ -91,8 +91,6 @@ type SqlCache = HashMap<(String, String), (i64, String, Arc<SqlFilter>)>;
 
 /// One queue's share of an append: what its counters and wake-ups need (see [`Core::append`]).
 struct PutRun {
-    topic: String,
-    queue_id: i32,
     arrivals: Option<Vec<(i64, Option<Arc<str>>)>>,
     mtype: stats::MessageType,
     single: Option<usize>,
@@ -248,9 +246,10 @@ impl Core {
             more.push((i..end, self.before_put(&msgs[i..end])));
             i = end;
         }
-        let outcome = self.store.put(msgs)?;
+        let outcome = self.store.put_all(&msgs)?;
         for (range, run) in std::iter::once(first).chain(more) {
-            self.after_put(run, &outcome.results[range]);
+            let m = &msgs[range.start];
+            self.after_put(&m.topic, m.queue_id, run, &outcome.results[range]);
         }
         self.replication.written();
         Ok(outcome)
@@ -259,30 +258,29 @@ impl Core {
     /// What the wake-ups and counters of a run of one queue need, taken before the put.
     fn before_put(&self, msgs: &[NewMessage]) -> PutRun {
         let first = &msgs[0];
-        let (topic, queue_id) = (first.topic.clone(), first.queue_id);
         // What a waiter's filter needs (tags code, properties for SQL92), copied only when a pull
         // already waits on this queue: the common send allocates nothing for wake-ups.
         let arrivals = self
             .waiters
-            .any(&topic, queue_id)
+            .any(&first.topic, first.queue_id)
             .then(|| msgs.iter().map(|m| (m.tags_code, Some(Arc::from(m.properties.as_str())))).collect());
         let single = (msgs.len() == 1).then(|| first.body.len());
         let batch = if single.is_some() { Vec::new() } else { msgs.iter().map(|m| m.body.len()).collect() };
-        PutRun { mtype: stats::message_type(first), topic, queue_id, arrivals, single, batch }
+        PutRun { mtype: stats::message_type(first), arrivals, single, batch }
     }
 
-    /// Count a stored run and wake the pulls parked on its queue.
-    fn after_put(&self, run: PutRun, results: &[PutResult]) {
-        let PutRun { topic, queue_id, arrivals, mtype, single, batch } = run;
+    /// Count a stored run of `topic`'s queue `queue_id` and wake the pulls parked on it.
+    fn after_put(&self, topic: &str, queue_id: i32, run: PutRun, results: &[PutResult]) {
+        let PutRun { arrivals, mtype, single, batch } = run;
         let bytes: i64 = results.iter().map(|r| r.size as i64).sum();
-        self.stats.stored(&topic, results.len() as u64, bytes.max(0) as u64, mtype, single.into_iter().chain(batch));
-        if self.waiters.any(&topic, queue_id) {
+        self.stats.stored(topic, results.len() as u64, bytes.max(0) as u64, mtype, single.into_iter().chain(batch));
+        if self.waiters.any(topic, queue_id) {
             if let Some(h) = self.hooks.get() {
                 // A pull that parked during the put gets one wake-up that matches any filter
                 // (tags code 0, no properties): its read applies the real filter and re-parks it.
                 let arrivals = arrivals.unwrap_or_else(|| vec![(0, None)]);
                 for (tags_code, properties) in arrivals {
-                    h.arrived(Arrived { topic: topic.clone(), queue_id, tags_code, properties });
+                    h.arrived(Arrived { topic: topic.to_string(), queue_id, tags_code, properties });
                 }
             }
         }

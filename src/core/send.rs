@@ -16,18 +16,17 @@ pub const MAX_PROPERTIES_LEN: usize = 32767;
 /// of messages without MSG_REGION.
 pub struct Stamps<'a> {
     pub cluster: &'a str,
-    pub region: String,
+    pub region: &'a str,
     pub trace_on: &'static str,
 }
 
 impl Core {
-    /// The stamps: the cluster borrowed from the broker's identity, the rest from its config
-    /// (which can change at run time, hence the region's copy).
-    pub fn stamps(&self) -> Stamps<'_> {
-        let cfg = self.config();
+    /// The stamps: the cluster borrowed from the broker's identity, the rest from `cfg` (a
+    /// [`Core::config`] snapshot the caller holds: the config can change at run time).
+    pub fn stamps<'a>(&'a self, cfg: &'a crate::config::BrokerConfig) -> Stamps<'a> {
         Stamps {
             cluster: &self.identity.cluster,
-            region: cfg.region_id.clone(),
+            region: &cfg.region_id,
             trace_on: if cfg.trace_on { "true" } else { "false" },
         }
     }
@@ -79,7 +78,7 @@ pub fn stored_properties_of(pairs: &[(&str, &str)], retry_topic: Option<&str>, s
     let all = [
         (prop::RETRY_TOPIC, retry_topic.unwrap_or_default()),
         (prop::CLUSTER, st.cluster),
-        (prop::MSG_REGION, st.region.as_str()),
+        (prop::MSG_REGION, st.region),
         (prop::TRACE_SWITCH, st.trace_on),
     ];
     // what the broker sets, names distinct
@@ -114,15 +113,15 @@ mod tests {
         }
         p.remove(prop::WAIT);
         p.insert(prop::CLUSTER, st.cluster);
-        p.insert(prop::MSG_REGION, st.region.as_str());
+        p.insert(prop::MSG_REGION, st.region);
         p.insert(prop::TRACE_SWITCH, st.trace_on);
         p.encode()
     }
 
     #[test]
     fn borrowed_pairs_store_what_parsing_stored() {
-        let st = Stamps { cluster: "DefaultCluster", region: "DefaultRegion".into(), trace_on: "true" };
-        let no_region = Stamps { cluster: "c", region: "".into(), trace_on: "false" };
+        let st = Stamps { cluster: "DefaultCluster", region: "DefaultRegion", trace_on: "true" };
+        let no_region = Stamps { cluster: "c", region: "", trace_on: "false" };
         let cases = [
             "",
             "WAIT\u{1}true\u{2}TAGS\u{1}a\u{2}UNIQ_KEY\u{1}X",
@@ -142,7 +141,7 @@ mod tests {
 
     #[test]
     fn stored_properties_over_the_limit_are_refused() {
-        let st = Stamps { cluster: "c", region: "r".into(), trace_on: "true" };
+        let st = Stamps { cluster: "c", region: "r", trace_on: "true" };
         let long = format!("K\u{1}{}", "v".repeat(MAX_PROPERTIES_LEN));
         assert!(stored_properties_of(&property_pairs(&long), None, &st).unwrap_err().contains("longer than 32767"));
     }

@@ -97,7 +97,8 @@ fn build(g: &Grpc, peer: SocketAddr, m: pb::Message) -> Result<(NewMessage, Topi
         props.insert(prop::TIMER_DELIVER_MS, timestamp_ms(at).to_string());
     }
     let (tags_code, keys, uniq_key) = crate::core::message::index_fields(&props);
-    let properties = stored_properties(props, &g.core.stamps()).map_err(|e| status::of(Code::MessagePropertiesTooLarge, e))?;
+    let cfg = g.core.config();
+    let properties = stored_properties(props, &g.core.stamps(&cfg)).map_err(|e| status::of(Code::MessagePropertiesTooLarge, e))?;
     let born = sp.born_timestamp.as_ref().map(timestamp_ms).unwrap_or_else(now_ms);
     let msg = NewMessage {
         topic: res.name,

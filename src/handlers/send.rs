@@ -14,6 +14,7 @@ use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::codec::message::{decode_batch, prop, property_pairs};
 use crate::codec::{Field, RemotingCommand};
+use crate::config::BrokerConfig;
 use crate::store::{NewMessage, PutOutcome, TopicConfig};
 
 /// The send handler. Every answer, refusals included, carries the region and trace switch, as
@@ -21,14 +22,13 @@ use crate::store::{NewMessage, PutOutcome, TopicConfig};
 pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     send(core, conn, req).or_else(|e| {
         let mut r = e.response(req);
-        region(core, &mut r);
+        region(&core.config(), &mut r);
         Ok(Reply::Now(r))
     })
 }
 
-fn region(core: &Core, r: &mut RemotingCommand) {
-    let cfg = core.config();
-    r.set_ext("MSG_REGION", &cfg.region_id);
+fn region(cfg: &BrokerConfig, r: &mut RemotingCommand) {
+    r.set_ext_field("MSG_REGION", Field::Owned(cfg.region_id.clone()));
     r.set_ext_field("TRACE_ON", Field::Static(if cfg.trace_on { "true" } else { "false" }));
 }
 
@@ -64,13 +64,14 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     // the producer's properties as borrowed pairs: read, then written once into the stored string
     let header_props = property_pairs(h.properties.as_deref().unwrap_or(""));
     let wait = lookup(&header_props, prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
-    let (target_topic, target_queue) = retry_target(core, &h, queue_id)?;
-    let mut msgs = build_messages(core, conn, &h, req, &header_props, &target_topic, target_queue)
+    let (dlq, target_queue) = retry_target(core, &h, queue_id)?;
+    let target_topic = dlq.as_deref().unwrap_or(&h.topic);
+    let mut msgs = build_messages(core, &cfg, conn, &h, req, &header_props, target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
     // one clock read for the timer redirects and a SYNC_MASTER wait's deadline
     let now = now_ms();
-    if target_topic == h.topic {
+    if dlq.is_none() {
         let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
         if !h.batch {
             if let Some(m) = msgs.first_mut() {
@@ -82,12 +83,12 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
             recall_handle = Some(core.recall_handles(&msgs).join(","));
         }
     }
-    let outcome = core.append(msgs)?;
+    let mut outcome = core.append(msgs)?;
     let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
     // sized for the answer's fields: region, trace switch, msgId, queueId, queueOffset, recallHandle
     resp.ext_fields = Some(crate::codec::ExtFields::with_capacity(6));
-    region(core, &mut resp);
-    fill_response(&mut resp, &outcome, queue_id, recall_handle);
+    region(&cfg, &mut resp);
+    fill_response(&mut resp, &mut outcome, queue_id, recall_handle);
     if !wait || req.is_oneway() {
         return Ok(Reply::Now(resp));
     }
@@ -158,14 +159,15 @@ fn resolve_topic(core: &Core, h: &SendMessageRequestHeader, auto_create: bool) -
     Some(tc)
 }
 
-/// Messages sent to `%RETRY%<group>` past their reconsume limit go to `%DLQ%<group>`.
+/// Messages sent to `%RETRY%<group>` past their reconsume limit go to `%DLQ%<group>`: that
+/// topic and its queue, or (None, `queue_id`) when the message stays on the header's topic.
 fn retry_target(
     core: &Core,
     h: &SendMessageRequestHeader,
     queue_id: i32,
-) -> Result<(String, i32), HandlerError> {
+) -> Result<(Option<String>, i32), HandlerError> {
     let Some(group) = h.topic.strip_prefix(RETRY_PREFIX) else {
-        return Ok((h.topic.clone(), queue_id));
+        return Ok((None, queue_id));
     };
     let cfg = core.config();
     let Some(g) = core.groups.get_or_create(group, cfg.auto_create_subscription_group) else {
@@ -175,17 +177,19 @@ fn retry_target(
     if h.reconsume_times.unwrap_or(0) >= max {
         let dlq = format!("{DLQ_PREFIX}{group}");
         core.ensure_topic(&dlq, 1);
-        return Ok((dlq, 0));
+        return Ok((Some(dlq), 0));
     }
-    Ok((h.topic.clone(), queue_id))
+    Ok((None, queue_id))
 }
 
 fn lookup<'a>(pairs: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_messages(
     core: &Core,
+    cfg: &BrokerConfig,
     conn: &Conn,
     h: &SendMessageRequestHeader,
     req: &RemotingCommand,
@@ -193,7 +197,7 @@ fn build_messages(
     topic: &str,
     queue_id: i32,
 ) -> Result<Vec<NewMessage>, String> {
-    let stamps = core.stamps();
+    let stamps = core.stamps(cfg);
     // redirected to the DLQ: keep where it came from
     let retry_topic = (topic != h.topic).then_some(h.topic.as_str());
     let base = |body, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
@@ -241,12 +245,13 @@ fn build_messages(
     Ok(out)
 }
 
-fn fill_response(resp: &mut RemotingCommand, outcome: &PutOutcome, queue_id: i32, recall_handle: Option<String>) {
-    let msg_id = match outcome.results.as_slice() {
-        [one] => one.msg_id.clone(),
+/// The answer's header; a single message's id moves out of `outcome` into it.
+fn fill_response(resp: &mut RemotingCommand, outcome: &mut PutOutcome, queue_id: i32, recall_handle: Option<String>) {
+    let msg_id = match outcome.results.as_mut_slice() {
+        [one] => std::mem::take(&mut one.msg_id),
         many => many.iter().map(|r| r.msg_id.as_str()).collect::<Vec<_>>().join(","),
     };
     let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
     let h = SendMessageResponseHeader { msg_id, queue_id, queue_offset: first, transaction_id: None, recall_handle };
-    resp.set_header(&h);
+    h.into_ext(resp.ext_fields.get_or_insert_with(crate::codec::ExtFields::default));
 }

@@ -54,7 +54,18 @@ pub(crate) struct Appender {
     pub(crate) pos: i64,
     /// Replication: the log offset up to which records are indexed (`replica`).
     pub(crate) dispatched: i64,
+    /// Where a put encodes its records, kept between puts (one allocation less per send); a
+    /// buffer grown past [`KEEP_BUF`] by a large put is not kept.
+    buf: BytesMut,
+    /// Scratch lists of a put, kept between puts (no allocation per send): the queues it touches
+    /// (the index of their first message, queue id, next queue offset, the queue) and one run's
+    /// index entries.
+    queues: Vec<(usize, i32, i64, Arc<ConsumeQueue>)>,
+    entries: Vec<Entry>,
 }
+
+/// Largest encoding buffer an appender keeps between puts.
+const KEEP_BUF: usize = 1 << 20;
 
 /// Bytes of one put not yet written, and the segments it touched (for rollback).
 struct BatchWrite {
@@ -116,7 +127,7 @@ impl MessageStore {
         let store = MessageStore {
             log: Arc::new(log),
             queues: Arc::new(RwLock::new(queues)),
-            append: Mutex::new(Appender { seg: None, pos: 0, dispatched: 0 }),
+            append: Mutex::new(Appender { seg: None, pos: 0, dispatched: 0, buf: BytesMut::new(), queues: Vec::new(), entries: Vec::new() }),
             written: Arc::new(AtomicI64::new(0)),
             flush: Arc::new(FlushShared::new(0)),
             checkpointed: Arc::new(AtomicI64::new(0)),
@@ -237,32 +248,38 @@ impl MessageStore {
 
     /// Append 1..n messages (a batch for one topic and queue gets consecutive queue offsets).
     pub fn put(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
-        self.validate(&msgs)?;
+        self.put_all(&msgs)
+    }
+
+    /// [`Self::put`] of messages the caller keeps.
+    pub fn put_all(&self, msgs: &[NewMessage]) -> Result<PutOutcome, StoreError> {
+        self.validate(msgs)?;
         let now = now_ms();
         let mut ap = self.lock_append();
         let (orig_seg, orig_pos) = (ap.seg.clone(), ap.pos);
         let bytes: i64 = msgs.iter().map(|m| self.record_size(m)).sum();
-        let mut w = BatchWrite { buf: BytesMut::with_capacity(bytes as usize + 8), buf_start: ap.pos, touched: Vec::new() };
+        let mut buf = std::mem::take(&mut ap.buf);
+        buf.clear();
+        buf.reserve(bytes as usize + 8);
+        let mut w = BatchWrite { buf, buf_start: ap.pos, touched: Vec::new() };
         let mut results = Vec::with_capacity(msgs.len());
-        let res = self.append_locked(&mut ap, &mut w, &msgs, now, &mut results);
+        let mut queues = std::mem::take(&mut ap.queues);
+        let res = self.append_locked(&mut ap, &mut w, msgs, now, &mut results, &mut queues);
+        if w.buf.capacity() <= KEEP_BUF {
+            ap.buf = std::mem::take(&mut w.buf);
+        }
         if let Err(e) = res {
-            self.rollback(&mut ap, orig_seg, orig_pos, &w.touched, &msgs);
+            queues.clear();
+            ap.queues = queues;
+            self.rollback(&mut ap, orig_seg, orig_pos, &w.touched, msgs);
             return Err(e);
         }
-        // one lookup per run of one queue (a batch, or a run of due timers, is one run)
-        let mut i = 0;
-        while i < msgs.len() {
-            let (topic, queue_id) = (&msgs[i].topic, msgs[i].queue_id);
-            let mut end = i + 1;
-            while end < msgs.len() && msgs[end].queue_id == queue_id && msgs[end].topic == *topic {
-                end += 1;
-            }
-            if let Some(q) = self.queue(topic, queue_id) {
-                q.max.store(results[end - 1].queue_offset + 1, Ordering::Release);
-            }
-            i = end;
+        // publish each queue's new end (a batch, or a run of due timers, is one queue)
+        for (_, _, next, q) in queues.drain(..) {
+            q.max.store(next, Ordering::Release);
         }
-        self.add_keys(&msgs, &results);
+        ap.queues = queues;
+        self.add_keys(msgs, &results);
         let end = ap.pos;
         ap.dispatched = end;
         self.written.store(end, Ordering::Release);
@@ -274,25 +291,33 @@ impl MessageStore {
         Ok(PutOutcome { results, flush })
     }
 
-    /// Encode and write the records and their index entries (not yet published).
-    fn append_locked(&self, ap: &mut Appender, w: &mut BatchWrite, msgs: &[NewMessage], now: i64, results: &mut Vec<PutResult>) -> Result<(), StoreError> {
+    /// Encode and write the records and their index entries (not yet published). `next_qoff`
+    /// gets each queue of the put (looked up once) with the queue offset after its last record.
+    fn append_locked(
+        &self,
+        ap: &mut Appender,
+        w: &mut BatchWrite,
+        msgs: &[NewMessage],
+        now: i64,
+        results: &mut Vec<PutResult>,
+        next_qoff: &mut Vec<(usize, i32, i64, Arc<ConsumeQueue>)>,
+    ) -> Result<(), StoreError> {
         let host = self.cfg.store_host;
-        // Next queue offset per (topic, queue) of this put: a batch has one queue, a put rarely more.
-        let mut next_qoff: Vec<(&str, i32, i64)> = Vec::new();
-        for m in msgs {
+        // a batch has one queue, a put rarely more
+        for (at, m) in msgs.iter().enumerate() {
             let size = self.record_size(m);
             if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + self.log.seg_size) {
                 self.roll(ap, w)?;
             }
-            let qoff = match next_qoff.iter_mut().find(|(t, q, _)| *q == m.queue_id && *t == m.topic) {
-                Some((_, _, o)) => {
+            let qoff = match next_qoff.iter_mut().find(|(i, q, ..)| *q == m.queue_id && msgs[*i].topic == m.topic) {
+                Some((_, _, o, _)) => {
                     *o += 1;
                     *o - 1
                 }
                 None => {
                     let q = self.queue_or_create(&m.topic, m.queue_id).map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?;
                     let o = q.max.load(Ordering::Acquire);
-                    next_qoff.push((m.topic.as_str(), m.queue_id, o + 1));
+                    next_qoff.push((at, m.queue_id, o + 1, q));
                     o
                 }
             };
@@ -322,7 +347,7 @@ impl MessageStore {
             self.write_log(&s, &w.buf, w.buf_start)?;
         }
         // Index entries: one write per run of consecutive messages of one queue (a batch is one run).
-        let mut run: Vec<Entry> = Vec::new();
+        let mut run = std::mem::take(&mut ap.entries);
         let mut i = 0;
         while i < msgs.len() {
             let (m, first) = (&msgs[i], &results[i]);
@@ -332,8 +357,12 @@ impl MessageStore {
                 run.push(Entry { phys: r.commit_log_offset, size: r.size, tags: msgs[i].tags_code });
                 i += 1;
             }
-            let q = self.queue(&m.topic, m.queue_id).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
+            let q = next_qoff.iter().find(|(j, q, ..)| *q == m.queue_id && msgs[*j].topic == m.topic).map(|e| &e.3).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
             q.write_run(first.queue_offset, &run).map_err(|e| StoreError::io(&q.dir, e))?;
+        }
+        if run.capacity() <= 4096 {
+            run.clear();
+            ap.entries = run;
         }
         Ok(())
     }

@@ -57,6 +57,10 @@ pub trait HeaderValue: Sized {
     fn absent() -> Option<Self>;
     /// Java `toString()` form, `None` to omit.
     fn render(&self) -> Option<String>;
+    /// [`Self::render`] of a value given away (a string moves into the header, no copy).
+    fn into_field(self) -> Option<String> {
+        self.render()
+    }
 }
 
 fn invalid(field: &'static str, raw: &str) -> CodecError {
@@ -66,9 +70,20 @@ fn invalid(field: &'static str, raw: &str) -> CodecError {
     }
 }
 
+/// `raw` without surrounding whitespace; a value that starts and ends with a printable ASCII
+/// character (nearly every one) is returned as it is without the Unicode-aware scan of `trim`.
+fn trimmed(raw: &str) -> &str {
+    let printable = |b: &u8| (b'!'..0x80).contains(b);
+    let b = raw.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if printable(f) && printable(l) => raw,
+        _ => raw.trim(),
+    }
+}
+
 /// Parse a Java `Boolean` leniently: `"true"` (any case, trimmed) and `"1"` are true.
 pub fn parse_bool(raw: &str) -> bool {
-    let t = raw.trim();
+    let t = trimmed(raw);
     t.eq_ignore_ascii_case("true") || t == "1"
 }
 
@@ -82,19 +97,23 @@ impl HeaderValue for String {
     fn render(&self) -> Option<String> {
         Some(self.clone())
     }
+    fn into_field(self) -> Option<String> {
+        Some(self)
+    }
 }
 
 macro_rules! int_value {
     ($t:ty) => {
         impl HeaderValue for $t {
             fn parse(field: &'static str, raw: &str) -> Result<Self, CodecError> {
-                raw.trim().parse::<$t>().map_err(|_| invalid(field, raw))
+                trimmed(raw).parse::<$t>().map_err(|_| invalid(field, raw))
             }
             fn absent() -> Option<Self> {
                 None
             }
             fn render(&self) -> Option<String> {
-                Some(self.to_string())
+                // without `fmt` (a send's answer renders two numbers)
+                Some(itoa::Buffer::new().format(*self).to_owned())
             }
         }
     };
@@ -124,6 +143,9 @@ impl<T: HeaderValue> HeaderValue for Option<T> {
     }
     fn render(&self) -> Option<String> {
         self.as_ref().and_then(|v| v.render())
+    }
+    fn into_field(self) -> Option<String> {
+        self.and_then(|v| v.into_field())
     }
 }
 
@@ -164,6 +186,13 @@ pub fn put_field<T: HeaderValue>(ext: &mut ExtFields, key: &'static str, v: &T) 
     }
 }
 
+/// [`put_field`] of a value given away ([`HeaderValue::into_field`]).
+pub fn put_field_owned<T: HeaderValue>(ext: &mut ExtFields, key: &'static str, v: T) {
+    if let Some(s) = v.into_field() {
+        ext.insert(key, s);
+    }
+}
+
 /// Declare a header struct whose fields map one-to-one to `extFields` keys.
 /// `field: Type = "javaName"` (mandatory unless `Option`/`bool`), or `= "javaName" or default`.
 macro_rules! header {
@@ -187,6 +216,15 @@ macro_rules! header {
             #[allow(unused_variables)]
             fn encode(&self, ext: &mut $crate::codec::command::ExtFields) {
                 $($crate::codec::header::put_field(ext, $key, &self.$field);)*
+            }
+        }
+
+        impl $name {
+            /// [`CommandHeader::encode`](crate::codec::header::CommandHeader::encode) of a header
+            /// given away: its strings move into `ext` without a copy.
+            #[allow(dead_code)]
+            pub fn into_ext(self, ext: &mut $crate::codec::command::ExtFields) {
+                $($crate::codec::header::put_field_owned(ext, $key, self.$field);)*
             }
         }
     };

@@ -114,3 +114,15 @@ fn command_helpers() {
     cmd.set_header(&RegisterBrokerResponseHeader::default());
     assert_eq!(cmd.ext_fields, Some(ExtFields::default()));
 }
+
+#[test]
+fn numbers_around_whitespace_of_every_kind() {
+    for (raw, want) in [("7", Some(7)), (" 7", Some(7)), ("7\t", Some(7)), ("\u{3000}7\u{a0}", Some(7)), ("-7", Some(-7)), ("7x", None), ("", None), ("\u{e9}7", None)] {
+        let e = ext(&[("topic", "t"), ("queueId", raw)]);
+        let got = GetMaxOffsetRequestHeader::decode(&e).ok().map(|h| h.queue_id);
+        assert_eq!(got, want, "queueId {raw:?}");
+    }
+    assert!(parse_bool(" true\n"));
+    assert!(parse_bool("\u{a0}1"));
+    assert!(!parse_bool("truex"));
+}
