@@ -281,11 +281,14 @@ pub fn unique_id(pid: u32, since_epoch: std::time::Duration, counter: u32) -> St
 /// upper-case hex: 32 digits for IPv4, 56 for IPv6.
 pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = Vec::with_capacity(56);
+    // the digits in a fixed array, then one string of them (a send's answer makes one of these)
+    let mut s = [0u8; 56];
+    let mut n = 0;
     let mut put = |bytes: &[u8]| {
         for b in bytes {
-            s.push(HEX[(b >> 4) as usize]);
-            s.push(HEX[(b & 15) as usize]);
+            s[n] = HEX[(b >> 4) as usize];
+            s[n + 1] = HEX[(b & 15) as usize];
+            n += 2;
         }
     };
     match store_host.ip() {
@@ -294,7 +297,7 @@ pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
     }
     put(&(store_host.port() as i32).to_be_bytes());
     put(&commit_log_offset.to_be_bytes());
-    String::from_utf8(s).unwrap_or_default()
+    std::str::from_utf8(&s[..n]).map(str::to_owned).unwrap_or_default()
 }
 
 /// Decode an offset message id (either case) into the store address and commit-log offset.
