@@ -282,10 +282,12 @@ fn for_each_in_java_order<'a>(ext: &'a ExtFields, mut f: impl FnMut(&'a str, &'a
 /// Headers of up to this many fields have their order remembered ([`LAST_ORDER`]).
 const ORDER_CACHED: usize = 16;
 
+/// The names (address, length) of a header and the positions of its fields in Java order.
+type RememberedOrder = (Vec<(usize, usize)>, Vec<u8>);
+
 thread_local! {
-    /// The names (address, length) of the last all-static header written on this thread and
-    /// the positions of its fields in Java `HashMap` order.
-    static LAST_ORDER: std::cell::RefCell<(Vec<(usize, usize)>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// The order of the last all-static header written on this thread.
+    static LAST_ORDER: std::cell::RefCell<RememberedOrder> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Positions of `fields` (names unique, at most [`ORDER_CACHED`]) in Java `HashMap` order.
