@@ -89,6 +89,12 @@ type RpcKey = (i32, i32, &'static str);
 /// A histogram read out: (sum, count, counts per bucket).
 pub type HistSnapshot = (u64, u64, Vec<u64>);
 
+/// Whether stored properties carry a message group (`__SHARDINGKEY`); the searcher is built once.
+fn is_fifo(properties: &str) -> bool {
+    static GROUP: std::sync::LazyLock<memchr::memmem::Finder<'static>> = std::sync::LazyLock::new(|| memchr::memmem::Finder::new("__SHARDINGKEY\u{1}"));
+    GROUP.find(properties.as_bytes()).is_some()
+}
+
 /// A message's type as RocketMQ 5 labels it: a transaction half, a delayed or timed message (held
 /// in the schedule or timer topic), a FIFO message (a message group, `__SHARDINGKEY`), or normal.
 pub fn message_type(m: &crate::store::NewMessage) -> MessageType {
@@ -97,7 +103,7 @@ pub fn message_type(m: &crate::store::NewMessage) -> MessageType {
         MessageType::Transaction
     } else if m.topic == super::topics::SCHEDULE_TOPIC || m.topic == super::redirect::TIMER_TOPIC {
         MessageType::Delay
-    } else if m.properties.contains("__SHARDINGKEY\u{1}") {
+    } else if is_fifo(&m.properties) {
         MessageType::Fifo
     } else {
         MessageType::Normal
@@ -249,5 +255,25 @@ mod tests {
         assert_eq!(s.dlq_snapshot(), vec![("g".to_string(), 1)]);
         assert_eq!(s.message_sizes(), vec![(("T".to_string(), MessageType::Normal), (2003 + (5 << 20), 3, vec![1, 1, 0, 0, 0, 0, 1]))]);
         assert_eq!(s.rpc_latencies(), vec![((10, 0, "success"), (4, 1, vec![0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))]);
+    }
+
+    #[test]
+    fn message_types_from_the_stored_message() {
+        use crate::codec::message::{prop, sys_flag, Properties};
+        let with = |topic: &str, pairs: &[(&str, &str)], flag: i32| {
+            let mut p = Properties::new();
+            for (k, v) in pairs {
+                p.insert(*k, *v);
+            }
+            let mut m = crate::core::tests::message(topic, 0, "b", &p);
+            m.sys_flag = flag;
+            message_type(&m)
+        };
+        assert_eq!(with("T", &[(prop::UNIQ_KEY, "X")], 0), MessageType::Normal);
+        assert_eq!(with("T", &[(prop::UNIQ_KEY, "X"), ("__SHARDINGKEY", "g1")], 0), MessageType::Fifo);
+        assert_eq!(with("T", &[("__SHARDINGKEYS", "g1")], 0), MessageType::Normal);
+        assert_eq!(with("T", &[("X", "__SHARDINGKEY")], 0), MessageType::Normal);
+        assert_eq!(with(super::super::topics::SCHEDULE_TOPIC, &[], 0), MessageType::Delay);
+        assert_eq!(with("T", &[], sys_flag::TRANSACTION_PREPARED), MessageType::Transaction);
     }
 }
