@@ -178,7 +178,7 @@ impl Connection {
     {
         Connection::create(move |ctx| {
             let gate = Gate::new(limits.max_in_flight, limits.max_queued_bytes);
-            ctx.add_stream(Gated::new(FramedRead::new(r, RemotingCodec::new(limits.max_frame)), gate.clone()));
+            ctx.add_stream(Gated::new(FramedRead::with_capacity(r, RemotingCodec::new(limits.max_frame), READ_BUFFER), gate.clone()));
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = actix_rt::spawn(write_loop(w, rx, gate.clone()));
             let handle = ConnHandle {
@@ -284,6 +284,11 @@ impl Connection {
         }
     }
 }
+
+/// The read buffer a connection starts with (tokio-util's default is 8 KiB): under S2's 64
+/// requests in flight per connection a socket read takes what is queued in one call instead of
+/// about three (recvfrom calls per message 0.061 -> 0.027). Pages are touched only as data comes.
+const READ_BUFFER: usize = 32 * 1024;
 
 /// Answers gathered into one write at most (a larger run is written in pieces of this size).
 const WRITE_BATCH: usize = 256 * 1024;
