@@ -224,25 +224,33 @@ pub fn java_hash_map_order(ext: &ExtFields) -> Vec<(&str, &str)> {
 }
 
 /// Call `f` with each field of `ext` in [`java_hash_map_order`], without allocating for a
-/// header of up to 16 fields.
+/// header of up to [`ORDER_CACHED`] fields.
 fn for_each_in_java_order<'a>(ext: &'a ExtFields, mut f: impl FnMut(&'a str, &'a str)) {
+    let n = ext.len();
+    let mut on_stack = [("", ""); ORDER_CACHED];
+    let spill: Vec<(&str, &str)>;
+    let fields: &[(&'a str, &'a str)] = if n <= ORDER_CACHED {
+        for (slot, kv) in on_stack.iter_mut().zip(ext.iter()) {
+            *slot = kv;
+        }
+        &on_stack[..n]
+    } else {
+        spill = ext.iter().collect();
+        &spill
+    };
     // A header whose names are all the program's own (an answer's) usually has the same names
     // as the last one this thread wrote: its order is then taken from there, not worked out
     // again (hashing and sorting the names were ~4 % of a send's instructions).
-    let n = ext.len();
     let mut names = [(0usize, 0usize); ORDER_CACHED];
     if n <= ORDER_CACHED && ext.static_names(&mut names[..n]) {
-        let mut fields = [("", ""); ORDER_CACHED];
-        for (slot, kv) in fields.iter_mut().zip(ext.iter()) {
-            *slot = kv;
-        }
         let order = LAST_ORDER.with(|last| {
             let mut last = last.borrow_mut();
             if last.0 != names[..n] {
-                last.0.clear();
-                last.0.extend_from_slice(&names[..n]);
-                last.1.clear();
-                java_order_of(&fields[..n], &mut last.1);
+                let (known, order) = &mut *last;
+                known.clear();
+                known.extend_from_slice(&names[..n]);
+                order.clear();
+                java_order(fields, |i| order.push(i as u8));
             }
             let mut order = [0u8; ORDER_CACHED];
             order[..n].copy_from_slice(&last.1);
@@ -254,32 +262,11 @@ fn for_each_in_java_order<'a>(ext: &'a ExtFields, mut f: impl FnMut(&'a str, &'a
         }
         return;
     }
-    let mut cap = 16usize;
-    while ext.len() * 4 > cap * 3 {
-        cap *= 2;
-    }
-    let mask = (cap - 1) as u32;
-    // (bucket, name, value), on the stack for up to 16 fields (an answer has about 6; the array
-    // is initialised on every call, so it is not made larger than most headers need)
-    let mut on_stack = [(0u32, "", ""); 16];
-    let mut spill = Vec::new();
-    let fields: &mut [(u32, &str, &str)] = if ext.len() <= on_stack.len() {
-        &mut on_stack[..ext.len()]
-    } else {
-        spill.resize(ext.len(), (0u32, "", ""));
-        &mut spill
-    };
-    for (slot, (k, v)) in fields.iter_mut().zip(ext.iter()) {
-        *slot = (java_hash(k) & mask, k, v);
-    }
-    // names are unique, so (bucket, name) orders every field
-    fields.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    for (_, k, v) in fields.iter() {
-        f(k, v);
-    }
+    java_order(fields, |i| f(fields[i].0, fields[i].1));
 }
 
-/// Headers of up to this many fields have their order remembered ([`LAST_ORDER`]).
+/// Headers of up to this many fields are ordered on the stack and have their order remembered
+/// ([`LAST_ORDER`]); an answer has about 6.
 const ORDER_CACHED: usize = 16;
 
 /// The names (address, length) of a header and the positions of its fields in Java order.
@@ -290,16 +277,30 @@ thread_local! {
     static LAST_ORDER: std::cell::RefCell<RememberedOrder> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Positions of `fields` (names unique, at most [`ORDER_CACHED`]) in Java `HashMap` order.
-fn java_order_of(fields: &[(&str, &str)], out: &mut Vec<u8>) {
+/// Call `f` with the position of each of `fields` (names unique) in Java `HashMap` order: by
+/// bucket of a default-capacity map grown to hold them, then by name for the rare collisions.
+fn java_order(fields: &[(&str, &str)], mut f: impl FnMut(usize)) {
     let mut cap = 16usize;
     while fields.len() * 4 > cap * 3 {
         cap *= 2;
     }
     let mask = (cap - 1) as u32;
-    let mut keyed: Vec<(u32, &str, u8)> = fields.iter().enumerate().map(|(i, (k, _))| (java_hash(k) & mask, *k, i as u8)).collect();
+    // (bucket, name, position), on the stack for up to ORDER_CACHED fields
+    let mut on_stack = [(0u32, "", 0usize); ORDER_CACHED];
+    let mut spill = Vec::new();
+    let keyed: &mut [(u32, &str, usize)] = if fields.len() <= on_stack.len() {
+        &mut on_stack[..fields.len()]
+    } else {
+        spill.resize(fields.len(), (0u32, "", 0usize));
+        &mut spill
+    };
+    for (i, (slot, (k, _))) in keyed.iter_mut().zip(fields).enumerate() {
+        *slot = (java_hash(k) & mask, k, i);
+    }
     keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    out.extend(keyed.iter().map(|(_, _, i)| *i));
+    for &(_, _, i) in keyed.iter() {
+        f(i);
+    }
 }
 
 /// Encode the JSON header as the Java side writes it: members in alphabetical order, `extFields`
@@ -486,6 +487,17 @@ mod ext_limit_tests {
             encode_binary_header(&cmd, &mut y);
             assert_eq!(x, y);
         }
+    }
+
+    #[test]
+    fn a_header_of_more_fields_than_the_stack_holds_keeps_the_java_order() {
+        // 20 fields: a Java HashMap of them has 32 buckets; ordered by bucket, then name
+        let names: Vec<String> = (0..20).map(|i| format!("field{i}")).collect();
+        let ext: ExtFields = names.iter().map(|n| (n.clone(), "v".to_string())).collect();
+        let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+        want.sort_by_key(|n| (java_hash(n) & 31, *n));
+        let got: Vec<&str> = java_hash_map_order(&ext).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -58,10 +58,23 @@ pub(crate) struct Appender {
     /// buffer grown past [`KEEP_BUF`] by a large put is not kept.
     buf: BytesMut,
     /// Scratch lists of a put, kept between puts (no allocation per send): the queues it touches
-    /// (the index of their first message, queue id, next queue offset, the queue) and one run's
-    /// index entries.
-    queues: Vec<(usize, i32, i64, Arc<ConsumeQueue>)>,
+    /// and one run's index entries.
+    queues: Vec<PutQueue>,
     entries: Vec<Entry>,
+}
+
+/// A queue a put writes to, looked up once per put.
+struct PutQueue {
+    /// The put's first message for this queue (its topic and queue id name the queue).
+    first: usize,
+    /// The queue offset after the put's last record in it so far.
+    next: i64,
+    queue: Arc<ConsumeQueue>,
+}
+
+/// The entry of `list` for message `m` of `msgs`.
+fn put_queue<'l>(list: &'l mut [PutQueue], msgs: &[NewMessage], m: &NewMessage) -> Option<&'l mut PutQueue> {
+    list.iter_mut().find(|q| msgs[q.first].queue_id == m.queue_id && msgs[q.first].topic == m.topic)
 }
 
 /// Largest encoding buffer an appender keeps between puts.
@@ -275,8 +288,8 @@ impl MessageStore {
             return Err(e);
         }
         // publish each queue's new end (a batch, or a run of due timers, is one queue)
-        for (_, _, next, q) in queues.drain(..) {
-            q.max.store(next, Ordering::Release);
+        for q in queues.drain(..) {
+            q.queue.max.store(q.next, Ordering::Release);
         }
         ap.queues = queues;
         self.add_keys(msgs, &results);
@@ -291,8 +304,8 @@ impl MessageStore {
         Ok(PutOutcome { results, flush })
     }
 
-    /// Encode and write the records and their index entries (not yet published). `next_qoff`
-    /// gets each queue of the put (looked up once) with the queue offset after its last record.
+    /// Encode and write the records and their index entries (not yet published). `queues` gets
+    /// each queue of the put (looked up once) with the queue offset after its last record.
     fn append_locked(
         &self,
         ap: &mut Appender,
@@ -300,7 +313,7 @@ impl MessageStore {
         msgs: &[NewMessage],
         now: i64,
         results: &mut Vec<PutResult>,
-        next_qoff: &mut Vec<(usize, i32, i64, Arc<ConsumeQueue>)>,
+        queues: &mut Vec<PutQueue>,
     ) -> Result<(), StoreError> {
         let host = self.cfg.store_host;
         // a batch has one queue, a put rarely more
@@ -309,15 +322,15 @@ impl MessageStore {
             if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + self.log.seg_size) {
                 self.roll(ap, w)?;
             }
-            let qoff = match next_qoff.iter_mut().find(|(i, q, ..)| *q == m.queue_id && msgs[*i].topic == m.topic) {
-                Some((_, _, o, _)) => {
-                    *o += 1;
-                    *o - 1
+            let qoff = match put_queue(queues, msgs, m) {
+                Some(q) => {
+                    q.next += 1;
+                    q.next - 1
                 }
                 None => {
                     let q = self.queue_or_create(&m.topic, m.queue_id).map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?;
                     let o = q.max.load(Ordering::Acquire);
-                    next_qoff.push((at, m.queue_id, o + 1, q));
+                    queues.push(PutQueue { first: at, next: o + 1, queue: q });
                     o
                 }
             };
@@ -357,7 +370,7 @@ impl MessageStore {
                 run.push(Entry { phys: r.commit_log_offset, size: r.size, tags: msgs[i].tags_code });
                 i += 1;
             }
-            let q = next_qoff.iter().find(|(j, q, ..)| *q == m.queue_id && msgs[*j].topic == m.topic).map(|e| &e.3).ok_or_else(|| StoreError::Meta("queue vanished".into()))?;
+            let q = &put_queue(queues, msgs, m).ok_or_else(|| StoreError::Meta("queue vanished".into()))?.queue;
             q.write_run(first.queue_offset, &run).map_err(|e| StoreError::io(&q.dir, e))?;
         }
         if run.capacity() <= 4096 {

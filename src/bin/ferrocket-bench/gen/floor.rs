@@ -56,6 +56,10 @@ pub fn run(server_cpu: usize, client_cpu: usize, count: usize, request: usize, a
         Ok((count as f64 / t0.elapsed().as_secs_f64(), Latency::of(&hist)))
     };
     let out = run();
+    if out.is_err() {
+        // the echo thread may still wait in `accept`: a connection that closes at once ends it
+        let _ = TcpStream::connect(addr);
+    }
     let server_pinned = server.join().ok().and_then(|r| r.ok()).unwrap_or(false);
     match out {
         Ok((rate, latency)) => json!({
