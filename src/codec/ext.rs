@@ -114,9 +114,22 @@ enum Slot {
 /// The custom header of a command. Names are unique: [`ExtFields::insert`] replaces a value in
 /// place, and a decoded header whose names repeat keeps the last value (as Java's `HashMap`).
 /// Equality ignores order. A decoded header holds its frame once and its fields as spans of it.
+///
+/// A binary header's fields are read into the list only when first asked for: the hot requests'
+/// typed headers read them in place ([`Self::wire_pairs`]), so a send builds no list at all
+/// (building it was ~15 % of a send's instructions).
 #[derive(Clone, Default)]
 pub struct ExtFields {
     frame: bytes::Bytes,
+    /// A binary header's fields area, `frame[at..at + len]`, checked by the decoder and not yet
+    /// changed: None once the list is changed, or for a header not decoded from binary.
+    wire: Option<(u32, u32)>,
+    list: std::sync::OnceLock<List>,
+}
+
+/// The fields as a list.
+#[derive(Clone, Default)]
+struct List {
     entries: Vec<(Slot, Slot)>,
     /// One bit per name present ([`name_bit`]; a removed name's bit stays): a decoded name whose
     /// bit is clear is new without comparing it to the others (a header's names nearly never
@@ -124,12 +137,86 @@ pub struct ExtFields {
     seen: u64,
 }
 
-/// The bit of [`ExtFields::seen`] for a name: from its length and first and last bytes (distinct
+/// The bit of [`List::seen`] for a name: from its length and first and last bytes (distinct
 /// for the one-letter names of SEND_MESSAGE_V2).
 #[inline]
 fn name_bit(name: &[u8]) -> u64 {
     let (first, last) = (name.first().copied().unwrap_or(0) as u32, name.last().copied().unwrap_or(0) as u32);
     1u64 << ((first + 5 * last + 13 * name.len() as u32) & 63)
+}
+
+/// The fields of a binary header's area in wire order, those with an empty name or value left
+/// out (the decoder drops them). The area was checked when its frame was decoded; a length
+/// that does not fit (never) ends the walk.
+pub(crate) struct WirePairs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for WirePairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let b = self.rest;
+            let kl = usize::try_from(i16::from_be_bytes([*b.first()?, *b.get(1)?])).ok()?;
+            let vl = b.get(2 + kl..6 + kl)?;
+            let vl = usize::try_from(i32::from_be_bytes([vl[0], vl[1], vl[2], vl[3]])).ok()?;
+            let (key, value) = (&b[2..2 + kl], b.get(6 + kl..6 + kl + vl)?);
+            self.rest = &b[6 + kl + vl..];
+            if !key.is_empty() && !value.is_empty() {
+                return Some((key, value));
+            }
+        }
+    }
+}
+
+/// `part` as text when it is UTF-8; ASCII (header names and values nearly always are) is
+/// checked a word at a time, much faster than `str::from_utf8` on short text.
+#[inline]
+pub(crate) fn utf8(part: &[u8]) -> Option<&str> {
+    if part.is_ascii() {
+        // SAFETY: ASCII is UTF-8
+        Some(unsafe { std::str::from_utf8_unchecked(part) })
+    } else {
+        std::str::from_utf8(part).ok()
+    }
+}
+
+impl List {
+    fn with_capacity(n: usize) -> Self {
+        List { entries: Vec::with_capacity(n), seen: 0 }
+    }
+
+    /// See [`ExtFields::push_span`].
+    fn push_span(&mut self, frame: &bytes::Bytes, key: &[u8], value: &[u8]) {
+        // inlined: as a call it was a third of this function's cost
+        #[inline(always)]
+        fn slot(frame: &bytes::Bytes, part: &[u8]) -> Slot {
+            // a part outside the frame (never, from the decoder) is copied
+            let at = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+            let inside = at <= frame.len() && part.len() <= frame.len() - at;
+            // ASCII (header names and values nearly always are) is checked a word at a time
+            if inside && utf8(part).is_some() {
+                Slot::Span(at as u32, part.len() as u32)
+            } else {
+                Slot::Text(Field::Owned(String::from_utf8_lossy(part).into_owned()))
+            }
+        }
+        let (k, v) = (slot(frame, key), slot(frame, value));
+        let bit = name_bit(key);
+        let known = self.seen & bit != 0;
+        self.seen |= bit;
+        match known.then(|| self.entries.iter().position(|(n, _)| same(slot_bytes(frame, n), key))).flatten() {
+            Some(i) => self.entries[i].1 = v,
+            None => self.entries.push((k, v)),
+        }
+    }
+}
+
+fn slot_bytes<'a>(frame: &'a bytes::Bytes, s: &'a Slot) -> &'a [u8] {
+    match s {
+        Slot::Span(at, len) => &frame[*at as usize..(*at + *len) as usize],
+        Slot::Text(f) => f.as_bytes(),
+    }
 }
 
 impl ExtFields {
@@ -138,46 +225,70 @@ impl ExtFields {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        ExtFields { frame: bytes::Bytes::new(), entries: Vec::with_capacity(n), seen: 0 }
+        ExtFields { list: List::with_capacity(n).into(), ..Self::default() }
     }
 
     /// An empty header whose fields will be spans of `frame` ([`Self::push_span`]).
+    #[cfg(test)]
     pub(crate) fn of_frame(frame: &bytes::Bytes, n: usize) -> Self {
-        ExtFields { frame: frame.clone(), entries: Vec::with_capacity(n), seen: 0 }
+        ExtFields { frame: frame.clone(), wire: None, list: List::with_capacity(n).into() }
+    }
+
+    /// The header whose fields are the binary fields area `frame[at..at + len]`, already checked
+    /// by the decoder (every length fits, at most `MAX_EXT_FIELDS` fields).
+    pub(crate) fn of_wire(frame: &bytes::Bytes, at: usize, len: usize) -> Self {
+        debug_assert!(at + len <= frame.len());
+        ExtFields { frame: frame.clone(), wire: Some((at as u32, len as u32)), list: Default::default() }
+    }
+
+    /// The fields in wire order as spans of the frame, when this header was decoded from binary
+    /// and not changed since: a typed header reads them without the list. Repeats are all there
+    /// (the last one is the value, as in the list).
+    pub(crate) fn wire_pairs(&self) -> Option<WirePairs<'_>> {
+        self.wire.map(|(at, len)| WirePairs { rest: &self.frame[at as usize..(at + len) as usize] })
+    }
+
+    /// `text` as a field of its own: shared with this header's frame when it is part of it (a
+    /// value [`Self::wire_pairs`] or [`Self::get`] gave), else a copy.
+    pub(crate) fn shared_text(&self, text: &str) -> ByteString {
+        let at = (text.as_ptr() as usize).wrapping_sub(self.frame.as_ptr() as usize);
+        if at <= self.frame.len() && text.len() <= self.frame.len() - at {
+            // SAFETY: the bytes are `text`'s, which is UTF-8
+            unsafe { ByteString::from_bytes_unchecked(self.frame.slice(at..at + text.len())) }
+        } else {
+            ByteString::from(text)
+        }
+    }
+
+    fn list(&self) -> &List {
+        self.list.get_or_init(|| {
+            let mut list = List::with_capacity(16);
+            for (k, v) in self.wire_pairs().into_iter().flatten() {
+                list.push_span(&self.frame, k, v);
+            }
+            list
+        })
+    }
+
+    fn list_mut(&mut self) -> &mut List {
+        self.list();
+        self.wire = None;
+        self.list.get_mut().expect("the list was just made")
     }
 
     /// Add a decoded field, `key` and `value` being parts of the frame given to
     /// [`Self::of_frame`]; a name already present takes the new value in place. Text that is not
     /// UTF-8 is copied with U+FFFD for the bad bytes, as Java's decoder does.
+    #[cfg(test)]
     pub(crate) fn push_span(&mut self, key: &[u8], value: &[u8]) {
-        // inlined: as a call it was a third of this function's cost
-        #[inline(always)]
-        fn slot(frame: &bytes::Bytes, part: &[u8]) -> Slot {
-            // a part outside the frame (never, from the decoder) is copied
-            let at = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-            let inside = at <= frame.len() && part.len() <= frame.len() - at;
-            // ASCII (header names and values nearly always are) is checked a word at a time
-            if inside && (part.is_ascii() || std::str::from_utf8(part).is_ok()) {
-                Slot::Span(at as u32, part.len() as u32)
-            } else {
-                Slot::Text(Field::Owned(String::from_utf8_lossy(part).into_owned()))
-            }
-        }
-        let (k, v) = (slot(&self.frame, key), slot(&self.frame, value));
-        let bit = name_bit(key);
-        let known = self.seen & bit != 0;
-        self.seen |= bit;
-        match known.then(|| self.entries.iter().position(|(n, _)| same(self.bytes(n), key))).flatten() {
-            Some(i) => self.entries[i].1 = v,
-            None => self.entries.push((k, v)),
-        }
+        self.list();
+        self.wire = None;
+        let ExtFields { frame, list, .. } = self;
+        list.get_mut().expect("the list was just made").push_span(frame, key, value);
     }
 
     fn bytes<'a>(&'a self, s: &'a Slot) -> &'a [u8] {
-        match s {
-            Slot::Span(at, len) => &self.frame[*at as usize..(*at + *len) as usize],
-            Slot::Text(f) => f.as_bytes(),
-        }
+        slot_bytes(&self.frame, s)
     }
 
     fn text<'a>(&'a self, s: &'a Slot) -> &'a str {
@@ -195,23 +306,24 @@ impl ExtFields {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.list().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.list().entries.is_empty()
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        if self.seen & name_bit(key.as_bytes()) == 0 {
+        let list = self.list();
+        if list.seen & name_bit(key.as_bytes()) == 0 {
             return None;
         }
-        self.entries.iter().position(|(k, _)| same(self.bytes(k), key.as_bytes()))
+        list.entries.iter().position(|(k, _)| same(self.bytes(k), key.as_bytes()))
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.position(key).map(|i| self.text(&self.entries[i].1))
+        self.position(key).map(|i| self.text(&self.list().entries[i].1))
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -224,12 +336,13 @@ impl ExtFields {
         let value = Slot::Text(value.into());
         match self.position(&key) {
             Some(i) => {
-                let old = std::mem::replace(&mut self.entries[i].1, value);
+                let old = std::mem::replace(&mut self.list_mut().entries[i].1, value);
                 Some(self.field(old))
             }
             None => {
-                self.seen |= name_bit(key.as_bytes());
-                self.entries.push((Slot::Text(key), value));
+                let list = self.list_mut();
+                list.seen |= name_bit(key.as_bytes());
+                list.entries.push((Slot::Text(key), value));
                 None
             }
         }
@@ -237,21 +350,22 @@ impl ExtFields {
 
     pub fn remove(&mut self, key: &str) -> Option<Field> {
         let i = self.position(key)?;
-        let (_, v) = self.entries.remove(i);
+        let (_, v) = self.list_mut().entries.remove(i);
         Some(self.field(v))
     }
 
     /// (name, value) pairs in the order they were first set.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (self.text(k), self.text(v)))
+        self.list().entries.iter().map(|(k, v)| (self.text(k), self.text(v)))
     }
 
     /// Fill `out` with each name's address and length and return true when every name is the
     /// program's own text ([`Field::Static`]; `out` as long as the header): equal lists then mean
     /// the same names in the same order (an answer's header, made by the same code every time).
     pub(crate) fn static_names(&self, out: &mut [(usize, usize)]) -> bool {
-        out.len() == self.entries.len()
-            && self.entries.iter().zip(out.iter_mut()).all(|((k, _), o)| match k {
+        let entries = &self.list().entries;
+        out.len() == entries.len()
+            && entries.iter().zip(out.iter_mut()).all(|((k, _), o)| match k {
                 Slot::Text(Field::Static(s)) => {
                     *o = (s.as_ptr() as usize, s.len());
                     true
@@ -261,11 +375,11 @@ impl ExtFields {
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| self.text(k))
+        self.list().entries.iter().map(|(k, _)| self.text(k))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(_, v)| self.text(v))
+        self.list().entries.iter().map(|(_, v)| self.text(v))
     }
 }
 
@@ -318,8 +432,10 @@ impl IntoIterator for ExtFields {
     type Item = (Field, Field);
     type IntoIter = std::vec::IntoIter<(Field, Field)>;
     fn into_iter(self) -> Self::IntoIter {
-        let frame = self.frame;
-        let fields: Vec<(Field, Field)> = self.entries.into_iter().map(|(k, v)| (to_field(&frame, k), to_field(&frame, v))).collect();
+        self.list();
+        let ExtFields { frame, list, .. } = self;
+        let entries = list.into_inner().map(|l| l.entries).unwrap_or_default();
+        let fields: Vec<(Field, Field)> = entries.into_iter().map(|(k, v)| (to_field(&frame, k), to_field(&frame, v))).collect();
         fields.into_iter()
     }
 }

@@ -170,25 +170,21 @@ pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, Co
             "extFields length overruns header",
         ));
     }
-    let mut ext_bytes = &h[..ext_len as usize];
+    let ext_bytes = &h[..ext_len as usize];
     let ext_fields = if ext_len == 0 {
         None
     } else {
-        // Sized for a send's header (13 fields), so the hot path never grows it.
-        let mut ext = ExtFields::of_frame(header, 16);
-        let mut count = 0usize;
-        while !ext_bytes.is_empty() {
-            let (k, v) = next_binary_field(&mut ext_bytes)?;
+        // walked here for its errors and count; read into a list only when asked for
+        let (mut walk, mut count) = (ext_bytes, 0usize);
+        while !walk.is_empty() {
+            next_binary_field(&mut walk)?;
             count += 1;
-            // Past the limit the rest is only walked (to report the count), not kept.
-            if count <= MAX_EXT_FIELDS && !k.is_empty() && !v.is_empty() {
-                ext.push_span(k, v);
-            }
         }
         if count > MAX_EXT_FIELDS {
             return Err(CodecError::TooManyExtFields { count, max: MAX_EXT_FIELDS });
         }
-        Some(ext)
+        let at = ext_bytes.as_ptr() as usize - header.as_ptr() as usize;
+        Some(ExtFields::of_wire(header, at, ext_bytes.len()))
     };
     Ok(RemotingCommand {
         code,

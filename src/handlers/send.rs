@@ -36,7 +36,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h = SendMessageRequestHeader::from_command(req)
         .map_err(|e| HandlerError::system(format!("bad send request: {e}")))?;
     validate_topic_name(&h.topic).map_err(|e| HandlerError::system(e.to_string()))?;
-    if SEND_FORBIDDEN.contains(&h.topic.as_str()) {
+    if SEND_FORBIDDEN.contains(&&*h.topic) {
         return Err(HandlerError::new(rc::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
     }
     let cfg = core.config();
@@ -199,7 +199,7 @@ fn build_messages(
 ) -> Result<Vec<NewMessage>, String> {
     let stamps = core.stamps(cfg);
     // redirected to the DLQ: keep where it came from
-    let retry_topic = (topic != h.topic).then_some(h.topic.as_str());
+    let retry_topic = (topic != &*h.topic).then_some(&*h.topic);
     let base = |body, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields_by(|k| lookup(pairs, k));
         Ok(NewMessage {

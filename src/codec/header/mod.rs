@@ -102,6 +102,19 @@ impl HeaderValue for String {
     }
 }
 
+/// Text shared with the frame it came in (a send's names and properties, no copy).
+impl HeaderValue for bytestring::ByteString {
+    fn parse(_: &'static str, raw: &str) -> Result<Self, CodecError> {
+        Ok(raw.into())
+    }
+    fn absent() -> Option<Self> {
+        None
+    }
+    fn render(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
 macro_rules! int_value {
     ($t:ty) => {
         impl HeaderValue for $t {

@@ -3,25 +3,27 @@
 use super::{field_from, field_from_or, header, put_field, CommandHeader, HeaderValue};
 use crate::codec::command::{ExtFields, RemotingCommand};
 use crate::codec::error::CodecError;
+use bytestring::ByteString;
 
-/// `SendMessageRequestHeader` (V1 names; V2 is the same data with keys `a`..`n`).
+/// `SendMessageRequestHeader` (V1 names; V2 is the same data with keys `a`..`n`). Its text
+/// shares the request's frame when decoded from one (no copies on the send path).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SendMessageRequestHeader {
-    pub producer_group: String,
-    pub topic: String,
-    pub default_topic: String,
+    pub producer_group: ByteString,
+    pub topic: ByteString,
+    pub default_topic: ByteString,
     pub default_topic_queue_nums: i32,
     pub queue_id: i32,
     pub sys_flag: i32,
     pub born_timestamp: i64,
     pub flag: i32,
-    pub properties: Option<String>,
+    pub properties: Option<ByteString>,
     pub reconsume_times: Option<i32>,
     pub unit_mode: bool,
     pub batch: bool,
     pub max_reconsume_times: Option<i32>,
     /// Target broker name: `bname` in V1, `n` in V2.
-    pub bname: Option<String>,
+    pub bname: Option<ByteString>,
 }
 
 /// Long and one-letter names, in field order.
@@ -56,22 +58,43 @@ fn named<T>(r: Result<T, CodecError>, i: usize) -> Result<T, CodecError> {
 
 impl SendMessageRequestHeader {
     /// One pass over the fields (the hot path of every send): each name is matched once
-    /// against the 14 known ones, unknown names are ignored.
+    /// against the 14 known ones, unknown names are ignored. A binary header is read in place,
+    /// without the header's list.
     fn decode_with(ext: &ExtFields, v2: bool) -> Result<Self, CodecError> {
-        let mut raw: [Option<&str>; 14] = [None; 14];
-        for (k, v) in ext.iter() {
-            let i = if v2 {
-                match k.as_bytes() {
-                    [c @ b'a'..=b'n'] => (c - b'a') as usize,
-                    _ => continue,
+        let index = |k: &[u8]| {
+            if v2 {
+                match k {
+                    [c @ b'a'..=b'n'] => Some((c - b'a') as usize),
+                    _ => None,
                 }
             } else {
-                match NAMES.iter().position(|(long, _)| *long == k) {
-                    Some(i) => i,
-                    None => continue,
+                NAMES.iter().position(|(long, _)| long.as_bytes() == k)
+            }
+        };
+        let mut raw: [Option<&str>; 14] = [None; 14];
+        let mut in_place = false;
+        if let Some(pairs) = ext.wire_pairs() {
+            in_place = true;
+            for (k, v) in pairs {
+                if let Some(i) = index(k) {
+                    // text that is not UTF-8 is read through the list (which replaces bad bytes)
+                    match crate::codec::ext::utf8(v) {
+                        Some(v) => raw[i] = Some(v),
+                        None => {
+                            in_place = false;
+                            break;
+                        }
+                    }
                 }
-            };
-            raw[i] = Some(v);
+            }
+        }
+        if !in_place {
+            raw = [None; 14];
+            for (k, v) in ext.iter() {
+                if let Some(i) = index(k.as_bytes()) {
+                    raw[i] = Some(v);
+                }
+            }
         }
         let key = |i: usize| if v2 { NAMES[i].1 } else { NAMES[i].0 };
         fn get<T: HeaderValue>(raw: &[Option<&str>; 14], i: usize, key: &'static str) -> Result<T, CodecError> {
@@ -80,21 +103,24 @@ impl SendMessageRequestHeader {
         fn get_or<T: HeaderValue>(raw: &[Option<&str>; 14], i: usize, key: &'static str, default: T) -> Result<T, CodecError> {
             named(field_from_or(raw[i], key, default), i)
         }
+        // text: a span of the frame (a copy for a JSON header's)
+        let text = |i: usize| raw[i].map(|v| ext.shared_text(v));
+        let required = |i: usize| text(i).ok_or(CodecError::MissingField(NAMES[i].0));
         Ok(SendMessageRequestHeader {
-            producer_group: get(&raw, 0, key(0))?,
-            topic: get(&raw, 1, key(1))?,
-            default_topic: get(&raw, 2, key(2))?,
+            producer_group: required(0)?,
+            topic: required(1)?,
+            default_topic: required(2)?,
             default_topic_queue_nums: get(&raw, 3, key(3))?,
             queue_id: get(&raw, 4, key(4))?,
             sys_flag: get(&raw, 5, key(5))?,
             born_timestamp: get(&raw, 6, key(6))?,
             flag: get(&raw, 7, key(7))?,
-            properties: get(&raw, 8, key(8))?,
+            properties: text(8),
             reconsume_times: get(&raw, 9, key(9))?,
             unit_mode: get_or(&raw, 10, key(10), false)?,
             max_reconsume_times: get(&raw, 11, key(11))?,
             batch: get_or(&raw, 12, key(12), false)?,
-            bname: get(&raw, 13, key(13))?,
+            bname: text(13),
         })
     }
 

@@ -126,3 +126,73 @@ fn numbers_around_whitespace_of_every_kind() {
     assert!(parse_bool("\u{a0}1"));
     assert!(!parse_bool("truex"));
 }
+
+/// A binary header's fields area as the Java encoder writes it (names may repeat here).
+fn binary_header(code: i16, fields: &[(&[u8], &[u8])]) -> bytes::Bytes {
+    let mut area = Vec::new();
+    for (k, v) in fields {
+        area.extend_from_slice(&(k.len() as i16).to_be_bytes());
+        area.extend_from_slice(k);
+        area.extend_from_slice(&(v.len() as i32).to_be_bytes());
+        area.extend_from_slice(v);
+    }
+    let mut h = Vec::new();
+    h.extend_from_slice(&code.to_be_bytes());
+    h.push(0); // JAVA
+    h.extend_from_slice(&399i16.to_be_bytes());
+    h.extend_from_slice(&7i32.to_be_bytes()); // opaque
+    h.extend_from_slice(&0i32.to_be_bytes()); // flag
+    h.extend_from_slice(&0i32.to_be_bytes()); // remark
+    h.extend_from_slice(&(area.len() as i32).to_be_bytes());
+    h.extend_from_slice(&area);
+    bytes::Bytes::from(h)
+}
+
+#[test]
+fn a_binary_send_header_read_in_place_matches_its_list() {
+    // repeats (the last wins), an empty value (dropped), an unknown name, text shared with the frame
+    let fields: [(&[u8], &[u8]); 12] = [
+        (b"a", b"pg"),
+        (b"b", b"first"),
+        (b"c", b"TBW102"),
+        (b"d", b"4"),
+        (b"e", b"2"),
+        (b"f", b"0"),
+        (b"g", b"1795487193221"),
+        (b"h", b""),
+        (b"h", b"3"),
+        (b"zz", b"ignored"),
+        (b"b", b"t\xc3\xa9"),
+        (b"i", b"TAGS\x01A"),
+    ];
+    let frame = binary_header(310, &fields);
+    let cmd = crate::codec::frame::decode_binary_header_shared(&frame).unwrap();
+    let ext = cmd.ext_fields.as_ref().unwrap();
+    let in_place = SendMessageRequestHeader::from_command(&cmd).unwrap();
+    assert_eq!((&in_place.topic[..], in_place.flag, in_place.queue_id), ("t\u{e9}", 3, 2));
+    assert_eq!(in_place.properties.as_deref(), Some("TAGS\u{1}A"));
+    let at = in_place.topic.as_bytes().as_ptr() as usize;
+    assert!((frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len()).contains(&at), "the topic is a span of the frame");
+    // the same fields through the list (built on first use) and through a header made by hand
+    assert_eq!(ext.len(), 10);
+    assert_eq!((ext.get("b"), ext.get("h"), ext.get("zz")), (Some("t\u{e9}"), Some("3"), Some("ignored")));
+    let by_hand: ExtFields = ext.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(SendMessageRequestHeader::decode_v2(&by_hand).unwrap(), in_place);
+    // a changed header is read from its list, not from the frame
+    let mut changed = cmd.clone();
+    changed.ext_fields.as_mut().unwrap().insert("b", "other");
+    assert_eq!(&SendMessageRequestHeader::from_command(&changed).unwrap().topic[..], "other");
+    assert_eq!(&SendMessageRequestHeader::from_command(&cmd).unwrap().topic[..], "t\u{e9}");
+}
+
+#[test]
+fn a_binary_send_header_with_bad_utf8_reads_as_the_list_does() {
+    let frame = binary_header(310, &[(b"a", b"pg"), (b"b", b"t\xff"), (b"c", b"TBW102"), (b"d", b"4"), (b"e", b"2"), (b"f", b"0"), (b"g", b"1"), (b"h", b"0")]);
+    let cmd = crate::codec::frame::decode_binary_header_shared(&frame).unwrap();
+    let h = SendMessageRequestHeader::from_command(&cmd).unwrap();
+    assert_eq!(&h.topic[..], "t\u{fffd}");
+    assert_eq!(cmd.ext_fields.as_ref().unwrap().get("b"), Some("t\u{fffd}"));
+    let missing = binary_header(310, &[(b"a", b"pg"), (b"b", b"")]);
+    let cmd = crate::codec::frame::decode_binary_header_shared(&missing).unwrap();
+    assert!(matches!(SendMessageRequestHeader::from_command(&cmd), Err(CodecError::MissingField("topic"))));
+}
