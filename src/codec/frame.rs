@@ -6,7 +6,8 @@
 //! ```
 //! Lengths are checked against the configured limits before anything is allocated, and a partial
 //! frame consumes nothing.
-use super::command::{language_code, language_name, RemotingCommand, SerializeType, MAX_EXT_FIELDS};
+use super::command::{language_code, language_name, RemotingCommand, SerializeType, FLAG_RESPONSE, MAX_EXT_FIELDS, OUR_VERSION};
+use super::header::SendAnswer;
 use super::ext::ExtFields;
 use super::error::CodecError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -403,31 +404,77 @@ fn encode_into(cmd: &RemotingCommand, header: &mut Vec<u8>, dst: &mut BytesMut, 
         SerializeType::Json => encode_json_header(cmd, header),
         SerializeType::RocketMq => encode_binary_header(cmd, header),
     }
+    frame_into(cmd.serialize_type, header, &cmd.body, with_body, dst, max_frame)
+}
+
+/// The frame around an encoded `header`: length prefix, serialize type and header length, the
+/// header, the body when `with_body` (its length counts either way).
+fn frame_into(ty: SerializeType, header: &[u8], body: &[u8], with_body: bool, dst: &mut BytesMut, max_frame: usize) -> Result<(), CodecError> {
     if header.len() > MAX_HEADER_LEN {
         return Err(CodecError::BadHeaderLength {
             hdr: header.len(),
-            frame: header.len() + cmd.body.len(),
+            frame: header.len() + body.len(),
         });
     }
-    let total = 4 + header.len() + cmd.body.len();
+    let total = 4 + header.len() + body.len();
     if total + 4 > max_frame.min(i32::MAX as usize) {
         return Err(CodecError::FrameTooLarge {
             len: total + 4,
             max: max_frame,
         });
     }
-    dst.reserve(4 + total - if with_body { 0 } else { cmd.body.len() });
-    dst.put_i32(total as i32);
-    dst.put_u8(cmd.serialize_type as u8);
+    dst.reserve(4 + total - if with_body { 0 } else { body.len() });
     let hl = header.len() as u32;
-    dst.put_u8((hl >> 16) as u8);
-    dst.put_u8((hl >> 8) as u8);
-    dst.put_u8(hl as u8);
+    dst.put_i32(total as i32);
+    dst.put_u32((ty as u32) << 24 | hl);
     dst.extend_from_slice(header);
     if with_body {
-        dst.extend_from_slice(&cmd.body);
+        dst.extend_from_slice(body);
     }
     Ok(())
+}
+
+/// Encode a send's answer exactly as [`encode_command`] encodes [`SendAnswer::into_command`],
+/// without building the command: a binary header's fields are written in their Java order,
+/// worked out once (the order of a default-capacity `HashMap` depends only on the names, and
+/// all seven fit one without growing it). A JSON answer goes through the command.
+pub fn encode_send_answer(a: &SendAnswer, dst: &mut BytesMut) {
+    if a.serialize_type != SerializeType::RocketMq {
+        return encode_command(&a.clone().into_command(), dst);
+    }
+    static ORDER: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    let order = ORDER.get_or_init(|| {
+        let fields = SendAnswer::NAMES.map(|n| (n, ""));
+        let mut order = Vec::with_capacity(fields.len());
+        java_order(&fields, |i| order.push(i));
+        order
+    });
+    with_header_buffer(|out| {
+        a.fields(|values| {
+            out.reserve(32 + values.iter().map(|v| v.len() + 32).sum::<usize>());
+            out.put_i16(a.code as i16);
+            out.put_u8(language_code("JAVA"));
+            out.put_i16(OUR_VERSION as i16);
+            out.put_i32(a.opaque);
+            out.put_i32(FLAG_RESPONSE);
+            out.put_i32(0); // no remark
+            let len_pos = out.len();
+            out.put_i32(0);
+            for &i in order {
+                let (k, v) = (SendAnswer::NAMES[i], values[i]);
+                if !v.is_empty() {
+                    out.put_i16(k.len() as i16);
+                    out.extend_from_slice(k.as_bytes());
+                    out.put_i32(v.len() as i32);
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+            let ext_len = (out.len() - len_pos - 4) as i32;
+            out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
+        });
+        // an answer's header is a few hundred bytes: it always fits a frame
+        let _ = frame_into(SerializeType::RocketMq, out, &[], true, dst, i32::MAX as usize);
+    })
 }
 
 /// Encode a command's length prefix and header, without its body (the lengths count the body):
@@ -457,6 +504,35 @@ impl Encoder<RemotingCommand> for RemotingCodec {
 #[cfg(test)]
 mod ext_limit_tests {
     use super::*;
+
+    #[test]
+    fn a_send_answer_is_written_as_its_command_is() {
+        use crate::codec::header::SendMessageResponseHeader;
+        let header = |recall: Option<&str>, tx: Option<&str>| SendMessageResponseHeader {
+            msg_id: "7F00000100002A9F0000000000031F8C".into(),
+            queue_id: 3,
+            queue_offset: -1,
+            transaction_id: tx.map(String::from),
+            recall_handle: recall.map(String::from),
+        };
+        for serialize_type in [SerializeType::RocketMq, SerializeType::Json] {
+            for (region, trace_on, code) in [("DefaultRegion", true, 0), ("", false, 11), ("r\u{e9}gion", true, 0)] {
+                for (recall, tx) in [(None, None), (Some("aGFuZGxl"), None), (None, Some("tx1")), (Some(""), Some(""))] {
+                    let a = SendAnswer { opaque: 77, serialize_type, code, region: region.into(), trace_on, header: header(recall, tx) };
+                    let (mut fast, mut slow) = (BytesMut::new(), BytesMut::new());
+                    encode_send_answer(&a, &mut fast);
+                    encode_command(&a.clone().into_command(), &mut slow);
+                    assert_eq!(fast, slow, "{a:?}");
+                    // and what a client reads back
+                    let back = RemotingCodec::new(1 << 20).decode(&mut fast).unwrap().unwrap();
+                    assert_eq!((back.code, back.opaque, back.ext("msgId"), back.ext("queueOffset")), (code, 77, Some("7F00000100002A9F0000000000031F8C"), Some("-1")));
+                    // (a JSON header keeps an empty value, a binary one leaves it out)
+                    assert_eq!(back.ext("MSG_REGION").filter(|r| !r.is_empty()), (!region.is_empty()).then_some(region));
+                    assert_eq!(back.ext("recallHandle").filter(|r| !r.is_empty()), recall.filter(|r| !r.is_empty()));
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_remembered_order_is_the_order_of_the_names_written() {

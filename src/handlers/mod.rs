@@ -17,6 +17,7 @@ pub mod send;
 pub mod transaction;
 
 use crate::codec::codes::{response_code, RequestCode};
+use crate::codec::header::SendAnswer;
 use crate::codec::{CodecError, RemotingCommand};
 use crate::core::namesrv::NamesrvContext;
 use crate::core::{ConnHandle, Core};
@@ -29,6 +30,8 @@ use std::sync::Arc;
 pub enum Reply {
     /// Answer now.
     Now(RemotingCommand),
+    /// A send's answer, now (written without building its command: the send path's answer).
+    Sent(SendAnswer),
     /// Nothing to write now (oneway, or a pull parked with the queue actor that answers later).
     Nothing,
     /// Answer when the future completes (sync flush, a relay to a client).

@@ -48,6 +48,7 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
         // The stored copy must be accepted, and under SYNC_FLUSH durable, before the push.
         let stored = match stored {
             Reply::Now(r) => Some(r),
+            Reply::Sent(a) => Some(a.into_command()),
             Reply::Later(f) => f.await,
             Reply::Nothing => None,
         };

@@ -11,7 +11,8 @@ use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, S
 use crate::core::ha::{SyncDecision, SyncOutcome};
 use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
-use crate::codec::header::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::codec::header::{SendAnswer, SendMessageRequestHeader, SendMessageResponseHeader};
+use bytestring::ByteString;
 use crate::codec::message::{decode_batch, prop, property_pairs};
 use crate::codec::{Field, RemotingCommand};
 use crate::config::BrokerConfig;
@@ -84,24 +85,28 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         }
     }
     let mut outcome = core.append(msgs)?;
-    let mut resp = RemotingCommand::response_to(req, rc::SUCCESS, None);
-    // sized for the answer's fields: region, trace switch, msgId, queueId, queueOffset, recallHandle
-    resp.ext_fields = Some(crate::codec::ExtFields::with_capacity(6));
-    region(&cfg, &mut resp);
-    fill_response(&mut resp, &mut outcome, queue_id, recall_handle);
+    let mut answer = SendAnswer {
+        opaque: req.opaque,
+        serialize_type: req.serialize_type,
+        code: rc::SUCCESS,
+        region: region_text(&cfg.region_id),
+        trace_on: cfg.trace_on,
+        header: response_header(&mut outcome, queue_id, recall_handle),
+    };
     if !wait || req.is_oneway() {
-        return Ok(Reply::Now(resp));
+        return Ok(Reply::Sent(answer));
     }
     let ha = core.sync_master_wait(&outcome, now);
     match (outcome.flush, ha) {
-        (None, SyncDecision::Done) => Ok(Reply::Now(resp)),
+        (None, SyncDecision::Done) => Ok(Reply::Sent(answer)),
         (None, SyncDecision::NoSlave) => {
-            resp.code = rc::SLAVE_NOT_AVAILABLE;
-            Ok(Reply::Now(resp))
+            answer.code = rc::SLAVE_NOT_AVAILABLE;
+            Ok(Reply::Sent(answer))
         }
         // Under SYNC_FLUSH the answer waits for the group commit, under SYNC_MASTER for a
         // slave's acknowledgement (parked: the HA side completes it); the slave's answer wins.
         (flush, ha) => Ok(Reply::Later(Box::pin(async move {
+            let mut resp = answer.into_command();
             if let Some(waiter) = flush {
                 if let Err(e) = waiter.wait().await {
                     tracing::warn!(error = %e, "sync flush did not complete in time");
@@ -121,6 +126,21 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
             Some(resp)
         }))),
     }
+}
+
+/// The region as shared text: the last one made on this thread while the config's is the same
+/// (no copy per answer).
+fn region_text(region: &str) -> ByteString {
+    thread_local! {
+        static LAST: std::cell::RefCell<ByteString> = const { std::cell::RefCell::new(ByteString::new()) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if &**last != region {
+            *last = ByteString::from(region);
+        }
+        last.clone()
+    })
 }
 
 fn illegal_remark(max: usize) -> String {
@@ -246,12 +266,11 @@ fn build_messages(
 }
 
 /// The answer's header; a single message's id moves out of `outcome` into it.
-fn fill_response(resp: &mut RemotingCommand, outcome: &mut PutOutcome, queue_id: i32, recall_handle: Option<String>) {
+fn response_header(outcome: &mut PutOutcome, queue_id: i32, recall_handle: Option<String>) -> SendMessageResponseHeader {
     let msg_id = match outcome.results.as_mut_slice() {
         [one] => std::mem::take(&mut one.msg_id),
         many => many.iter().map(|r| r.msg_id.as_str()).collect::<Vec<_>>().join(","),
     };
     let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
-    let h = SendMessageResponseHeader { msg_id, queue_id, queue_offset: first, transaction_id: None, recall_handle };
-    h.into_ext(resp.ext_fields.get_or_insert_with(crate::codec::ExtFields::default));
+    SendMessageResponseHeader { msg_id, queue_id, queue_offset: first, transaction_id: None, recall_handle }
 }

@@ -10,7 +10,8 @@
 //! through an [`Outbound`] (a parked pull). Broker-to-client requests get our own opaque and
 //! their responses are matched in `pending`.
 use super::gate::{Gate, Gated};
-use crate::codec::frame::{encode_command, try_encode_command_head};
+use crate::codec::frame::{encode_command, encode_send_answer, try_encode_command_head};
+use crate::codec::header::SendAnswer;
 use crate::codec::{CodecError, RemotingCodec, RemotingCommand};
 use crate::core::{topics::next_opaque, Answer, ConnHandle, Outlet};
 use crate::handlers::{Conn, Reply, Service};
@@ -228,6 +229,20 @@ impl Connection {
             return;
         }
         encode_command(cmd, &mut self.out);
+        self.queue_out();
+    }
+
+    /// [`Self::write`] of a send's answer.
+    fn write_answer(&mut self, answer: &SendAnswer) {
+        if self.out.capacity() < 512 {
+            self.out.reserve(4096);
+        }
+        encode_send_answer(answer, &mut self.out);
+        self.queue_out();
+    }
+
+    /// Hand the frame encoded in `out` to the writer.
+    fn queue_out(&mut self) {
         let frame = self.out.split().freeze();
         if frame.len() > 64 * 1024 {
             // a frame this large here has a large header (large bodies took the path above):
@@ -262,6 +277,12 @@ impl Connection {
                     self.write(&resp);
                 }
                 self.service.answered(code, resp.code, oneway, start.elapsed());
+            }
+            Reply::Sent(answer) => {
+                if !oneway {
+                    self.write_answer(&answer);
+                }
+                self.service.answered(code, answer.code, oneway, start.elapsed());
             }
             Reply::Nothing => {
                 if !oneway {
