@@ -4,7 +4,7 @@
 //! redirect of each message of a batch.
 use super::redirect::{redirect_delayed, redirect_half, redirect_timer, TimerTooFar};
 use super::Core;
-use crate::codec::message::{join_pairs, prop, Properties};
+use crate::codec::message::{join_pairs_of, prop, Properties};
 use crate::store::NewMessage;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -67,14 +67,15 @@ impl Core {
 /// Properties as stored: the message's own plus the stamps, without WAIT.
 pub fn stored_properties(p: Properties, st: &Stamps) -> Result<String, String> {
     let pairs: Vec<(&str, &str)> = p.iter().collect();
-    stored_properties_of(&pairs, None, st)
+    stored_properties_of("", &pairs, None, st)
 }
 
 /// [`stored_properties`] of borrowed pairs (as [`crate::codec::message::property_pairs`] reads
 /// them: no allocation per property), with `RETRY_TOPIC` set first when the message goes to a DLQ:
 /// one string built, the same one the parse / insert / encode path gives (a name already present
 /// keeps its place with the new value, new names follow in order, empty values are left out).
-pub fn stored_properties_of(pairs: &[(&str, &str)], retry_topic: Option<&str>, st: &Stamps) -> Result<String, String> {
+/// `source`: the producer's properties string most pairs were read from (copied in runs).
+pub fn stored_properties_of(source: &str, pairs: &[(&str, &str)], retry_topic: Option<&str>, st: &Stamps) -> Result<String, String> {
     let all = [
         (prop::RETRY_TOPIC, retry_topic.unwrap_or_default()),
         (prop::CLUSTER, st.cluster),
@@ -84,14 +85,47 @@ pub fn stored_properties_of(pairs: &[(&str, &str)], retry_topic: Option<&str>, s
     // what the broker sets, names distinct
     let set = if retry_topic.is_some() { &all[..] } else { &all[1..] };
     let value_of = |k: &str| set.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    let kept = pairs.iter().filter(|(k, _)| *k != prop::WAIT).map(|&(k, v)| (k, value_of(k).unwrap_or(v)));
-    let added = set.iter().copied().filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k));
     let len = pairs.iter().chain(set).map(|(k, v)| k.len() + v.len() + 2).sum();
-    let out = join_pairs(kept.chain(added).filter(|(k, v)| !k.is_empty() && !v.is_empty()), len);
+    let out = if retry_topic.is_none() && !pairs.iter().any(|(k, _)| value_of(k).is_some()) {
+        // the usual send: the producer's pairs but WAIT, then the stamps, joined once per thread
+        let mut out = join_pairs_of(source, pairs.iter().copied().filter(|(k, _)| *k != prop::WAIT), len);
+        st.with_joined(|stamps| {
+            if !out.is_empty() && !stamps.is_empty() {
+                out.push(crate::codec::message::PROPERTY_SEPARATOR);
+            }
+            out.push_str(stamps);
+        });
+        out
+    } else {
+        let kept = pairs.iter().filter(|(k, _)| *k != prop::WAIT).map(|&(k, v)| (k, value_of(k).unwrap_or(v)));
+        let added = set.iter().copied().filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k));
+        join_pairs_of(source, kept.chain(added).filter(|(k, v)| !k.is_empty() && !v.is_empty()), len)
+    };
     if out.len() > MAX_PROPERTIES_LEN {
         return Err(format!("the message properties length {} is longer than {MAX_PROPERTIES_LEN}", out.len()));
     }
     Ok(out)
+}
+
+impl Stamps<'_> {
+    /// Call `f` with the stamps as stored (`CLUSTER`, `MSG_REGION`, `TRACE_ON` joined, empty
+    /// values left out): joined once per thread while they stay the same.
+    fn with_joined<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        type Joined = (String, String, &'static str, String);
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Joined>> = const { std::cell::RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            let fresh = matches!(&*last, Some((c, r, t, _)) if c == self.cluster && r == self.region && *t == self.trace_on);
+            if !fresh {
+                let pairs = [(prop::CLUSTER, self.cluster), (prop::MSG_REGION, self.region), (prop::TRACE_SWITCH, self.trace_on)];
+                let joined = join_pairs_of("", pairs.into_iter().filter(|(_, v)| !v.is_empty()), 0);
+                *last = Some((self.cluster.to_string(), self.region.to_string(), self.trace_on, joined));
+            }
+            f(last.as_ref().map(|l| l.3.as_str()).unwrap_or_default())
+        })
+    }
 }
 
 /// Round-robin over a topic's write queues.
@@ -128,11 +162,13 @@ mod tests {
             "TAGS\u{1}a\u{2}CLUSTER\u{1}theirs\u{2}WAIT\u{1}false\u{2}KEYS\u{1}k1 k2\u{2}",
             "A\u{1}1\u{2}A\u{1}2\u{2}\u{1}x\u{2}B\u{1}\u{2}TRACE_ON\u{1}false\u{2}RETRY_TOPIC\u{1}old",
             "MSG_REGION\u{1}r\u{2}WAIT\u{1}true",
+            "UNIQ_KEY\u{1}X\u{2}WAIT\u{1}true\u{2}TAGS\u{1}a\u{2}KEYS\u{1}k\u{1}2\u{2}",
+            "TAGS\u{1}a\u{2}TAGS\u{1}b\u{2}KEYS\u{1}k\u{2}\u{2}\u{2}X\u{1}1",
         ];
         for props in cases {
             for retry_topic in [None, Some("%RETRY%g")] {
                 for st in [&st, &no_region] {
-                    let got = stored_properties_of(&property_pairs(props), retry_topic, st).unwrap();
+                    let got = stored_properties_of(props, &property_pairs(props), retry_topic, st).unwrap();
                     assert_eq!(got, by_parsing(props, retry_topic, st), "{props:?} {retry_topic:?}");
                 }
             }
@@ -143,6 +179,6 @@ mod tests {
     fn stored_properties_over_the_limit_are_refused() {
         let st = Stamps { cluster: "c", region: "r", trace_on: "true" };
         let long = format!("K\u{1}{}", "v".repeat(MAX_PROPERTIES_LEN));
-        assert!(stored_properties_of(&property_pairs(&long), None, &st).unwrap_err().contains("longer than 32767"));
+        assert!(stored_properties_of(&long, &property_pairs(&long), None, &st).unwrap_err().contains("longer than 32767"));
     }
 }

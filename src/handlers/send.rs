@@ -220,7 +220,8 @@ fn build_messages(
     let stamps = core.stamps(cfg);
     // redirected to the DLQ: keep where it came from
     let retry_topic = (topic != &*h.topic).then_some(&*h.topic);
-    let base = |body, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
+    // `source`: the properties string most of `pairs` come from
+    let base = |body, source: &str, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields_by(|k| lookup(pairs, k));
         Ok(NewMessage {
             topic: topic.to_string(),
@@ -232,14 +233,14 @@ fn build_messages(
             reconsume_times: h.reconsume_times.unwrap_or(0),
             prepared_transaction_offset: 0,
             body,
-            properties: stored_properties_of(pairs, retry_topic, &stamps)?,
+            properties: stored_properties_of(source, pairs, retry_topic, &stamps)?,
             tags_code,
             keys,
             uniq_key,
         })
     };
     if !h.batch {
-        return Ok(vec![base(req.body.clone(), header_props, h.flag)?]);
+        return Ok(vec![base(req.body.clone(), h.properties.as_deref().unwrap_or(""), header_props, h.flag)?]);
     }
     if h.sys_flag & crate::codec::message::sys_flag::TRANSACTION_MASK != 0 {
         return Err("batch message does not support transaction".into());
@@ -260,7 +261,7 @@ fn build_messages(
                 p.push((k, v));
             }
         }
-        out.push(base(e.body, &p, e.flag)?);
+        out.push(base(e.body, &e.properties, &p, e.flag)?);
     }
     Ok(out)
 }
