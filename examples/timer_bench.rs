@@ -268,7 +268,7 @@ fn fill_store(dir: &Path, n: u64) -> (u64, f64) {
             keys: Vec::new(),
             uniq_key: Some(uniq),
         };
-        assert!(redirect_timer(&mut m, now, max_delay).expect("within timerMaxDelay"), "a timer");
+        assert!(redirect_timer(&mut m, &|| now, max_delay).expect("within timerMaxDelay"), "a timer");
         batch.push(m);
         if batch.len() == 4096 || i + 1 == n {
             store.put(std::mem::take(&mut batch)).expect("put");

@@ -244,13 +244,13 @@ impl Replication {
 impl super::Core {
     /// SYNC_MASTER: whether (and how) the answer to an append waits for a slave to have it.
     /// Both front ends call this after `Core::append`.
-    pub fn sync_master_wait(&self, outcome: &crate::store::PutOutcome, now_ms: i64) -> SyncDecision {
+    pub fn sync_master_wait(&self, outcome: &crate::store::PutOutcome, now_ms: &dyn Fn() -> i64) -> SyncDecision {
         if self.replication.role != BrokerRole::SyncMaster {
             return SyncDecision::Done;
         }
         let end = outcome.results.iter().map(|r| r.commit_log_offset + r.size as i64).max().unwrap_or(0);
         let timeout = self.config().sync_flush_timeout.as_millis() as i64;
-        self.replication.sync_wait(end, now_ms, timeout)
+        self.replication.sync_wait(end, now_ms(), timeout)
     }
 }
 

@@ -31,8 +31,9 @@ pub fn redirect_half(msg: &mut NewMessage) -> bool {
     true
 }
 
-/// Park a message for later if it has a delay level; returns true when redirected.
-pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: i64) -> bool {
+/// Park a message for later if it has a delay level; returns true when redirected. `now_ms`
+/// (the wall clock) is read only for such a message.
+pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: &dyn Fn() -> i64) -> bool {
     // a searcher built once (`str::contains` prepares one on every call: ~150 instructions a send)
     static DELAY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("DELAY\u{1}"));
     if DELAY.find(msg.properties.as_bytes()).is_none() || levels.is_empty() {
@@ -55,7 +56,7 @@ pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: i64) 
     msg.properties = props.encode();
     msg.topic = SCHEDULE_TOPIC.to_string();
     msg.queue_id = level as i32 - 1;
-    msg.tags_code = now_ms + levels[level - 1].as_millis() as i64;
+    msg.tags_code = now_ms() + levels[level - 1].as_millis() as i64;
     true
 }
 
@@ -81,12 +82,14 @@ pub struct TimerTooFar {
 
 /// Park a message carrying a 5.x delivery time (`TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`,
 /// `TIMER_DELAY_MS`) in the timer topic. Times already past are delivered at once (not
-/// redirected); times beyond `max_delay` are refused with the reason.
-pub fn redirect_timer(msg: &mut NewMessage, now_ms: i64, max_delay: Duration) -> Result<bool, TimerTooFar> {
+/// redirected); times beyond `max_delay` are refused with the reason. `now_ms` (the wall clock)
+/// is read only for a message with timer properties.
+pub fn redirect_timer(msg: &mut NewMessage, now_ms: &dyn Fn() -> i64, max_delay: Duration) -> Result<bool, TimerTooFar> {
     static TIMER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("TIMER_"));
     if TIMER.find(msg.properties.as_bytes()).is_none() {
         return Ok(false);
     }
+    let now_ms = now_ms();
     let mut props = parse_properties(&msg.properties);
     let Some(due) = timer_due(&props, now_ms) else { return Ok(false) };
     if due <= now_ms {

@@ -33,7 +33,7 @@ impl Core {
 
     /// The half / delay-level / timer redirect of a single (non-batch) message, as the send
     /// path applies it; a delivery time beyond `timerMaxDelay` is refused.
-    pub fn redirect_single(&self, m: &mut NewMessage, now_ms: i64) -> Result<(), TimerTooFar> {
+    pub fn redirect_single(&self, m: &mut NewMessage, now_ms: &dyn Fn() -> i64) -> Result<(), TimerTooFar> {
         let cfg = self.config();
         if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now_ms) {
             redirect_timer(m, now_ms, cfg.timer_max_delay)?;
@@ -47,11 +47,14 @@ impl Core {
     /// one delivery time beyond `timerMaxDelay` refuses the whole batch (the caller stores
     /// nothing). Batches carry no delay level and no transaction (refused before this). The
     /// cost for a batch without timers: one substring check per message.
-    pub fn redirect_batch(&self, msgs: &mut [NewMessage], now_ms: i64) -> Result<usize, TimerTooFar> {
+    pub fn redirect_batch(&self, msgs: &mut [NewMessage], now_ms: &dyn Fn() -> i64) -> Result<usize, TimerTooFar> {
         let max_delay = self.config().timer_max_delay;
         let mut redirected = 0;
+        // one clock read for the whole batch, when a message needs it
+        let read = std::cell::OnceCell::new();
+        let now = || *read.get_or_init(now_ms);
         for m in msgs.iter_mut() {
-            redirected += usize::from(redirect_timer(m, now_ms, max_delay)?);
+            redirected += usize::from(redirect_timer(m, &now, max_delay)?);
         }
         Ok(redirected)
     }

@@ -118,7 +118,7 @@ fn delayed_message_is_delivered_when_due_and_wakes_its_queue() {
     p.insert(prop::DELAY, "2");
     let mut m = message("T", 3, "later", &p);
     let now = now_ms();
-    assert!(super::redirect::redirect_delayed(&mut m, &levels, now));
+    assert!(super::redirect::redirect_delayed(&mut m, &levels, &|| now));
     assert_eq!((m.topic.as_str(), m.queue_id), (SCHEDULE_TOPIC, 1));
     core.append(vec![m]).unwrap();
     core.waiters.add("T", 3);

@@ -148,13 +148,13 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         return refused(msgs.len(), ids, status::of(Code::BadRequest, "transactional messages are sent one by one"));
     }
     let recall_handles = if msgs.len() == 1 {
-        if let Err(e) = g.core.redirect_single(&mut msgs[0], now_ms()) {
+        if let Err(e) = g.core.redirect_single(&mut msgs[0], &now_ms) {
             return refused(1, ids, status::of(Code::IllegalDeliveryTime, e.to_string()));
         }
         g.core.recall_handles(&msgs)
     } else {
         // each message of a batch with its own delivery time, as a single one
-        match g.core.redirect_batch(&mut msgs, now_ms()) {
+        match g.core.redirect_batch(&mut msgs, &now_ms) {
             Ok(0) => Vec::new(),
             Ok(_) => g.core.recall_handles(&msgs),
             Err(e) => return refused(msgs.len(), ids, status::of(Code::IllegalDeliveryTime, e.to_string())),
@@ -165,7 +165,7 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         Ok(o) => o,
         Err(e) => return refused(ids.len(), ids, status::of(Code::InternalServerError, e.to_string())),
     };
-    let ha = g.core.sync_master_wait(&outcome, now_ms());
+    let ha = g.core.sync_master_wait(&outcome, &now_ms);
     if let Some(waiter) = outcome.flush {
         if let Err(e) = waiter.wait().await {
             return refused(ids.len(), ids, status::of(Code::MasterPersistenceTimeout, e.to_string()));

@@ -56,7 +56,7 @@ pub fn send_back(core: &Core, _conn: &Conn, req: &RemotingCommand) -> HandlerRes
     let mut msg = crate::core::message::restore(&m, topic, queue_id, &props);
     msg.reconsume_times = m.reconsume_times + 1;
     msg.prepared_transaction_offset = 0;
-    redirect_delayed(&mut msg, levels, now_ms());
+    redirect_delayed(&mut msg, levels, &now_ms);
     core.append(vec![msg]).map_err(|e| HandlerError::system(format!("send message back failed: {e}")))?;
     Ok(success(req).into())
 }

@@ -70,16 +70,18 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let mut msgs = build_messages(core, &cfg, conn, &h, req, &header_props, target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
-    // one clock read for the timer redirects and a SYNC_MASTER wait's deadline
-    let now = now_ms();
+    // at most one clock read, for the timer redirects and a SYNC_MASTER wait's deadline (most
+    // sends need neither)
+    let clock = std::cell::OnceCell::new();
+    let now = || *clock.get_or_init(now_ms);
     if dlq.is_none() {
         let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
         if !h.batch {
             if let Some(m) = msgs.first_mut() {
-                core.redirect_single(m, now).map_err(illegal)?;
+                core.redirect_single(m, &now).map_err(illegal)?;
                 recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
             }
-        } else if core.redirect_batch(&mut msgs, now).map_err(illegal)? > 0 {
+        } else if core.redirect_batch(&mut msgs, &now).map_err(illegal)? > 0 {
             // one handle per message, in the batch's order, as msgId lists the ids
             recall_handle = Some(core.recall_handles(&msgs).join(","));
         }
@@ -96,7 +98,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     if !wait || req.is_oneway() {
         return Ok(Reply::Sent(answer));
     }
-    let ha = core.sync_master_wait(&outcome, now);
+    let ha = core.sync_master_wait(&outcome, &now);
     match (outcome.flush, ha) {
         (None, SyncDecision::Done) => Ok(Reply::Sent(answer)),
         (None, SyncDecision::NoSlave) => {
