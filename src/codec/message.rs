@@ -252,8 +252,9 @@ pub fn tag_hash_code(tag: &str) -> i64 {
 pub struct BatchEntry {
     pub flag: i32,
     pub body: Bytes,
-    /// The entry's own properties string (parse with [`parse_properties`]).
-    pub properties: String,
+    /// The entry's own properties string (parse with [`parse_properties`]): part of the batch
+    /// body, not a copy.
+    pub properties: bytestring::ByteString,
 }
 
 fn bad(msg: &str) -> CodecError {
@@ -287,8 +288,7 @@ pub fn decode_batch(body: &Bytes) -> Result<Vec<BatchEntry>, CodecError> {
         if total as i64 != 22 + body_len as i64 + props_len as i64 {
             return Err(bad("totalSize does not match the entry"));
         }
-        let properties =
-            String::from_utf8(props.to_vec()).map_err(|_| bad("properties not UTF-8"))?;
+        let properties = bytestring::ByteString::try_from(props).map_err(|_| bad("properties not UTF-8"))?;
         out.push(BatchEntry {
             flag,
             body: msg_body,
@@ -460,7 +460,7 @@ mod tests {
             BatchEntry {
                 flag: 3,
                 body: Bytes::new(),
-                properties: String::new(),
+                properties: "".into(),
             },
         ];
         let raw = Bytes::from(encode_batch(&e));
