@@ -221,11 +221,15 @@ pub fn join_pairs_of<'a>(source: &str, pairs: impl Iterator<Item = (&'a str, &'a
     out
 }
 
+/// Borrowed (name, value) pairs: a message's properties, on the stack up to a dozen (a send's
+/// usually has three to six).
+pub type Pairs<'a> = smallvec::SmallVec<[(&'a str, &'a str); 12]>;
+
 /// The properties of `s` as borrowed (name, value) pairs by the rules of [`parse_properties`]
 /// (empty names and values dropped, a repeated name keeps its first place and its last value),
 /// without an allocation per property: for hot paths that read a few and drop a few.
-pub fn property_pairs(s: &str) -> Vec<(&str, &str)> {
-    let mut out: Vec<(&str, &str)> = Vec::with_capacity(16);
+pub fn property_pairs(s: &str) -> Pairs<'_> {
+    let mut out = Pairs::new();
     for (k, v) in wire_pairs(s) {
         match out.iter_mut().find(|(n, _)| *n == k) {
             Some(p) => p.1 = v,
@@ -392,7 +396,7 @@ mod tests {
     fn property_pairs_follow_the_java_rules_and_encode_like_properties() {
         let raw = "a\u{1}1\u{2}\u{2}b\u{1}\u{2}\u{1}x\u{2}a\u{1}2\u{2}c\u{1}3\u{1}4\u{2}d\u{1}5";
         let pairs = property_pairs(raw);
-        assert_eq!(pairs, vec![("a", "2"), ("c", "3\u{1}4"), ("d", "5")]);
+        assert_eq!(&pairs[..], [("a", "2"), ("c", "3\u{1}4"), ("d", "5")]);
         let mut p = parse_properties(raw);
         assert_eq!(encode_pairs_without(&pairs, &[]), p.encode());
         p.remove("c");
@@ -408,9 +412,9 @@ mod tests {
         let (outside, source) = buf.split_at(4);
         let outer = property_pairs(outside);
         let pairs = property_pairs(source);
-        assert_eq!(pairs, [("a", "9"), ("b", "2\u{1}3"), ("c", "3"), ("d", "4")]);
+        assert_eq!(&pairs[..], [("a", "9"), ("b", "2\u{1}3"), ("c", "3"), ("d", "4")]);
         let lists: [Vec<(&str, &str)>; 5] = [
-            pairs.clone(),
+            pairs.to_vec(),
             outer.iter().chain(&pairs).copied().collect(),
             pairs.iter().chain(&outer).copied().collect(),
             pairs.iter().copied().filter(|(k, _)| *k != "c").chain([("e", "5")]).collect(),
