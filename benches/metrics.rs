@@ -37,7 +37,7 @@ fn main() {
         table.put(new_topic(&name, 8, 6));
         for q in 0..8 {
             let m = NewMessage {
-                topic: name.clone(),
+                topic: name.clone().into(),
                 queue_id: q,
                 flag: 0,
                 sys_flag: 0,

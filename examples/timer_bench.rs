@@ -254,7 +254,7 @@ fn fill_store(dir: &Path, n: u64) -> (u64, f64) {
         props.insert("MSG_REGION", "DefaultRegion");
         props.insert("TRACE_ON", "false");
         let mut m = NewMessage {
-            topic: TOPIC.to_string(),
+            topic: TOPIC.into(),
             queue_id: 0,
             flag: 0,
             sys_flag: 0,

@@ -104,7 +104,7 @@ impl Core {
         props.insert(prop::UNIQ_KEY, id);
         let (tags_code, keys, uniq_key) = super::message::index_fields(&props);
         Ok(NewMessage {
-            topic: tc.topic_name.clone(),
+            topic: tc.topic_name.clone().into(),
             queue_id: pick_queue(tc.write_queue_nums),
             flag: 0,
             sys_flag: 0,

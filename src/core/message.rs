@@ -29,7 +29,7 @@ pub fn restore(m: &StoredMessage, topic: String, queue_id: i32, props: &Properti
 pub fn restore_encoded(m: &StoredMessage, topic: String, queue_id: i32, properties: String, index: (i64, Vec<String>, Option<String>)) -> NewMessage {
     let (tags_code, keys, uniq_key) = index;
     NewMessage {
-        topic,
+        topic: topic.into(),
         queue_id,
         flag: m.flag,
         sys_flag: m.sys_flag,

@@ -22,11 +22,11 @@ pub fn redirect_half(msg: &mut NewMessage) -> bool {
     if props.get(prop::TRAN_MSG).map(|v| v.eq_ignore_ascii_case("true")) != Some(true) {
         return false;
     }
-    props.insert(prop::REAL_TOPIC, &msg.topic);
+    props.insert(prop::REAL_TOPIC, &*msg.topic);
     props.insert(prop::REAL_QID, msg.queue_id.to_string());
     msg.properties = props.encode();
     msg.sys_flag &= !sys_flag::TRANSACTION_MASK;
-    msg.topic = TRANS_HALF_TOPIC.to_string();
+    msg.topic = bytestring::ByteString::from_static(TRANS_HALF_TOPIC);
     msg.queue_id = 0;
     true
 }
@@ -50,11 +50,11 @@ pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: &dyn 
         Some(l) if l > 0 => (l as usize).min(levels.len()),
         _ => return false,
     };
-    props.insert(prop::REAL_TOPIC, &msg.topic);
+    props.insert(prop::REAL_TOPIC, &*msg.topic);
     props.insert(prop::REAL_QID, msg.queue_id.to_string());
     props.insert(prop::DELAY, level.to_string());
     msg.properties = props.encode();
-    msg.topic = SCHEDULE_TOPIC.to_string();
+    msg.topic = bytestring::ByteString::from_static(SCHEDULE_TOPIC);
     msg.queue_id = level as i32 - 1;
     msg.tags_code = now_ms() + levels[level - 1].as_millis() as i64;
     true
@@ -98,11 +98,11 @@ pub fn redirect_timer(msg: &mut NewMessage, now_ms: &dyn Fn() -> i64, max_delay:
     if due - now_ms > max_delay.as_millis() as i64 {
         return Err(TimerTooFar { ahead_ms: due - now_ms, max_ms: max_delay.as_millis() as i64 });
     }
-    props.insert(prop::REAL_TOPIC, &msg.topic);
+    props.insert(prop::REAL_TOPIC, &*msg.topic);
     props.insert(prop::REAL_QID, msg.queue_id.to_string());
     props.insert(TIMER_OUT_MS, due.to_string());
     msg.properties = props.encode();
-    msg.topic = TIMER_TOPIC.to_string();
+    msg.topic = bytestring::ByteString::from_static(TIMER_TOPIC);
     msg.queue_id = 0;
     msg.tags_code = due;
     Ok(true)

@@ -119,7 +119,7 @@ fn delayed_message_is_delivered_when_due_and_wakes_its_queue() {
     let mut m = message("T", 3, "later", &p);
     let now = now_ms();
     assert!(super::redirect::redirect_delayed(&mut m, &levels, &|| now));
-    assert_eq!((m.topic.as_str(), m.queue_id), (SCHEDULE_TOPIC, 1));
+    assert_eq!((&*m.topic, m.queue_id), (SCHEDULE_TOPIC, 1));
     core.append(vec![m]).unwrap();
     core.waiters.add("T", 3);
     let mut s = Scheduler::new(&core, levels);

@@ -101,7 +101,7 @@ fn build(g: &Grpc, peer: SocketAddr, m: pb::Message) -> Result<(NewMessage, Topi
     let properties = stored_properties(props, &g.core.stamps(&cfg)).map_err(|e| status::of(Code::MessagePropertiesTooLarge, e))?;
     let born = sp.born_timestamp.as_ref().map(timestamp_ms).unwrap_or_else(now_ms);
     let msg = NewMessage {
-        topic: res.name,
+        topic: res.name.into(),
         queue_id,
         flag: 0,
         sys_flag,

@@ -66,8 +66,8 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let header_props = property_pairs(h.properties.as_deref().unwrap_or(""));
     let wait = lookup(&header_props, prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let (dlq, target_queue) = retry_target(core, &h, queue_id)?;
-    let target_topic = dlq.as_deref().unwrap_or(&h.topic);
-    let mut msgs = build_messages(core, &cfg, conn, &h, req, &header_props, target_topic, target_queue)
+    let target_topic = dlq.as_deref().map(ByteString::from).unwrap_or_else(|| h.topic.clone());
+    let mut msgs = build_messages(core, &cfg, conn, &h, req, &header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
     // at most one clock read, for the timer redirects and a SYNC_MASTER wait's deadline (most
@@ -216,17 +216,17 @@ fn build_messages(
     h: &SendMessageRequestHeader,
     req: &RemotingCommand,
     header_props: &[(&str, &str)],
-    topic: &str,
+    topic: &ByteString,
     queue_id: i32,
 ) -> Result<Vec<NewMessage>, String> {
     let stamps = core.stamps(cfg);
     // redirected to the DLQ: keep where it came from
-    let retry_topic = (topic != &*h.topic).then_some(&*h.topic);
+    let retry_topic = (*topic != h.topic).then_some(&*h.topic);
     // `source`: the properties string most of `pairs` come from
     let base = |body, source: &str, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields_by(|k| lookup(pairs, k));
         Ok(NewMessage {
-            topic: topic.to_string(),
+            topic: topic.clone(),
             queue_id,
             flag,
             sys_flag: h.sys_flag,

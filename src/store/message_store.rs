@@ -433,7 +433,7 @@ impl MessageStore {
     fn add_keys(&self, msgs: &[NewMessage], results: &[PutResult]) {
         self.keys.add(msgs.iter().zip(results).flat_map(|(m, r)| {
             let keys = m.keys.iter().filter(|k| !k.is_empty()).chain(m.uniq_key.iter());
-            keys.map(move |k| (m.topic.as_str(), k.as_str(), r.store_timestamp, r.commit_log_offset))
+            keys.map(move |k| (&*m.topic, k.as_str(), r.store_timestamp, r.commit_log_offset))
         }));
     }
 

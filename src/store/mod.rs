@@ -146,7 +146,7 @@ impl StoreConfig {
 /// A message to append.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
-    pub topic: String,
+    pub topic: bytestring::ByteString,
     pub queue_id: i32,
     pub flag: i32,
     pub sys_flag: i32,

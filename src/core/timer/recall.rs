@@ -98,7 +98,7 @@ fn recall_marker(core: &Core, topic: &str, uniq: &str, due: i64, now_ms: i64) ->
     p.insert(TIMER_OUT_MS, due.to_string());
     p.insert(TIMER_DEL_UNIQKEY, delete_key(topic, uniq));
     NewMessage {
-        topic: TIMER_TOPIC.to_string(),
+        topic: bytestring::ByteString::from_static(TIMER_TOPIC),
         queue_id: 0,
         flag: 0,
         sys_flag: 0,
