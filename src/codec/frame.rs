@@ -351,19 +351,28 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
         }
         _ => out.put_i32(0),
     }
+    binary_fields(out, |put| {
+        if let Some(ext) = &cmd.ext_fields {
+            for_each_in_java_order(ext, put);
+        }
+    });
+}
+
+/// A binary header's fields area: its length, then each (name, value) `fields` gives, those
+/// with an empty name or value (or too long for their length fields) left out as the Java writer
+/// does.
+fn binary_fields(out: &mut Vec<u8>, fields: impl FnOnce(&mut dyn FnMut(&str, &str))) {
     let len_pos = out.len();
     out.put_i32(0);
-    if let Some(ext) = &cmd.ext_fields {
-        for_each_in_java_order(ext, |k, v| {
-            if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
-                return;
-            }
-            out.put_i16(k.len() as i16);
-            out.extend_from_slice(k.as_bytes());
-            out.put_i32(v.len() as i32);
-            out.extend_from_slice(v.as_bytes());
-        });
-    }
+    fields(&mut |k: &str, v: &str| {
+        if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
+            return;
+        }
+        out.put_i16(k.len() as i16);
+        out.extend_from_slice(k.as_bytes());
+        out.put_i32(v.len() as i32);
+        out.extend_from_slice(v.as_bytes());
+    });
     let ext_len = (out.len() - len_pos - 4) as i32;
     out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
 }
@@ -458,19 +467,11 @@ pub fn encode_send_answer(a: &SendAnswer, dst: &mut BytesMut) {
             out.put_i32(a.opaque);
             out.put_i32(FLAG_RESPONSE);
             out.put_i32(0); // no remark
-            let len_pos = out.len();
-            out.put_i32(0);
-            for &i in order {
-                let (k, v) = (SendAnswer::NAMES[i], values[i]);
-                if !v.is_empty() {
-                    out.put_i16(k.len() as i16);
-                    out.extend_from_slice(k.as_bytes());
-                    out.put_i32(v.len() as i32);
-                    out.extend_from_slice(v.as_bytes());
+            binary_fields(out, |put| {
+                for &i in order {
+                    put(SendAnswer::NAMES[i], values[i]);
                 }
-            }
-            let ext_len = (out.len() - len_pos - 4) as i32;
-            out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
+            });
         });
         // an answer's header is a few hundred bytes: it always fits a frame
         let _ = frame_into(SerializeType::RocketMq, out, &[], true, dst, i32::MAX as usize);

@@ -43,9 +43,17 @@ test('producer sends, clustering consumer receives each message once', { timeout
   await consumer.ready();
 
   // Probe until the consumer has rebalanced and reads (it starts at the last offset).
+  // A route lookup that finds no route yet is retried like a missing probe (seen once in a full
+  // suite run, 2026-12-07: TOPIC_NOT_EXIST from the name server right after the create answered);
+  // it is reported if the probe never arrives.
   const ready = await waitUntil(async () => {
     if (received.some(m => m.tags === 'probe')) return true;
-    await producer.send(new Message(topic, 'probe', 'probe'));
+    try {
+      await producer.send(new Message(topic, 'probe', 'probe'));
+    } catch (err) {
+      if (!/No topic route info/.test(String(err && err.message))) throw err;
+      errors.push(String(err.message));
+    }
     return false;
   }, 60000, 300);
   assert.ok(ready, 'consumer received no probe within 60 s; client errors: ' + JSON.stringify(errors.slice(0, 5)) +
