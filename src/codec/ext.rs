@@ -262,7 +262,8 @@ impl ExtFields {
 
     fn list(&self) -> &List {
         self.list.get_or_init(|| {
-            let mut list = List::with_capacity(16);
+            // sized for a send's header; an empty header allocates nothing
+            let mut list = List::with_capacity(if self.wire.is_some() { 16 } else { 0 });
             for (k, v) in self.wire_pairs().into_iter().flatten() {
                 list.push_span(&self.frame, k, v);
             }
