@@ -79,16 +79,21 @@ impl RemotingCommand {
 
     /// A response to `req`: same opaque and serialize type, response bit set.
     pub fn response_to(req: &RemotingCommand, code: i32, remark: Option<String>) -> Self {
+        Self::response(req.opaque, req.serialize_type, code, remark)
+    }
+
+    /// A response to the request `opaque` in `serialize_type`, response bit set.
+    pub fn response(opaque: i32, serialize_type: SerializeType, code: i32, remark: Option<String>) -> Self {
         RemotingCommand {
             code,
             language: "JAVA".into(),
             version: OUR_VERSION,
-            opaque: req.opaque,
+            opaque,
             flag: FLAG_RESPONSE,
             remark,
             ext_fields: None,
             body: Bytes::new(),
-            serialize_type: req.serialize_type,
+            serialize_type,
         }
     }
 

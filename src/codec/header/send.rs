@@ -1,7 +1,7 @@
 //! Send headers: SEND_MESSAGE (10, long names), SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE /
 //! SEND_REPLY_MESSAGE_V2 (310/320/325, one-letter names) and the send response.
 use super::{field_from, field_from_or, header, put_field, CommandHeader, HeaderValue};
-use crate::codec::command::{ExtFields, RemotingCommand, SerializeType, FLAG_RESPONSE, OUR_VERSION};
+use crate::codec::command::{ExtFields, RemotingCommand, SerializeType};
 use crate::codec::ext::Field;
 use crate::codec::error::CodecError;
 use bytestring::ByteString;
@@ -220,17 +220,9 @@ impl SendAnswer {
         ext.insert("MSG_REGION", Field::Shared(self.region));
         ext.insert("TRACE_ON", Field::Static(trace_text(self.trace_on)));
         self.header.into_ext(&mut ext);
-        RemotingCommand {
-            code: self.code,
-            language: "JAVA".into(),
-            version: OUR_VERSION,
-            opaque: self.opaque,
-            flag: FLAG_RESPONSE,
-            remark: None,
-            ext_fields: Some(ext),
-            body: bytes::Bytes::new(),
-            serialize_type: self.serialize_type,
-        }
+        let mut cmd = RemotingCommand::response(self.opaque, self.serialize_type, self.code, None);
+        cmd.ext_fields = Some(ext);
+        cmd
     }
 
     /// Call `f` with the value of each of [`Self::NAMES`] (empty when absent; an empty value is
