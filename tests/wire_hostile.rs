@@ -141,3 +141,35 @@ async fn too_many_ext_fields_close_the_connection() {
     assert!(log.contains("65 extFields") && log.contains("limit of 64"), "log names the count and the limit:\n{log}");
     assert!(log.contains("5000 extFields"), "the count is the whole header's, not where decoding stopped:\n{log}");
 }
+
+/// Requests read together are answered together, when their run of reads ends. A run that ends
+/// in a frame that cannot be decoded still answers the requests before it, then closes: two
+/// sends and junk in one write get their answers (and the messages are stored), then the close.
+#[tokio::test]
+async fn requests_before_an_undecodable_frame_are_answered_before_the_close() {
+    use ferrocket::codec::SerializeType;
+    let b = DevBroker::start();
+    let topic = common::unique("before_junk");
+    let c = RawClient::connect(b.broker).await.unwrap();
+    let mut bytes = Vec::new();
+    for (opaque, body) in [(-11, "first"), (-12, "second")] {
+        let mut cmd = req::send_v2("pg_junk", &req::Msg::new(&topic, body), 0);
+        cmd.opaque = opaque;
+        cmd.serialize_type = SerializeType::RocketMq;
+        let mut out = bytes::BytesMut::new();
+        ferrocket::codec::frame::encode_command(&cmd, &mut out);
+        bytes.extend_from_slice(&out);
+    }
+    // a plausible length, then a type byte no serializer has
+    bytes.extend_from_slice(&[0, 0, 0, 8, 9, 0, 0, 0, 0, 0, 0, 0]);
+    // the answers leave in order: the second's arrival is the end of the run's answers
+    let second = c.request_raw(&bytes, -12, T).await.expect("the sends are answered before the close");
+    assert_code(&second, codes::SUCCESS);
+    assert!(c.wait_closed(Duration::from_secs(10)).await, "the junk closes the connection");
+    // both messages were stored and are readable
+    let fresh = b.client().await;
+    let (resp, msgs) = common::pull(&fresh, &req::Pull::new("cg_junk", &topic, 0, 0)).await;
+    assert_code(&resp, codes::SUCCESS);
+    let bodies: Vec<_> = msgs.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+}

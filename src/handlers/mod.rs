@@ -128,7 +128,7 @@ impl Service {
                     Some(setup) => match acl::gate(&setup.acl, conn.handle.peer.ip(), &req) {
                         Ok(caller) => Some(caller),
                         Err(e) => {
-                            tracing::info!(code = req.code, remark = %e.remark, "request refused by ACL");
+                            tracing::info!(conn = conn.handle.id, peer = %conn.handle.peer, code = req.code, remark = %e.remark, "request refused by ACL");
                             return Reply::Now(e.response(&req));
                         }
                     },

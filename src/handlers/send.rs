@@ -44,7 +44,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     // (perm, write queues, read queues), read in place for a known topic
     let dims = |t: &TopicConfig| (t.perm, t.write_queue_nums, t.read_queue_nums);
     let known = core.topics.with(&h.topic, dims);
-    let Some((perms, write_queues, read_queues)) = known.or_else(|| resolve_topic(core, &h, cfg.auto_create_topic_enable).as_ref().map(dims)) else {
+    let Some((perms, write_queues, read_queues)) = known.or_else(|| resolve_topic(core, conn, &h, cfg.auto_create_topic_enable).as_ref().map(dims)) else {
         return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
     };
     if perms & perm::WRITE == 0 {
@@ -152,7 +152,7 @@ fn illegal_remark(max: usize) -> String {
 }
 
 /// The topic's config, auto-creating it from the default topic or as a retry topic.
-fn resolve_topic(core: &Core, h: &SendMessageRequestHeader, auto_create: bool) -> Option<TopicConfig> {
+fn resolve_topic(core: &Core, conn: &Conn, h: &SendMessageRequestHeader, auto_create: bool) -> Option<TopicConfig> {
     if let Some(t) = core.topics.get(&h.topic) {
         return Some(t);
     }
@@ -175,7 +175,8 @@ fn resolve_topic(core: &Core, h: &SendMessageRequestHeader, auto_create: bool) -
         None => (tc.clone(), core.topics.put(tc)),
     };
     if created {
-        tracing::info!(topic = %tc.topic_name, queues, producer = %h.producer_group, "auto-created topic");
+        // a send is handled outside the connection's span: the line names the connection
+        tracing::info!(conn = conn.handle.id, peer = %conn.handle.peer, topic = %tc.topic_name, queues, producer = %h.producer_group, "auto-created topic");
         drop(core.announce()); // registered at once; the send does not wait for it
     }
     Some(tc)

@@ -100,35 +100,70 @@ impl Gate {
     }
 }
 
-/// A stream that yields nothing while its gate is shut.
+/// What a [`Gated`] stream yields: an item of the stream under it, or the end of a run of items
+/// (the stream under it has nothing more now, has ended, or the gate shut).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read<T> {
+    Item(T),
+    /// The run of items since the last pause is over: the reader hands on what it gathered for
+    /// them (their answers, written as one frame run) before it waits.
+    RunEnd,
+}
+
+/// A stream that yields nothing while its gate is shut, and marks where each run of items ends.
 pub struct Gated<S> {
     inner: S,
     gate: Arc<Gate>,
+    /// An item was yielded since the last [`Read::RunEnd`].
+    in_run: bool,
+    /// The stream under it has ended (it is not polled again).
+    done: bool,
 }
 
 impl<S> Gated<S> {
     pub fn new(inner: S, gate: Arc<Gate>) -> Self {
-        Gated { inner, gate }
+        Gated { inner, gate, in_run: false, done: false }
+    }
+
+    /// The reader stops here: end the run first if one is open, else `then`.
+    fn pause<T>(&mut self, then: Poll<Option<Read<T>>>) -> Poll<Option<Read<T>>> {
+        self.gate.reader_paused();
+        if std::mem::take(&mut self.in_run) {
+            Poll::Ready(Some(Read::RunEnd))
+        } else {
+            then
+        }
     }
 }
 
 impl<S: Stream + Unpin> Stream for Gated<S> {
-    type Item = S::Item;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+    type Item = Read<S::Item>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return self.pause(Poll::Ready(None));
+        }
         if !self.gate.open() {
             self.gate.reader.register(cx.waker());
             // Re-check after registering: a wake-up in between would otherwise be lost.
             if !self.gate.open() {
-                self.gate.reader_paused();
-                return Poll::Pending;
+                // a run ended here is followed by a poll, which finds the gate still shut
+                return self.pause(Poll::Pending);
             }
         }
-        let r = Pin::new(&mut self.inner).poll_next(cx);
-        match r {
-            Poll::Ready(Some(_)) => self.gate.reading.store(true, Ordering::Release),
-            _ => self.gate.reader_paused(),
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                self.gate.reading.store(true, Ordering::Release);
+                self.in_run = true;
+                Poll::Ready(Some(Read::Item(item)))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                self.pause(Poll::Ready(None))
+            }
+            // the stream under it has registered the waker: a run ended here is followed by a
+            // poll, which registers it again
+            Poll::Pending => self.pause(Poll::Pending),
         }
-        r
     }
 }
 
@@ -137,26 +172,45 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
 
+    use Read::{Item, RunEnd};
+
+    fn poll<S: Stream + Unpin>(s: &mut S) -> Poll<Option<S::Item>> {
+        let waker = futures_util::task::noop_waker();
+        Pin::new(s).poll_next(&mut Context::from_waker(&waker))
+    }
+
     #[tokio::test]
     async fn pauses_at_the_limit_and_resumes() {
         let gate = Gate::new(2, 100);
         let mut s = Gated::new(futures_util::stream::iter(0..10), gate.clone());
-        assert_eq!(s.next().await, Some(0));
+        assert_eq!(s.next().await, Some(Item(0)));
         gate.begin();
         gate.begin();
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending(), "two in flight: paused");
+        assert_eq!(poll(&mut s), Poll::Ready(Some(RunEnd)), "two in flight: the run ends");
+        assert!(poll(&mut s).is_pending(), "then paused");
         gate.end();
-        assert_eq!(s.next().await, Some(1));
+        assert_eq!(s.next().await, Some(Item(1)));
         gate.queue(101);
-        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending(), "too many bytes queued: paused");
+        assert_eq!(poll(&mut s), Poll::Ready(Some(RunEnd)));
+        assert!(poll(&mut s).is_pending(), "too many bytes queued: paused");
         gate.written(101);
-        assert_eq!(s.next().await, Some(2));
+        assert_eq!(s.next().await, Some(Item(2)));
         gate.queue(500);
-        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending());
+        assert_eq!(s.next().await, Some(RunEnd));
+        assert!(poll(&mut s).is_pending());
         gate.writer_gone();
-        assert_eq!(s.next().await, Some(3), "a dead writer releases the reader");
+        assert_eq!(s.next().await, Some(Item(3)), "a dead writer releases the reader");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_ends_its_run_first() {
+        let gate = Gate::new(8, 1 << 20);
+        let mut s = Gated::new(futures_util::stream::iter(0..2), gate.clone());
+        let got: Vec<_> = (&mut s).collect().await;
+        assert_eq!(got, vec![Item(0), Item(1), RunEnd]);
+        assert_eq!(s.next().await, None, "and stays ended");
+        let mut empty = Gated::new(futures_util::stream::iter(0..0), gate);
+        assert_eq!(empty.next().await, None, "no run, no run end");
     }
 
     #[tokio::test]
@@ -167,18 +221,19 @@ mod tests {
         let woken = Arc::new(AtomicUsize::new(0));
         let waker = futures_util::task::waker(Arc::new(Count(woken.clone())));
         assert!(!gate.reader_busy(&waker), "nothing read yet");
+        assert!(poll(&mut s).is_pending(), "nothing to read: no run to end");
         tx.send(1).unwrap();
         tx.send(2).unwrap();
-        assert_eq!(s.next().await, Some(1));
+        assert_eq!(s.next().await, Some(Item(1)));
         assert!(gate.reader_busy(&waker), "a request was just read: more may follow");
-        assert_eq!(s.next().await, Some(2));
+        assert_eq!(s.next().await, Some(Item(2)));
         assert_eq!(woken.load(Ordering::SeqCst), 0);
-        let noop = futures_util::task::noop_waker();
-        assert!(Pin::new(&mut s).poll_next(&mut Context::from_waker(&noop)).is_pending());
+        assert_eq!(poll(&mut s), Poll::Ready(Some(RunEnd)), "nothing more now: the run ends");
         assert_eq!(woken.load(Ordering::SeqCst), 1, "the pause wakes the writer");
         assert!(!gate.reader_busy(&waker));
+        assert!(poll(&mut s).is_pending(), "then the reader waits");
         tx.send(3).unwrap();
-        assert_eq!(s.next().await, Some(3));
+        assert_eq!(s.next().await, Some(Item(3)));
         gate.reader_paused(); // the connection closes
         assert!(!gate.reader_busy(&waker));
     }
