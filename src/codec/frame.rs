@@ -364,17 +364,30 @@ pub fn encode_binary_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
 fn binary_fields(out: &mut Vec<u8>, fields: impl FnOnce(&mut dyn FnMut(&str, &str))) {
     let len_pos = out.len();
     out.put_i32(0);
-    fields(&mut |k: &str, v: &str| {
-        if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
-            return;
-        }
-        out.put_i16(k.len() as i16);
-        out.extend_from_slice(k.as_bytes());
-        out.put_i32(v.len() as i32);
-        out.extend_from_slice(v.as_bytes());
-    });
+    fields(&mut |k: &str, v: &str| put_binary_field(out, k, v));
     let ext_len = (out.len() - len_pos - 4) as i32;
     out[len_pos..len_pos + 4].copy_from_slice(&ext_len.to_be_bytes());
+}
+
+/// The bytes [`put_binary_field`] writes for (`k`, `v`): 0 for a field the Java writer leaves out.
+fn binary_field_len(k: &str, v: &str) -> usize {
+    if k.is_empty() || v.is_empty() || k.len() > i16::MAX as usize || v.len() > i32::MAX as usize {
+        0
+    } else {
+        2 + k.len() + 4 + v.len()
+    }
+}
+
+/// One field of a binary header's fields area (nothing for a field the Java writer leaves out).
+#[inline]
+fn put_binary_field(out: &mut impl BufMut, k: &str, v: &str) {
+    if binary_field_len(k, v) == 0 {
+        return;
+    }
+    out.put_i16(k.len() as i16);
+    out.put_slice(k.as_bytes());
+    out.put_i32(v.len() as i32);
+    out.put_slice(v.as_bytes());
 }
 
 /// Largest header the 24-bit header-length field can describe.
@@ -458,23 +471,27 @@ pub fn encode_send_answer(a: &SendAnswer, dst: &mut BytesMut) {
         java_order(&fields, |i| order.push(i));
         order
     });
-    with_header_buffer(|out| {
-        a.fields(|values| {
-            out.reserve(32 + values.iter().map(|v| v.len() + 32).sum::<usize>());
-            out.put_i16(a.code as i16);
-            out.put_u8(language_code("JAVA"));
-            out.put_i16(OUR_VERSION as i16);
-            out.put_i32(a.opaque);
-            out.put_i32(FLAG_RESPONSE);
-            out.put_i32(0); // no remark
-            binary_fields(out, |put| {
-                for &i in order {
-                    put(SendAnswer::NAMES[i], values[i]);
-                }
-            });
-        });
-        // an answer's header is a few hundred bytes: it always fits a frame
-        let _ = frame_into(SerializeType::RocketMq, out, &[], true, dst, i32::MAX as usize);
+    a.fields(|values| {
+        // straight into the frame: the header's length is known before a byte of it is written
+        let ext: usize = (0..values.len()).map(|i| binary_field_len(SendAnswer::NAMES[i], values[i])).sum();
+        let header = 2 + 1 + 2 + 4 + 4 + 4 + 4 + ext;
+        if header > MAX_HEADER_LEN {
+            // not from a broker's values; the command path refuses it the same way
+            return encode_command(&a.clone().into_command(), dst);
+        }
+        dst.reserve(8 + header);
+        dst.put_i32((4 + header) as i32);
+        dst.put_u32((SerializeType::RocketMq as u32) << 24 | header as u32);
+        dst.put_i16(a.code as i16);
+        dst.put_u8(language_code("JAVA"));
+        dst.put_i16(OUR_VERSION as i16);
+        dst.put_i32(a.opaque);
+        dst.put_i32(FLAG_RESPONSE);
+        dst.put_i32(0); // no remark
+        dst.put_i32(ext as i32);
+        for &i in order {
+            put_binary_field(dst, SendAnswer::NAMES[i], values[i]);
+        }
     })
 }
 

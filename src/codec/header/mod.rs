@@ -115,10 +115,27 @@ impl HeaderValue for bytestring::ByteString {
     }
 }
 
+/// Plain digits too few to overflow (`max` of them), as nearly every header number is: read
+/// without the general parser (a send header has seven numbers).
+#[inline]
+fn plain_digits(raw: &str, max: usize) -> Option<i64> {
+    let b = raw.as_bytes();
+    if b.is_empty() || b.len() > max {
+        return None;
+    }
+    b.iter().try_fold(0i64, |n, &c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then_some(n * 10 + d as i64)
+    })
+}
+
 macro_rules! int_value {
-    ($t:ty) => {
+    ($t:ty, $digits:expr) => {
         impl HeaderValue for $t {
             fn parse(field: &'static str, raw: &str) -> Result<Self, CodecError> {
+                if let Some(n) = plain_digits(raw, $digits) {
+                    return Ok(n as $t);
+                }
                 trimmed(raw).parse::<$t>().map_err(|_| invalid(field, raw))
             }
             fn absent() -> Option<Self> {
@@ -131,8 +148,9 @@ macro_rules! int_value {
         }
     };
 }
-int_value!(i32);
-int_value!(i64);
+// 9 digits fit an i32, 18 an i64
+int_value!(i32, 9);
+int_value!(i64, 18);
 
 impl HeaderValue for bool {
     fn parse(_: &'static str, raw: &str) -> Result<Self, CodecError> {
@@ -180,7 +198,7 @@ pub fn get_field_or<T: HeaderValue>(
 pub fn field_from<T: HeaderValue>(raw: Option<&str>, key: &'static str) -> Result<T, CodecError> {
     match raw {
         Some(raw) => T::parse(key, raw),
-        None => T::absent().ok_or(CodecError::MissingField(key)),
+        None => T::absent().ok_or_else(|| CodecError::MissingField(key)),
     }
 }
 

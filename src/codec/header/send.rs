@@ -106,7 +106,7 @@ impl SendMessageRequestHeader {
         }
         // text: a span of the frame (a copy for a JSON header's)
         let text = |i: usize| raw[i].map(|v| ext.shared_text(v));
-        let required = |i: usize| text(i).ok_or(CodecError::MissingField(NAMES[i].0));
+        let required = |i: usize| text(i).ok_or_else(|| CodecError::MissingField(NAMES[i].0));
         Ok(SendMessageRequestHeader {
             producer_group: required(0)?,
             topic: required(1)?,

@@ -122,6 +122,17 @@ fn numbers_around_whitespace_of_every_kind() {
         let got = GetMaxOffsetRequestHeader::decode(&e).ok().map(|h| h.queue_id);
         assert_eq!(got, want, "queueId {raw:?}");
     }
+    // plain digits (read without the general parser) and the forms around them
+    for (raw, want) in [("0", Some(0)), ("007", Some(7)), ("999999999", Some(999_999_999)), ("2147483647", Some(i32::MAX)), ("2147483648", None), ("-2147483648", Some(i32::MIN)), ("+5", Some(5)), ("1 2", None), ("12345678901", None)] {
+        let e = ext(&[("topic", "t"), ("queueId", raw)]);
+        let got = GetMaxOffsetRequestHeader::decode(&e).ok().map(|h| h.queue_id);
+        assert_eq!(got, want, "queueId {raw:?}");
+    }
+    for (raw, want) in [("1765000000000", Some(1_765_000_000_000i64)), ("999999999999999999", Some(999_999_999_999_999_999)), ("9223372036854775807", Some(i64::MAX)), ("9223372036854775808", None), ("-1", Some(-1))] {
+        let e = ext(&[("topic", "t"), ("group", "g"), ("timestamp", raw), ("isForce", "false")]);
+        let got = ResetOffsetRequestHeader::decode(&e).ok().map(|h| h.timestamp);
+        assert_eq!(got, want, "timestamp {raw:?}");
+    }
     assert!(parse_bool(" true\n"));
     assert!(parse_bool("\u{a0}1"));
     assert!(!parse_bool("truex"));
