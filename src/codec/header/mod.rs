@@ -198,7 +198,7 @@ pub fn get_field_or<T: HeaderValue>(
 pub fn field_from<T: HeaderValue>(raw: Option<&str>, key: &'static str) -> Result<T, CodecError> {
     match raw {
         Some(raw) => T::parse(key, raw),
-        None => T::absent().ok_or_else(|| CodecError::MissingField(key)),
+        None => T::absent().ok_or(CodecError::MissingField(key)),
     }
 }
 
