@@ -32,9 +32,9 @@ impl Core {
     }
 
     /// The half / delay-level / timer redirect of a single (non-batch) message, as the send
-    /// path applies it; a delivery time beyond `timerMaxDelay` is refused.
-    pub fn redirect_single(&self, m: &mut NewMessage, now_ms: &dyn Fn() -> i64) -> Result<(), TimerTooFar> {
-        let cfg = self.config();
+    /// path applies it (under `cfg`, the caller's read of the config); a delivery time beyond
+    /// `timerMaxDelay` is refused.
+    pub fn redirect_single(&self, cfg: &crate::config::BrokerConfig, m: &mut NewMessage, now_ms: &dyn Fn() -> i64) -> Result<(), TimerTooFar> {
         if !redirect_half(m) && !redirect_delayed(m, &cfg.message_delay_level, now_ms) {
             redirect_timer(m, now_ms, cfg.timer_max_delay)?;
         }

@@ -148,7 +148,7 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
         return refused(msgs.len(), ids, status::of(Code::BadRequest, "transactional messages are sent one by one"));
     }
     let recall_handles = if msgs.len() == 1 {
-        if let Err(e) = g.core.redirect_single(&mut msgs[0], &now_ms) {
+        if let Err(e) = g.core.redirect_single(&g.core.config(), &mut msgs[0], &now_ms) {
             return refused(1, ids, status::of(Code::IllegalDeliveryTime, e.to_string()));
         }
         g.core.recall_handles(&msgs)

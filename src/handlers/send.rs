@@ -34,7 +34,7 @@ fn region(cfg: &BrokerConfig, r: &mut RemotingCommand) {
 }
 
 fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
-    let h = SendMessageRequestHeader::from_command(req)
+    let h = SendMessageRequestHeader::borrowed(req)
         .map_err(|e| HandlerError::system(format!("bad send request: {e}")))?;
     validate_topic_name(&h.topic).map_err(|e| HandlerError::system(e.to_string()))?;
     if SEND_FORBIDDEN.contains(&&*h.topic) {
@@ -66,7 +66,12 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let header_props = property_pairs(h.properties.as_deref().unwrap_or(""));
     let wait = lookup(&header_props, prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let (dlq, target_queue) = retry_target(core, &h, queue_id)?;
-    let target_topic = dlq.as_deref().map(ByteString::from).unwrap_or_else(|| h.topic.clone());
+    // the request's topic shares its frame (the one text of the header the message keeps)
+    let target_topic = match (dlq.as_deref(), req.ext_fields.as_ref()) {
+        (Some(dlq), _) => ByteString::from(dlq),
+        (None, Some(ext)) => ext.shared_text(h.topic),
+        (None, None) => ByteString::from(h.topic),
+    };
     let mut msgs = build_messages(core, &cfg, conn, &h, req, &header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
@@ -78,7 +83,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
         if !h.batch {
             if let Some(m) = msgs.first_mut() {
-                core.redirect_single(m, &now).map_err(illegal)?;
+                core.redirect_single(&cfg, m, &now).map_err(illegal)?;
                 recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
             }
         } else if core.redirect_batch(&mut msgs, &now).map_err(illegal)? > 0 {
@@ -152,7 +157,7 @@ fn illegal_remark(max: usize) -> String {
 }
 
 /// The topic's config, auto-creating it from the default topic or as a retry topic.
-fn resolve_topic(core: &Core, conn: &Conn, h: &SendMessageRequestHeader, auto_create: bool) -> Option<TopicConfig> {
+fn resolve_topic(core: &Core, conn: &Conn, h: &SendMessageRequestHeader<&str>, auto_create: bool) -> Option<TopicConfig> {
     if let Some(t) = core.topics.get(&h.topic) {
         return Some(t);
     }
@@ -186,7 +191,7 @@ fn resolve_topic(core: &Core, conn: &Conn, h: &SendMessageRequestHeader, auto_cr
 /// topic and its queue, or (None, `queue_id`) when the message stays on the header's topic.
 fn retry_target(
     core: &Core,
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeader<&str>,
     queue_id: i32,
 ) -> Result<(Option<String>, i32), HandlerError> {
     let Some(group) = h.topic.strip_prefix(RETRY_PREFIX) else {
@@ -214,7 +219,7 @@ fn build_messages(
     core: &Core,
     cfg: &BrokerConfig,
     conn: &Conn,
-    h: &SendMessageRequestHeader,
+    h: &SendMessageRequestHeader<&str>,
     req: &RemotingCommand,
     header_props: &[(&str, &str)],
     topic: &ByteString,
