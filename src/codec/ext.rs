@@ -236,9 +236,9 @@ impl ExtFields {
 
     /// The header whose fields are the binary fields area `frame[at..at + len]`, already checked
     /// by the decoder (every length fits, at most `MAX_EXT_FIELDS` fields).
-    pub(crate) fn of_wire(frame: &bytes::Bytes, at: usize, len: usize) -> Self {
+    pub(crate) fn of_wire(frame: bytes::Bytes, at: usize, len: usize) -> Self {
         debug_assert!(at + len <= frame.len());
-        ExtFields { frame: frame.clone(), wire: Some((at as u32, len as u32)), list: Default::default() }
+        ExtFields { frame, wire: Some((at as u32, len as u32)), list: Default::default() }
     }
 
     /// The fields in wire order as spans of the frame, when this header was decoded from binary

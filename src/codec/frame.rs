@@ -97,7 +97,7 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError
     let header = frame.split_to(hdr_len);
     let mut cmd = match ty {
         0 => decode_json_header(&header)?,
-        1 => decode_binary_header_shared(&header)?,
+        1 => decode_binary_header_shared(header)?,
         other => return Err(CodecError::BadSerializeType(other)),
     };
     cmd.body = frame;
@@ -137,12 +137,12 @@ fn next_binary_field<'a>(b: &mut &'a [u8]) -> Result<(&'a [u8], &'a [u8]), Codec
 /// [`MAX_EXT_FIELDS`] extFields are accepted. The fields are copied out of `h`; the frame decoder
 /// uses [`decode_binary_header_shared`], whose fields share the frame's bytes.
 pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, CodecError> {
-    decode_binary_header_shared(&Bytes::copy_from_slice(h))
+    decode_binary_header_shared(Bytes::copy_from_slice(h))
 }
 
 /// [`decode_binary_header`] of a header held in `Bytes`: remark, names and values are slices of
 /// it (one allocation for the field list, none per field).
-pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, CodecError> {
+pub fn decode_binary_header_shared(header: Bytes) -> Result<RemotingCommand, CodecError> {
     fn need(h: &[u8], n: usize, what: &'static str) -> Result<(), CodecError> {
         if h.len() < n {
             Err(CodecError::BadBinaryHeader(what))
@@ -150,7 +150,7 @@ pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, Co
             Ok(())
         }
     }
-    let mut h: &[u8] = header;
+    let mut h: &[u8] = &header;
     need(h, 17, "fixed part shorter than 17 bytes")?;
     let code = h.get_i16() as i32;
     let language = std::borrow::Cow::Borrowed(language_name(h.get_u8()));
@@ -184,8 +184,8 @@ pub fn decode_binary_header_shared(header: &Bytes) -> Result<RemotingCommand, Co
         if count > MAX_EXT_FIELDS {
             return Err(CodecError::TooManyExtFields { count, max: MAX_EXT_FIELDS });
         }
-        let at = ext_bytes.as_ptr() as usize - header.as_ptr() as usize;
-        Some(ExtFields::of_wire(header, at, ext_bytes.len()))
+        let (at, len) = (ext_bytes.as_ptr() as usize - header.as_ptr() as usize, ext_bytes.len());
+        Some(ExtFields::of_wire(header, at, len))
     };
     Ok(RemotingCommand {
         code,

@@ -328,24 +328,36 @@ pub fn unique_id(pid: u32, since_epoch: std::time::Duration, counter: u32) -> St
 /// The offset message id: store host address, port (i32) and commit-log offset (i64), in
 /// upper-case hex: 32 digits for IPv4, 56 for IPv6.
 pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
+    // each byte's two digits from a table, into a fixed array, then one string of them (a send's
+    // answer makes one of these a message)
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    // the digits in a fixed array, then one string of them (a send's answer makes one of these)
-    let mut s = [0u8; 56];
-    let mut n = 0;
-    let mut put = |bytes: &[u8]| {
-        for b in bytes {
-            s[n] = HEX[(b >> 4) as usize];
-            s[n + 1] = HEX[(b & 15) as usize];
-            n += 2;
+    static DIGITS: [[u8; 2]; 256] = {
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [HEX[i >> 4], HEX[i & 15]];
+            i += 1;
+        }
+        t
+    };
+    let mut raw = [0u8; 28];
+    let n = match store_host.ip() {
+        IpAddr::V4(ip) => {
+            raw[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            raw[..16].copy_from_slice(&ip.octets());
+            16
         }
     };
-    match store_host.ip() {
-        IpAddr::V4(ip) => put(&ip.octets()),
-        IpAddr::V6(ip) => put(&ip.octets()),
+    raw[n..n + 4].copy_from_slice(&(store_host.port() as i32).to_be_bytes());
+    raw[n + 4..n + 12].copy_from_slice(&commit_log_offset.to_be_bytes());
+    let mut s = [0u8; 56];
+    for (d, &b) in s.chunks_exact_mut(2).zip(&raw[..n + 12]) {
+        d.copy_from_slice(&DIGITS[b as usize]);
     }
-    put(&(store_host.port() as i32).to_be_bytes());
-    put(&commit_log_offset.to_be_bytes());
-    std::str::from_utf8(&s[..n]).map(str::to_owned).unwrap_or_default()
+    std::str::from_utf8(&s[..2 * (n + 12)]).map(str::to_owned).unwrap_or_default()
 }
 
 /// Decode an offset message id (either case) into the store address and commit-log offset.

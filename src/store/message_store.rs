@@ -269,7 +269,9 @@ impl MessageStore {
         self.validate(msgs)?;
         let now = now_ms();
         let mut ap = self.lock_append();
-        let (orig_seg, orig_pos) = (ap.seg.clone(), ap.pos);
+        // where a failed append cuts back to (the segment itself is found only then: no reference
+        // count taken a put)
+        let (orig_base, orig_pos) = (ap.seg.as_ref().map(|s| s.base), ap.pos);
         let bytes: i64 = msgs.iter().map(|m| self.record_size(m)).sum();
         let mut buf = std::mem::take(&mut ap.buf);
         buf.clear();
@@ -284,6 +286,9 @@ impl MessageStore {
         if let Err(e) = res {
             queues.clear();
             ap.queues = queues;
+            // the original segment is the current one, or one the failed append rolled past
+            // (`roll` lists those in `touched`)
+            let orig_seg = orig_base.and_then(|b| ap.seg.iter().chain(&w.touched).find(|s| s.base == b).cloned());
             self.rollback(&mut ap, orig_seg, orig_pos, &w.touched, msgs);
             return Err(e);
         }

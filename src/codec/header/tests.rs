@@ -177,7 +177,7 @@ fn a_binary_send_header_read_in_place_matches_its_list() {
         (b"i", b"TAGS\x01A"),
     ];
     let frame = binary_header(310, &fields);
-    let cmd = crate::codec::frame::decode_binary_header_shared(&frame).unwrap();
+    let cmd = crate::codec::frame::decode_binary_header_shared(frame.clone()).unwrap();
     let ext = cmd.ext_fields.as_ref().unwrap();
     let in_place = SendMessageRequestHeader::from_command(&cmd).unwrap();
     assert_eq!((&in_place.topic[..], in_place.flag, in_place.queue_id), ("t\u{e9}", 3, 2));
@@ -199,11 +199,11 @@ fn a_binary_send_header_read_in_place_matches_its_list() {
 #[test]
 fn a_binary_send_header_with_bad_utf8_reads_as_the_list_does() {
     let frame = binary_header(310, &[(b"a", b"pg"), (b"b", b"t\xff"), (b"c", b"TBW102"), (b"d", b"4"), (b"e", b"2"), (b"f", b"0"), (b"g", b"1"), (b"h", b"0")]);
-    let cmd = crate::codec::frame::decode_binary_header_shared(&frame).unwrap();
+    let cmd = crate::codec::frame::decode_binary_header_shared(frame.clone()).unwrap();
     let h = SendMessageRequestHeader::from_command(&cmd).unwrap();
     assert_eq!(&h.topic[..], "t\u{fffd}");
     assert_eq!(cmd.ext_fields.as_ref().unwrap().get("b"), Some("t\u{fffd}"));
     let missing = binary_header(310, &[(b"a", b"pg"), (b"b", b"")]);
-    let cmd = crate::codec::frame::decode_binary_header_shared(&missing).unwrap();
+    let cmd = crate::codec::frame::decode_binary_header_shared(missing).unwrap();
     assert!(matches!(SendMessageRequestHeader::from_command(&cmd), Err(CodecError::MissingField("topic"))));
 }
