@@ -31,6 +31,17 @@ impl Core {
         }
     }
 
+    /// Whether [`Core::redirect_single`] could move a message with this system flag and these
+    /// properties of its producer's (the broker's own stamps name none of what it looks for):
+    /// false for nearly every send, which then skips the searches of the stored properties.
+    pub fn may_redirect(sys_flag: i32, producer_pairs: &[(&str, &str)]) -> bool {
+        use crate::codec::message::{prop, sys_flag as sf};
+        sys_flag & sf::TRANSACTION_MASK == sf::TRANSACTION_PREPARED
+            || producer_pairs.iter().any(|(k, _)| {
+                matches!(*k, prop::DELAY | prop::TIMER_DELIVER_MS | prop::TIMER_DELAY_SEC | prop::TIMER_DELAY_MS)
+            })
+    }
+
     /// The half / delay-level / timer redirect of a single (non-batch) message, as the send
     /// path applies it (under `cfg`, the caller's read of the config); a delivery time beyond
     /// `timerMaxDelay` is refused.
@@ -183,5 +194,18 @@ mod tests {
         let st = Stamps { cluster: "c", region: "r", trace_on: "true" };
         let long = format!("K\u{1}{}", "v".repeat(MAX_PROPERTIES_LEN));
         assert!(stored_properties_of(&long, &property_pairs(&long), None, &st).unwrap_err().contains("longer than 32767"));
+    }
+
+    #[test]
+    fn a_redirect_is_looked_for_only_when_one_could_happen() {
+        use crate::codec::message::{prop, sys_flag};
+        let plain = [(prop::UNIQ_KEY, "X"), (prop::WAIT, "true"), ("TIMER", "1"), ("note", "TIMER_DELAY_MS")];
+        assert!(!Core::may_redirect(0, &plain));
+        assert!(!Core::may_redirect(sys_flag::TRANSACTION_COMMIT, &plain));
+        assert!(Core::may_redirect(sys_flag::TRANSACTION_PREPARED, &plain));
+        for key in [prop::DELAY, prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS] {
+            let with: Vec<_> = plain.iter().copied().chain([(key, "1")]).collect();
+            assert!(Core::may_redirect(0, &with), "{key}");
+        }
     }
 }

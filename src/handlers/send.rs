@@ -83,7 +83,9 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
         if !h.batch {
             if let Some(m) = msgs.first_mut() {
-                core.redirect_single(&cfg, m, &now).map_err(illegal)?;
+                if Core::may_redirect(m.sys_flag, &header_props) {
+                    core.redirect_single(&cfg, m, &now).map_err(illegal)?;
+                }
                 recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
             }
         } else if core.redirect_batch(&mut msgs, &now).map_err(illegal)? > 0 {
