@@ -36,14 +36,14 @@ fn region(cfg: &BrokerConfig, r: &mut RemotingCommand) {
 fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let h = SendMessageRequestHeader::borrowed(req)
         .map_err(|e| HandlerError::system(format!("bad send request: {e}")))?;
-    validate_topic_name(&h.topic).map_err(|e| HandlerError::system(e.to_string()))?;
-    if SEND_FORBIDDEN.contains(&&*h.topic) {
+    validate_topic_name(h.topic).map_err(|e| HandlerError::system(e.to_string()))?;
+    if SEND_FORBIDDEN.contains(&h.topic) {
         return Err(HandlerError::new(rc::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
     }
     let cfg = core.config();
     // (perm, write queues, read queues), read in place for a known topic
     let dims = |t: &TopicConfig| (t.perm, t.write_queue_nums, t.read_queue_nums);
-    let known = core.topics.with(&h.topic, dims);
+    let known = core.topics.with(h.topic, dims);
     let Some((perms, write_queues, read_queues)) = known.or_else(|| resolve_topic(core, conn, &h, cfg.auto_create_topic_enable).as_ref().map(dims)) else {
         return Err(HandlerError::new(rc::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
     };
@@ -53,7 +53,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let queue_count = write_queues.max(read_queues);
     let queue_id = if h.queue_id < 0 { pick_queue(write_queues) } else { h.queue_id };
     if queue_id >= queue_count {
-        let topic = core.topics.get(&h.topic).map(|t| format!("{t:?}")).unwrap_or_default();
+        let topic = core.topics.get(h.topic).map(|t| format!("{t:?}")).unwrap_or_default();
         return Err(HandlerError::system(format!(
             "request queueId[{queue_id}] is illegal, {topic} Producer: {}",
             conn.handle.peer
@@ -63,7 +63,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         return Err(HandlerError::new(rc::MESSAGE_ILLEGAL, illegal_remark(cfg.max_message_size)));
     }
     // the producer's properties as borrowed pairs: read, then written once into the stored string
-    let header_props = property_pairs(h.properties.as_deref().unwrap_or(""));
+    let header_props = property_pairs(h.properties.unwrap_or(""));
     let wait = lookup(&header_props, prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let (dlq, target_queue) = retry_target(core, &h, queue_id)?;
     // the request's topic shares its frame (the one text of the header the message keeps)
@@ -160,7 +160,7 @@ fn illegal_remark(max: usize) -> String {
 
 /// The topic's config, auto-creating it from the default topic or as a retry topic.
 fn resolve_topic(core: &Core, conn: &Conn, h: &SendMessageRequestHeader<&str>, auto_create: bool) -> Option<TopicConfig> {
-    if let Some(t) = core.topics.get(&h.topic) {
+    if let Some(t) = core.topics.get(h.topic) {
         return Some(t);
     }
     if let Some(group) = h.topic.strip_prefix(RETRY_PREFIX) {
@@ -170,14 +170,14 @@ fn resolve_topic(core: &Core, conn: &Conn, h: &SendMessageRequestHeader<&str>, a
     if !auto_create {
         return None;
     }
-    let template = core.topics.get(&h.default_topic)?;
+    let template = core.topics.get(h.default_topic)?;
     if template.perm & perm::INHERIT == 0 {
         return None;
     }
     let queues = h.default_topic_queue_nums.clamp(1, template.write_queue_nums.max(1));
-    let mut tc = crate::core::topics::new_topic(&h.topic, queues, template.perm & !perm::INHERIT);
+    let mut tc = crate::core::topics::new_topic(h.topic, queues, template.perm & !perm::INHERIT);
     tc.topic_filter_type = template.topic_filter_type.clone();
-    let (tc, created) = match core.topics.get(&h.topic) {
+    let (tc, created) = match core.topics.get(h.topic) {
         Some(t) => (t, false),
         None => (tc.clone(), core.topics.put(tc)),
     };
@@ -229,7 +229,7 @@ fn build_messages(
 ) -> Result<Vec<NewMessage>, String> {
     let stamps = core.stamps(cfg);
     // redirected to the DLQ: keep where it came from
-    let retry_topic = (*topic != h.topic).then_some(&*h.topic);
+    let retry_topic = (*topic != h.topic).then_some(h.topic);
     // `source`: the properties string most of `pairs` come from
     let base = |body, source: &str, pairs: &[(&str, &str)], flag| -> Result<NewMessage, String> {
         let (tags_code, keys, uniq_key) = crate::core::message::index_fields_by(|k| lookup(pairs, k));
@@ -250,7 +250,7 @@ fn build_messages(
         })
     };
     if !h.batch {
-        return Ok(vec![base(req.body.clone(), h.properties.as_deref().unwrap_or(""), header_props, h.flag)?]);
+        return Ok(vec![base(req.body.clone(), h.properties.unwrap_or(""), header_props, h.flag)?]);
     }
     if h.sys_flag & crate::codec::message::sys_flag::TRANSACTION_MASK != 0 {
         return Err("batch message does not support transaction".into());
