@@ -72,7 +72,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         (None, Some(ext)) => ext.shared_text(h.topic),
         (None, None) => ByteString::from(h.topic),
     };
-    let mut msgs = build_messages(core, &cfg, conn, &h, req, &header_props, &target_topic, target_queue)
+    let (mut msgs, may_redirect) = build_messages(core, &cfg, conn, &h, req, &header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;
     // at most one clock read, for the timer redirects and a SYNC_MASTER wait's deadline (most
@@ -83,12 +83,12 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         let illegal = |e: crate::core::redirect::TimerTooFar| HandlerError::new(rc::MESSAGE_ILLEGAL, e.to_string());
         if !h.batch {
             if let Some(m) = msgs.first_mut() {
-                if Core::may_redirect(m.sys_flag, &header_props) {
+                if may_redirect {
                     core.redirect_single(&cfg, m, &now).map_err(illegal)?;
                 }
                 recall_handle = crate::core::timer::recall_handle(m, &cfg.broker_name);
             }
-        } else if core.redirect_batch(&mut msgs, &now).map_err(illegal)? > 0 {
+        } else if may_redirect && core.redirect_batch(&mut msgs, &now).map_err(illegal)? > 0 {
             // one handle per message, in the batch's order, as msgId lists the ids
             recall_handle = Some(core.recall_handles(&msgs).join(","));
         }
@@ -226,7 +226,9 @@ fn build_messages(
     header_props: &[(&str, &str)],
     topic: &ByteString,
     queue_id: i32,
-) -> Result<Vec<NewMessage>, String> {
+) -> Result<(Vec<NewMessage>, bool), String> {
+    // the messages, and whether a redirect could move any of them (`Core::may_redirect`: most
+    // sends then skip the searches of their stored properties)
     let stamps = core.stamps(cfg);
     // redirected to the DLQ: keep where it came from
     let retry_topic = (*topic != h.topic).then_some(h.topic);
@@ -250,7 +252,8 @@ fn build_messages(
         })
     };
     if !h.batch {
-        return Ok(vec![base(req.body.clone(), h.properties.unwrap_or(""), header_props, h.flag)?]);
+        let may_redirect = Core::may_redirect(h.sys_flag, header_props);
+        return Ok((vec![base(req.body.clone(), h.properties.unwrap_or(""), header_props, h.flag)?], may_redirect));
     }
     if h.sys_flag & crate::codec::message::sys_flag::TRANSACTION_MASK != 0 {
         return Err("batch message does not support transaction".into());
@@ -260,6 +263,7 @@ fn build_messages(
         return Err("empty batch".into());
     }
     let mut out = Vec::with_capacity(entries.len());
+    let mut may_redirect = false;
     for e in entries {
         let mut p = property_pairs(&e.properties);
         if lookup(&p, prop::DELAY).is_some() {
@@ -271,9 +275,10 @@ fn build_messages(
                 p.push((k, v));
             }
         }
+        may_redirect |= Core::may_redirect(0, &p);
         out.push(base(e.body, &e.properties, &p, e.flag)?);
     }
-    Ok(out)
+    Ok((out, may_redirect))
 }
 
 /// The answer's header; a single message's id moves out of `outcome` into it.
