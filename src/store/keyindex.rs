@@ -31,7 +31,7 @@ const MAX_PENDING: usize = 4 << 20;
 const MAX_WALK: usize = 1 << 16;
 
 pub(crate) fn key_hash(topic: &str, key: &str) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::codec::stored::crc32_hasher();
     h.update(topic.as_bytes());
     h.update(&[0]);
     h.update(key.as_bytes());
