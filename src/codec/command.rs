@@ -82,6 +82,15 @@ impl RemotingCommand {
         Self::response(req.opaque, req.serialize_type, code, remark)
     }
 
+    /// `text`, a value of this command's header, as text of its own: shared with the header's
+    /// frame when it is part of it, else a copy.
+    pub(crate) fn header_text(&self, text: &str) -> bytestring::ByteString {
+        match &self.ext_fields {
+            Some(ext) => ext.shared_text(text),
+            None => bytestring::ByteString::from(text),
+        }
+    }
+
     /// A response to the request `opaque` in `serialize_type`, response bit set.
     pub fn response(opaque: i32, serialize_type: SerializeType, code: i32, remark: Option<String>) -> Self {
         RemotingCommand {

@@ -60,6 +60,9 @@ pub fn redirect_delayed(msg: &mut NewMessage, levels: &[Duration], now_ms: &dyn 
     true
 }
 
+/// The 5.x timer properties: a message carrying none is not a timer.
+pub const TIMER_PROPERTIES: [&str; 3] = [prop::TIMER_DELIVER_MS, prop::TIMER_DELAY_SEC, prop::TIMER_DELAY_MS];
+
 /// Delivery time requested through the 5.x timer properties, if any.
 fn timer_due(props: &crate::codec::message::Properties, now_ms: i64) -> Option<i64> {
     let num = |k: &str| props.get(k).and_then(|v| v.trim().parse::<i64>().ok());

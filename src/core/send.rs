@@ -37,9 +37,7 @@ impl Core {
     pub fn may_redirect(sys_flag: i32, producer_pairs: &[(&str, &str)]) -> bool {
         use crate::codec::message::{prop, sys_flag as sf};
         sys_flag & sf::TRANSACTION_MASK == sf::TRANSACTION_PREPARED
-            || producer_pairs.iter().any(|(k, _)| {
-                matches!(*k, prop::DELAY | prop::TIMER_DELIVER_MS | prop::TIMER_DELAY_SEC | prop::TIMER_DELAY_MS)
-            })
+            || producer_pairs.iter().any(|(k, _)| *k == prop::DELAY || crate::core::redirect::TIMER_PROPERTIES.contains(k))
     }
 
     /// The half / delay-level / timer redirect of a single (non-batch) message, as the send

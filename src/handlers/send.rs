@@ -67,11 +67,7 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
     let wait = lookup(&header_props, prop::WAIT).map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
     let (dlq, target_queue) = retry_target(core, &h, queue_id)?;
     // the request's topic shares its frame (the one text of the header the message keeps)
-    let target_topic = match (dlq.as_deref(), req.ext_fields.as_ref()) {
-        (Some(dlq), _) => ByteString::from(dlq),
-        (None, Some(ext)) => ext.shared_text(h.topic),
-        (None, None) => ByteString::from(h.topic),
-    };
+    let target_topic = dlq.as_deref().map_or_else(|| req.header_text(h.topic), ByteString::from);
     let (mut msgs, may_redirect) = build_messages(core, &cfg, conn, &h, req, &header_props, &target_topic, target_queue)
         .map_err(|remark| HandlerError::new(rc::MESSAGE_ILLEGAL, remark))?;
     let mut recall_handle = None;

@@ -139,8 +139,7 @@ impl<'a> SendMessageRequestHeader<&'a str> {
         fn get_or<T: HeaderValue>(raw: &[Option<&str>; 14], i: usize, key: &'static str, default: T) -> Result<T, CodecError> {
             named(field_from_or(raw[i], key, default), i)
         }
-        let text = |i: usize| raw[i];
-        let required = |i: usize| text(i).ok_or_else(|| CodecError::MissingField(NAMES[i].0));
+        let required = |i: usize| raw[i].ok_or_else(|| CodecError::MissingField(NAMES[i].0));
         Ok(SendMessageRequestHeader {
             producer_group: required(0)?,
             topic: required(1)?,
@@ -150,12 +149,12 @@ impl<'a> SendMessageRequestHeader<&'a str> {
             sys_flag: get(&raw, 5, key(5))?,
             born_timestamp: get(&raw, 6, key(6))?,
             flag: get(&raw, 7, key(7))?,
-            properties: text(8),
+            properties: raw[8],
             reconsume_times: get(&raw, 9, key(9))?,
             unit_mode: get_or(&raw, 10, key(10), false)?,
             max_reconsume_times: get(&raw, 11, key(11))?,
             batch: get_or(&raw, 12, key(12), false)?,
-            bname: text(13),
+            bname: raw[13],
         })
     }
 }
@@ -201,13 +200,7 @@ impl SendMessageRequestHeader {
 
     /// Decode a send request's header in the form its code implies.
     pub fn from_command(cmd: &RemotingCommand) -> Result<Self, CodecError> {
-        let empty = ExtFields::default();
-        let ext = cmd.ext_fields.as_ref().unwrap_or(&empty);
-        if Self::is_v2_code(cmd.code) {
-            Self::decode_v2(ext)
-        } else {
-            Self::decode(ext)
-        }
+        Ok(SendMessageRequestHeader::borrowed(cmd)?.map_text(|v| cmd.header_text(v)))
     }
 }
 
