@@ -387,6 +387,7 @@ fn store_config(cfg: &BrokerConfig) -> Result<StoreConfig, BrokerError> {
     sc.index_slots = cfg.max_hash_slot_num;
     sc.index_entries_per_file = cfg.max_index_num;
     sc.sled_flush_every_ms = cfg.sled_flush_every_ms;
+    sc.page_cache_window = cfg.page_cache_window;
     // flush interval, retention, record size: changeable later (`apply_live`)
     Ok(sc.with_runtime(&crate::core::settings::store_runtime(cfg)))
 }

@@ -101,6 +101,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("maxHashSlotNum", false, |c, v| c.max_hash_slot_num = parse_int(v, "a slot count 1..=100000000")?, |c| c.max_hash_slot_num.to_string()),
     key!("maxIndexNum", false, |c, v| c.max_index_num = parse_int(v, "an entry count 1..=400000000")?, |c| c.max_index_num.to_string()),
     key!("sledCacheBytes", false, |c, v| c.sled_cache_bytes = parse_int(v, "a size in bytes")?, |c| c.sled_cache_bytes.to_string()),
+    key!("pageCacheWindow", false, |c, v| c.page_cache_window = parse_int(v, "a size in bytes (0: off)")?, |c| c.page_cache_window.to_string()),
     key!("sledFlushEveryMs", false, |c, v| c.sled_flush_every_ms = parse_int(v, "a number of milliseconds")?, |c| c.sled_flush_every_ms.to_string()),
     // topics, groups, features
     key!("autoCreateTopicEnable", true, |c, v| c.auto_create_topic_enable = parse_bool(v)?, |c| c.auto_create_topic_enable.to_string()),

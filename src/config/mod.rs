@@ -62,6 +62,7 @@
 //! | `maxIndexNum` | `max_index_num` | `4194304` entries per key index file | | |
 //! | `sledCacheBytes` *ours* | `sled_cache_bytes` | `67108864` bytes | | |
 //! | `sledFlushEveryMs` *ours* | `sled_flush_every_ms` | `500` ms | | |
+//! | `pageCacheWindow` *ours* | `page_cache_window` | `1073741824` bytes of commit log kept in the page cache behind the appender; older pages are dropped from it once flushed (docs/store.md); 0 = leave the page cache to the kernel | | |
 //! | `autoCreateTopicEnable` | `auto_create_topic_enable` | `true` | | rt |
 //! | `autoCreateSubscriptionGroup` | `auto_create_subscription_group` | `true` | | rt |
 //! | `defaultTopicQueueNums` | `default_topic_queue_nums` | `8` (1..=1024), queues of TBW102 when it is first created | | |
@@ -258,6 +259,8 @@ pub struct BrokerConfig {
     pub max_index_num: u32,
     pub sled_cache_bytes: u64,
     pub sled_flush_every_ms: u64,
+    /// `pageCacheWindow`: bytes of the commit log left in the page cache behind the appender.
+    pub page_cache_window: u64,
     pub lock_expire: Duration,
     pub pop_inflight_message_threshold: u32,
     pub max_pop_polling_size: usize,
@@ -365,6 +368,7 @@ impl Default for BrokerConfig {
             max_index_num: 4 << 20,
             sled_cache_bytes: 64 * MIB as u64,
             sled_flush_every_ms: 500,
+            page_cache_window: 1 << 30,
             lock_expire: s(60),
             pop_inflight_message_threshold: 10_000,
             max_pop_polling_size: 100_000,

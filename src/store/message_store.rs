@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use super::commitlog::{CommitLog, Segment};
+use super::commitlog::{Advice, CommitLog, Segment};
 use super::cqueue::{ConsumeQueue, Entry};
 use super::flush::FlushShared;
 use super::keyindex::{KeyIndex, KeyIndexConfig};
@@ -47,6 +47,11 @@ pub struct MessageStore {
     sync_delay_ms: Arc<AtomicU64>,
     /// Runtime-changeable settings (see `runtime`), shared with the flusher and retention threads.
     pub(crate) live: Arc<Live>,
+    /// Log offset below which the flusher has dropped this process's pages from the page cache
+    /// (see [`StoreConfig::page_cache_window`]).
+    cache_dropped: Arc<AtomicI64>,
+    /// Where the last read-ahead for readers behind the window ends (see `read_ahead`).
+    read_ahead_to: AtomicI64,
 }
 
 pub(crate) struct Appender {
@@ -150,6 +155,8 @@ impl MessageStore {
             flusher: Mutex::new(Vec::new()),
             sync_delay_ms: Arc::new(AtomicU64::new(0)),
             live: Arc::new(Live::new(&StoreRuntime::of(&cfg))),
+            cache_dropped: Arc::new(AtomicI64::new(0)),
+            read_ahead_to: AtomicI64::new(0),
             cfg,
         };
         let end = store.recover().map_err(|e| open_failed(&root, e))?;
@@ -163,6 +170,8 @@ impl MessageStore {
         let ckpt = read_checkpoint(&root).unwrap_or(0).min(end);
         store.flush.flushed.store(ckpt, Ordering::Release);
         store.checkpointed.store(ckpt, Ordering::Release);
+        // only pages this process writes are dropped: what was there before may be read again
+        store.cache_dropped.store(end, Ordering::Release);
         let handles = spawn_flusher(&store).map_err(|e| open_failed(&root, e))?;
         *store.flusher.lock().unwrap_or_else(|e| e.into_inner()) = handles;
         Ok(Arc::new(store))
@@ -457,6 +466,8 @@ impl MessageStore {
             root: self.cfg.root.clone(),
             keys: self.keys.clone(),
             live: self.live.clone(),
+            cache_window: self.cfg.page_cache_window.min(i64::MAX as u64) as i64,
+            cache_dropped: self.cache_dropped.clone(),
         }
     }
 
@@ -524,6 +535,9 @@ struct FlushHandles {
     root: std::path::PathBuf,
     keys: Arc<KeyIndex>,
     live: Arc<Live>,
+    /// [`StoreConfig::page_cache_window`] (0: off).
+    cache_window: i64,
+    cache_dropped: Arc<AtomicI64>,
 }
 
 impl FlushHandles {
@@ -547,6 +561,7 @@ impl FlushHandles {
         if !full {
             return Ok(());
         }
+        self.drop_cached();
         let queues = all_queues(&self.queues);
         if w == self.checkpointed.load(Ordering::Acquire) && !queues.iter().any(|q| q.dirty.load(Ordering::Acquire)) {
             return Ok(());
@@ -569,6 +584,55 @@ impl FlushHandles {
         file.sync_data()?;
         self.checkpointed.fetch_max(w, Ordering::AcqRel);
         Ok(())
+    }
+}
+
+/// Readers behind the page-cache window get the log read ahead of them this far.
+const READ_AHEAD: i64 = 8 << 20;
+
+impl MessageStore {
+    /// A reader has read the log up to `at`. Behind the page-cache window (pages dropped, see
+    /// [`FlushHandles::drop_cached`], or written before the store opened, whose pages may be
+    /// anywhere), start reading the log after it into the page cache: the
+    /// records of one queue are spread over the log between other queues' records, so the
+    /// kernel's own read-ahead for the segment file does not see a sequential reader. One
+    /// request per half [`READ_AHEAD`] a reader moves (a second reader far from the first makes
+    /// its own).
+    pub(crate) fn read_ahead(&self, at: i64) {
+        let dropped = self.cache_dropped.load(Ordering::Acquire);
+        if self.cfg.page_cache_window == 0 || at >= dropped {
+            return;
+        }
+        let ahead = self.read_ahead_to.load(Ordering::Relaxed);
+        let near = at <= ahead && ahead - at > READ_AHEAD / 2 && ahead - at <= READ_AHEAD;
+        if near {
+            return;
+        }
+        let from = if at <= ahead && ahead - at <= READ_AHEAD { ahead } else { at };
+        let to = (at + READ_AHEAD).min(dropped);
+        self.read_ahead_to.store(at + READ_AHEAD, Ordering::Relaxed);
+        self.log.advise(from, to, Advice::ReadAhead);
+    }
+}
+
+impl FlushHandles {
+    /// Drop the log's pages that are flushed (clean) and more than the window behind the
+    /// appender from the page cache, once each: new pages then come from memory just freed
+    /// instead of growing the cache into memory untouched for long (on a VM that hands free
+    /// memory back to its host, a first touch of such a page costs a host fault: batches of
+    /// 64 x 128 B ran at half speed once several GB had been written). Readers behind the window
+    /// read the disk; pages they bring back are the kernel's to keep.
+    fn drop_cached(&self) {
+        if self.cache_window <= 0 {
+            return;
+        }
+        let flushed = self.flush.flushed.load(Ordering::Acquire);
+        let to = flushed.min(self.written.load(Ordering::Acquire) - self.cache_window) & !4095;
+        let from = self.cache_dropped.load(Ordering::Acquire);
+        if to > from {
+            self.log.advise(from, to, Advice::Drop);
+            self.cache_dropped.store(to, Ordering::Release);
+        }
     }
 }
 

@@ -118,6 +118,10 @@ pub struct StoreConfig {
     pub index_slots: u32,
     /// Entries per key index file (maxIndexNum), default 4 194 304 (96 MiB files).
     pub index_entries_per_file: u32,
+    /// Bytes of the commit log kept in the page cache behind the appender (pageCacheWindow):
+    /// older pages, once flushed, are dropped from it by the flusher; 0 leaves the page cache to
+    /// the kernel. Default 1 GiB.
+    pub page_cache_window: u64,
 }
 
 impl StoreConfig {
@@ -139,6 +143,7 @@ impl StoreConfig {
             key_index: true,
             index_slots: 1 << 20,
             index_entries_per_file: 4 << 20,
+            page_cache_window: 1 << 30,
         }
     }
 }

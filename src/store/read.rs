@@ -66,6 +66,7 @@ impl MessageStore {
         // Records of a queue written together (a batch, a lone producer) lie next to each other
         // in the log: such a run is read with one `pread` and its records are slices of it.
         let mut block: Option<(i64, Bytes)> = None;
+        let mut read_to = 0i64;
         for (i, chunk) in raw.chunks_exact(ENTRY as usize).enumerate() {
             let e = parse_entry(chunk);
             let full = !res.messages.is_empty() && (res.messages.len() >= max_count || bytes + e.size.max(0) as usize > max_bytes);
@@ -91,6 +92,7 @@ impl MessageStore {
             };
             match rec {
                 Some(b) => {
+                    read_to = e.phys + b.len() as i64;
                     bytes += b.len();
                     res.messages.push(b);
                     res.status = GetStatus::Found;
@@ -103,6 +105,9 @@ impl MessageStore {
             }
         }
         res.next_begin_offset = offset + scanned;
+        if read_to > 0 {
+            self.read_ahead(read_to);
+        }
         res
     }
 

@@ -909,3 +909,76 @@ fn a_pull_over_a_batch_returns_each_record_once_within_its_limits() {
     let g = s.get("t", 0, 0, 32, 1 << 20, &move |t| t == b);
     assert_eq!(bodies(&g), vec!["s11".to_string()]);
 }
+
+/// Pages of `path` in the page cache, as `mincore` reports them (one flag per 4 KiB page).
+fn resident_pages(path: &std::path::Path) -> Vec<bool> {
+    let f = std::fs::File::open(path).unwrap();
+    let len = f.metadata().unwrap().len() as usize;
+    // SAFETY: a read-only shared mapping of a file this test owns; only mincore looks at it.
+    let map = unsafe { memmap2::Mmap::map(&f) }.unwrap();
+    let mut v = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: `map` is a live mapping of `len` bytes; `v` has one byte per page of it.
+    let r = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, len, v.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+    v.iter().map(|b| b & 1 == 1).collect()
+}
+
+/// Fill a store of 1 MiB segments with ~3 MiB of 4 KiB messages, flush it, and tell which of its
+/// pages the page cache still holds: (segments in offset order, each its pages' flags).
+fn filled_then_flushed(window: u64) -> (tempfile::TempDir, Arc<MessageStore>, Vec<Vec<bool>>) {
+    // a real disk file system: tmpfs keeps every page whatever the advice
+    let parent = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&parent).unwrap();
+    let d = tempfile::tempdir_in(&parent).unwrap();
+    let mut c = cfg(d.path());
+    c.segment_size = 1 << 20;
+    c.page_cache_window = window;
+    let s = MessageStore::open(c).unwrap();
+    let body = "x".repeat(4000);
+    for i in 0..750 {
+        s.put(vec![msg("t", i % 4, &format!("{i}-{body}"), "A")]).unwrap();
+    }
+    s.flush().unwrap();
+    let mut segs: Vec<_> = std::fs::read_dir(d.path().join("commitlog")).unwrap().map(|e| e.unwrap().path()).collect();
+    segs.sort();
+    let pages = segs.iter().map(|p| resident_pages(p)).collect();
+    (d, s, pages)
+}
+
+#[test]
+fn flushed_pages_behind_the_window_leave_the_page_cache() {
+    let (_d, s, segs) = filled_then_flushed(256 << 10);
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    // every page of the first segments is more than the window behind: dropped
+    for (i, seg) in segs[..segs.len() - 2].iter().enumerate() {
+        assert!(seg.iter().all(|r| !r), "segment {i}: {} of {} pages still cached", seg.iter().filter(|r| **r).count(), seg.len());
+    }
+    // the window's pages (256 KiB: 64 pages) behind the newest message are kept
+    let last = segs.last().unwrap();
+    assert!(last.iter().filter(|r| **r).count() >= 64, "{} of the newest segment's pages cached", last.iter().filter(|r| **r).count());
+    // and everything still reads, from the disk
+    let g = s.get("t", 0, 0, 1, 1 << 20, &all);
+    assert_eq!(g.status, GetStatus::Found);
+    let (m, _) = decode_stored(&g.messages[0]).unwrap();
+    assert!(m.body.starts_with(b"0-xxx"), "{:?}", &m.body[..8]);
+    // a reader behind the window gets the log after it read ahead into the page cache
+    let oldest = std::fs::read_dir(_d.path().join("commitlog")).unwrap().map(|e| e.unwrap().path()).min_by_key(|p| p.file_name().map(|n| n.to_os_string()));
+    let first_seg = oldest.unwrap();
+    let mut cached = 0;
+    for _ in 0..200 {
+        let pages = resident_pages(&first_seg);
+        cached = pages.iter().filter(|r| **r).count();
+        if cached * 10 >= pages.len() * 9 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{cached} pages of the first segment read ahead");
+}
+
+#[test]
+fn a_window_of_zero_leaves_the_page_cache_alone() {
+    let (_d, _s, segs) = filled_then_flushed(0);
+    let first = &segs[0];
+    assert!(first.iter().filter(|r| **r).count() * 10 >= first.len() * 9, "{} of {} pages cached", first.iter().filter(|r| **r).count(), first.len());
+}
