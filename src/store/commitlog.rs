@@ -240,6 +240,9 @@ impl CommitLog {
 
     /// Advise the kernel about the log range `[from, to)` (absolute offsets), segment by segment.
     pub fn advise(&self, from: i64, to: i64, advice: Advice) {
+        if to <= from {
+            return;
+        }
         let map = self.read_map();
         let first = map.range(..=from).next_back().map_or(from, |(b, _)| *b);
         for (base, seg) in map.range(first..to) {
