@@ -22,6 +22,9 @@
 #                                  commit) benchmarked as contender "ferrocket-base": before/after
 #   RMQ_RUST=0 FR_BASE=... SCENARIOS="S1 S2 S3 S4 S5 S6" scripts/bench.sh   # a change's before/after
 #   (S7 with 2 GB stored is not automated yet: fill with `ferrocket-bench produce --total N` and restart)
+#   FR_CONF="idleSpin=100us"      broker.conf lines (space-separated key=value) for the ferrocket
+#                                  contenders, e.g. ferrocket's own tuning keys (a key the other
+#                                  binary does not know is a warning there)
 #   UNIQ_KEY=1                     every message carries a UNIQ_KEY property, as Java clients send (0: none)
 #   OUT=target/bench               results.jsonl, logs, RESULTS.md
 #   BROKER_CPU=0 GEN_CPU=1
@@ -130,6 +133,7 @@ start_broker() {
   ferrocket|ferrocket-base)
     local bin=$FR; [ "$who" = ferrocket-base ] && bin=$FR_BASE
     printf 'flushDiskType=%s\n' "$flush" > "$dir/broker.conf"
+    [ -n "${FR_CONF:-}" ] && printf '%s\n' $FR_CONF >> "$dir/broker.conf"
     rm -f "$dir/ready"
     taskset -c "$BROKER_CPU" "$bin" dev --data-dir "$dir/store" --topic bench:8 -c "$dir/broker.conf" \
       --ready-file "$dir/ready" > "$dir/log" 2>&1 < /dev/null &

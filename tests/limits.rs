@@ -134,3 +134,37 @@ async fn grpc_connections_share_the_per_ip_limit() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The broker process's CPU time so far (user + system), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn with_idle_spin_sends_one_at_a_time_work_and_an_idle_broker_sleeps() {
+    let b = DevBroker::start_with(Launch { config: Some("idleSpin=200us\n".into()), ..Default::default() });
+    let c = b.client().await;
+    let topic = common::unique("spin");
+    for i in 0..300 {
+        common::send_ok(&c, &Msg::new(&topic, format!("m{i}")), 0).await;
+    }
+    let mut got = Vec::new();
+    let mut off = 0;
+    while got.len() < 300 {
+        let (resp, msgs) = common::pull(&c, &req::Pull::new("spin_g", &topic, 0, off).max(32)).await;
+        assert!(!msgs.is_empty(), "pull at {off}: {} {:?}", resp.code, resp.remark);
+        off += msgs.len() as i64;
+        got.extend(msgs.into_iter().map(|m| String::from_utf8(m.body.to_vec()).unwrap()));
+    }
+    assert_eq!(got, (0..300).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // the spin ends when requests stop: a second with nothing to answer costs (nearly) no CPU
+    let pid = b.pid().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 30, "an idle broker used {used} ticks of CPU in a second");
+}

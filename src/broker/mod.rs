@@ -478,6 +478,11 @@ async fn run(
         crate::net::tls::watch(t.clone());
     }
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
+    if !cfg.idle_spin.is_zero() {
+        for a in &arbiters {
+            a.spawn(crate::net::spin::run(cfg.idle_spin));
+        }
+    }
     let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
     let lim = limits(&cfg);
     let totals = Arc::new(Totals::default());

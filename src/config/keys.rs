@@ -120,6 +120,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("maxRequestsInFlight", false, |c, v| c.max_requests_in_flight = parse_int(v, U_INT)?, |c| c.max_requests_in_flight.to_string()),
     key!("maxConnectionsPerIp", false, |c, v| c.max_connections_per_ip = parse_int(v, U_INT)?, |c| c.max_connections_per_ip.to_string()),
     key!("maxQueuedResponseBytes", false, |c, v| c.max_queued_response_bytes = parse_int(v, "a size in bytes")?, |c| c.max_queued_response_bytes.to_string()),
+    key!("idleSpin", false, |c, v| c.idle_spin = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.idle_spin, Bare::Unit)),
     key!("clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Unit)?, |c| fmt_duration(c.client_idle_timeout, Bare::Unit)),
     alias!("serverChannelMaxIdleTimeSeconds" => "clientIdleTimeout", false, |c, v| c.client_idle_timeout = parse_duration(v, Bare::Secs)?),
     key!("channelExpiredTimeout", false, |c, v| c.channel_expired_timeout = parse_duration(v, Bare::Millis)?, |c| fmt_duration(c.channel_expired_timeout, Bare::Millis)),

@@ -155,6 +155,7 @@ pub(crate) fn validate(c: &BrokerConfig) -> Result<(), ConfigError> {
         "must be at least maxFrameSize (one full response must fit)",
     )?;
     positive("clientIdleTimeout", c.client_idle_timeout)?;
+    check(c.idle_spin <= Duration::from_millis(10), "idleSpin", humantime::format_duration(c.idle_spin), "must be at most 10ms")?;
     positive("channelExpiredTimeout", c.channel_expired_timeout)?;
     positive("brokerExpireTimeout", c.broker_expire_timeout)?;
     let level_ok = !c.log_level.is_empty()

@@ -511,6 +511,7 @@ impl StreamHandler<Read<Result<RemotingCommand, CodecError>>> for Connection {
             Read::RunEnd => {
                 self.mark = None;
                 self.flush_run();
+                super::spin::touch();
                 return;
             }
         };
