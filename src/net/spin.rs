@@ -103,14 +103,15 @@ mod tests {
             .unwrap();
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, async {
-            tokio::task::spawn_local(run(Duration::from_millis(200)));
+            // a spin far longer than the 50 ms looked at, so a busy machine cannot end it first
+            tokio::task::spawn_local(run(Duration::from_millis(1000)));
             // nothing touched: a sleep puts the thread to sleep
             assert!(parks_during(&parks, 10).await >= 1);
             // touched: the thread polls instead of sleeping until the spin ends
             touch();
             assert_eq!(parks_during(&parks, 50).await, 0);
-            // the spin is over (200 ms after the touch): it sleeps again
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // the spin is over (1 s after the touch): it sleeps again
+            tokio::time::sleep(Duration::from_millis(1000)).await;
             assert!(parks_during(&parks, 10).await >= 1);
         });
     }

@@ -604,11 +604,13 @@ impl MessageStore {
             return;
         }
         let ahead = self.read_ahead_to.load(Ordering::Relaxed);
-        let near = at <= ahead && ahead - at > READ_AHEAD / 2 && ahead - at <= READ_AHEAD;
-        if near {
+        // how far the last read-ahead reaches past this reader: more than half of one, it is
+        // still ahead of it; less, extend it; negative or more than one, another reader's
+        let lead = ahead - at;
+        if lead > READ_AHEAD / 2 && lead <= READ_AHEAD {
             return;
         }
-        let from = if at <= ahead && ahead - at <= READ_AHEAD { ahead } else { at };
+        let from = if (0..=READ_AHEAD).contains(&lead) { ahead } else { at };
         let to = (at + READ_AHEAD).min(dropped);
         self.read_ahead_to.store(at + READ_AHEAD, Ordering::Relaxed);
         self.log.advise(from, to, Advice::ReadAhead);

@@ -923,9 +923,13 @@ fn resident_pages(path: &std::path::Path) -> Vec<bool> {
     v.iter().map(|b| b & 1 == 1).collect()
 }
 
-/// Fill a store of 1 MiB segments with ~3 MiB of 4 KiB messages, flush it, and tell which of its
-/// pages the page cache still holds: (segments in offset order, each its pages' flags).
-fn filled_then_flushed(window: u64) -> (tempfile::TempDir, Arc<MessageStore>, Vec<Vec<bool>>) {
+/// A segment file and which of its pages are in the page cache.
+type Residency = (std::path::PathBuf, Vec<bool>);
+
+/// Fill a store of 1 MiB segments with ~9 MiB of messages (12 KiB stored each), flush it, and
+/// tell which of its pages the page cache still holds: its segment files in offset order, each
+/// with its pages' flags.
+fn filled_then_flushed(window: u64) -> (tempfile::TempDir, Arc<MessageStore>, Vec<Residency>) {
     // a real disk file system: tmpfs keeps every page whatever the advice
     let parent = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&parent).unwrap();
@@ -941,8 +945,11 @@ fn filled_then_flushed(window: u64) -> (tempfile::TempDir, Arc<MessageStore>, Ve
     s.flush().unwrap();
     let mut segs: Vec<_> = std::fs::read_dir(d.path().join("commitlog")).unwrap().map(|e| e.unwrap().path()).collect();
     segs.sort();
-    let pages = segs.iter().map(|p| resident_pages(p)).collect();
-    (d, s, pages)
+    let pages = segs.into_iter().map(|p| {
+        let r = resident_pages(&p);
+        (p, r)
+    });
+    (d, s, pages.collect())
 }
 
 #[test]
@@ -950,11 +957,11 @@ fn flushed_pages_behind_the_window_leave_the_page_cache() {
     let (_d, s, segs) = filled_then_flushed(256 << 10);
     assert!(segs.len() >= 3, "{} segments", segs.len());
     // every page of the first segments is more than the window behind: dropped
-    for (i, seg) in segs[..segs.len() - 2].iter().enumerate() {
+    for (i, (_, seg)) in segs[..segs.len() - 2].iter().enumerate() {
         assert!(seg.iter().all(|r| !r), "segment {i}: {} of {} pages still cached", seg.iter().filter(|r| **r).count(), seg.len());
     }
     // the window's pages (256 KiB: 64 pages) behind the newest message are kept
-    let last = segs.last().unwrap();
+    let (_, last) = segs.last().unwrap();
     assert!(last.iter().filter(|r| **r).count() >= 64, "{} of the newest segment's pages cached", last.iter().filter(|r| **r).count());
     // and everything still reads, from the disk
     let g = s.get("t", 0, 0, 1, 1 << 20, &all);
@@ -962,11 +969,10 @@ fn flushed_pages_behind_the_window_leave_the_page_cache() {
     let (m, _) = decode_stored(&g.messages[0]).unwrap();
     assert!(m.body.starts_with(b"0-xxx"), "{:?}", &m.body[..8]);
     // a reader behind the window gets the log after it read ahead into the page cache
-    let oldest = std::fs::read_dir(_d.path().join("commitlog")).unwrap().map(|e| e.unwrap().path()).min_by_key(|p| p.file_name().map(|n| n.to_os_string()));
-    let first_seg = oldest.unwrap();
+    let first_seg = &segs[0].0;
     let mut cached = 0;
     for _ in 0..200 {
-        let pages = resident_pages(&first_seg);
+        let pages = resident_pages(first_seg);
         cached = pages.iter().filter(|r| **r).count();
         if cached * 10 >= pages.len() * 9 {
             return;
@@ -979,7 +985,7 @@ fn flushed_pages_behind_the_window_leave_the_page_cache() {
 #[test]
 fn a_window_of_zero_leaves_the_page_cache_alone() {
     let (_d, _s, segs) = filled_then_flushed(0);
-    let first = &segs[0];
+    let first = &segs[0].1;
     assert!(first.iter().filter(|r| **r).count() * 10 >= first.len() * 9, "{} of {} pages cached", first.iter().filter(|r| **r).count(), first.len());
 }
 
