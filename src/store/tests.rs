@@ -1021,3 +1021,57 @@ fn readers_after_a_restart_read_everything_with_read_ahead() {
     }
     assert_eq!(n, 1000);
 }
+
+#[test]
+fn puts_of_every_size_read_back_over_aligned_reservations_across_a_reopen() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.segment_size = 4 << 20;
+    let seg0 = d.path().join("commitlog").join(format!("{:020}", 0));
+    let file_len = || std::fs::metadata(&seg0).unwrap().len() as i64;
+    let step = 256 << 10;
+    let mut bodies = Vec::new();
+    // one round: a small message, a batch of 64 x 128 B (18 KiB, copied over reserved zeros), a
+    // message of 300 KiB (written with its own pwrite, no zeros first), a small one again
+    let round = |s: &MessageStore, r: usize, bodies: &mut Vec<String>| {
+        let small = format!("small-{r}");
+        s.put(vec![msg("t", 0, &small, "A")]).unwrap();
+        bodies.push(small);
+        assert_eq!(file_len() % step, 0, "a reserving write ends on a step");
+        let batch: Vec<String> = (0..64).map(|i| format!("{r:03}-{i:03}-{}", "b".repeat(120))).collect();
+        s.put(batch.iter().map(|b| msg("t", 0, b, "A")).collect()).unwrap();
+        bodies.extend(batch);
+        assert_eq!(file_len() % step, 0, "a batch goes over reserved zeros too");
+        let large = format!("{r:03}-{}", "L".repeat(300 << 10));
+        let mut m = msg("t", 0, &format!("large-{r}"), "A");
+        m.body = Bytes::from(large.clone());
+        s.put(vec![m]).unwrap();
+        bodies.push(large);
+        let tail = format!("tail-{r}");
+        s.put(vec![msg("t", 0, &tail, "A")]).unwrap();
+        bodies.push(tail);
+        assert_eq!(file_len() % step, 0);
+    };
+    let check = |s: &MessageStore, bodies: &[String]| {
+        assert_eq!(s.max_offset("t", 0), bodies.len() as i64);
+        for (i, b) in bodies.iter().enumerate() {
+            let g = s.get("t", 0, i as i64, 1, 1 << 20, &all);
+            assert_eq!(decode_stored(&g.messages[0]).unwrap().0.body, Bytes::from(b.clone()), "message {i}");
+        }
+    };
+    {
+        let s = MessageStore::open(c.clone()).unwrap();
+        for r in 0..3 {
+            round(&s, r, &mut bodies);
+        }
+        check(&s, &bodies);
+    }
+    // recovery cuts the zeros: the file ends at the data, wherever that is
+    let s = MessageStore::open(c).unwrap();
+    assert_eq!(file_len(), s.max_commit_log_offset());
+    check(&s, &bodies);
+    for r in 3..6 {
+        round(&s, r, &mut bodies);
+    }
+    check(&s, &bodies);
+}
