@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use super::commitlog::{Advice, CommitLog, Segment};
+use super::commitlog::{Advice, AppendBy, CommitLog, Segment};
 use super::cqueue::{ConsumeQueue, Entry};
 use super::flush::FlushShared;
 use super::keyindex::{KeyIndex, KeyIndexConfig};
@@ -233,14 +233,22 @@ impl MessageStore {
         self.write_log(seg, data, off)
     }
 
+    /// How appends reach the log: through the mapping unless every put waits for an fsync.
+    fn append_by(&self) -> AppendBy {
+        match self.cfg.flush_mode {
+            FlushMode::Sync => AppendBy::Pwrite,
+            FlushMode::Async => AppendBy::Mapping,
+        }
+    }
+
     fn write_log(&self, seg: &Segment, data: &[u8], off: i64) -> Result<(), StoreError> {
         let at = off - seg.base;
         let errno = self.fail_errno.load(Ordering::Relaxed);
         if errno != 0 {
-            let _ = seg.write_at(&data[..data.len() / 2], at, self.log.seg_size);
+            let _ = seg.write_at(&data[..data.len() / 2], at, self.log.seg_size, self.append_by());
             return Err(StoreError::io(&seg.path, io::Error::from_raw_os_error(errno)));
         }
-        seg.write_at(data, at, self.log.seg_size).map_err(|e| StoreError::io(&seg.path, e))
+        seg.write_at(data, at, self.log.seg_size, self.append_by()).map_err(|e| StoreError::io(&seg.path, e))
     }
 
     fn validate(&self, msgs: &[NewMessage]) -> Result<(), StoreError> {

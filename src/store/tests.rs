@@ -1024,9 +1024,16 @@ fn readers_after_a_restart_read_everything_with_read_ahead() {
 
 #[test]
 fn puts_of_every_size_read_back_over_aligned_reservations_across_a_reopen() {
+    // ASYNC_FLUSH copies through the mapping, SYNC_FLUSH writes with pwrite: both over the zeros
+    every_size_over_aligned_reservations(FlushMode::Async);
+    every_size_over_aligned_reservations(FlushMode::Sync);
+}
+
+fn every_size_over_aligned_reservations(mode: FlushMode) {
     let d = tempfile::tempdir().unwrap();
     let mut c = cfg(d.path());
     c.segment_size = 4 << 20;
+    c.flush_mode = mode;
     let seg0 = d.path().join("commitlog").join(format!("{:020}", 0));
     let file_len = || std::fs::metadata(&seg0).unwrap().len() as i64;
     let step = 256 << 10;
