@@ -25,6 +25,9 @@
 #   FR_CONF="idleSpin=100us"      broker.conf lines (space-separated key=value) for the ferrocket
 #                                  contenders, e.g. ferrocket's own tuning keys (a key the other
 #                                  binary does not know is a warning there)
+#   FR_BASE_CONF=...               the same for ferrocket-base only (default: FR_CONF; empty: none),
+#                                  e.g. FR_BASE=target/release/ferrocket FR_CONF="idleSpin=200us"
+#                                  FR_BASE_CONF="": one binary with and without a setting, same run
 #   UNIQ_KEY=1                     every message carries a UNIQ_KEY property, as Java clients send (0: none)
 #   OUT=target/bench               results.jsonl, logs, RESULTS.md
 #   BROKER_CPU=0 GEN_CPU=1
@@ -133,7 +136,8 @@ start_broker() {
   ferrocket|ferrocket-base)
     local bin=$FR; [ "$who" = ferrocket-base ] && bin=$FR_BASE
     printf 'flushDiskType=%s\n' "$flush" > "$dir/broker.conf"
-    [ -n "${FR_CONF:-}" ] && printf '%s\n' $FR_CONF >> "$dir/broker.conf"
+    local conf=${FR_CONF:-}; [ "$who" = ferrocket-base ] && conf=${FR_BASE_CONF-$conf}
+    [ -n "$conf" ] && printf '%s\n' $conf >> "$dir/broker.conf"
     rm -f "$dir/ready"
     taskset -c "$BROKER_CPU" "$bin" dev --data-dir "$dir/store" --topic bench:8 -c "$dir/broker.conf" \
       --ready-file "$dir/ready" > "$dir/log" 2>&1 < /dev/null &
