@@ -61,9 +61,14 @@ impl FlushShared {
             return FlushWait(rx);
         }
         let mut q = self.lock();
+        // the flusher waits only while the queue is empty: the waiter that fills it wakes it,
+        // later ones find it awake (a wake-up is a system call, paid otherwise by every put)
+        let wake = q.waiters.is_empty();
         q.waiters.push(Waiter { target, deadline: Instant::now() + timeout, tx });
         drop(q);
-        self.cv.notify_one();
+        if wake {
+            self.cv.notify_one();
+        }
         FlushWait(rx)
     }
 
