@@ -120,9 +120,6 @@ impl Segment {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("write of {} bytes at {at} past the segment's {seg_size}", data.len())));
         }
         let mut app = self.app();
-        if app.pwrite_only {
-            return self.file.write_all_at(data, at as u64);
-        }
         if data.len() >= PWRITE_AT {
             self.file.write_all_at(data, at as u64)?;
             // the file now reaches at least `end` (appends are sequential: `at` is within it)
@@ -132,7 +129,8 @@ impl Segment {
         if end > app.len {
             self.reserve(&mut app, end, seg_size)?;
         }
-        if by == AppendBy::Pwrite {
+        // (a segment that could not be mapped is written as SYNC_FLUSH writes every segment)
+        if by == AppendBy::Pwrite || app.pwrite_only {
             return self.file.write_all_at(data, at as u64);
         }
         if app.map.is_none() {
