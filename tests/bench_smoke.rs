@@ -118,4 +118,6 @@ fn floor_echoes_every_round_trip() {
     assert_eq!(r["round_trips"], 200, "{r}");
     assert_eq!(r["latency_us"]["count"], 200, "every round trip is timed: {r}");
     assert!(r["round_trips_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    // the echoing thread's CPU per round trip: it read and wrote each one, so it used some
+    assert!(r["echo_cpu_us_per_round_trip"].as_f64().unwrap() > 0.0, "{r}");
 }
