@@ -168,3 +168,28 @@ async fn with_idle_spin_sends_one_at_a_time_work_and_an_idle_broker_sleeps() {
     let used = cpu_ticks(pid) - before;
     assert!(used < 30, "an idle broker used {used} ticks of CPU in a second");
 }
+
+/// `clientIdleTimeout` (RocketMQ's `serverChannelMaxIdleTimeSeconds`): a connection that sends
+/// nothing for that long is closed; one that keeps sending stays open past it.
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout_and_busy_ones_stay() {
+    use tokio::io::AsyncReadExt;
+    let b = DevBroker::start_with(Launch { config: Some("clientIdleTimeout=1s\n".into()), ..Default::default() });
+    let busy = RawClient::connect(b.broker).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(b.broker).await.unwrap();
+    let start = Instant::now();
+    // the busy one asks something every 200 ms; the idle one never writes
+    let mut buf = [0u8; 64];
+    let closed = loop {
+        assert!(busy.request(req::max_offset("TBW102", 0), T).await.is_ok(), "a busy connection was closed");
+        match tokio::time::timeout(Duration::from_millis(200), idle.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break start.elapsed(),
+            Ok(Ok(n)) => panic!("{n} bytes on a connection that asked nothing"),
+            Err(_) => assert!(start.elapsed() < Duration::from_secs(15), "an idle connection was never closed"),
+        }
+    };
+    assert!(closed >= Duration::from_secs(1), "closed after {closed:?}, before the idle timeout");
+    // past the timeout, the busy connection is still served
+    assert!(start.elapsed() > Duration::from_secs(1));
+    assert!(busy.request(req::max_offset("TBW102", 0), T).await.is_ok(), "a busy connection was closed");
+}

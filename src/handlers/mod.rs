@@ -34,8 +34,34 @@ pub enum Reply {
     Sent(SendAnswer),
     /// Nothing to write now (oneway, or a pull parked with the queue actor that answers later).
     Nothing,
-    /// Answer when the future completes (sync flush, a relay to a client).
+    /// Answer when the future completes (a relay to a client).
     Later(Pin<Box<dyn Future<Output = Option<RemotingCommand>>>>),
+    /// A send's answer when the future completes (SYNC_FLUSH's group commit, SYNC_MASTER's
+    /// slave): written as [`Reply::Sent`] is, without building its command.
+    SentLater(Pin<Box<dyn Future<Output = LateSend>>>),
+}
+
+/// A send's answer after a wait.
+pub enum LateSend {
+    Sent(SendAnswer),
+    /// An answer with a remark (a flush that timed out), which a [`SendAnswer`] does not carry.
+    Command(RemotingCommand),
+}
+
+impl LateSend {
+    pub fn code(&self) -> i32 {
+        match self {
+            LateSend::Sent(a) => a.code,
+            LateSend::Command(c) => c.code,
+        }
+    }
+
+    pub fn into_command(self) -> RemotingCommand {
+        match self {
+            LateSend::Sent(a) => a.into_command(),
+            LateSend::Command(c) => c,
+        }
+    }
 }
 
 impl From<RemotingCommand> for Reply {

@@ -50,6 +50,7 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
             Reply::Now(r) => Some(r),
             Reply::Sent(a) => Some(a.into_command()),
             Reply::Later(f) => f.await,
+            Reply::SentLater(f) => Some(f.await.into_command()),
             Reply::Nothing => None,
         };
         if let Some(r) = stored.filter(|r| r.code != rc::SUCCESS) {

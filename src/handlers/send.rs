@@ -5,7 +5,7 @@
 //! held on the queue. Under SYNC_FLUSH the answer waits for the group commit. Messages of a batch
 //! with 5.x delivery times go to the timer topic in the same append, each as a single one would
 //! (`recallHandle` then lists one handle per message, empty for the others).
-use super::{Conn, HandlerError, HandlerResult, Reply};
+use super::{Conn, HandlerError, HandlerResult, LateSend, Reply};
 use crate::core::send::{pick_queue, stored_properties_of};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::core::ha::{SyncDecision, SyncOutcome};
@@ -110,25 +110,32 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
         }
         // Under SYNC_FLUSH the answer waits for the group commit, under SYNC_MASTER for a
         // slave's acknowledgement (parked: the HA side completes it); the slave's answer wins.
-        (flush, ha) => Ok(Reply::Later(Box::pin(async move {
-            let mut resp = answer.into_command();
+        (flush, ha) => Ok(Reply::SentLater(Box::pin(async move {
+            let mut remark = None;
             if let Some(waiter) = flush {
                 if let Err(e) = waiter.wait().await {
                     tracing::warn!(error = %e, "sync flush did not complete in time");
-                    resp.code = rc::FLUSH_DISK_TIMEOUT;
-                    resp.remark = Some(format!("{e}"));
+                    answer.code = rc::FLUSH_DISK_TIMEOUT;
+                    remark = Some(format!("{e}"));
                 }
             }
             match ha {
                 SyncDecision::Done => {}
-                SyncDecision::NoSlave => resp.code = rc::SLAVE_NOT_AVAILABLE,
+                SyncDecision::NoSlave => answer.code = rc::SLAVE_NOT_AVAILABLE,
                 SyncDecision::Wait(rx) => {
                     if rx.await != Ok(SyncOutcome::Replicated) {
-                        resp.code = rc::FLUSH_SLAVE_TIMEOUT;
+                        answer.code = rc::FLUSH_SLAVE_TIMEOUT;
                     }
                 }
             }
-            Some(resp)
+            match remark {
+                None => LateSend::Sent(answer),
+                Some(remark) => {
+                    let mut resp = answer.into_command();
+                    resp.remark = Some(remark);
+                    LateSend::Command(resp)
+                }
+            }
         }))),
     }
 }
@@ -285,4 +292,58 @@ fn response_header(outcome: &mut PutOutcome, queue_id: i32, recall_handle: Optio
     };
     let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
     SendMessageResponseHeader { msg_id, queue_id, queue_offset: first, transaction_id: None, recall_handle }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Answer, ConnHandle, Outlet};
+    use crate::store::FlushMode;
+    use std::sync::Arc;
+
+    struct Quiet;
+
+    impl Outlet for Quiet {
+        fn send(&self, _: RemotingCommand) {}
+        fn request(&self, _: RemotingCommand, _: std::time::Duration) -> Answer {
+            Box::pin(async { None })
+        }
+        fn connected(&self) -> bool {
+            true
+        }
+    }
+
+    /// Under SYNC_FLUSH a send's answer waits for the group commit and comes as a typed answer
+    /// (written without building its command); a flush that times out answers
+    /// FLUSH_DISK_TIMEOUT with the reason as its remark.
+    #[test]
+    fn a_sync_flush_answer_waits_for_the_flush_and_a_timeout_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = crate::core::tests::test_core(dir.path(), FlushMode::Sync);
+        let conn = Conn { handle: ConnHandle { id: 1, peer: core.store_host, out: Arc::new(Quiet) } };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let req = crate::client::req::send_v2("pg", &crate::client::req::Msg::new("T", "durable"), 0);
+        // the test store's flush timeout is 50 ms: a loaded machine may miss it (then try again)
+        let mut offset = 0;
+        for attempt in 1.. {
+            let Ok(Reply::SentLater(fut)) = handle(&core, &conn, &req) else { panic!("a deferred answer") };
+            match rt.block_on(fut) {
+                LateSend::Sent(a) => {
+                    assert_eq!((a.code, a.opaque, a.header.queue_id, a.header.queue_offset), (rc::SUCCESS, req.opaque, 0, offset));
+                    break;
+                }
+                LateSend::Command(c) if c.code == rc::FLUSH_DISK_TIMEOUT && attempt < 5 => offset += 1,
+                LateSend::Command(c) => panic!("a plain flush answered {} {:?}", c.code, c.remark),
+            }
+        }
+
+        core.store.inject_sync_delay(400);
+        let Ok(Reply::SentLater(fut)) = handle(&core, &conn, &req) else { panic!("a deferred answer") };
+        let late = rt.block_on(fut);
+        assert_eq!(late.code(), rc::FLUSH_DISK_TIMEOUT);
+        let LateSend::Command(c) = late else { panic!("a timeout without its reason") };
+        assert!(c.remark.as_deref().is_some_and(|r| !r.is_empty()), "{:?}", c.remark);
+        assert_eq!(c.opaque, req.opaque);
+        core.store.inject_sync_delay(0);
+    }
 }

@@ -14,7 +14,7 @@ use crate::codec::frame::{encode_command, encode_send_answer, try_encode_command
 use crate::codec::header::SendAnswer;
 use crate::codec::{CodecError, RemotingCodec, RemotingCommand};
 use crate::core::{topics::next_opaque, Answer, ConnHandle, Outlet};
-use crate::handlers::{Conn, Reply, Service};
+use crate::handlers::{Conn, LateSend, Reply, Service};
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
@@ -342,6 +342,20 @@ impl Connection {
                     }
                 }));
             }
+            Reply::SentLater(fut) => {
+                self.begin();
+                ctx.spawn(fut.into_actor(self).map(move |late, act, _| {
+                    act.end();
+                    if !oneway {
+                        match &late {
+                            LateSend::Sent(answer) => act.answer(Answered::Send(answer)),
+                            LateSend::Command(resp) => act.answer(Answered::Command(resp)),
+                        }
+                        act.flush_run();
+                    }
+                    act.service.answered(code, late.code(), oneway, start.elapsed());
+                }));
+            }
         }
     }
 }
@@ -472,11 +486,18 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, "connection opened");
+        // The idle check runs as a task of its own that messages the actor: an interval in the
+        // actor's context would have its timer polled every time the actor is (each request
+        // and each deferred answer: ~2 % of a SYNC_FLUSH send's instructions).
         let check = Duration::from_secs(5).min(self.limits.idle_timeout);
-        ctx.run_interval(check, |act, ctx| {
-            if act.last_activity.elapsed() > act.limits.idle_timeout {
-                tracing::info!(conn = act.conn.handle.id, peer = %act.conn.handle.peer, queued = act.gate.queued(), in_flight = act.gate.in_flight(), "closing idle or stuck connection");
-                ctx.stop();
+        let actor = ctx.address().downgrade();
+        actix_rt::spawn(async move {
+            loop {
+                tokio::time::sleep(check).await;
+                match actor.upgrade() {
+                    Some(a) if a.connected() => a.do_send(IdleCheck),
+                    _ => break,
+                }
             }
         });
     }
@@ -501,6 +522,24 @@ impl Actor for Connection {
         let left = self.gate.in_flight();
         let _ = self.totals.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(left)));
         self.service.closed(self.conn.handle.id);
+    }
+}
+
+/// Time to see whether the connection has been idle (or stuck) past `idle_timeout`.
+struct IdleCheck;
+
+impl actix::Message for IdleCheck {
+    type Result = ();
+}
+
+impl actix::Handler<IdleCheck> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: IdleCheck, ctx: &mut Self::Context) {
+        if self.last_activity.elapsed() > self.limits.idle_timeout {
+            tracing::info!(conn = self.conn.handle.id, peer = %self.conn.handle.peer, queued = self.gate.queued(), in_flight = self.gate.in_flight(), "closing idle or stuck connection");
+            ctx.stop();
+        }
     }
 }
 
