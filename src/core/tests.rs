@@ -10,6 +10,24 @@ use crate::store::{FlushMode, MessageStore, NewMessage, StoreConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A client connection that records what the broker sends it and acknowledges requests.
+#[derive(Default)]
+pub(crate) struct Recorder(pub Mutex<Vec<crate::codec::command::RemotingCommand>>);
+
+impl super::Outlet for Recorder {
+    fn send(&self, cmd: crate::codec::command::RemotingCommand) {
+        self.0.lock().unwrap().push(cmd);
+    }
+    fn request(&self, cmd: crate::codec::command::RemotingCommand, _: Duration) -> super::Answer {
+        let ok = crate::codec::command::RemotingCommand::response_to(&cmd, crate::codec::codes::response_code::SUCCESS, None);
+        self.0.lock().unwrap().push(cmd);
+        Box::pin(async move { Some(ok) })
+    }
+    fn connected(&self) -> bool {
+        true
+    }
+}
+
 /// A `Core` over a fresh store in `dir`, with topics `T` (4 queues) and the schedule topic.
 pub(crate) fn test_core(dir: &std::path::Path, flush: FlushMode) -> Core {
     let host: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();

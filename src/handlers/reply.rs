@@ -76,27 +76,10 @@ pub fn handle(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult 
 mod tests {
     use super::*;
     use crate::codec::body::HeartbeatData;
-    use crate::core::{Answer, ConnHandle, Outlet};
+    use crate::core::tests::Recorder;
+    use crate::core::ConnHandle;
     use crate::store::FlushMode;
-    use std::sync::{Arc, Mutex};
-
-    /// A client connection that records what the broker sends it and acknowledges requests.
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<RemotingCommand>>);
-
-    impl Outlet for Recorder {
-        fn send(&self, cmd: RemotingCommand) {
-            self.0.lock().unwrap().push(cmd);
-        }
-        fn request(&self, cmd: RemotingCommand, _: Duration) -> Answer {
-            let ok = RemotingCommand::response_to(&cmd, rc::SUCCESS, None);
-            self.0.lock().unwrap().push(cmd);
-            Box::pin(async move { Some(ok) })
-        }
-        fn connected(&self) -> bool {
-            true
-        }
-    }
+    use std::sync::Arc;
 
     /// Issue 16 (6): under SYNC_FLUSH a reply is pushed to the requester only once it is durable;
     /// when the flush times out the replier gets FLUSH_DISK_TIMEOUT and nothing is pushed.

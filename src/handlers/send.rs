@@ -297,21 +297,10 @@ fn response_header(outcome: &mut PutOutcome, queue_id: i32, recall_handle: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Answer, ConnHandle, Outlet};
+    use crate::core::tests::Recorder;
+    use crate::core::ConnHandle;
     use crate::store::FlushMode;
     use std::sync::Arc;
-
-    struct Quiet;
-
-    impl Outlet for Quiet {
-        fn send(&self, _: RemotingCommand) {}
-        fn request(&self, _: RemotingCommand, _: std::time::Duration) -> Answer {
-            Box::pin(async { None })
-        }
-        fn connected(&self) -> bool {
-            true
-        }
-    }
 
     /// Under SYNC_FLUSH a send's answer waits for the group commit and comes as a typed answer
     /// (written without building its command); a flush that times out answers
@@ -320,7 +309,7 @@ mod tests {
     fn a_sync_flush_answer_waits_for_the_flush_and_a_timeout_says_why() {
         let dir = tempfile::tempdir().unwrap();
         let core = crate::core::tests::test_core(dir.path(), FlushMode::Sync);
-        let conn = Conn { handle: ConnHandle { id: 1, peer: core.store_host, out: Arc::new(Quiet) } };
+        let conn = Conn { handle: ConnHandle { id: 1, peer: core.store_host, out: Arc::new(Recorder::default()) } };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let req = crate::client::req::send_v2("pg", &crate::client::req::Msg::new("T", "durable"), 0);
         // the test store's flush timeout is 50 ms: a loaded machine may miss it (then try again)
