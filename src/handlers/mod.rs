@@ -38,28 +38,29 @@ pub enum Reply {
     Later(Pin<Box<dyn Future<Output = Option<RemotingCommand>>>>),
     /// A send's answer when the future completes (SYNC_FLUSH's group commit, SYNC_MASTER's
     /// slave): written as [`Reply::Sent`] is, without building its command.
-    SentLater(Pin<Box<dyn Future<Output = LateSend>>>),
+    SentLater(Pin<Box<dyn Future<Output = LateAnswer>>>),
 }
 
-/// A send's answer after a wait.
-pub enum LateSend {
-    Sent(SendAnswer),
+/// An answer after a wait.
+pub enum LateAnswer {
+    /// A send's, written as [`Reply::Sent`] is.
+    Send(SendAnswer),
     /// An answer with a remark (a flush that timed out), which a [`SendAnswer`] does not carry.
     Command(RemotingCommand),
 }
 
-impl LateSend {
+impl LateAnswer {
     pub fn code(&self) -> i32 {
         match self {
-            LateSend::Sent(a) => a.code,
-            LateSend::Command(c) => c.code,
+            LateAnswer::Send(a) => a.code,
+            LateAnswer::Command(c) => c.code,
         }
     }
 
     pub fn into_command(self) -> RemotingCommand {
         match self {
-            LateSend::Sent(a) => a.into_command(),
-            LateSend::Command(c) => c,
+            LateAnswer::Send(a) => a.into_command(),
+            LateAnswer::Command(c) => c,
         }
     }
 }

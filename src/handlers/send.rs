@@ -5,7 +5,7 @@
 //! held on the queue. Under SYNC_FLUSH the answer waits for the group commit. Messages of a batch
 //! with 5.x delivery times go to the timer topic in the same append, each as a single one would
 //! (`recallHandle` then lists one handle per message, empty for the others).
-use super::{Conn, HandlerError, HandlerResult, LateSend, Reply};
+use super::{Conn, HandlerError, HandlerResult, LateAnswer, Reply};
 use crate::core::send::{pick_queue, stored_properties_of};
 use crate::core::topics::{perm, validate_topic_name, DLQ_PREFIX, RETRY_PREFIX, SEND_FORBIDDEN};
 use crate::core::ha::{SyncDecision, SyncOutcome};
@@ -129,11 +129,11 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
                 }
             }
             match remark {
-                None => LateSend::Sent(answer),
+                None => LateAnswer::Send(answer),
                 Some(remark) => {
                     let mut resp = answer.into_command();
                     resp.remark = Some(remark);
-                    LateSend::Command(resp)
+                    LateAnswer::Command(resp)
                 }
             }
         }))),
@@ -317,12 +317,12 @@ mod tests {
         for attempt in 1.. {
             let Ok(Reply::SentLater(fut)) = handle(&core, &conn, &req) else { panic!("a deferred answer") };
             match rt.block_on(fut) {
-                LateSend::Sent(a) => {
+                LateAnswer::Send(a) => {
                     assert_eq!((a.code, a.opaque, a.header.queue_id, a.header.queue_offset), (rc::SUCCESS, req.opaque, 0, offset));
                     break;
                 }
-                LateSend::Command(c) if c.code == rc::FLUSH_DISK_TIMEOUT && attempt < 5 => offset += 1,
-                LateSend::Command(c) => panic!("a plain flush answered {} {:?}", c.code, c.remark),
+                LateAnswer::Command(c) if c.code == rc::FLUSH_DISK_TIMEOUT && attempt < 5 => offset += 1,
+                LateAnswer::Command(c) => panic!("a plain flush answered {} {:?}", c.code, c.remark),
             }
         }
 
@@ -330,7 +330,7 @@ mod tests {
         let Ok(Reply::SentLater(fut)) = handle(&core, &conn, &req) else { panic!("a deferred answer") };
         let late = rt.block_on(fut);
         assert_eq!(late.code(), rc::FLUSH_DISK_TIMEOUT);
-        let LateSend::Command(c) = late else { panic!("a timeout without its reason") };
+        let LateAnswer::Command(c) = late else { panic!("a timeout without its reason") };
         assert!(c.remark.as_deref().is_some_and(|r| !r.is_empty()), "{:?}", c.remark);
         assert_eq!(c.opaque, req.opaque);
         core.store.inject_sync_delay(0);

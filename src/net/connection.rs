@@ -14,7 +14,7 @@ use crate::codec::frame::{encode_command, encode_send_answer, try_encode_command
 use crate::codec::header::SendAnswer;
 use crate::codec::{CodecError, RemotingCodec, RemotingCommand};
 use crate::core::{topics::next_opaque, Answer, ConnHandle, Outlet};
-use crate::handlers::{Conn, LateSend, Reply, Service};
+use crate::handlers::{Conn, LateAnswer, Reply, Service};
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
@@ -330,33 +330,33 @@ impl Connection {
                     self.begin();
                 }
             }
-            Reply::Later(fut) => {
-                self.begin();
-                ctx.spawn(fut.into_actor(self).map(move |resp, act, _| {
-                    act.end();
-                    if let Some(resp) = resp {
-                        if !oneway {
-                            act.write(&resp);
-                        }
-                        act.service.answered(code, resp.code, oneway, start.elapsed());
-                    }
-                }));
-            }
-            Reply::SentLater(fut) => {
-                self.begin();
-                ctx.spawn(fut.into_actor(self).map(move |late, act, _| {
-                    act.end();
-                    if !oneway {
-                        match &late {
-                            LateSend::Sent(answer) => act.answer(Answered::Send(answer)),
-                            LateSend::Command(resp) => act.answer(Answered::Command(resp)),
-                        }
-                        act.flush_run();
-                    }
-                    act.service.answered(code, late.code(), oneway, start.elapsed());
-                }));
-            }
+            Reply::Later(fut) => self.answer_later(async move { fut.await.map(LateAnswer::Command) }, code, oneway, start, ctx),
+            Reply::SentLater(fut) => self.answer_later(async move { Some(fut.await) }, code, oneway, start, ctx),
         }
+    }
+
+    /// Answer a request read at `start` when `fut` completes (nothing when it gives nothing).
+    fn answer_later(
+        &mut self,
+        fut: impl std::future::Future<Output = Option<LateAnswer>> + 'static,
+        code: i32,
+        oneway: bool,
+        start: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        self.begin();
+        ctx.spawn(fut.into_actor(self).map(move |late, act, _| {
+            act.end();
+            let Some(late) = late else { return };
+            if !oneway {
+                match &late {
+                    LateAnswer::Send(answer) => act.answer(Answered::Send(answer)),
+                    LateAnswer::Command(resp) => act.answer(Answered::Command(resp)),
+                }
+                act.flush_run();
+            }
+            act.service.answered(code, late.code(), oneway, start.elapsed());
+        }));
     }
 }
 
