@@ -144,8 +144,9 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 #[tokio::test]
-async fn with_idle_spin_sends_one_at_a_time_work_and_an_idle_broker_sleeps() {
-    let b = DevBroker::start_with(Launch { config: Some("idleSpin=200us\n".into()), ..Default::default() });
+async fn with_the_default_idle_spin_sends_one_at_a_time_work_and_an_idle_broker_sleeps() {
+    // idleSpin is on by default (200us)
+    let b = DevBroker::start();
     let c = b.client().await;
     let topic = common::unique("spin");
     for i in 0..300 {

@@ -77,7 +77,7 @@
 //! | `maxRequestsInFlight` *ours* | `max_requests_in_flight` | `1024` per connection (remoting: answers pending, parked pulls included; gRPC: calls and streams open) | | |
 //! | `maxConnectionsPerIp` *ours* | `max_connections_per_ip` | `0` (no limit): open connections per client IP address over all ports, remoting and gRPC; more are closed at once | | |
 //! | `maxQueuedResponseBytes` *ours* | `max_queued_response_bytes` | `67108864` bytes per connection | | |
-//! | `idleSpin` *ours* | `idle_spin` | `0` (off; at most `10ms`): after answering, a connection's worker thread keeps polling its sockets this long before it sleeps: lower latency for request-by-request clients where waking a sleeping CPU is slow, at the price of CPU (`src/net/spin.rs`) | | |
+//! | `idleSpin` *ours* | `idle_spin` | `200us` (`0`: off; at most `10ms`): after answering, a connection's worker thread keeps polling its sockets before it sleeps, for a window that adapts up to this long: it grows while the next request (or a deferred answer) comes within `idleSpin`, and fades to nothing when they come further apart; lower latency for request-by-request clients where waking a sleeping CPU is slow, at the price of CPU (`src/net/spin.rs`) | | |
 //! | `clientIdleTimeout` *ours* (also `serverChannelMaxIdleTimeSeconds`, bare s) | `client_idle_timeout` | `120s` | | |
 //! | `channelExpiredTimeout` | `channel_expired_timeout` | `120000` | ms | |
 //! | `brokerExpireTimeout` *ours* | `broker_expire_timeout` | `120s` | | |
@@ -249,7 +249,7 @@ pub struct BrokerConfig {
     pub max_queued_response_bytes: usize,
     pub max_connections_per_ip: usize,
     pub client_idle_timeout: Duration,
-    /// `idleSpin`: how long a worker thread polls its sockets after answering before it sleeps.
+    /// `idleSpin`: the longest a worker thread polls its sockets after answering before it sleeps.
     pub idle_spin: Duration,
     pub channel_expired_timeout: Duration,
     pub broker_expire_timeout: Duration,
@@ -361,7 +361,7 @@ impl Default for BrokerConfig {
             max_queued_response_bytes: 64 * MIB,
             max_connections_per_ip: 0,
             client_idle_timeout: s(120),
-            idle_spin: Duration::ZERO,
+            idle_spin: Duration::from_micros(200),
             channel_expired_timeout: s(120),
             broker_expire_timeout: s(120),
             register_broker_interval: s(30),

@@ -354,6 +354,7 @@ impl Connection {
                     LateAnswer::Command(resp) => act.answer(Answered::Command(resp)),
                 }
                 act.flush_run();
+                super::spin::touch();
             }
             act.service.answered(code, late.code(), oneway, start.elapsed());
         }));

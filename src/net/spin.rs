@@ -1,5 +1,5 @@
 //! `idleSpin`: a connection thread that has just answered keeps polling its sockets for a moment
-//! before it sleeps.
+//! before it sleeps, for as long as that pays.
 //!
 //! A request that arrives while its thread sleeps waits for the thread to be woken. On a virtual
 //! machine whose idle CPUs halt without polling first (as the benchmark machine's:
@@ -7,13 +7,55 @@
 //! one synchronous connection at the machine's echo floor (`ferrocket-bench floor`). With
 //! `idleSpin` set, each worker thread runs one task ([`run`]) that, after every run of requests a
 //! connection answered ([`touch`]), keeps the thread's runtime polling its sockets (each
-//! `yield_now` makes the runtime look for ready sockets without sleeping) until no request came
-//! for `idleSpin`; then it waits for the next [`touch`] and the thread sleeps as usual. The price
-//! is CPU: a thread with a request at least every `idleSpin` never sleeps. Off (0) by default.
+//! `yield_now` makes the runtime look for ready sockets without sleeping) for a window, then
+//! waits for the next [`touch`] and the thread sleeps as usual.
+//!
+//! The window adapts as the guest `haltpoll` governor's does ([`Window`]): it starts at nothing,
+//! grows (to an eighth of `idleSpin`, then doubling up to it) each time the thread slept and the
+//! next request came within `idleSpin` of the last answer (a longer spin would have caught it),
+//! and halves each time the gap was longer (down to nothing). A client asking request by request
+//! gets a thread that is awake when its next request comes; a broker whose requests come rarely,
+//! or in bursts far apart, does not spin at all after a few gaps. The price is CPU: a thread with
+//! a request at least every `idleSpin` never sleeps.
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+
+/// The spin window of one thread: how long to poll after an answer before sleeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// `idleSpin`: the longest window.
+    pub max: Duration,
+    /// The window now.
+    pub now: Duration,
+}
+
+impl Window {
+    pub fn new(max: Duration) -> Window {
+        Window { max, now: Duration::ZERO }
+    }
+
+    /// The first window once a spin would have paid.
+    fn start(&self) -> Duration {
+        self.max / 8
+    }
+
+    /// The thread spun for the window without a request and slept; the next request came `gap`
+    /// after the last answer. A gap within `idleSpin` grows the window, a longer one halves it.
+    pub fn slept(&mut self, gap: Duration) {
+        if gap <= self.max {
+            if gap > self.now {
+                self.now = (self.now * 2).max(self.start()).min(self.max);
+            }
+        } else {
+            self.now /= 2;
+            if self.now < self.start() {
+                self.now = Duration::ZERO;
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -29,7 +71,7 @@ thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
 }
 
-/// A connection of this thread has answered a run of requests: keep polling for `idleSpin`.
+/// A connection of this thread has answered a run of requests: poll a while before sleeping.
 pub fn touch() {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
@@ -43,30 +85,41 @@ pub fn touch() {
     });
 }
 
+fn take_touch() -> Option<Instant> {
+    STATE.with(|s| s.borrow_mut().last.take())
+}
+
 /// The spinner of one worker thread (spawned on it; runs until the thread's runtime stops).
 pub async fn run(len: Duration) {
     STATE.with(|s| s.borrow_mut().len = len);
+    let mut window = Window::new(len);
+    // the last answer before the thread last went to sleep
+    let mut slept_after: Option<Instant> = None;
     loop {
         // sleep until a connection answers something
-        poll_fn(|cx| {
+        let touched = poll_fn(|cx| {
             STATE.with(|s| {
                 let mut s = s.borrow_mut();
-                if s.last.take().is_some() {
-                    Poll::Ready(())
-                } else {
-                    s.waker = Some(cx.waker().clone());
-                    Poll::Pending
+                match s.last.take() {
+                    Some(t) => Poll::Ready(t),
+                    None => {
+                        s.waker = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
                 }
             })
         })
         .await;
-        let mut since = Instant::now();
+        if let Some(before) = slept_after.take() {
+            window.slept(touched.saturating_duration_since(before));
+        }
+        let mut since = touched;
         loop {
             // a touch while spinning moves the end of the spin
-            if let Some(t) = STATE.with(|s| s.borrow_mut().last.take()) {
+            if let Some(t) = take_touch() {
                 since = t;
             }
-            if since.elapsed() >= len {
+            if since.elapsed() >= window.now {
                 break;
             }
             // other threads of the process that became ready (the store's flusher, on the same
@@ -74,6 +127,7 @@ pub async fn run(len: Duration) {
             std::thread::yield_now();
             tokio::task::yield_now().await;
         }
+        slept_after = Some(since);
     }
 }
 
@@ -91,7 +145,36 @@ mod tests {
     }
 
     #[test]
-    fn a_touch_keeps_the_thread_awake_for_the_spin_then_it_sleeps() {
+    fn the_window_grows_while_requests_come_back_within_the_spin_and_fades_when_they_do_not() {
+        let us = Duration::from_micros;
+        let mut w = Window::new(us(200));
+        assert_eq!(w.now, Duration::ZERO, "no spin before one would have paid");
+        // a request-by-request client: each next request 80 µs after the answer
+        w.slept(us(80));
+        assert_eq!(w.now, us(25));
+        w.slept(us(80));
+        assert_eq!(w.now, us(50));
+        w.slept(us(80));
+        assert_eq!(w.now, us(100));
+        // a gap just within idleSpin: the longest window
+        w.slept(us(190));
+        assert_eq!(w.now, us(200));
+        w.slept(us(150));
+        assert_eq!(w.now, us(200), "never beyond idleSpin");
+        // requests far apart: the window halves each time, then is gone
+        w.slept(Duration::from_millis(5));
+        assert_eq!(w.now, us(100));
+        w.slept(Duration::from_millis(5));
+        w.slept(Duration::from_millis(5));
+        assert_eq!(w.now, us(25));
+        w.slept(Duration::from_secs(1));
+        assert_eq!(w.now, Duration::ZERO);
+        w.slept(Duration::from_secs(1));
+        assert_eq!(w.now, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_thread_whose_requests_come_back_within_the_spin_stays_awake_then_sleeps() {
         let parks = Arc::new(AtomicUsize::new(0));
         let p = parks.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -103,15 +186,19 @@ mod tests {
             .unwrap();
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, async {
-            // a spin far longer than the 50 ms looked at, so a busy machine cannot end it first
-            tokio::task::spawn_local(run(Duration::from_millis(1000)));
+            // an idleSpin of 1 s: its first window (125 ms) is far longer than the 50 ms looked
+            // at, so a busy machine cannot end it first
+            tokio::task::spawn_local(run(Duration::from_secs(1)));
             // nothing touched: a sleep puts the thread to sleep
             assert!(parks_during(&parks, 10).await >= 1);
-            // touched: the thread polls instead of sleeping until the spin ends
+            // the first answer: no spin yet, the thread sleeps
+            touch();
+            assert!(parks_during(&parks, 50).await >= 1);
+            // the next answer came within idleSpin of it: now the thread polls after answering
             touch();
             assert_eq!(parks_during(&parks, 50).await, 0);
-            // the spin is over (1 s after the touch): it sleeps again
-            tokio::time::sleep(Duration::from_millis(1000)).await;
+            // the spin is over (125 ms after the touch): it sleeps again
+            tokio::time::sleep(Duration::from_millis(200)).await;
             assert!(parks_during(&parks, 10).await >= 1);
         });
     }
