@@ -22,6 +22,9 @@ use std::future::poll_fn;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+/// How long after an answer the spin starts giving the CPU to the process's other ready threads.
+const YIELD_AFTER: Duration = Duration::from_micros(5);
+
 /// The spin window of one thread: how long to poll after an answer before sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -119,12 +122,17 @@ pub async fn run(len: Duration) {
             if let Some(t) = take_touch() {
                 since = t;
             }
-            if since.elapsed() >= window.now {
+            let idle = since.elapsed();
+            if idle >= window.now {
                 break;
             }
             // other threads of the process that became ready (the store's flusher, on the same
-            // CPU when the broker is pinned to one) run first: the spin only stands in for idling
-            std::thread::yield_now();
+            // CPU when the broker is pinned to one) run first: the spin only stands in for idling.
+            // Not in the first moments after an answer: a thread busy with many connections
+            // passes here between every two requests, and the system call would be its cost.
+            if idle >= YIELD_AFTER {
+                std::thread::yield_now();
+            }
             tokio::task::yield_now().await;
         }
         slept_after = Some(since);
