@@ -958,7 +958,8 @@ fn flushed_pages_behind_the_window_leave_the_page_cache() {
     assert!(segs.len() >= 3, "{} segments", segs.len());
     // every page of the first segments is more than the window behind: dropped
     for (i, (_, seg)) in segs[..segs.len() - 2].iter().enumerate() {
-        assert!(seg.iter().all(|r| !r), "segment {i}: {} of {} pages still cached", seg.iter().filter(|r| **r).count(), seg.len());
+        let cached: Vec<usize> = seg.iter().enumerate().filter(|(_, r)| **r).map(|(p, _)| p).collect();
+        assert!(cached.is_empty(), "segment {i} of {}: {} of {} pages still cached (pages {:?}..={:?})", segs.len(), cached.len(), seg.len(), cached.first(), cached.last());
     }
     // the window's pages (256 KiB: 64 pages) behind the newest message are kept
     let (_, last) = segs.last().unwrap();
