@@ -29,9 +29,9 @@ const YIELD_AFTER: Duration = Duration::from_micros(5);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     /// `idleSpin`: the longest window.
-    pub max: Duration,
+    max: Duration,
     /// The window now.
-    pub now: Duration,
+    now: Duration,
 }
 
 impl Window {
@@ -47,10 +47,9 @@ impl Window {
     /// The thread spun for the window without a request and slept; the next request came `gap`
     /// after the last answer. A gap within `idleSpin` grows the window, a longer one halves it.
     pub fn slept(&mut self, gap: Duration) {
+        // (the thread spun the whole window before it slept: `gap` is at least the window)
         if gap <= self.max {
-            if gap > self.now {
-                self.now = (self.now * 2).max(self.start()).min(self.max);
-            }
+            self.now = (self.now * 2).max(self.start()).min(self.max);
         } else {
             self.now /= 2;
             if self.now < self.start() {
