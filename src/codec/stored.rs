@@ -68,7 +68,7 @@ pub fn crc32_hasher() -> crc32fast::Hasher {
     FRESH.clone()
 }
 
-fn put_host(out: &mut BytesMut, a: &SocketAddr) {
+fn put_host<B: BufMut>(out: &mut B, a: &SocketAddr) {
     match a.ip() {
         IpAddr::V4(ip) => out.put_slice(&ip.octets()),
         IpAddr::V6(ip) => out.put_slice(&ip.octets()),
@@ -88,6 +88,17 @@ pub fn encode_stored(m: &StoredMessage, out: &mut BytesMut) {
 /// [`encode_stored`] with the variable parts given apart (`m`'s own body, topic and properties are
 /// ignored), so a caller holding them elsewhere need not copy them into `m`.
 pub fn encode_stored_with(m: &StoredMessage, body: &[u8], topic: &str, properties: &str, out: &mut BytesMut) {
+    out.reserve(stored_size(body.len(), topic.len(), properties.len(), m.born_host.is_ipv6(), m.store_host.is_ipv6()));
+    encode_stored_into(m, body, topic, properties, out);
+}
+
+/// [`encode_stored_with`] into any buffer: the commit log's appender writes records straight into
+/// its segment's mapping (`&mut [u8]` of exactly [`stored_size`] bytes, or more).
+///
+/// # Panics
+/// When `out` has less room than the record's [`stored_size`] (a `&mut [u8]` does not grow):
+/// callers size it first.
+pub fn encode_stored_into<B: BufMut>(m: &StoredMessage, body: &[u8], topic: &str, properties: &str, out: &mut B) {
     let born_v6 = m.born_host.is_ipv6();
     let store_v6 = m.store_host.is_ipv6();
     let size = stored_size(body.len(), topic.len(), properties.len(), born_v6, store_v6);
@@ -98,7 +109,6 @@ pub fn encode_stored_with(m: &StoredMessage, body: &[u8], topic: &str, propertie
     if store_v6 {
         sys_flag |= FLAG_STORE_V6;
     }
-    out.reserve(size);
     out.put_i32(size as i32);
     out.put_i32(MESSAGE_MAGIC);
     out.put_i32(body_crc(body));

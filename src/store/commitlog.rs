@@ -130,8 +130,49 @@ impl Segment {
             self.reserve(&mut app, end, seg_size)?;
         }
         // (a segment that could not be mapped is written as SYNC_FLUSH writes every segment)
-        if by == AppendBy::Pwrite || app.pwrite_only {
+        if by == AppendBy::Pwrite {
             return self.file.write_all_at(data, at as u64);
+        }
+        match self.mapped(&mut app, seg_size) {
+            // SAFETY: [at, end) is inside the mapping (end <= seg_size, its length) and inside the
+            // file (end <= len, allocated by `reserve`), so the copy cannot fault past the file's
+            // end; the append lock makes this the only writer, and `data` is not part of the mapping.
+            Some(base) => unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(at as usize), data.len()) },
+            None => return self.file.write_all_at(data, at as u64),
+        }
+        Ok(())
+    }
+
+    /// Hand `f` the `len` bytes at `at` (relative to the segment) of the segment's mapping, over
+    /// reserved zeros, for a put to encode its records in place: no buffer copied into the
+    /// mapping afterwards. `Ok(false)`, without calling `f`, for an append the mapping does not
+    /// take ([`PWRITE_AT`] bytes or more, a segment that cannot be mapped): the caller writes a
+    /// buffer with [`Self::write_at`]. Callers hold the store's append lock: one writer at a time.
+    pub fn write_in_place(&self, at: i64, len: usize, seg_size: i64, f: impl FnOnce(&mut [u8])) -> io::Result<bool> {
+        let end = at + len as i64;
+        if at < 0 || end > seg_size {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("write of {len} bytes at {at} past the segment's {seg_size}")));
+        }
+        if len >= PWRITE_AT {
+            return Ok(false);
+        }
+        let mut app = self.app();
+        if end > app.len {
+            self.reserve(&mut app, end, seg_size)?;
+        }
+        let Some(base) = self.mapped(&mut app, seg_size) else { return Ok(false) };
+        // SAFETY: [at, end) is inside the mapping and inside the file (as in `write_at`), the
+        // reserved bytes are initialised (zeros), and the append lock makes this the only writer:
+        // nothing else in the process holds a reference into the mapping (readers `pread`).
+        f(unsafe { std::slice::from_raw_parts_mut(base.add(at as usize), len) });
+        Ok(true)
+    }
+
+    /// The start of the segment's mapping, mapped on the first append; `None` for a segment that
+    /// cannot be mapped (written with `pwrite` from then on).
+    fn mapped(&self, app: &mut Appending, seg_size: i64) -> Option<*mut u8> {
+        if app.pwrite_only {
+            return None;
         }
         if app.map.is_none() {
             match memmap2::MmapOptions::new().len(seg_size as usize).map_raw(&self.file) {
@@ -139,16 +180,11 @@ impl Segment {
                 Err(e) => {
                     tracing::warn!(segment = %self.path.display(), error = %e, "cannot map the segment: writing it with pwrite");
                     app.pwrite_only = true;
-                    return self.file.write_all_at(data, at as u64);
+                    return None;
                 }
             }
         }
-        let map = app.map.as_ref().expect("mapped above");
-        // SAFETY: [at, end) is inside the mapping (end <= seg_size, its length) and inside the
-        // file (end <= len, allocated by `reserve`), so the copy cannot fault past the file's end;
-        // the append lock makes this the only writer, and `data` is not part of the mapping.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), map.as_mut_ptr().add(at as usize), data.len()) };
-        Ok(())
+        app.map.as_ref().map(|m| m.as_mut_ptr())
     }
 
     /// Extend the file with zeros up to `end` and a step beyond (within the segment); drop the
@@ -157,7 +193,6 @@ impl Segment {
     /// which a fault on an unwritten extent would do, and the file system reserves their space
     /// when they are written, so a full disk is this write's error.
     fn reserve(&self, app: &mut Appending, end: i64, seg_size: i64) -> io::Result<()> {
-        static ZEROS: [u8; RESERVE_STEP as usize] = [0; RESERVE_STEP as usize];
         let len = app.len;
         // up to a multiple of the step: every reserving write but a reopened segment's first is
         // one aligned step
@@ -165,8 +200,8 @@ impl Segment {
         let mut at = len;
         while at < want {
             // within one aligned step
-            let n = ((want - at) as usize).min(ZEROS.len() - (at % RESERVE_STEP) as usize);
-            match self.file.write_all_at(&ZEROS[..n], at as u64) {
+            let n = ((want - at) as usize).min((RESERVE_STEP - at % RESERVE_STEP) as usize);
+            match write_zeros(&self.file, at as u64, n) {
                 Ok(()) => at += n as i64,
                 // a nearly full disk: reserve only what this write needs
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && at >= end && at > len => {
@@ -188,6 +223,39 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Write `n` zero bytes at `at`: one `pwritev` of a 4 KiB zero page repeated, a source that stays
+/// in the core's first-level cache while the kernel copies it into new page-cache pages (a zero
+/// buffer as long as the step had its own 256 KiB to read: 6-8 % more time per reserved byte in
+/// a bare C loop, and more cache lines evicted from under the appender).
+fn write_zeros(file: &File, mut at: u64, mut n: usize) -> io::Result<()> {
+    const PAGE: usize = 4096;
+    static ZEROS: [u8; PAGE] = [0; PAGE];
+    while n > 0 {
+        let count = n.div_ceil(PAGE).min(64);
+        let iov: [libc::iovec; 64] = std::array::from_fn(|i| libc::iovec {
+            // never written through: `pwritev` only reads its sources
+            iov_base: ZEROS.as_ptr() as *mut libc::c_void,
+            iov_len: if i + 1 == count && !n.is_multiple_of(PAGE) && n < 64 * PAGE { n % PAGE } else { PAGE },
+        });
+        // SAFETY: `count` (<= 64) entries of `iov`, each pointing at `ZEROS` with at most its length.
+        let r = unsafe { libc::pwritev(std::os::fd::AsRawFd::as_raw_fd(file), iov.as_ptr(), count as libc::c_int, at as libc::off_t) };
+        match r {
+            r if r > 0 => {
+                at += r as u64;
+                n -= r as usize;
+            }
+            0 => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The ordered set of segments.
@@ -382,5 +450,33 @@ impl SegmentScanner {
             return ScanItem::End(Some(format!("torn record of {size} bytes at {}", self.pos)));
         }
         ScanItem::Record(rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_are_written_over_data_and_past_the_end_in_any_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        // over data, and past the end, at offsets and lengths that are not whole pages; longer
+        // than one call's 64 pages
+        for (at, n) in [(0u64, 1usize), (5, 4095), (4096, 4096), (7000, 64 * 4096 + 3), (300_000, 10)] {
+            file.set_len(0).unwrap();
+            file.write_all_at(&vec![0xAB; 600_000], 0).unwrap();
+            write_zeros(&file, at, n).unwrap();
+            let mut all = Vec::new();
+            File::open(&path).unwrap().read_to_end(&mut all).unwrap();
+            assert_eq!(all.len(), 600_000, "at {at}, {n} bytes");
+            let zeroed = at as usize..at as usize + n;
+            let wrong = all.iter().enumerate().find(|(i, &b)| b != if zeroed.contains(i) { 0 } else { 0xAB });
+            assert_eq!(wrong, None, "at {at}, {n} bytes");
+        }
+        file.set_len(10).unwrap();
+        write_zeros(&file, 100, 9000).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 9100);
     }
 }

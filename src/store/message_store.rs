@@ -18,7 +18,7 @@ use super::meta::MetaStore;
 use super::runtime::{Live, StoreRuntime};
 use crate::codec::message::offset_msg_id;
 use super::{FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
-use crate::codec::stored::{encode_stored_with, stored_size, StoredMessage, BLANK_MAGIC};
+use crate::codec::stored::{encode_stored_into, encode_stored_with, stored_size, StoredMessage, BLANK_MAGIC};
 
 /// Every consume queue by topic and queue id. Looked up twice per stored message: hashed with
 /// foldhash, not SipHash (its hashing was ~5 % of a send's instructions); topic names come from
@@ -296,7 +296,7 @@ impl MessageStore {
         let mut w = BatchWrite { buf, buf_start: ap.pos, touched: Vec::new() };
         let mut results = Vec::with_capacity(msgs.len());
         let mut queues = std::mem::take(&mut ap.queues);
-        let res = self.append_locked(&mut ap, &mut w, msgs, now, &mut results, &mut queues);
+        let res = self.append_locked(&mut ap, &mut w, msgs, bytes, now, &mut results, &mut queues);
         if w.buf.capacity() <= KEEP_BUF {
             ap.buf = std::mem::take(&mut w.buf);
         }
@@ -328,59 +328,102 @@ impl MessageStore {
 
     /// Encode and write the records and their index entries (not yet published). `queues` gets
     /// each queue of the put (looked up once) with the queue offset after its last record.
+    /// `bytes`: the records' total size.
+    #[allow(clippy::too_many_arguments)]
     fn append_locked(
         &self,
         ap: &mut Appender,
         w: &mut BatchWrite,
         msgs: &[NewMessage],
+        bytes: i64,
         now: i64,
         results: &mut Vec<PutResult>,
         queues: &mut Vec<PutQueue>,
     ) -> Result<(), StoreError> {
-        let host = self.cfg.store_host;
-        // a batch has one queue, a put rarely more
+        let seg_size = self.log.seg_size;
+        // A put that fits the current segment's rest (and a blank's 8 bytes) is encoded straight
+        // into the segment's mapping (ASYNC_FLUSH): one copy of each body less than through `w`.
+        let fits = ap.seg.as_ref().filter(|s| ap.pos + bytes + 8 <= s.base + seg_size).cloned();
+        if let Some(s) = fits.filter(|_| self.append_by() == AppendBy::Mapping && self.fail_errno.load(Ordering::Relaxed) == 0) {
+            let mut res = Ok(());
+            let in_place = s
+                .write_in_place(ap.pos - s.base, bytes as usize, seg_size, |mut dst| {
+                    for (at, m) in msgs.iter().enumerate() {
+                        match self.next_record(ap, queues, msgs, at, now) {
+                            Ok((sm, r)) => {
+                                encode_stored_into(&sm, &m.body, &m.topic, &m.properties, &mut dst);
+                                results.push(r);
+                            }
+                            Err(e) => {
+                                res = Err(e);
+                                return;
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::io(&s.path, e))?;
+            if in_place {
+                res?;
+                return self.write_index(ap, msgs, results, queues);
+            }
+        }
         for (at, m) in msgs.iter().enumerate() {
             let size = self.record_size(m);
-            if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + self.log.seg_size) {
+            if ap.seg.as_ref().is_none_or(|s| ap.pos + size + 8 > s.base + seg_size) {
                 self.roll(ap, w)?;
             }
-            let qoff = match put_queue(queues, msgs, m) {
-                Some(q) => {
-                    q.next += 1;
-                    q.next - 1
-                }
-                None => {
-                    let q = self.queue_or_create(&m.topic, m.queue_id).map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?;
-                    let o = q.max.load(Ordering::Acquire);
-                    queues.push(PutQueue { first: at, next: o + 1, queue: q });
-                    o
-                }
-            };
-            let sm = StoredMessage {
-                queue_id: m.queue_id,
-                flag: m.flag,
-                queue_offset: qoff,
-                commit_log_offset: ap.pos,
-                sys_flag: m.sys_flag,
-                born_timestamp: m.born_timestamp,
-                born_host: m.born_host,
-                store_timestamp: now,
-                store_host: host,
-                reconsume_times: m.reconsume_times,
-                prepared_transaction_offset: m.prepared_transaction_offset,
-                body: Bytes::new(),
-                topic: String::new(),
-                properties: String::new(),
-                body_crc: 0,
-            };
+            let (sm, r) = self.next_record(ap, queues, msgs, at, now)?;
             encode_stored_with(&sm, &m.body, &m.topic, &m.properties, &mut w.buf);
-            let msg_id = offset_msg_id(host, ap.pos);
-            results.push(PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id });
-            ap.pos += size;
+            results.push(r);
         }
         if let Some(s) = ap.seg.clone() {
             self.write_log(&s, &w.buf, w.buf_start)?;
         }
+        self.write_index(ap, msgs, results, queues)
+    }
+
+    /// The stored form of message `at` of `msgs` (without its body, topic and properties: the
+    /// encoder takes them from the message) at the appender's position, which moves past it, and
+    /// what the put tells of it; its queue offset is the next of its queue.
+    fn next_record(&self, ap: &mut Appender, queues: &mut Vec<PutQueue>, msgs: &[NewMessage], at: usize, now: i64) -> Result<(StoredMessage, PutResult), StoreError> {
+        let m = &msgs[at];
+        let qoff = match put_queue(queues, msgs, m) {
+            Some(q) => {
+                q.next += 1;
+                q.next - 1
+            }
+            None => {
+                let q = self.queue_or_create(&m.topic, m.queue_id).map_err(|e| StoreError::io(&self.cfg.root.join("consumequeue"), e))?;
+                let o = q.max.load(Ordering::Acquire);
+                queues.push(PutQueue { first: at, next: o + 1, queue: q });
+                o
+            }
+        };
+        let sm = StoredMessage {
+            queue_id: m.queue_id,
+            flag: m.flag,
+            queue_offset: qoff,
+            commit_log_offset: ap.pos,
+            sys_flag: m.sys_flag,
+            born_timestamp: m.born_timestamp,
+            born_host: m.born_host,
+            store_timestamp: now,
+            store_host: self.cfg.store_host,
+            reconsume_times: m.reconsume_times,
+            prepared_transaction_offset: m.prepared_transaction_offset,
+            body: Bytes::new(),
+            topic: String::new(),
+            properties: String::new(),
+            body_crc: 0,
+        };
+        let size = self.record_size(m);
+        let r = PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id: offset_msg_id(self.cfg.store_host, ap.pos) };
+        ap.pos += size;
+        Ok((sm, r))
+    }
+
+    /// Write the index entries of a put's records.
+    fn write_index(&self, ap: &mut Appender, msgs: &[NewMessage], results: &[PutResult], queues: &mut [PutQueue]) -> Result<(), StoreError> {
         // Index entries: one write per run of consecutive messages of one queue (a batch is one run).
         let mut run = std::mem::take(&mut ap.entries);
         let mut i = 0;
