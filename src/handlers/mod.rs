@@ -146,17 +146,17 @@ pub enum Service {
 
 impl Service {
     /// Route one request to its handler; a refusal becomes its response.
-    pub fn handle(&self, conn: &Conn, req: RemotingCommand) -> Reply {
+    pub fn handle(&self, conn: &Conn, req: &RemotingCommand) -> Reply {
         let result = match self {
             Service::Broker(core) => {
                 let code = RequestCode::from_i32(req.code);
                 let caller = match core.acl() {
                     None => None,
-                    Some(setup) => match acl::gate(&setup.acl, conn.handle.peer.ip(), &req) {
+                    Some(setup) => match acl::gate(&setup.acl, conn.handle.peer.ip(), req) {
                         Ok(caller) => Some(caller),
                         Err(e) => {
                             tracing::info!(conn = conn.handle.id, peer = %conn.handle.peer, code = req.code, remark = %e.remark, "request refused by ACL");
-                            return Reply::Now(e.response(&req));
+                            return Reply::Now(e.response(req));
                         }
                     },
                 };
@@ -165,13 +165,13 @@ impl Service {
                     tracing::info!(code = req.code, peer = %conn.handle.peer, access_key, "admin change requested");
                 }
                 match broker_handler(code) {
-                    Some(h) => h(core, conn, &req),
-                    None => Ok(Reply::Now(not_supported(&req))),
+                    Some(h) => h(core, conn, req),
+                    None => Ok(Reply::Now(not_supported(req))),
                 }
             }
-            Service::Namesrv(ns) => namesrv::handle(ns, conn.handle.id, &req),
+            Service::Namesrv(ns) => namesrv::handle(ns, conn.handle.id, req),
         };
-        result.unwrap_or_else(|e| Reply::Now(e.response(&req)))
+        result.unwrap_or_else(|e| Reply::Now(e.response(req)))
     }
 
     /// A request was answered after `elapsed` (`oneway`: nothing was sent back): the broker's
