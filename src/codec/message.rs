@@ -328,6 +328,13 @@ pub fn unique_id(pid: u32, since_epoch: std::time::Duration, counter: u32) -> St
 /// The offset message id: store host address, port (i32) and commit-log offset (i64), in
 /// upper-case hex: 32 digits for IPv4, 56 for IPv6.
 pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
+    let mut s = String::with_capacity(56);
+    push_offset_msg_id(&mut s, store_host, commit_log_offset);
+    s
+}
+
+/// [`offset_msg_id`] appended to `out` (a batch's answer lists them all in one string).
+pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, commit_log_offset: i64) {
     // each byte's two digits from a table, into a fixed array, then one string of them (a send's
     // answer makes one of these a message)
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -357,7 +364,7 @@ pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
     for (d, &b) in s.chunks_exact_mut(2).zip(&raw[..n + 12]) {
         d.copy_from_slice(&DIGITS[b as usize]);
     }
-    std::str::from_utf8(&s[..2 * (n + 12)]).map(str::to_owned).unwrap_or_default()
+    out.push_str(std::str::from_utf8(&s[..2 * (n + 12)]).unwrap_or_default());
 }
 
 /// Decode an offset message id (either case) into the store address and commit-log offset.

@@ -226,6 +226,11 @@ impl Core {
     /// whose timer messages go to the timer topic, or a gRPC batch spread over queues, has several
     /// runs, each counted and woken on its own.
     pub fn append(&self, msgs: Vec<NewMessage>) -> Result<PutOutcome, StoreError> {
+        self.append_at(msgs, now_ms())
+    }
+
+    /// [`Self::append`] with the store timestamp given (milliseconds since the epoch).
+    pub fn append_at(&self, msgs: Vec<NewMessage>, now: i64) -> Result<PutOutcome, StoreError> {
         if self.replication.is_slave() {
             return Err(StoreError::ReadOnly);
         }
@@ -246,7 +251,7 @@ impl Core {
             more.push((i..end, self.before_put(&msgs[i..end])));
             i = end;
         }
-        let outcome = self.store.put_all(&msgs)?;
+        let outcome = self.store.put_all_at(&msgs, now)?;
         for (range, run) in std::iter::once(first).chain(more) {
             let m = &msgs[range.start];
             self.after_put(&m.topic, m.queue_id, run, &outcome.results[range]);

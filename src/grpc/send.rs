@@ -192,7 +192,7 @@ pub async fn send_message(g: &Grpc, peer: Option<SocketAddr>, req: pb::SendMessa
             status: Some(status::ok()),
             message_id: id,
             // the half's offset id: EndTransaction finds the half by it
-            transaction_id: if half { r.msg_id.clone() } else { String::new() },
+            transaction_id: if half { r.msg_id() } else { String::new() },
             offset: r.queue_offset,
             recall_handle: recall_handles.get(i).cloned().unwrap_or_default(),
         })

@@ -125,6 +125,24 @@ pub type HandlerFn = fn(&Core, &Conn, &RemotingCommand) -> HandlerResult;
 /// and `version` say which client sent it).
 pub struct Conn {
     pub handle: ConnHandle,
+    /// Wall-clock milliseconds at which the request being handled was read, when the connection
+    /// knows it (0: not known, read the clock): a send stores it as its timestamp without a
+    /// clock read of its own.
+    pub read_at_ms: std::cell::Cell<i64>,
+}
+
+impl Conn {
+    pub fn new(handle: ConnHandle) -> Conn {
+        Conn { handle, read_at_ms: std::cell::Cell::new(0) }
+    }
+
+    /// [`Self::read_at_ms`], or the clock's now when it is not known.
+    pub fn now_ms(&self) -> i64 {
+        match self.read_at_ms.get() {
+            0 => crate::core::now_ms(),
+            at => at,
+        }
+    }
 }
 
 /// A response with a code and remark.

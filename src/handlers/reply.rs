@@ -93,7 +93,7 @@ mod tests {
         let hb = HeartbeatData::from_json(br#"{"clientID":"requester@1","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[]}"#).unwrap();
         let conn = ConnHandle { id: 1, peer: host, out: requester.clone() };
         core.clients.registry.write().unwrap().heartbeat(&conn, "JAVA", 0, &hb, std::time::Instant::now());
-        let replier = Conn { handle: ConnHandle { id: 2, peer: host, out: Arc::new(Recorder::default()) } };
+        let replier = Conn::new(ConnHandle { id: 2, peer: host, out: Arc::new(Recorder::default()) });
         let msg = crate::client::req::Msg::new("T", "the answer").prop(prop::REPLY_TO_CLIENT, "requester@1");
         let req = crate::client::req::send_v2("pg", &msg, 0);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -13,7 +13,7 @@ use crate::core::{now_ms, Core};
 use crate::codec::codes::response_code as rc;
 use crate::codec::header::{SendAnswer, SendMessageRequestHeader, SendMessageResponseHeader};
 use bytestring::ByteString;
-use crate::codec::message::{decode_batch, prop, property_pairs};
+use crate::codec::message::{decode_batch, prop, property_pairs, push_offset_msg_id};
 use crate::codec::{Field, RemotingCommand};
 use crate::config::BrokerConfig;
 use crate::store::{NewMessage, PutOutcome, TopicConfig};
@@ -89,14 +89,14 @@ fn send(core: &Core, conn: &Conn, req: &RemotingCommand) -> HandlerResult {
             recall_handle = Some(core.recall_handles(&msgs).join(","));
         }
     }
-    let mut outcome = core.append(msgs)?;
+    let outcome = core.append_at(msgs, conn.now_ms())?;
     let mut answer = SendAnswer {
         opaque: req.opaque,
         serialize_type: req.serialize_type,
         code: rc::SUCCESS,
         region: region_text(&cfg.region_id),
         trace_on: cfg.trace_on,
-        header: response_header(&mut outcome, queue_id, recall_handle),
+        header: response_header(&outcome, queue_id, recall_handle),
     };
     if !wait || req.is_oneway() {
         return Ok(Reply::Sent(answer));
@@ -284,11 +284,20 @@ fn build_messages(
     Ok((out, may_redirect))
 }
 
-/// The answer's header; a single message's id moves out of `outcome` into it.
-fn response_header(outcome: &mut PutOutcome, queue_id: i32, recall_handle: Option<String>) -> SendMessageResponseHeader {
-    let msg_id = match outcome.results.as_mut_slice() {
-        [one] => std::mem::take(&mut one.msg_id),
-        many => many.iter().map(|r| r.msg_id.as_str()).collect::<Vec<_>>().join(","),
+/// The answer's header: a batch's msgIds listed with commas, written into one string.
+fn response_header(outcome: &PutOutcome, queue_id: i32, recall_handle: Option<String>) -> SendMessageResponseHeader {
+    let msg_id = match outcome.results.as_slice() {
+        [one] => one.msg_id(),
+        many => {
+            let mut ids = String::with_capacity(many.len() * 33);
+            for (i, r) in many.iter().enumerate() {
+                if i > 0 {
+                    ids.push(',');
+                }
+                push_offset_msg_id(&mut ids, r.store_host, r.commit_log_offset);
+            }
+            ids
+        }
     };
     let first = outcome.results.first().map(|r| r.queue_offset).unwrap_or(0);
     SendMessageResponseHeader { msg_id, queue_id, queue_offset: first, transaction_id: None, recall_handle }
@@ -309,7 +318,7 @@ mod tests {
     fn a_sync_flush_answer_waits_for_the_flush_and_a_timeout_says_why() {
         let dir = tempfile::tempdir().unwrap();
         let core = crate::core::tests::test_core(dir.path(), FlushMode::Sync);
-        let conn = Conn { handle: ConnHandle { id: 1, peer: core.store_host, out: Arc::new(Recorder::default()) } };
+        let conn = Conn::new(ConnHandle { id: 1, peer: core.store_host, out: Arc::new(Recorder::default()) });
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let req = crate::client::req::send_v2("pg", &crate::client::req::Msg::new("T", "durable"), 0);
         // the test store's flush timeout is 50 ms: a loaded machine may miss it (then try again)

@@ -194,7 +194,7 @@ impl Connection {
             Connection {
                 _slot: slot,
                 span,
-                conn: Conn { handle },
+                conn: Conn::new(handle),
                 service,
                 limits,
                 totals,
@@ -359,6 +359,34 @@ impl Connection {
             act.service.answered(code, late.code(), oneway, start.elapsed());
         }));
     }
+}
+
+/// Wall-clock milliseconds of `at`, worked out from a (monotonic, wall-clock) pair of readings
+/// this thread takes at most every 100 ms: a send's store timestamp without a second clock read
+/// (its start is already read for its latency). A step of the wall clock shows within 100 ms.
+fn wall_ms(at: Instant) -> i64 {
+    const REREAD: std::time::Duration = std::time::Duration::from_millis(100);
+    thread_local! {
+        static BASE: std::cell::Cell<Option<(Instant, i128)>> = const { std::cell::Cell::new(None) };
+    }
+    let nanos = |d: std::time::Duration| d.as_nanos() as i128;
+    BASE.with(|base| {
+        let (t0, wall0) = match base.get() {
+            Some((t0, wall0)) if at.saturating_duration_since(t0) < REREAD => (t0, wall0),
+            _ => {
+                let t0 = Instant::now();
+                let wall0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(nanos).unwrap_or(0);
+                base.set(Some((t0, wall0)));
+                (t0, wall0)
+            }
+        };
+        // `at` may come before the pair's reading (a request read before it was taken)
+        let wall = match at.checked_duration_since(t0) {
+            Some(after) => wall0 + nanos(after),
+            None => wall0 - nanos(t0 - at),
+        };
+        (wall / 1_000_000) as i64
+    })
 }
 
 /// A request answered now, in the run of reads it came in.
@@ -575,6 +603,7 @@ impl StreamHandler<Read<Result<Box<RemotingCommand>, CodecError>>> for Connectio
         };
         let now = self.mark.take().unwrap_or_else(Instant::now);
         self.last_activity = now;
+        self.conn.read_at_ms.set(wall_ms(now));
         match item {
             Ok(cmd) if cmd.is_response() => {
                 if let Some(tx) = self.pending.remove(&cmd.opaque) {
@@ -613,5 +642,31 @@ impl Handler<Outbound> for Connection {
             self.pending.insert(cmd.opaque, reply);
         }
         self.write(&cmd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock_ms() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    }
+
+    #[test]
+    fn wall_ms_of_an_instant_is_the_clock_at_that_instant() {
+        let start = Instant::now();
+        for _ in 0..3 {
+            let (before, at, after) = (clock_ms(), Instant::now(), clock_ms());
+            let wall = wall_ms(at);
+            assert!(before <= wall && wall <= after, "{before} <= {wall} <= {after}");
+            std::thread::sleep(std::time::Duration::from_millis(60));
+        }
+        // an instant before the pair was read (past the re-read: a new pair now), and one long ago
+        let (before, wall, after) = (clock_ms(), wall_ms(start), clock_ms());
+        let ago = start.elapsed().as_millis() as i64;
+        assert!(before - ago - 5 <= wall && wall <= after - ago + 5, "{wall} is not {ago} ms before {before}..{after}");
+        let later = wall_ms(Instant::now());
+        assert!(later >= wall + ago - 5, "time does not go back: {wall} then {later}");
     }
 }

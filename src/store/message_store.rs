@@ -16,7 +16,6 @@ use super::flush::FlushShared;
 use super::keyindex::{KeyIndex, KeyIndexConfig};
 use super::meta::MetaStore;
 use super::runtime::{Live, StoreRuntime};
-use crate::codec::message::offset_msg_id;
 use super::{FlushMode, NewMessage, PutOutcome, PutResult, StoreConfig, StoreError};
 use crate::codec::stored::{encode_stored_into, encode_stored_with, stored_size, StoredMessage, BLANK_MAGIC};
 
@@ -283,8 +282,12 @@ impl MessageStore {
 
     /// [`Self::put`] of messages the caller keeps.
     pub fn put_all(&self, msgs: &[NewMessage]) -> Result<PutOutcome, StoreError> {
+        self.put_all_at(msgs, now_ms())
+    }
+
+    /// [`Self::put_all`] with the store timestamp given (milliseconds since the epoch).
+    pub fn put_all_at(&self, msgs: &[NewMessage], now: i64) -> Result<PutOutcome, StoreError> {
         self.validate(msgs)?;
-        let now = now_ms();
         let mut ap = self.lock_append();
         // where a failed append cuts back to (the segment itself is found only then: no reference
         // count taken a put)
@@ -417,7 +420,7 @@ impl MessageStore {
             body_crc: 0,
         };
         let size = self.record_size(m);
-        let r = PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, msg_id: offset_msg_id(self.cfg.store_host, ap.pos) };
+        let r = PutResult { commit_log_offset: ap.pos, queue_offset: qoff, size: size as i32, store_timestamp: now, store_host: self.cfg.store_host };
         ap.pos += size;
         Ok((sm, r))
     }

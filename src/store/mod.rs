@@ -175,8 +175,16 @@ pub struct PutResult {
     pub queue_offset: i64,
     pub size: i32,
     pub store_timestamp: i64,
-    /// Offset msgId: upper-case hex of store ip + port (i32) + commit log offset (i64).
-    pub msg_id: String,
+    /// The store's address, part of the offset msgId.
+    pub store_host: std::net::SocketAddr,
+}
+
+impl PutResult {
+    /// Offset msgId: upper-case hex of store ip + port (i32) + commit log offset (i64). Made when
+    /// asked for (a batch's answer writes them into one list: no string per message).
+    pub fn msg_id(&self) -> String {
+        crate::codec::message::offset_msg_id(self.store_host, self.commit_log_offset)
+    }
 }
 
 /// The result of a put: one [`PutResult`] per message, and for SYNC flush the wait for the fsync.

@@ -53,7 +53,7 @@ fn put_get_round_trip_and_msg_id() {
     let out = s.put(vec![msg("t", 0, "hello", "A")]).unwrap();
     let r = &out.results[0];
     assert_eq!((r.commit_log_offset, r.queue_offset), (0, 0));
-    assert_eq!(r.msg_id, "7F00000100002A9F0000000000000000");
+    assert_eq!(r.msg_id(), "7F00000100002A9F0000000000000000");
     let g = s.get("t", 0, 0, 32, 1 << 20, &all);
     assert_eq!(g.status, GetStatus::Found);
     assert_eq!((g.next_begin_offset, g.min_offset, g.max_offset), (1, 0, 1));
@@ -543,8 +543,8 @@ fn ipv6_store_host_msg_id() {
     c.store_host = "[::1]:10911".parse().unwrap();
     let s = MessageStore::open(c).unwrap();
     let r = s.put(vec![msg("t", 0, "a", "A")]).unwrap();
-    assert_eq!(r.results[0].msg_id.len(), 56);
-    assert!(r.results[0].msg_id.ends_with("00002A9F0000000000000000"));
+    assert_eq!(r.results[0].msg_id().len(), 56);
+    assert!(r.results[0].msg_id().ends_with("00002A9F0000000000000000"));
     let g = s.get("t", 0, 0, 1, 1 << 20, &all);
     let m = decode_stored(&g.messages[0]).unwrap().0;
     assert_eq!(m.store_host, "[::1]:10911".parse::<SocketAddr>().unwrap());

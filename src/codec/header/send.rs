@@ -97,6 +97,16 @@ impl<'a> SendMessageRequestHeader<&'a str> {
     /// against the 14 known ones, unknown names are ignored. A binary header is read in place,
     /// without the header's list.
     fn decode_in(ext: &'a ExtFields, v2: bool) -> Result<Self, CodecError> {
+        if v2 {
+            if let Some(h) = ext.wire_pairs().and_then(Self::plain_v2) {
+                return Ok(h);
+            }
+        }
+        Self::decode_general(ext, v2)
+    }
+
+    /// [`Self::decode_in`] of any header: long or one-letter names, lenient values, errors.
+    pub(super) fn decode_general(ext: &'a ExtFields, v2: bool) -> Result<Self, CodecError> {
         let index = |k: &[u8]| {
             if v2 {
                 match k {
@@ -156,6 +166,68 @@ impl<'a> SendMessageRequestHeader<&'a str> {
             batch: get_or(&raw, 12, key(12), false)?,
             bname: raw[13],
         })
+    }
+}
+
+impl<'a> SendMessageRequestHeader<&'a str> {
+    /// A binary one-letter header as Java clients send it, read in one pass: every required field
+    /// present, numbers as plain digits, booleans `true` / `false`, text UTF-8. `None` for
+    /// anything else (a sign, spaces, a missing field, text that is not UTF-8), which the general
+    /// path then reads or refuses with its errors: both give the same header for what this takes.
+    pub(super) fn plain_v2(pairs: crate::codec::ext::WirePairs<'a>) -> Option<Self> {
+        fn digits(v: &[u8], max: usize) -> Option<i64> {
+            if v.len() > max {
+                return None;
+            }
+            let mut n = 0i64;
+            for &c in v {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                n = n * 10 + d as i64;
+            }
+            Some(n)
+        }
+        let int = |v: &[u8]| digits(v, 9).map(|n| n as i32);
+        let boolean = |v: &[u8]| match v {
+            b"true" => Some(true),
+            b"false" => Some(false),
+            _ => None,
+        };
+        let text = crate::codec::ext::utf8;
+        let (mut group, mut topic, mut default_topic) = (None, None, None);
+        let (mut queue_nums, mut queue_id, mut sys_flag, mut born, mut flag) = (None, None, None, None, None);
+        let mut h = SendMessageRequestHeader::<&str>::default();
+        for (k, v) in pairs {
+            let [k] = k else { continue };
+            match k {
+                b'a' => group = Some(text(v)?),
+                b'b' => topic = Some(text(v)?),
+                b'c' => default_topic = Some(text(v)?),
+                b'd' => queue_nums = Some(int(v)?),
+                b'e' => queue_id = Some(int(v)?),
+                b'f' => sys_flag = Some(int(v)?),
+                b'g' => born = Some(digits(v, 18)?),
+                b'h' => flag = Some(int(v)?),
+                b'i' => h.properties = Some(text(v)?),
+                b'j' => h.reconsume_times = Some(int(v)?),
+                b'k' => h.unit_mode = boolean(v)?,
+                b'l' => h.max_reconsume_times = Some(int(v)?),
+                b'm' => h.batch = boolean(v)?,
+                b'n' => h.bname = Some(text(v)?),
+                _ => {}
+            }
+        }
+        h.producer_group = group?;
+        h.topic = topic?;
+        h.default_topic = default_topic?;
+        h.default_topic_queue_nums = queue_nums?;
+        h.queue_id = queue_id?;
+        h.sys_flag = sys_flag?;
+        h.born_timestamp = born?;
+        h.flag = flag?;
+        Some(h)
     }
 }
 

@@ -207,3 +207,69 @@ fn a_binary_send_header_with_bad_utf8_reads_as_the_list_does() {
     let cmd = crate::codec::frame::decode_binary_header_shared(missing).unwrap();
     assert!(matches!(SendMessageRequestHeader::from_command(&cmd), Err(CodecError::MissingField("topic"))));
 }
+
+#[test]
+fn the_one_pass_send_header_reader_agrees_with_the_general_one() {
+    let base: Vec<(&[u8], &[u8])> = vec![
+        (b"a", b"pg"),
+        (b"b", b"T"),
+        (b"c", b"TBW102"),
+        (b"d", b"4"),
+        (b"e", b"2"),
+        (b"f", b"0"),
+        (b"g", b"1795487193221"),
+        (b"h", b"0"),
+        (b"i", b"UNIQ_KEY\x01AB\x02WAIT\x01true"),
+        (b"j", b"0"),
+        (b"k", b"false"),
+        (b"l", b"16"),
+        (b"m", b"false"),
+        (b"n", b"broker-a"),
+    ];
+    // (field, value) replacing one field of `base`: values the one-pass reader takes and ones it
+    // leaves to the general path; None removes the field
+    let variants: &[(&[u8], Option<&[u8]>)] = &[
+        (b"e", Some(b"-1")),
+        (b"e", Some(b" 3 ")),
+        (b"e", Some(b"2147483647")),
+        (b"e", Some(b"2147483648")),
+        (b"e", Some(b"x")),
+        (b"g", Some(b"999999999999999999")),
+        (b"g", Some(b"9223372036854775807")),
+        (b"k", Some(b"TRUE")),
+        (b"k", Some(b"1")),
+        (b"k", Some(b"true")),
+        (b"m", Some(b"true")),
+        (b"m", Some(b"yes")),
+        (b"i", Some(b"TAGS\x01\xff")),
+        (b"i", Some(b"TAGS\x01\xc3\xa9")),
+        (b"a", None),
+        (b"d", None),
+        (b"h", None),
+        (b"j", None),
+        (b"l", None),
+        (b"n", None),
+        (b"k", None),
+        (b"zz", Some(b"unknown")),
+        (b"A", Some(b"unknown")),
+    ];
+    let mut taken = 0;
+    for (name, value) in std::iter::once((&b"-"[..], None)).chain(variants.iter().copied()) {
+        let mut fields: Vec<(&[u8], &[u8])> = base.iter().copied().filter(|(k, _)| *k != name).collect();
+        if let Some(v) = value {
+            fields.push((name, v));
+        }
+        let cmd = crate::codec::frame::decode_binary_header_shared(binary_header(310, &fields)).unwrap();
+        let ext = cmd.ext_fields.as_ref().unwrap();
+        let general = SendMessageRequestHeader::decode_general(ext, true);
+        if let Some(fast) = SendMessageRequestHeader::plain_v2(ext.wire_pairs().unwrap()) {
+            taken += 1;
+            assert_eq!(format!("{:?}", Ok::<_, CodecError>(fast)), format!("{general:?}"), "{:?} = {:?}", String::from_utf8_lossy(name), value.map(String::from_utf8_lossy));
+        }
+        // whichever reads it, a send reads what the general path reads
+        assert_eq!(format!("{:?}", SendMessageRequestHeader::borrowed(&cmd)), format!("{general:?}"));
+    }
+    // the plain header, 18 digits, `true` twice, UTF-8 text, four optional fields left out, two
+    // unknown names: the rest goes the general way
+    assert_eq!(taken, 11, "the one-pass reader took {taken} of the headers");
+}

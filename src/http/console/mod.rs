@@ -230,7 +230,7 @@ async fn send(s: web::Data<State>, req: HttpRequest, f: web::Form<SendForm>) -> 
                         Some(w) => w.wait().await.map_err(|e| format!("Stored but not flushed: {e}")),
                         None => Ok(()),
                     };
-                    flushed.and_then(|_| out.results.first().map(|r| (id, r.msg_id.clone(), queue, r.queue_offset)).ok_or_else(|| "Not stored".to_string()))
+                    flushed.and_then(|_| out.results.first().map(|r| (id, r.msg_id(), queue, r.queue_offset)).ok_or_else(|| "Not stored".to_string()))
                 }
             }
         }
