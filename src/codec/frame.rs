@@ -80,6 +80,9 @@ impl Decoder for RemotingCodec {
 }
 
 /// Decode a frame without its 4-byte length prefix (type byte, header length, header, body).
+/// Inlined into the codec, with the header's decoder: the command (192 bytes) is then built where
+/// the caller keeps it instead of being copied out of each call.
+#[inline]
 pub fn decode_frame_body(mut frame: Bytes) -> Result<RemotingCommand, CodecError> {
     let total = frame.len();
     if total < 4 {
@@ -142,6 +145,7 @@ pub fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand, CodecError> {
 
 /// [`decode_binary_header`] of a header held in `Bytes`: remark, names and values are slices of
 /// it (one allocation for the field list, none per field).
+#[inline]
 pub fn decode_binary_header_shared(header: Bytes) -> Result<RemotingCommand, CodecError> {
     fn need(h: &[u8], n: usize, what: &'static str) -> Result<(), CodecError> {
         if h.len() < n {
