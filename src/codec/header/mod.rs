@@ -118,8 +118,7 @@ impl HeaderValue for bytestring::ByteString {
 /// Plain digits too few to overflow (`max` of them), as nearly every header number is: read
 /// without the general parser (a send header has seven numbers).
 #[inline]
-fn plain_digits(raw: &str, max: usize) -> Option<i64> {
-    let b = raw.as_bytes();
+pub(super) fn plain_digits(b: &[u8], max: usize) -> Option<i64> {
     if b.is_empty() || b.len() > max {
         return None;
     }
@@ -133,7 +132,7 @@ macro_rules! int_value {
     ($t:ty, $digits:expr) => {
         impl HeaderValue for $t {
             fn parse(field: &'static str, raw: &str) -> Result<Self, CodecError> {
-                if let Some(n) = plain_digits(raw, $digits) {
+                if let Some(n) = plain_digits(raw.as_bytes(), $digits) {
                     return Ok(n as $t);
                 }
                 trimmed(raw).parse::<$t>().map_err(|_| invalid(field, raw))

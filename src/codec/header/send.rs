@@ -175,20 +175,7 @@ impl<'a> SendMessageRequestHeader<&'a str> {
     /// anything else (a sign, spaces, a missing field, text that is not UTF-8), which the general
     /// path then reads or refuses with its errors: both give the same header for what this takes.
     pub(super) fn plain_v2(pairs: crate::codec::ext::WirePairs<'a>) -> Option<Self> {
-        fn digits(v: &[u8], max: usize) -> Option<i64> {
-            if v.len() > max {
-                return None;
-            }
-            let mut n = 0i64;
-            for &c in v {
-                let d = c.wrapping_sub(b'0');
-                if d > 9 {
-                    return None;
-                }
-                n = n * 10 + d as i64;
-            }
-            Some(n)
-        }
+        let digits = super::plain_digits;
         let int = |v: &[u8]| digits(v, 9).map(|n| n as i32);
         let boolean = |v: &[u8]| match v {
             b"true" => Some(true),
